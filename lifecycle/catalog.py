@@ -1,0 +1,339 @@
+"""The model catalogue: register versions from specs, and read models, versions and schemas.
+
+Registration is one transaction: the model row (first version only), the per-model feature
+and reference tables (created or widened), the reference rows, the version row and its
+audit row commit together or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from lifecycle.audit import append_audit
+from lifecycle.spec import (
+    MIN_REFERENCE_ROWS,
+    ModelSpec,
+    SpecError,
+    file_sha256,
+    load_spec,
+)
+from lifecycle.staging import (
+    bad_numeric_rows,
+    double_expr,
+    fmt_rows,
+    offending,
+    stage,
+    text_expr,
+)
+from lifecycle.store import Store, feature_table, quote_ident, reference_table
+
+INITIAL_STATE = "registered"
+
+
+# -- reads (take a cursor so they can run inside a caller's transaction) -------------
+
+
+def model_info(cur: duckdb.DuckDBPyConnection, model: str) -> dict[str, Any] | None:
+    rows = cur.execute(
+        "SELECT name, task, owner, risk_tier, description FROM models WHERE name = ?", [model]
+    ).fetchall()
+    if not rows:
+        return None
+    name, task, owner, risk, desc = rows[0]
+    return {"name": name, "task": task, "owner": owner, "risk_tier": risk, "description": desc}
+
+
+def model_names(cur: duckdb.DuckDBPyConnection) -> list[str]:
+    return [r[0] for r in cur.execute("SELECT name FROM models ORDER BY name").fetchall()]
+
+
+def version_names(cur: duckdb.DuckDBPyConnection, model: str) -> list[str]:
+    return [
+        r[0]
+        for r in cur.execute(
+            "SELECT version FROM model_versions WHERE model_name = ? ORDER BY registered_at",
+            [model],
+        ).fetchall()
+    ]
+
+
+def version_spec(cur: duckdb.DuckDBPyConnection, model: str, version: str) -> dict[str, Any]:
+    rows = cur.execute(
+        "SELECT spec FROM model_versions WHERE model_name = ? AND version = ?", [model, version]
+    ).fetchall()
+    if not rows:
+        raise KeyError(f"unknown version {model} {version}")
+    return json.loads(rows[0][0])
+
+
+def latest_spec(cur: duckdb.DuckDBPyConnection, model: str) -> dict[str, Any] | None:
+    rows = cur.execute(
+        "SELECT spec FROM model_versions WHERE model_name = ? ORDER BY registered_at DESC LIMIT 1",
+        [model],
+    ).fetchall()
+    return json.loads(rows[0][0]) if rows else None
+
+
+def model_classes(cur: duckdb.DuckDBPyConnection, model: str) -> list[str] | None:
+    spec = latest_spec(cur, model)
+    return spec.get("classes") if spec else None
+
+
+def positive_class(cur: duckdb.DuckDBPyConnection, model: str) -> str | None:
+    spec = latest_spec(cur, model)
+    return spec.get("positive_class") if spec else None
+
+
+def model_kpis(cur: duckdb.DuckDBPyConnection, model: str) -> list[str]:
+    """KPI names declared by any version of the model."""
+    names: list[str] = []
+    for r in cur.execute(
+        "SELECT spec FROM model_versions WHERE model_name = ? ORDER BY registered_at", [model]
+    ).fetchall():
+        for kpi in json.loads(r[0]).get("kpis", []):
+            if kpi["name"] not in names:
+                names.append(kpi["name"])
+    return names
+
+
+def feature_schema(cur: duckdb.DuckDBPyConnection, model: str) -> dict[str, str]:
+    """Feature columns of the model's feature log (union over versions): name -> type."""
+    rows = cur.execute(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_name = ? ORDER BY ordinal_position",
+        [feature_table(model)],
+    ).fetchall()
+    return {
+        name: ("numeric" if dtype == "DOUBLE" else "categorical")
+        for name, dtype in rows
+        if name not in ("prediction_id", "batch_id")
+    }
+
+
+def list_models(store: Store) -> pd.DataFrame:
+    return store.query_df(
+        "SELECT name, task, owner, risk_tier, description FROM models ORDER BY name"
+    )
+
+
+def list_versions(store: Store, model: str | None = None) -> pd.DataFrame:
+    sql = (
+        "SELECT model_name, version, state, registered_by, registered_at, state_changed_at, "
+        "reference_rows FROM model_versions"
+    )
+    params: list = []
+    if model:
+        sql += " WHERE model_name = ?"
+        params.append(model)
+    return store.query_df(sql + " ORDER BY model_name, registered_at", params)
+
+
+# -- registration ------------------------------------------------------------------
+
+
+def register_from_file(store: Store, spec_path: str | Path, *, actor: str | None = None) -> dict:
+    spec = load_spec(spec_path)
+    return register(store, spec, actor=actor)
+
+
+def register(store: Store, spec: ModelSpec, *, actor: str | None = None) -> dict:
+    """Register one model version; raise SpecError naming the problem, changing nothing."""
+    actor = actor or spec.owner
+    source = str(spec.reference_path)
+    if not spec.reference_path.exists():
+        raise SpecError(source, [f"reference file {spec.reference_path} does not exist"])
+    with store.write_lock(), store.transaction() as cur:
+        _check_model_consistency(cur, spec)
+        if spec.version in version_names(cur, spec.name):
+            raise SpecError(
+                spec.name,
+                [f"version {spec.version!r} of model {spec.name!r} is already registered"],
+            )
+        _ensure_tables(cur, spec)
+        rows = _load_reference(cur, spec)
+        _insert_model_and_version(cur, spec, actor, rows)
+        append_audit(
+            cur,
+            actor=actor,
+            action="register",
+            model_name=spec.name,
+            version=spec.version,
+            from_state=None,
+            to_state=INITIAL_STATE,
+            reason="registered from spec",
+            evidence={
+                "reference_rows": rows,
+                "reference_sha256": file_sha256(spec.reference_path),
+                "training_fingerprint": spec.training.get("data_fingerprint"),
+            },
+        )
+    return {"model": spec.name, "version": spec.version, "reference_rows": rows}
+
+
+def _check_model_consistency(cur, spec: ModelSpec) -> None:
+    info = model_info(cur, spec.name)
+    if info and info["task"] != spec.task:
+        raise SpecError(
+            spec.name,
+            [f"model {spec.name!r} is registered as {info['task']}, this spec says {spec.task}"],
+        )
+    existing = feature_schema(cur, spec.name) if info else {}
+    clashes = [
+        f"feature {f.name!r} is {existing[f.name]} in earlier versions, {f.type} here"
+        for f in spec.features
+        if f.name in existing and existing[f.name] != f.type
+    ]
+    if clashes:
+        raise SpecError(spec.name, clashes)
+
+
+def _ensure_tables(cur, spec: ModelSpec) -> None:
+    """Create or widen the model's feature-log and reference tables for this schema."""
+    ftable, rtable = feature_table(spec.name), reference_table(spec.name)
+    cur.execute(
+        f"CREATE TABLE IF NOT EXISTS {quote_ident(ftable)} "
+        "(prediction_id VARCHAR NOT NULL, batch_id BIGINT NOT NULL)"
+    )
+    cur.execute(
+        f"CREATE TABLE IF NOT EXISTS {quote_ident(rtable)} (model_version VARCHAR NOT NULL, "
+        "prediction DOUBLE, predicted_label VARCHAR, actual_value DOUBLE, actual_label VARCHAR, "
+        "segment VARCHAR)"
+    )
+    for table in (ftable, rtable):
+        have = {
+            r[0]
+            for r in cur.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = ?",
+                [table],
+            ).fetchall()
+        }
+        for f in spec.features:
+            if f.name not in have:
+                cur.execute(
+                    f"ALTER TABLE {quote_ident(table)} ADD COLUMN {quote_ident(f.name)} "
+                    f"{f.sql_type}"
+                )
+
+
+def _load_reference(cur, spec: ModelSpec) -> int:
+    """Validate the reference file against the spec and insert its rows; return the count."""
+    source = str(spec.reference_path)
+    try:
+        staged = stage(cur, spec.reference_path, "_reference")
+    except ValueError as exc:
+        raise SpecError(source, [str(exc)]) from exc
+    present = set(staged.types)
+    problems = []
+    missing = [f.name for f in spec.features if f.name not in present]
+    missing += [c for c in ("prediction", "actual") if c not in present]
+    if missing:
+        problems.append(f"reference file lacks column(s): {', '.join(missing)}")
+    extra = sorted(
+        present - set(spec.feature_names) - {"prediction", "predicted_label", "actual", "segment"}
+    )
+    if extra:
+        problems.append(
+            f"reference file has column(s) not in the feature schema: {', '.join(extra)}"
+        )
+    if staged.rows < MIN_REFERENCE_ROWS:
+        problems.append(
+            f"reference file has {staged.rows} row(s); at least {MIN_REFERENCE_ROWS} are needed "
+            "for drift baselines"
+        )
+    if problems:
+        raise SpecError(source, problems)
+    numeric = [f.name for f in spec.features if f.type == "numeric"] + ["prediction"]
+    if spec.task == "regression":
+        numeric.append("actual")
+    for col in numeric:
+        count, sample = bad_numeric_rows(cur, staged, col)
+        if count:
+            problems.append(
+                f"reference column `{col}` must be numeric; {count} value(s) are not, "
+                "first rows: " + fmt_rows(sample)
+            )
+    if spec.classes:
+        actual = text_expr("actual", staged.types["actual"])
+        allowed = ", ".join("'" + c.replace("'", "''") + "'" for c in spec.classes)
+        count, sample = offending(cur, staged, "actual", f"({actual}) NOT IN ({allowed})")
+        if count:
+            problems.append(
+                f"reference column `actual` has {count} label(s) not in classes {spec.classes}, "
+                "first rows: " + fmt_rows(sample)
+            )
+    if problems:
+        raise SpecError(source, problems)
+    _insert_reference(cur, spec, staged)
+    return staged.rows
+
+
+def _insert_reference(cur, spec: ModelSpec, staged) -> None:
+    def text(col):
+        return text_expr(col, staged.types[col]) if col in staged.types else "NULL"
+
+    actual = text("actual")
+    if spec.task == "regression":
+        value, label = double_expr("actual"), "NULL"
+    elif spec.positive_class is not None:
+        value = f"CASE WHEN ({actual}) = '{spec.positive_class}' THEN 1.0 ELSE 0.0 END"
+        label = actual
+    else:
+        value, label = "NULL", actual
+    cols = [
+        "model_version",
+        "prediction",
+        "predicted_label",
+        "actual_value",
+        "actual_label",
+        "segment",
+    ]
+    exprs = ["?", double_expr("prediction"), text("predicted_label"), value, label, text("segment")]
+    for f in spec.features:
+        cols.append(quote_ident(f.name))
+        exprs.append(double_expr(f.name) if f.type == "numeric" else text(f.name))
+    cur.execute(
+        f"INSERT INTO {quote_ident(reference_table(spec.name))} ({', '.join(cols)}) "
+        f"SELECT {', '.join(exprs)} FROM _reference ORDER BY _row",
+        [spec.version],
+    )
+    cur.execute("DROP TABLE _reference")
+
+
+def _insert_model_and_version(cur, spec: ModelSpec, actor: str, rows: int) -> None:
+    if model_info(cur, spec.name) is None:
+        cur.execute(
+            "INSERT INTO models VALUES (?, ?, ?, ?, ?, now())",
+            [spec.name, spec.task, spec.owner, spec.risk_tier, spec.description],
+        )
+    else:
+        # Owner, risk tier and description follow the newest spec; the audit row of this
+        # registration records the spec that changed them.
+        cur.execute(
+            "UPDATE models SET owner = ?, risk_tier = ?, description = ? WHERE name = ?",
+            [spec.owner, spec.risk_tier, spec.description, spec.name],
+        )
+    training = spec.training
+    cur.execute(
+        "INSERT INTO model_versions (model_name, version, state, registered_by, registered_at, "
+        "spec_toml, spec, training_fingerprint, parameters, validation_metrics, reference_rows, "
+        "reference_sha256, revision, state_changed_at) "
+        "VALUES (?, ?, ?, ?, now(), ?, ?, ?, ?, ?, ?, ?, 0, now())",
+        [
+            spec.name,
+            spec.version,
+            INITIAL_STATE,
+            actor,
+            spec.source_text,
+            json.dumps(spec.to_json(), default=str),
+            training.get("data_fingerprint"),
+            json.dumps(training.get("parameters", {}), default=str),
+            json.dumps(training.get("validation_metrics", {}), default=str),
+            rows,
+            file_sha256(spec.reference_path),
+        ],
+    )

@@ -1,0 +1,136 @@
+"""`python -m lifecycle ...`: command-line entry points.
+
+Each command module contributes `add_parser(subparsers)`; a parser sets `func(args) -> int`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+
+from lifecycle import catalog, inbox
+from lifecycle.ingest import KINDS, IngestError, ingest
+from lifecycle.spec import SpecError
+from lifecycle.store import DatabaseLocked, StoreError, open_store, resolve_db_path
+
+# Modules that add their own sub-commands (each defines add_parser(subparsers)).
+EXTENSIONS: tuple[str, ...] = ()
+
+
+def _db_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--db",
+        help="DuckDB file (default: $LIFECYCLE_DB, else data/lifecycle.duckdb)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m lifecycle",
+        description="Model-health and governance console: data, monitoring and registry tools.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    reg = sub.add_parser("register", help="register a model version from a TOML spec")
+    _db_arg(reg)
+    reg.add_argument("spec", help="path of the model spec (TOML)")
+    reg.add_argument("--actor", help="who registers it (default: the spec's owner)")
+    reg.set_defaults(func=cmd_register)
+
+    ing = sub.add_parser("ingest", help="validate and append a batch of logs (Parquet or CSV)")
+    _db_arg(ing)
+    ing.add_argument("--model", required=True, help="registered model name")
+    ing.add_argument("--kind", required=True, choices=KINDS, help="which log the file holds")
+    ing.add_argument("file", help="Parquet (.parquet) or CSV (.csv) file")
+    ing.add_argument(
+        "--assume-utc",
+        action="store_true",
+        help="accept timestamps without a time zone and read them as UTC",
+    )
+    ing.add_argument(
+        "--wait",
+        type=float,
+        default=60.0,
+        help="if the app holds the database, seconds to wait for it to load the queued "
+        "batch (default 60; 0 = queue and return)",
+    )
+    ing.set_defaults(func=cmd_ingest)
+
+    for module_name in EXTENSIONS:
+        importlib.import_module(module_name).add_parser(sub)
+    return parser
+
+
+def cmd_register(args) -> int:
+    try:
+        with open_store(args.db, wait_seconds=10) as store:
+            result = catalog.register_from_file(store, args.spec, actor=args.actor)
+    except SpecError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"registered {result['model']} {result['version']} "
+        f"with {result['reference_rows']} reference rows (state: registered)"
+    )
+    return 0
+
+
+def cmd_ingest(args) -> int:
+    db_path = resolve_db_path(args.db)
+    try:
+        store = open_store(db_path, wait_seconds=1.0)
+    except DatabaseLocked:
+        return _ingest_via_inbox(args, db_path)
+    with store:
+        inbox.drain(store)  # earlier queued batches go first
+        try:
+            report = ingest(store, args.model, args.kind, args.file, assume_utc=args.assume_utc)
+        except (IngestError, FileNotFoundError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    print(report.summary())
+    return 0
+
+
+def _ingest_via_inbox(args, db_path) -> int:
+    try:
+        ticket = inbox.submit(db_path, args.model, args.kind, args.file, assume_utc=args.assume_utc)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"database {db_path} is held by another process (the app?): batch queued as "
+        f"{ticket} in {inbox.inbox_dir(db_path) / inbox.PENDING}",
+        file=sys.stderr,
+    )
+    if args.wait <= 0:
+        return 0
+    result = inbox.wait(db_path, ticket, args.wait)
+    if result.state == inbox.DONE:
+        print(result.message)
+        return 0
+    if result.state == inbox.REJECTED:
+        print(f"error: {result.message}", file=sys.stderr)
+        return 2
+    print(
+        f"still queued after {args.wait:.0f}s; it is loaded when the database holder drains "
+        "the inbox (the app does every few seconds, or the next ingest)",
+        file=sys.stderr,
+    )
+    return 3
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except StoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def print_json(data) -> None:
+    print(json.dumps(data, indent=2, default=str))

@@ -1,0 +1,165 @@
+"""Stage a batch (DataFrame, Parquet or CSV) in DuckDB and coerce its columns to typed SQL.
+
+Shared by log ingestion and reference-data registration. The batch lands in a temporary
+table of the caller's cursor with a `_row` column (1 = first data row), and typed
+expressions are checked with TRY_CAST so an error can name the column and the first rows
+whose values do not convert.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from lifecycle.store import quote_ident
+
+SAMPLE = 5
+NUMERIC_SOURCE = ("DOUBLE", "FLOAT", "DECIMAL", "REAL")
+TIMESTAMP_OFFSET_RE = r"(Z|[+-]\d{2}(:?\d{2})?)$"
+
+
+@dataclass
+class Staged:
+    table: str
+    types: dict[str, str]  # column -> DuckDB type, as staged
+    rows: int
+
+
+def stage(
+    cur: duckdb.DuckDBPyConnection, source: pd.DataFrame | str | os.PathLike, table: str
+) -> Staged:
+    """Load `source` into TEMP table `table` with a 1-based `_row` column."""
+    if isinstance(source, pd.DataFrame):
+        frame = source.reset_index(drop=True)
+        cur.register("_stage_src", frame)
+        scan = "_stage_src"
+    else:
+        path = Path(source)
+        if not path.exists():
+            raise FileNotFoundError(f"no such file: {path}")
+        suffix = path.suffix.lower()
+        if suffix in (".parquet", ".pq"):
+            scan = f"read_parquet({_lit(path)})"
+        elif suffix == ".csv":
+            scan = f"read_csv({_lit(path)}, header = true, all_varchar = true)"
+        else:
+            raise ValueError(f"{path}: unsupported file type {suffix!r}; use .parquet or .csv")
+    try:
+        cur.execute(
+            f"CREATE OR REPLACE TEMP TABLE {table} AS "
+            f"SELECT row_number() OVER () AS _row, * FROM {scan}"
+        )
+    except duckdb.Error as exc:
+        raise ValueError(f"cannot read the batch: {str(exc).splitlines()[0]}") from exc
+    finally:
+        if isinstance(source, pd.DataFrame):
+            cur.unregister("_stage_src")
+    described = cur.execute(f"DESCRIBE {table}").fetchall()
+    types = {r[0]: r[1] for r in described if r[0] != "_row"}
+    rows = cur.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+    return Staged(table=table, types=types, rows=int(rows))
+
+
+def _lit(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def double_expr(column: str) -> str:
+    """The column as DOUBLE with NaN and +/-inf turned into NULL."""
+    c = f"TRY_CAST({quote_ident(column)} AS DOUBLE)"
+    return f"CASE WHEN isfinite({c}) THEN {c} END"
+
+
+def text_expr(column: str, source_type: str) -> str:
+    """The column as VARCHAR; integral floats print as integers (1.0 -> '1')."""
+    c = quote_ident(column)
+    if source_type.startswith(NUMERIC_SOURCE):
+        return (
+            f"CASE WHEN isfinite({c}) AND {c} = floor({c}) "
+            f"THEN CAST(CAST({c} AS BIGINT) AS VARCHAR) "
+            f"WHEN isfinite({c}) THEN CAST({c} AS VARCHAR) END"
+        )
+    return f"NULLIF(trim(CAST({c} AS VARCHAR)), '')"
+
+
+def timestamp_expr(column: str) -> str:
+    c = quote_ident(column)
+    return f"TRY_CAST({c} AS TIMESTAMPTZ)"
+
+
+def bad_numeric_rows(cur, staged: Staged, column: str) -> tuple[int, list]:
+    """Rows whose value is present but is not a number (NaN/inf count as numbers)."""
+    c = quote_ident(column)
+    cond = f"{c} IS NOT NULL AND TRY_CAST({c} AS DOUBLE) IS NULL"
+    return offending(cur, staged, column, cond)
+
+
+def nonfinite_count(cur, staged: Staged, column: str) -> int:
+    c = f"TRY_CAST({quote_ident(column)} AS DOUBLE)"
+    return int(
+        cur.execute(
+            f"SELECT count(*) FROM {staged.table} WHERE {c} IS NOT NULL AND NOT isfinite({c})"
+        ).fetchall()[0][0]
+    )
+
+
+def timestamp_problems(cur, staged: Staged, column: str, assume_utc: bool) -> list[str]:
+    """Problems with a timestamp column: unparseable values, naive times without --assume-utc."""
+    stype = staged.types[column]
+    c = quote_ident(column)
+    problems = []
+    if stype == "TIMESTAMP WITH TIME ZONE":
+        return problems
+    if stype in ("TIMESTAMP", "DATE", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S"):
+        if not assume_utc:
+            problems.append(
+                f"column `{column}` holds timestamps without a time zone; give times with a "
+                "UTC offset, or pass --assume-utc (assume_utc=True) if they are UTC"
+            )
+        return problems
+    if stype != "VARCHAR":
+        return [f"column `{column}` has type {stype}; expected a timestamp"]
+    count, sample = offending(
+        cur, staged, column, f"{c} IS NOT NULL AND TRY_CAST({c} AS TIMESTAMPTZ) IS NULL"
+    )
+    if count:
+        problems.append(
+            f"column `{column}`: {count} value(s) are not timestamps, first rows: "
+            + fmt_rows(sample)
+        )
+    if not assume_utc:
+        count, sample = offending(
+            cur,
+            staged,
+            column,
+            f"{c} IS NOT NULL AND TRY_CAST({c} AS TIMESTAMPTZ) IS NOT NULL "
+            f"AND NOT regexp_matches(trim({c}), '{TIMESTAMP_OFFSET_RE}')",
+        )
+        if count:
+            problems.append(
+                f"column `{column}`: {count} timestamp(s) have no time zone, first rows: "
+                + fmt_rows(sample)
+                + "; add a UTC offset (e.g. +00:00 or Z) or pass --assume-utc"
+            )
+    return problems
+
+
+def offending(cur, staged: Staged, column: str, condition: str) -> tuple[int, list]:
+    """(count, first rows as (row, value)) of rows matching `condition`."""
+    c = quote_ident(column)
+    total = cur.execute(f"SELECT count(*) FROM {staged.table} WHERE {condition}").fetchall()[0][0]
+    if not total:
+        return 0, []
+    sample = cur.execute(
+        f"SELECT _row, CAST({c} AS VARCHAR) FROM {staged.table} WHERE {condition} "
+        f"ORDER BY _row LIMIT {SAMPLE}"
+    ).fetchall()
+    return int(total), sample
+
+
+def fmt_rows(sample: list) -> str:
+    return ", ".join(f"row {r} ({v!r})" for r, v in sample)

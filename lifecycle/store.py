@@ -1,0 +1,258 @@
+"""DuckDB connection handling, schema migrations and transactions.
+
+One `Store` per database file and process. It owns a single DuckDB database instance;
+every operation runs on its own cursor (`con.cursor()`), never on a shared one, because
+one DuckDB connection used from several threads fails under load (see STACK-NOTES).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+
+from lifecycle.migrations import MIGRATIONS
+
+DEFAULT_DB = Path("data") / "lifecycle.duckdb"
+ENV_DB = "LIFECYCLE_DB"
+IDENT = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
+
+
+class StoreError(Exception):
+    """A problem with the database file itself (lock, schema version, path)."""
+
+
+class DatabaseLocked(StoreError):
+    """Another process holds the database file for writing."""
+
+
+class SchemaTooNew(StoreError):
+    """The file was written by a newer release of this software."""
+
+
+def resolve_db_path(cli_value: str | os.PathLike | None = None) -> Path:
+    """`--db` if given, else $LIFECYCLE_DB, else data/lifecycle.duckdb."""
+    if cli_value:
+        return Path(cli_value)
+    env = os.environ.get(ENV_DB)
+    if env:
+        return Path(env)
+    return DEFAULT_DB
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def feature_table(model_name: str) -> str:
+    """Name of the wide, per-model feature log table."""
+    check_identifier(model_name, "model name")
+    return f"features__{model_name}"
+
+
+def reference_table(model_name: str) -> str:
+    """Name of the per-model table holding each version's reference (validation) data."""
+    check_identifier(model_name, "model name")
+    return f"reference__{model_name}"
+
+
+def check_identifier(name: str, what: str) -> str:
+    if not isinstance(name, str) or not IDENT.match(name):
+        raise ValueError(
+            f"{what} {name!r} is not valid: use lower-case letters, digits and '_', "
+            "starting with a letter, at most 48 characters"
+        )
+    return name
+
+
+def is_lock_error(exc: BaseException) -> bool:
+    return isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower()
+
+
+class Store:
+    """A DuckDB database with this project's schema, safe to share between threads."""
+
+    def __init__(self, path: str | os.PathLike, *, read_only: bool = False):
+        self.path = Path(path)
+        self.read_only = read_only
+        if str(self.path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._con = duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if is_lock_error(exc):
+                raise DatabaseLocked(
+                    f"database {self.path} is held by another process: {exc}"
+                ) from exc
+            raise StoreError(f"cannot open database {self.path}: {exc}") from exc
+        self._con.execute("SET TimeZone = 'UTC'")
+        self._write_lock = threading.RLock()
+        try:
+            self._migrate()
+        except Exception:
+            self._con.close()
+            raise
+
+    # -- connection handling -------------------------------------------------
+
+    @contextlib.contextmanager
+    def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A fresh cursor for one operation; closed afterwards."""
+        cur = self._con.cursor()
+        try:
+            cur.execute("SET TimeZone = 'UTC'")
+            yield cur
+        finally:
+            cur.close()
+
+    def write_lock(self) -> threading.RLock:
+        """Serialises this process's writers that validate before they write (ingestion)."""
+        return self._write_lock
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One explicit transaction: commit on success, roll back on any exception."""
+        with self.cursor() as cur:
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                yield cur
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            cur.execute("COMMIT")
+
+    def query_df(self, sql: str, params: list | tuple | dict | None = None):
+        """Run a read query and return a pandas DataFrame."""
+        with self.cursor() as cur:
+            return cur.execute(sql, params or []).df()
+
+    def query_all(self, sql: str, params: list | tuple | dict | None = None) -> list[tuple]:
+        with self.cursor() as cur:
+            return cur.execute(sql, params or []).fetchall()
+
+    def query_one(self, sql: str, params: list | tuple | dict | None = None):
+        with self.cursor() as cur:
+            return cur.execute(sql, params or []).fetchone()
+
+    def table_exists(self, name: str) -> bool:
+        row = self.query_one(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
+        )
+        return bool(row and row[0])
+
+    def table_columns(self, name: str) -> dict[str, str]:
+        rows = self.query_all(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_name = ? ORDER BY ordinal_position",
+            [name],
+        )
+        return dict(rows)
+
+    def row_counts(self) -> dict[str, int]:
+        """Rows per base table: used by tests and the CLI to show nothing changed."""
+        names = [
+            r[0]
+            for r in self.query_all(
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_type = 'BASE TABLE' ORDER BY table_name"
+            )
+        ]
+        with self.cursor() as cur:
+            return {
+                n: cur.execute(f"SELECT count(*) FROM {quote_ident(n)}").fetchone()[0]
+                for n in names
+            }
+
+    def data_version(self) -> int:
+        """A number that grows whenever logs are appended; cache key for pages."""
+        row = self.query_one("SELECT coalesce(max(batch_id), 0) FROM ingest_batches")
+        return int(row[0])
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- schema migrations ---------------------------------------------------
+
+    def schema_version(self) -> int:
+        with self.cursor() as cur:
+            exists = cur.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
+            ).fetchone()[0]
+            if not exists:
+                return 0
+            return int(cur.execute("SELECT max(version) FROM schema_version").fetchone()[0] or 0)
+
+    def _migrate(self) -> None:
+        current = self.schema_version()
+        latest = len(MIGRATIONS)
+        if current > latest:
+            raise SchemaTooNew(
+                f"database {self.path} has schema version {current}, but this release knows "
+                f"versions up to {latest}; upgrade the software (or open a copy with the "
+                "release that wrote it) instead of letting an older release touch it"
+            )
+        if current == latest:
+            return
+        if self.read_only:
+            raise StoreError(
+                f"database {self.path} has schema version {current} and needs migrating to "
+                f"{latest}; open it once read-write"
+            )
+        migrate(self._con, upto=latest)
+
+
+def migrate(con: duckdb.DuckDBPyConnection, upto: int) -> None:
+    """Apply migrations (current, upto], each in its own transaction with its version row."""
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version ("
+        " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
+    )
+    current = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
+    for number, (name, statements) in enumerate(MIGRATIONS, start=1):
+        if number <= current or number > upto:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for statement in statements:
+                con.execute(statement)
+            con.execute(
+                "INSERT INTO schema_version VALUES (?, ?, now())",
+                [number, name],
+            )
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
+
+def open_store(
+    path: str | os.PathLike | None = None,
+    *,
+    read_only: bool = False,
+    wait_seconds: float = 0.0,
+) -> Store:
+    """Open (and migrate) the store, retrying for `wait_seconds` if another process holds it."""
+    db_path = resolve_db_path(path)
+    deadline = time.monotonic() + wait_seconds
+    delay = 0.05
+    while True:
+        try:
+            return Store(db_path, read_only=read_only)
+        except DatabaseLocked:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
