@@ -1,0 +1,95 @@
+"""Shared fixtures: a fresh store on disk and a small registered binary classifier."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lifecycle import catalog
+from lifecycle.store import Store
+
+TOY_SPEC = """
+name = "toy"
+task = "binary_classification"
+owner = "alice@example.com"
+risk_tier = "low"
+description = "A small model for tests"
+version = "{version}"
+reference = "reference.csv"
+
+[training]
+data_fingerprint = "sha256:toy"
+parameters = {{ max_depth = 3 }}
+validation_metrics = {{ roc_auc = 0.8 }}
+
+[[features]]
+name = "x"
+type = "numeric"
+range = [0, 10]
+
+[[features]]
+name = "color"
+type = "categorical"
+values = ["red", "green", "blue"]
+
+[[kpis]]
+name = "conversion"
+
+[[rules]]
+name = "x_not_negative"
+sql = "x >= 0"
+"""
+
+
+def write_toy_spec(folder: Path, version: str = "1.0", rows: int = 200, seed: int = 0) -> Path:
+    """Write a toy spec and its reference CSV into `folder`; return the spec path."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(
+        {
+            "x": rng.uniform(0, 10, rows),
+            "color": rng.choice(["red", "green", "blue"], rows),
+            "prediction": rng.uniform(0, 1, rows),
+            "predicted_label": rng.choice(["0", "1"], rows),
+            "actual": rng.integers(0, 2, rows),
+        }
+    ).to_csv(folder / "reference.csv", index=False)
+    path = folder / f"toy-{version}.toml"
+    path.write_text(textwrap.dedent(TOY_SPEC.format(version=version)), encoding="utf-8")
+    return path
+
+
+def toy_predictions(n: int = 100, start: str = "2026-01-01", prefix: str = "p", version="1.0"):
+    rng = np.random.default_rng(1)
+    ts = pd.Timestamp(start, tz="UTC") + pd.to_timedelta(np.arange(n), unit="min")
+    score = rng.uniform(0, 1, n)
+    return pd.DataFrame(
+        {
+            "prediction_id": [f"{prefix}{i}" for i in range(n)],
+            "model_version": version,
+            "ts": ts,
+            "prediction": score,
+            "predicted_label": np.where(score >= 0.5, "1", "0"),
+            "latency_ms": rng.gamma(2.0, 10.0, n),
+            "status": "ok",
+            "segment": rng.choice(["web", "app"], n),
+        }
+    )
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store(tmp_path / "test.duckdb")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def toy_store(store, tmp_path):
+    """A store with model `toy` version 1.0 registered."""
+    catalog.register_from_file(store, write_toy_spec(tmp_path / "spec"))
+    return store
