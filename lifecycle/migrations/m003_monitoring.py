@@ -1,4 +1,10 @@
-"""Stored monitoring results: one row per (model, version, variant, window, check, subject)."""
+"""Stored monitoring results: one row per (model, version, variant, window, check, subject).
+
+Every check (drift, concept, data quality) stores the same shape. `severity` is NULL when
+the check had too little data for a verdict (`status` = 'insufficient_data', the reason in
+`details`). `input_version` fingerprints the logs and settings a row was computed from, so
+a run recomputes only windows whose inputs changed.
+"""
 
 NAME = "monitoring results"
 
@@ -14,13 +20,14 @@ STATEMENTS = [
         reference_kind VARCHAR NOT NULL,
         check_name     VARCHAR NOT NULL,
         subject        VARCHAR NOT NULL,
+        layer          VARCHAR NOT NULL,
         method         VARCHAR,
         statistic      DOUBLE,
         p_value        DOUBLE,
         p_adjusted     DOUBLE,
         effect_size    DOUBLE,
         threshold      DOUBLE,
-        severity       VARCHAR NOT NULL,
+        severity       VARCHAR,
         response       VARCHAR,
         n_reference    BIGINT,
         n_current      BIGINT,

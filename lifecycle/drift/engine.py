@@ -1,0 +1,340 @@
+"""Drift suites over two sample tables, the verdict rule, and storing results.
+
+A suite compares a *reference* sample table with a *current* one (see windows.py) and
+returns CheckResults. The verdict of a univariate feature test needs both:
+  - significance: the test's p-value (KS for numeric, chi-square for categorical) after
+    Benjamini-Hochberg correction over all features tested in the window is below `fdr`;
+  - an effect size at or above the method's minor threshold (severity.EFFECT_THRESHOLDS).
+The severity then grades the effect size. Too few values, constant columns and all-missing
+columns give an `insufficient_data` result with the reason, never a verdict.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import numpy as np
+
+from lifecycle.drift import ecdf, stats
+from lifecycle.drift.config import DriftConfig, FeatureInfo
+from lifecycle.drift.results_model import (
+    CHECKS,
+    OK,
+    CheckResult,
+    clean,
+    insufficient,
+    number,
+)
+from lifecycle.drift.severity import grade, response
+from lifecycle.drift.windows import (
+    SqlTwoSample,
+    category_counts,
+    numeric_moments,
+    pooled_std,
+)
+from lifecycle.store import Store
+
+# Bump when a change to the computations alters stored results: windows are recomputed.
+ENGINE_VERSION = 1
+
+
+# -- univariate ---------------------------------------------------------------------
+
+
+def univariate_drift(
+    cur,
+    ref_table: str,
+    cur_table: str,
+    features: Sequence[FeatureInfo],
+    config: DriftConfig,
+    *,
+    check: str = "data_drift",
+    correct: bool = True,
+    context: dict | None = None,
+) -> list[CheckResult]:
+    """Test every feature of two sample tables; verdicts use BH over the features if `correct`.
+
+    `context` (e.g. row counts before sampling) is copied into each result's details.
+    """
+    numeric = [f.name for f in features if f.type == "numeric"]
+    moments_ref = numeric_moments(cur, ref_table, numeric)
+    moments_cur = numeric_moments(cur, cur_table, numeric)
+    results = []
+    for f in features:
+        if f.type == "numeric":
+            res = numeric_drift(
+                cur, ref_table, cur_table, f, moments_ref[f.name], moments_cur[f.name], config
+            )
+        else:
+            res = categorical_drift(
+                category_counts(cur, ref_table, f.name),
+                category_counts(cur, cur_table, f.name),
+                f,
+                config,
+            )
+        res.check = check
+        if context:
+            res.details.update(context)
+        results.append(res)
+    apply_verdicts(results, config, correct=correct)
+    return results
+
+
+def numeric_drift(
+    cur, ref_table: str, cur_table: str, f: FeatureInfo, m_ref: dict, m_cur: dict, config
+) -> CheckResult:
+    """KS test, Wasserstein, PSI and JS of one numeric column (verdict applied later)."""
+    n_ref, n_cur = m_ref["n"], m_cur["n"]
+    reason = _too_little(n_ref, n_cur, config.min_rows)
+    if reason is None and m_ref["min"] == m_ref["max"] == m_cur["min"] == m_cur["max"]:
+        reason = f"constant column: every value is {m_ref['min']!r} in both samples"
+    if reason:
+        return insufficient(
+            "data_drift", f.name, reason, n_reference=n_ref, n_current=n_cur, method=f.method
+        )
+    lo, hi = min(m_ref["min"], m_cur["min"]), max(m_ref["max"], m_cur["max"])
+    source = SqlTwoSample(cur, ref_table, cur_table, f.name, lo, hi)
+    summary = ecdf.exact_summary(source, n_ref, n_cur, config.quantile_bins)
+    comp = stats.compare_numeric(
+        summary,
+        {
+            "ref_std": m_ref["std"],
+            "cur_std": m_cur["std"],
+            "pooled_std": pooled_std(m_ref, m_cur),
+            "ref_mean": m_ref["mean"],
+            "cur_mean": m_cur["mean"],
+        },
+    )
+    effect = {
+        "wasserstein": comp.wasserstein_norm,
+        "ks": comp.ks_d,
+        "psi": comp.psi,
+        "jensenshannon": comp.js,
+    }[f.method]
+    return CheckResult(
+        check="data_drift",
+        subject=f.name,
+        method=f.method,
+        statistic=comp.ks_d,
+        p_value=comp.ks_p,
+        effect_size=number(effect),
+        threshold=config.thresholds[f.method][0],
+        n_reference=n_ref,
+        n_current=n_cur,
+        details=clean(
+            {
+                "type": "numeric",
+                "test": f"ks_{comp.ks_method}",
+                "ks_statistic": comp.ks_d,
+                "ks_p_value": comp.ks_p,
+                "wasserstein": comp.wasserstein,
+                "wasserstein_norm": comp.wasserstein_norm,
+                "scale": comp.scale,
+                "scale_from": "reference std" if comp.ref_std > 0 else "pooled std",
+                "psi": comp.psi,
+                "jensenshannon": comp.js,
+                "reference_mean": comp.ref_mean,
+                "current_mean": comp.cur_mean,
+                "reference_std": comp.ref_std,
+                "current_std": comp.cur_std,
+                "bin_edges": comp.bin_edges,
+                "reference_shares": (np.asarray(comp.ref_bin_counts) / n_ref).tolist(),
+                "current_shares": (np.asarray(comp.cur_bin_counts) / n_cur).tolist(),
+                "thresholds": config.thresholds[f.method],
+            }
+        ),
+    )
+
+
+def categorical_drift(
+    ref: dict[str, int], cur: dict[str, int], f: FeatureInfo, config: DriftConfig
+) -> CheckResult:
+    """Chi-square test, JS distance, PSI and unseen categories of one categorical column."""
+    n_ref, n_cur = sum(ref.values()), sum(cur.values())
+    reason = _too_little(n_ref, n_cur, config.min_rows)
+    if reason is None and len(set(ref) | set(cur)) < 2:
+        only = next(iter(ref))
+        reason = f"constant column: every value is {only!r} in both samples"
+    if reason:
+        return insufficient(
+            "data_drift", f.name, reason, n_reference=n_ref, n_current=n_cur, method=f.method
+        )
+    comp = stats.compare_categorical(ref, cur)
+    details = {
+        "type": "categorical",
+        "test": "chi2",
+        "chi2": comp.chi2,
+        "chi2_p_value": comp.chi2_p,
+        "dof": comp.dof,
+        "pooled_for_chi2": comp.pooled,
+        "psi": comp.psi,
+        "jensenshannon": comp.js,
+        "categories": comp.categories,
+        "reference_shares": comp.ref_shares,
+        "current_shares": comp.cur_shares,
+        "unseen_categories": comp.unseen,
+        "thresholds": config.thresholds[f.method],
+    }
+    if np.isnan(comp.chi2_p):
+        return insufficient(
+            "data_drift",
+            f.name,
+            "too few rows per category for a chi-square test (all cells pooled)",
+            n_reference=n_ref,
+            n_current=n_cur,
+            method=f.method,
+            details=clean(details),
+        )
+    effect = comp.js if f.method == "jensenshannon" else comp.psi
+    return CheckResult(
+        check="data_drift",
+        subject=f.name,
+        method=f.method,
+        statistic=comp.chi2,
+        p_value=comp.chi2_p,
+        effect_size=number(effect),
+        threshold=config.thresholds[f.method][0],
+        n_reference=n_ref,
+        n_current=n_cur,
+        details=clean(details),
+    )
+
+
+def _too_little(n_ref: int, n_cur: int, min_rows: int) -> str | None:
+    if n_ref == 0 and n_cur == 0:
+        return "no values on either side (empty or all missing)"
+    if n_cur < min_rows:
+        what = "no" if n_cur == 0 else f"only {n_cur}"
+        return f"{what} non-missing value(s) in the current window; at least {min_rows} needed"
+    if n_ref < min_rows:
+        what = "no" if n_ref == 0 else f"only {n_ref}"
+        return f"{what} non-missing value(s) in the reference; at least {min_rows} needed"
+    return None
+
+
+def apply_verdicts(results: list[CheckResult], config: DriftConfig, *, correct: bool) -> None:
+    """Benjamini-Hochberg over the tested results, then severity = effect grade if significant."""
+    tested = [r for r in results if r.status == OK and r.p_value is not None]
+    p = [r.p_value for r in tested]
+    adjusted = stats.bh_adjust(p) if correct else np.asarray(p, dtype=float)
+    for r, p_adj in zip(tested, adjusted, strict=True):
+        r.p_adjusted = number(p_adj)
+        significant = r.p_adjusted is not None and r.p_adjusted < config.fdr
+        thresholds = config.thresholds[r.method]
+        r.severity = grade(r.effect_size, thresholds) if significant else "none"
+        r.response = response(r.severity)
+        r.details["significant"] = bool(significant)
+        r.details["fdr"] = config.fdr
+
+
+# -- prediction drift -------------------------------------------------------------
+
+
+def prediction_drift(
+    cur, ref_table: str, cur_table: str, config: DriftConfig, *, classifier: bool
+) -> list[CheckResult]:
+    """The score/value distribution and, for classifiers, the predicted-class mix."""
+    subjects = [FeatureInfo("prediction", "numeric", "wasserstein")]
+    if classifier:
+        subjects.append(FeatureInfo("predicted_label", "categorical", "jensenshannon"))
+    return univariate_drift(
+        cur, ref_table, cur_table, subjects, config, check="prediction_drift", correct=False
+    )
+
+
+# -- storing ------------------------------------------------------------------------
+
+COLUMNS = (
+    "model_name",
+    "model_version",
+    "variant",
+    "grain",
+    "window_start",
+    "window_end",
+    "reference_kind",
+    "check_name",
+    "subject",
+    "layer",
+    "method",
+    "statistic",
+    "p_value",
+    "p_adjusted",
+    "effect_size",
+    "threshold",
+    "severity",
+    "response",
+    "n_reference",
+    "n_current",
+    "status",
+    "details",
+    "input_version",
+    "computed_at",
+)
+
+
+def store_results(
+    store: Store,
+    window,
+    reference_kind: str,
+    checks: Sequence[str],
+    input_version: int,
+    results: Sequence[CheckResult],
+) -> int:
+    """Replace the stored results of `checks` for one window with `results`, in one transaction."""
+    unknown = sorted({r.check for r in results} - set(checks))
+    if unknown:
+        raise ValueError(f"results for checks {unknown} were not declared in {list(checks)}")
+    rows = [_row(window, reference_kind, input_version, r) for r in results]
+    placeholders = ", ".join(["?"] * (len(COLUMNS) - 1)) + ", now()"
+    with store.write_lock(), store.transaction() as cur:
+        cur.execute(
+            "DELETE FROM monitor_results WHERE model_name = ? AND model_version = ? "
+            "AND variant = ? AND grain = ? AND window_start = ? AND reference_kind = ? "
+            "AND list_contains(?, check_name)",
+            [
+                window.model,
+                window.version,
+                window.variant,
+                window.grain,
+                window.start,
+                reference_kind,
+                list(checks),
+            ],
+        )
+        if rows:
+            cur.executemany(
+                f"INSERT INTO monitor_results ({', '.join(COLUMNS)}) VALUES ({placeholders})",
+                rows,
+            )
+    return len(rows)
+
+
+def _row(window, reference_kind: str, input_version: int, r: CheckResult) -> list:
+    if r.check not in CHECKS:
+        raise ValueError(f"unknown check {r.check!r}")
+    return [
+        window.model,
+        window.version,
+        window.variant,
+        window.grain,
+        window.start,
+        window.end,
+        reference_kind,
+        r.check,
+        r.subject,
+        r.layer,
+        r.method,
+        number(r.statistic),
+        number(r.p_value),
+        number(r.p_adjusted),
+        number(r.effect_size),
+        number(r.threshold),
+        r.severity,
+        r.response,
+        r.n_reference,
+        r.n_current,
+        r.status,
+        json.dumps(clean(r.details), sort_keys=True),
+        int(input_version),
+    ]
