@@ -4,6 +4,7 @@
 [drift]
 fdr = 0.05                 # Benjamini-Hochberg false discovery rate over the features
 min_rows = 30              # fewer non-missing values on either side: insufficient data
+sample_rows = 100000       # larger sides are tested on a deterministic hash sample this big
 numeric_method = "wasserstein"      # effect size deciding numeric severity
 categorical_method = "jensenshannon"
 baseline = ["2026-01-01T00:00:00Z", "2026-01-08T00:00:00Z"]  # the "baseline" reference
@@ -51,6 +52,7 @@ class DriftConfig:
     fdr: float = 0.05
     min_rows: int = 30
     quantile_bins: int = 10
+    sample_rows: int = 100_000
     baseline: tuple[datetime, datetime] | None = None
     multivariate: bool = True
     multivariate_sample: int = 2000
@@ -77,6 +79,7 @@ class DriftConfig:
 _INT_KEYS = {
     "min_rows": (2, None),
     "quantile_bins": (2, 100),
+    "sample_rows": (1_000, 10_000_000),
     "multivariate_sample": (100, 100_000),
     "multivariate_min_rows": (20, None),
     "min_labels": (10, None),

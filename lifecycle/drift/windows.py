@@ -158,35 +158,125 @@ def fingerprint(*parts: Any) -> int:
 # -- samples -----------------------------------------------------------------------
 
 
-def materialise_window(
-    cur, table: str, model: str, version: str, variant: str, start, end, features: list[str]
-) -> int:
-    """Temp table `table` with the window's predictions joined to their feature rows."""
-    cols = ", ".join(f"f.{quote_ident(c)}" for c in features)
-    cur.execute(
-        f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT p.prediction_id AS {KEY}, p.ts, "
-        "p.prediction, p.predicted_label, p.status, "
-        f"f.prediction_id IS NOT NULL AS {HAS_FEATURES}, f.batch_id AS {BATCH}"
-        + (f", {cols}" if cols else "")
-        + f" FROM predictions p LEFT JOIN {quote_ident(feature_table(model))} f "
-        "ON f.prediction_id = p.prediction_id WHERE p.model_name = ? AND p.model_version = ? "
-        "AND p.variant = ? AND p.ts >= ? AND p.ts < ?",
-        [model, version, variant, start, end],
-    )
-    return int(cur.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
+def sql_text(value: str) -> str:
+    """A SQL string literal."""
+    return "'" + str(value).replace("'", "''") + "'"
 
 
-def materialise_reference(cur, table: str, model: str, version: str, features: list[str]) -> int:
-    """Temp table `table` with the version's reference (validation) rows from its spec."""
-    cols = ", ".join(quote_ident(c) for c in features)
-    cur.execute(
-        f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT CAST(rowid AS VARCHAR) AS {KEY}, "
-        "NULL::TIMESTAMPTZ AS ts, prediction, predicted_label, 'ok' AS status, "
-        f"TRUE AS {HAS_FEATURES}, NULL::BIGINT AS {BATCH}, actual_value, actual_label"
-        + (f", {cols}" if cols else "")
-        + f" FROM {quote_ident(reference_table(model))} WHERE model_version = ?",
-        [version],
+def sql_double(value: float) -> str:
+    """A DOUBLE literal that round-trips exactly (a bare 0.1 would parse as DECIMAL)."""
+    return f"CAST('{float(value)!r}' AS DOUBLE)"
+
+
+def sql_time(value: datetime) -> str:
+    """A TIMESTAMPTZ literal (ISO text with its offset, so no session time zone applies)."""
+    if value.tzinfo is None:
+        raise ValueError(f"timestamp {value!r} has no time zone")
+    return f"TIMESTAMPTZ {sql_text(value.isoformat())}"
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Keep about `cap` of `rows` rows, chosen by a seeded hash of each row's key.
+
+    Deterministic (the same rows every run, whatever the insertion order), and a plain
+    predicate on the key, so it filters both sides of a join before the join is built.
+    """
+
+    rows: int
+    cap: int | None
+    seed: int
+
+    @property
+    def active(self) -> bool:
+        return self.cap is not None and self.rows > self.cap
+
+    def predicate(self, key_sql: str) -> str:
+        if not self.active:
+            return "TRUE"
+        threshold = int(self.cap / self.rows * 2**64)
+        return f"hash({key_sql}, {int(self.seed)}) < {threshold}::UBIGINT"
+
+
+def range_relation(
+    model: str,
+    version: str,
+    variant: str,
+    start: datetime,
+    end: datetime,
+    features: list[str],
+    sampling: Sampling | None = None,
+) -> str:
+    """SQL for the predictions of [start, end) left-joined with their feature rows."""
+    cols = "".join(f", f.{quote_ident(c)}" for c in features)
+    ftable = quote_ident(feature_table(model))
+    keep_p = "TRUE"
+    if sampling is not None and sampling.active:
+        keep_p = sampling.predicate("p.prediction_id")
+        ftable = f"(SELECT * FROM {ftable} WHERE {sampling.predicate('prediction_id')})"
+    return (
+        f"SELECT p.prediction_id AS {KEY}, p.ts, p.prediction, p.predicted_label, p.status, "
+        f"f.prediction_id IS NOT NULL AS {HAS_FEATURES}, f.batch_id AS {BATCH}{cols} "
+        f"FROM predictions p LEFT JOIN {ftable} f "
+        f"ON f.prediction_id = p.prediction_id WHERE p.model_name = {sql_text(model)} "
+        f"AND p.model_version = {sql_text(version)} AND p.variant = {sql_text(variant)} "
+        f"AND p.ts >= {sql_time(start)} AND p.ts < {sql_time(end)} AND {keep_p}"
     )
+
+
+def window_relation(window: Window, features: list[str], sampling: Sampling | None = None) -> str:
+    return range_relation(
+        window.model,
+        window.version,
+        window.variant,
+        window.start,
+        window.end,
+        features,
+        sampling,
+    )
+
+
+def spec_relation(
+    model: str, version: str, features: list[str], sampling: Sampling | None = None
+) -> str:
+    """SQL for the version's reference (validation) rows, shaped like a window's rows."""
+    cols = "".join(f", {quote_ident(c)}" for c in features)
+    keep = sampling.predicate("CAST(rowid AS VARCHAR)") if sampling else "TRUE"
+    return (
+        f"SELECT CAST(rowid AS VARCHAR) AS {KEY}, NULL::TIMESTAMPTZ AS ts, prediction, "
+        f"predicted_label, 'ok' AS status, TRUE AS {HAS_FEATURES}, NULL::BIGINT AS {BATCH}"
+        f"{cols} FROM {quote_ident(reference_table(model))} "
+        f"WHERE model_version = {sql_text(version)} AND {keep}"
+    )
+
+
+def labelled_relation(model: str, version: str, variant: str, start, end, features) -> str:
+    """Predictions of [start, end) that have a label, with their features and the label."""
+    cols = "".join(f", f.{quote_ident(c)}" for c in features)
+    return (
+        f"SELECT p.prediction_id AS {KEY}, p.prediction, p.predicted_label, l.actual_value, "
+        f"l.actual_label{cols} FROM predictions p JOIN labels l "
+        "ON l.prediction_id = p.prediction_id AND l.model_name = p.model_name "
+        f"LEFT JOIN {quote_ident(feature_table(model))} f ON f.prediction_id = p.prediction_id "
+        f"WHERE p.model_name = {sql_text(model)} AND p.model_version = {sql_text(version)} "
+        f"AND p.variant = {sql_text(variant)} AND p.ts >= {sql_time(start)} "
+        f"AND p.ts < {sql_time(end)} AND p.status = 'ok'"
+    )
+
+
+def spec_labelled_relation(model: str, version: str, features: list[str]) -> str:
+    cols = "".join(f", {quote_ident(c)}" for c in features)
+    return (
+        f"SELECT CAST(rowid AS VARCHAR) AS {KEY}, prediction, predicted_label, actual_value, "
+        f"actual_label{cols} FROM {quote_ident(reference_table(model))} "
+        f"WHERE model_version = {sql_text(version)} "
+        "AND (actual_value IS NOT NULL OR actual_label IS NOT NULL)"
+    )
+
+
+def materialise(cur, table: str, relation: str) -> int:
+    """Temp table `table` from a relation; returns its row count."""
+    cur.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {relation}")
     return int(cur.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
 
 
@@ -318,3 +408,70 @@ class SqlTwoSample:
             np.asarray(r, dtype=np.int64),
             np.asarray(c, dtype=np.int64),
         )
+
+
+# -- references ---------------------------------------------------------------------
+
+DEFAULT_BASELINE = timedelta(days=7)
+
+
+def baseline_range(
+    cur, model: str, version: str, variant: str, configured: tuple[datetime, datetime] | None
+) -> tuple[datetime, datetime] | None:
+    """The fixed baseline: the spec's `[drift].baseline`, else the version's first 7 days
+    of logs in this variant (from the UTC midnight of its first prediction)."""
+    if configured is not None:
+        return configured
+    first = cur.execute(
+        "SELECT date_trunc('day', min(ts)) FROM predictions WHERE model_name = ? "
+        "AND model_version = ? AND variant = ?",
+        [model, version, variant],
+    ).fetchall()[0][0]
+    if first is None:
+        return None
+    return first, first + DEFAULT_BASELINE
+
+
+def reference_range(cur, kind: str, window: Window, baseline) -> tuple[datetime, datetime] | None:
+    """The time range of a log-based reference ("baseline" or "previous") for `window`."""
+    if kind == "previous":
+        prev = window.previous()
+        return prev.start, prev.end
+    if kind == "baseline":
+        return baseline_range(cur, window.model, window.version, window.variant, baseline)
+    raise ValueError(f"reference {kind!r} is not a time range")
+
+
+def reference_relation(
+    cur,
+    kind: str,
+    window: Window,
+    features: list[str],
+    baseline,
+    sampling: Sampling | None = None,
+) -> str:
+    """SQL for the reference rows of `window`: spec data, the baseline or the previous window."""
+    if kind not in REFERENCE_KINDS:
+        raise ValueError(f"unknown reference {kind!r}; use one of {', '.join(REFERENCE_KINDS)}")
+    if kind == "spec":
+        return spec_relation(window.model, window.version, features, sampling)
+    rng = reference_range(cur, kind, window, baseline)
+    if rng is None:  # no logs at all: an empty relation of the right shape
+        rng = (window.start, window.start)
+    return range_relation(window.model, window.version, window.variant, *rng, features, sampling)
+
+
+def range_key(cur, model: str, version: str, variant: str, start, end) -> tuple:
+    """Counts that change whenever logs of [start, end) change: the fingerprint of a
+    log-based reference (rows, feature rows, labels and the newest batch of each)."""
+    row = cur.execute(
+        "SELECT count(*), count(f.prediction_id), coalesce(max(p.batch_id), 0), "
+        "coalesce(max(f.batch_id), 0), count(l.prediction_id), coalesce(max(l.batch_id), 0) "
+        f"FROM predictions p LEFT JOIN {quote_ident(feature_table(model))} f "
+        "ON f.prediction_id = p.prediction_id LEFT JOIN labels l "
+        "ON l.prediction_id = p.prediction_id AND l.model_name = p.model_name "
+        "WHERE p.model_name = ? AND p.model_version = ? AND p.variant = ? AND p.ts >= ? "
+        "AND p.ts < ?",
+        [model, version, variant, start, end],
+    ).fetchall()[0]
+    return tuple(int(v) for v in row)

@@ -1,0 +1,280 @@
+"""Concept drift from labels: performance against the reference, and a surrogate check.
+
+- performance_drift: the window's metric (binary: ROC AUC of the score; multiclass:
+  accuracy; regression: MAE) against the same metric on the reference, with a bootstrap
+  confidence interval of the difference (both sides resampled). A drop whose 95% interval
+  excludes zero is graded by its size.
+- concept_drift: a simple model (logistic or ridge regression on the features) is fitted
+  on the window's labelled rows, scored out-of-fold, and compared with the production
+  model's own predictions on the same rows (paired bootstrap). A surrogate clearly better
+  than production means the relation between features and target has moved away from
+  what production learned.
+
+Labelled rows reach Python only as a bounded, hash-ordered sample (`label_sample`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from lifecycle.drift.config import DriftConfig, FeatureInfo
+from lifecycle.drift.results_model import CheckResult, clean, insufficient
+from lifecycle.drift.severity import grade, response
+
+METRIC = {
+    "binary_classification": "roc_auc",
+    "multiclass_classification": "accuracy",
+    "regression": "mae",
+}
+FOLDS = 5
+
+
+# -- metrics with bootstrap weights ------------------------------------------------------
+
+
+class _Metric:
+    """A task metric evaluated under resampling weights (w = how often each row is drawn)."""
+
+    def __init__(self, name: str, y_true: np.ndarray, y_pred: np.ndarray):
+        self.name = name
+        if name == "roc_auc":
+            order = np.argsort(y_pred, kind="mergesort")
+            self.score = y_pred[order]
+            self.positive = y_true[order] == 1
+            # tie groups: rows with equal scores share a group id
+            self.group = np.r_[0, np.cumsum(np.diff(self.score) != 0)]
+            self.order = order
+        else:
+            self.loss = (
+                (y_true == y_pred).astype(float) if name == "accuracy" else np.abs(y_true - y_pred)
+            )
+
+    def __call__(self, w: np.ndarray) -> float:
+        if self.name != "roc_auc":
+            return float(np.dot(w, self.loss) / w.sum())
+        w = w[self.order]
+        wp, wn = np.where(self.positive, w, 0.0), np.where(self.positive, 0.0, w)
+        neg_in_group = np.bincount(self.group, weights=wn)
+        neg_below = np.cumsum(neg_in_group) - neg_in_group
+        # each positive beats the negatives below its score and ties half of its own group
+        credit = neg_below[self.group] + 0.5 * neg_in_group[self.group]
+        total = wp.sum() * wn.sum()
+        return float(np.dot(wp, credit) / total) if total else float("nan")
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.name != "mae"
+
+
+def _weights(rng: np.random.Generator, n: int) -> np.ndarray:
+    return np.bincount(rng.integers(0, n, n), minlength=n).astype(float)
+
+
+def _truth_and_prediction(frame: pd.DataFrame, task: str):
+    if task == "binary_classification":
+        return frame["actual_value"].to_numpy(float), frame["prediction"].to_numpy(float)
+    if task == "multiclass_classification":
+        return frame["actual_label"].astype(str).to_numpy(), frame["predicted_label"].astype(
+            str
+        ).to_numpy()
+    return frame["actual_value"].to_numpy(float), frame["prediction"].to_numpy(float)
+
+
+def _usable(frame: pd.DataFrame, task: str) -> pd.DataFrame:
+    """Rows with both a label and the prediction the metric needs."""
+    if task == "multiclass_classification":
+        return frame.dropna(subset=["actual_label", "predicted_label"])
+    return frame.dropna(subset=["actual_value", "prediction"])
+
+
+def _why_unusable(frame: pd.DataFrame, task: str, minimum: int, side: str) -> str | None:
+    if len(frame) < minimum:
+        return f"{len(frame)} labelled row(s) in the {side}; at least {minimum} needed"
+    if task == "binary_classification" and frame["actual_value"].nunique() < 2:
+        return f"the {side}'s labels hold a single class; ROC AUC needs both"
+    return None
+
+
+# -- performance drift -------------------------------------------------------------------
+
+
+def performance_drift(
+    ref: pd.DataFrame, cur: pd.DataFrame, task: str, config: DriftConfig, seed: int
+) -> CheckResult:
+    """The window's metric against the reference's, with a bootstrap CI of the change."""
+    name = METRIC[task]
+    ref, cur = _usable(ref, task), _usable(cur, task)
+    reason = _why_unusable(cur, task, config.min_labels, "window") or _why_unusable(
+        ref, task, config.min_labels, "reference"
+    )
+    if reason:
+        return insufficient(
+            "performance_drift",
+            name,
+            reason,
+            n_reference=len(ref),
+            n_current=len(cur),
+            method=name,
+        )
+    m_ref = _Metric(name, *_truth_and_prediction(ref, task))
+    m_cur = _Metric(name, *_truth_and_prediction(cur, task))
+    value_ref, value_cur = m_ref(np.ones(len(ref))), m_cur(np.ones(len(cur)))
+    rng = np.random.default_rng(seed)
+    boot = np.array(
+        [
+            _change(m_ref(_weights(rng, len(ref))), m_cur(_weights(rng, len(cur))), name)
+            for _ in range(config.bootstrap)
+        ]
+    )
+    change = _change(value_ref, value_cur, name)
+    return _graded(
+        "performance_drift",
+        name,
+        change,
+        boot,
+        "error_increase" if name == "mae" else "metric_drop",
+        config,
+        statistic=value_cur,
+        n_reference=len(ref),
+        n_current=len(cur),
+        details={"metric": name, "reference_value": value_ref, "window_value": value_cur},
+    )
+
+
+def _change(reference: float, current: float, name: str) -> float:
+    """How much worse the current value is: AUC/accuracy drop, or MAE's relative increase."""
+    if name == "mae":
+        return (current - reference) / reference if reference > 0 else float("inf")
+    return reference - current
+
+
+def _graded(check, subject, change, boot, measure, config, **fields) -> CheckResult:
+    lo, hi = np.nanpercentile(boot, [2.5, 97.5])
+    p = float((1 + np.sum(boot <= 0)) / (len(boot) + 1))
+    thresholds = config.thresholds[measure]
+    severity = grade(change, thresholds) if lo > 0 else "none"
+    details = fields.pop("details")
+    details.update(
+        {
+            "change": change,
+            "change_measure": measure,
+            "ci_low": lo,
+            "ci_high": hi,
+            "bootstrap": len(boot),
+            "thresholds": thresholds,
+        }
+    )
+    return CheckResult(
+        check=check,
+        subject=subject,
+        method=measure,
+        p_value=p,
+        p_adjusted=p,
+        effect_size=change,
+        threshold=thresholds[0],
+        severity=severity,
+        response=response(severity),
+        details=clean(details),
+        **fields,
+    )
+
+
+# -- surrogate check -------------------------------------------------------------------
+
+
+def surrogate_check(
+    cur: pd.DataFrame,
+    features: Sequence[FeatureInfo],
+    task: str,
+    config: DriftConfig,
+    seed: int,
+) -> CheckResult:
+    """A simple model fitted on the window's labels vs production on the same rows."""
+    name = METRIC[task]
+    cur = _usable(cur, task)
+    reason = _why_unusable(cur, task, config.min_labels, "window")
+    if reason is None and task != "regression":
+        smallest = _labels(cur, task).value_counts().min()
+        if smallest < FOLDS:
+            reason = f"a class has {smallest} labelled row(s); {FOLDS} needed for cross-validation"
+    if reason is None and not features:
+        reason = "the model has no features"
+    if reason:
+        return insufficient(
+            "concept_drift", name, reason, n_current=len(cur), method="surrogate_gain"
+        )
+    y_true, y_prod = _truth_and_prediction(cur, task)
+    y_sur = _surrogate_predictions(cur, features, task, seed)
+    m_prod, m_sur = _Metric(name, y_true, y_prod), _Metric(name, y_true, y_sur)
+    ones = np.ones(len(cur))
+    gain = _change(m_sur(ones), m_prod(ones), name)
+    rng = np.random.default_rng(seed)
+    boot = []
+    for _ in range(config.bootstrap):
+        w = _weights(rng, len(cur))  # paired: the same rows for both models
+        boot.append(_change(m_sur(w), m_prod(w), name))
+    return _graded(
+        "concept_drift",
+        name,
+        gain,
+        np.array(boot),
+        "surrogate_gain",
+        config,
+        statistic=m_sur(ones),
+        n_current=len(cur),
+        details={
+            "metric": name,
+            "surrogate_value": m_sur(ones),
+            "production_value": m_prod(ones),
+            "surrogate": "logistic regression" if task != "regression" else "ridge regression",
+            "folds": FOLDS,
+        },
+    )
+
+
+def _labels(frame: pd.DataFrame, task: str) -> pd.Series:
+    if task == "multiclass_classification":
+        return frame["actual_label"].astype(str)
+    return frame["actual_value"]
+
+
+def _surrogate_predictions(frame, features, task, seed) -> np.ndarray:
+    numeric = [f.name for f in features if f.type == "numeric"]
+    categorical = [f.name for f in features if f.type == "categorical"]
+    x = frame[numeric + categorical].copy()
+    for c in categorical:
+        x[c] = x[c].astype(object).where(x[c].notna(), "(missing)").astype(str)
+    for c in numeric:
+        x[c] = pd.to_numeric(x[c], errors="coerce").astype(float)
+    prep = ColumnTransformer(
+        [
+            (
+                "num",
+                make_pipeline(
+                    SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler()
+                ),
+                numeric,
+            ),
+            ("cat", OneHotEncoder(handle_unknown="ignore"), categorical),
+        ]
+    )
+    y = _labels(frame, task).to_numpy()
+    if task == "regression":
+        model = make_pipeline(prep, Ridge(alpha=1.0))
+        cv = KFold(FOLDS, shuffle=True, random_state=seed)
+        return cross_val_predict(model, x, y.astype(float), cv=cv)
+    model = make_pipeline(prep, LogisticRegression(max_iter=1000))
+    cv = StratifiedKFold(FOLDS, shuffle=True, random_state=seed)
+    if task == "binary_classification":
+        proba = cross_val_predict(model, x, y, cv=cv, method="predict_proba")
+        return proba[:, 1]
+    return cross_val_predict(model, x, y, cv=cv).astype(str)

@@ -1,0 +1,220 @@
+"""Read API for pages and alerts: stored results, windows, and distributions for overlays.
+
+Everything here reads; nothing computes a test. Distributions are computed in SQL over the
+full window (histogram bins or category counts), so an overlay chart never loads a log.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+
+from lifecycle import catalog
+from lifecycle.drift.config import drift_config
+from lifecycle.drift.results_model import CHECKS
+from lifecycle.drift.windows import (
+    GRAIN_DELTA,
+    Window,
+    bucket_sql,
+    check_grain,
+    reference_relation,
+    window_relation,
+)
+from lifecycle.store import Store, quote_ident
+
+PREDICTION_SUBJECTS = {"prediction": "numeric", "predicted_label": "categorical"}
+
+
+def results(
+    store: Store,
+    model: str,
+    version: str | None = None,
+    variant: str | None = None,
+    grain: str = "day",
+    check: str | list[str] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    *,
+    reference: str | None = None,
+    layer: str | None = None,
+    subject: str | None = None,
+) -> pd.DataFrame:
+    """Stored results, one row per (version, variant, window, reference, check, subject).
+
+    Columns: those of monitor_results plus `tier` (e.g. schema / statistics /
+    business_rules for quality checks); `details` is parsed into a dict. `since`/`until`
+    bound window_start (inclusive / exclusive). Ordered by window, check and subject.
+    """
+    check_grain(grain)
+    where, params = ["model_name = ?", "grain = ?"], [model, grain]
+    for column, value in (
+        ("model_version", version),
+        ("variant", variant),
+        ("reference_kind", reference),
+        ("layer", layer),
+        ("subject", subject),
+    ):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    if check is not None:
+        checks = [check] if isinstance(check, str) else list(check)
+        unknown = sorted(set(checks) - set(CHECKS))
+        if unknown:
+            raise ValueError(f"unknown check(s) {unknown}; known: {', '.join(CHECKS)}")
+        where.append("list_contains(?, check_name)")
+        params.append(checks)
+    if since is not None:
+        where.append("window_start >= ?")
+        params.append(since)
+    if until is not None:
+        where.append("window_start < ?")
+        params.append(until)
+    frame = store.query_df(
+        f"SELECT * FROM monitor_results WHERE {' AND '.join(where)} "
+        "ORDER BY window_start, model_version, variant, reference_kind, check_name, subject",
+        params,
+    )
+    frame["details"] = [json.loads(d) if d else {} for d in frame["details"]]
+    frame["tier"] = [CHECKS[c][1] for c in frame["check_name"]]
+    return frame
+
+
+def window_counts(
+    store: Store,
+    model: str,
+    grain: str = "day",
+    version: str | None = None,
+    variant: str | None = None,
+) -> pd.DataFrame:
+    """Windows that hold predictions: model_version, variant, window_start, window_end, rows."""
+    bucket = bucket_sql(grain)
+    where, params = ["model_name = ?"], [model]
+    for column, value in (("model_version", version), ("variant", variant)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    frame = store.query_df(
+        f"SELECT model_version, variant, {bucket} AS window_start, count(*) AS rows "
+        f"FROM predictions WHERE {' AND '.join(where)} GROUP BY ALL ORDER BY 3, 1, 2",
+        params,
+    )
+    frame.insert(3, "window_end", frame["window_start"] + GRAIN_DELTA[grain])
+    return frame
+
+
+def feature_distribution(
+    store: Store,
+    model: str,
+    version: str,
+    variant: str,
+    grain: str,
+    window_start: datetime,
+    feature: str,
+    *,
+    reference: str = "spec",
+    bins: int = 30,
+) -> pd.DataFrame:
+    """Reference vs current distribution of one feature (or `prediction` /
+    `predicted_label`) in one window, for overlay charts.
+
+    Numeric: equal-width bins over both samples' range, columns bin_left, bin_right,
+    reference_count, current_count, reference_share, current_share, reference_cdf,
+    current_cdf. Categorical: category, reference_count, current_count, reference_share,
+    current_share, unseen (True for categories the reference never had). Shares are of
+    non-missing values; `frame.attrs` holds kind, n_reference, n_current and the
+    missing counts. An empty side gives zero counts (and NaN shares), never an error.
+    """
+    window = Window(model, version, variant, grain, window_start, window_start + GRAIN_DELTA[grain])
+    kind, config = _feature_kind(store, model, version, feature)
+    features = [] if feature in PREDICTION_SUBJECTS else [feature]
+    with store.cursor() as cur:
+        ref_rel = reference_relation(cur, reference, window, features, config.baseline)
+        cur_rel = window_relation(window, features)
+        union = (
+            f"SELECT 0 AS side, {quote_ident(feature)} AS x FROM ({ref_rel}) "
+            f"UNION ALL SELECT 1 AS side, {quote_ident(feature)} AS x FROM ({cur_rel})"
+        )
+        missing = dict(
+            cur.execute(f"SELECT side, count(*) - count(x) FROM ({union}) GROUP BY side").fetchall()
+        )
+        frame = _histogram(cur, union, bins) if kind == "numeric" else _categories(cur, union)
+    frame.attrs.update(
+        kind=kind,
+        feature=feature,
+        reference=reference,
+        n_reference=int(frame["reference_count"].sum()),
+        n_current=int(frame["current_count"].sum()),
+        missing_reference=int(missing.get(0, 0)),
+        missing_current=int(missing.get(1, 0)),
+    )
+    return frame
+
+
+def _feature_kind(store: Store, model: str, version: str, feature: str):
+    with store.cursor() as cur:
+        spec = catalog.version_spec(cur, model, version)
+    config = drift_config(spec)
+    if feature in PREDICTION_SUBJECTS:
+        return PREDICTION_SUBJECTS[feature], config
+    for f in spec["features"]:
+        if f["name"] == feature:
+            return f["type"], config
+    names = ", ".join(f["name"] for f in spec["features"])
+    raise KeyError(f"{model} {version} has no feature {feature!r} (features: {names})")
+
+
+def _histogram(cur, union: str, bins: int) -> pd.DataFrame:
+    lo, hi = cur.execute(f"SELECT min(x), max(x) FROM ({union})").fetchall()[0]
+    columns = ["bin_left", "bin_right", "reference_count", "current_count"]
+    if lo is None:
+        frame = pd.DataFrame(columns=columns)
+        return _with_shares(frame, cdf=True)
+    span = (hi - lo) or 1.0
+    n = bins if hi > lo else 1
+    counts = cur.execute(
+        f"SELECT least(floor((x - ?) / ? * ?), ? - 1)::BIGINT AS k, "
+        "count(*) FILTER (WHERE side = 0), count(*) FILTER (WHERE side = 1) "
+        f"FROM ({union}) WHERE x IS NOT NULL GROUP BY k ORDER BY k",
+        [lo, span, n, n],
+    ).fetchall()
+    ref, curr = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+    for k, r, c in counts:
+        ref[k], curr[k] = r, c
+    edges = lo + np.arange(n + 1) * (span / n)
+    frame = pd.DataFrame(
+        {
+            "bin_left": edges[:-1],
+            "bin_right": edges[1:],
+            "reference_count": ref,
+            "current_count": curr,
+        }
+    )
+    return _with_shares(frame, cdf=True)
+
+
+def _categories(cur, union: str) -> pd.DataFrame:
+    rows = cur.execute(
+        "SELECT CAST(x AS VARCHAR) AS category, count(*) FILTER (WHERE side = 0), "
+        f"count(*) FILTER (WHERE side = 1) FROM ({union}) WHERE x IS NOT NULL "
+        "GROUP BY 1 ORDER BY 2 DESC, 3 DESC, 1"
+    ).fetchall()
+    frame = pd.DataFrame(rows, columns=["category", "reference_count", "current_count"])
+    frame = _with_shares(frame, cdf=False)
+    frame["unseen"] = frame["reference_count"] == 0
+    return frame
+
+
+def _with_shares(frame: pd.DataFrame, *, cdf: bool) -> pd.DataFrame:
+    for side in ("reference", "current"):
+        counts = frame[f"{side}_count"].astype("int64")
+        frame[f"{side}_count"] = counts
+        total = counts.sum()
+        shares = counts / total if total else counts * np.nan
+        frame[f"{side}_share"] = shares.astype(float)
+        if cdf:
+            frame[f"{side}_cdf"] = shares.cumsum().astype(float)
+    return frame

@@ -1,0 +1,513 @@
+"""Compute and store a model's monitoring results, window by window, only where inputs changed.
+
+For every (version, variant, window) that holds predictions, two groups of checks run:
+- data: univariate feature drift, prediction drift, multivariate drift and the three
+  data-quality tiers; their inputs are the window's predictions and feature rows;
+- labels: performance drift and the surrogate concept check; their inputs also include
+  the labels, which arrive late.
+Each group's inputs are fingerprinted (row counts and newest batch ids of the window and of
+its reference, the version's settings, the engine version) into `input_version`. A run
+recomputes a group only when its fingerprint differs from the stored one, so a re-run over
+the same data changes nothing, and a new day of logs costs only the windows it touches.
+All sampling is seeded and hash-based, so a recomputation gives identical numbers.
+
+CLI: `python -m lifecycle monitor --db PATH [--model NAME] [--grain hour|day|week]
+[--reference spec|baseline|previous]` (see add_parser).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from lifecycle import catalog
+from lifecycle.drift.config import DriftConfig, drift_config
+from lifecycle.drift.engine import (
+    ENGINE_VERSION,
+    prediction_drift,
+    store_results,
+    univariate_drift,
+)
+from lifecycle.drift.results_model import DATA_CHECKS, LABEL_CHECKS, CheckResult
+from lifecycle.drift.windows import (
+    GRAIN_DELTA,
+    GRAINS,
+    HAS_FEATURES,
+    KEY,
+    REFERENCE_KINDS,
+    Sampling,
+    Window,
+    WindowInputs,
+    check_grain,
+    fingerprint,
+    labelled_relation,
+    list_windows,
+    materialise,
+    range_key,
+    reference_range,
+    reference_relation,
+    sample_rows,
+    spec_labelled_relation,
+    spec_relation,
+    window_relation,
+)
+from lifecycle.quality import RuleInfo, quality_checks, reference_profile
+from lifecycle.store import Store, feature_table
+
+SAMPLE_SEED = 20260101  # seeds the hash that picks sample rows (any fixed value works)
+CUR_TABLE, REF_TABLE = "_mon_current", "_mon_reference"
+
+Progress = Callable[[int, int, Window, bool], None]
+
+
+@dataclass
+class VersionContext:
+    """A version's spec, settings and the fingerprint of everything in them."""
+
+    version: str
+    spec: dict[str, Any]
+    config: DriftConfig
+    rules: list[RuleInfo]
+    task: str
+    reference_rows: int
+    reference_sha256: str
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f.name for f in self.config.features]
+
+    @property
+    def classifier(self) -> bool:
+        return self.task != "regression"
+
+    @property
+    def settings_key(self) -> int:
+        keys = ("task", "features", "rules", "drift", "classes", "positive_class")
+        return fingerprint({k: self.spec.get(k) for k in keys})
+
+
+@dataclass
+class MonitorRun:
+    """What one run did, for the CLI and for schedulers."""
+
+    model: str
+    grain: str
+    reference: str
+    windows: int = 0
+    computed: int = 0  # windows whose data checks ran
+    label_computed: int = 0  # windows whose label checks ran
+    skipped: int = 0  # windows with nothing new
+    rows_written: int = 0
+    seconds: float = 0.0
+    findings: Counter = field(default_factory=Counter)  # severity -> results (written now)
+
+    def summary(self) -> str:
+        found = ", ".join(f"{n} {s}" for s, n in sorted(self.findings.items())) or "none"
+        return (
+            f"{self.model}: {self.windows} {self.grain} window(s) vs {self.reference} "
+            f"reference; computed {self.computed} (labels {self.label_computed}), unchanged "
+            f"{self.skipped}; {self.rows_written} result row(s) written; findings in "
+            f"recomputed windows: {found}; {self.seconds:.1f}s"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dict(vars(self))
+        data["findings"] = dict(self.findings)
+        return data
+
+
+def monitor_model(
+    store: Store,
+    model: str,
+    *,
+    grain: str = "day",
+    reference: str = "spec",
+    version: str | None = None,
+    variant: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    as_of: datetime | None = None,
+    force: bool = False,
+    progress: Progress | None = None,
+) -> MonitorRun:
+    """Compute and store results for the model's windows whose inputs changed.
+
+    `as_of` keeps only windows that ended by then (complete windows); `force` recomputes
+    every window. Raises KeyError for an unknown model, ValueError for bad arguments.
+    """
+    check_grain(grain)
+    if reference not in REFERENCE_KINDS:
+        raise ValueError(f"unknown reference {reference!r}; use one of {REFERENCE_KINDS}")
+    started = time.perf_counter()
+    run = MonitorRun(model, grain, reference)
+    with store.cursor() as cur:
+        if catalog.model_info(cur, model) is None:
+            known = ", ".join(catalog.model_names(cur)) or "none registered"
+            raise KeyError(f"unknown model {model!r} (known: {known})")
+        todo = list_windows(
+            cur, model, grain, version=version, variant=variant, since=since, until=until
+        )
+        if as_of is not None:
+            todo = [w for w in todo if w.window.end <= as_of]
+        run.windows = len(todo)
+        stored = _stored_fingerprints(cur, model, grain, reference)
+        table_types = _feature_log_types(cur, model)
+        runner = _Runner(store, cur, reference, table_types)
+        try:
+            for i, inputs in enumerate(todo, start=1):
+                did = runner.window(inputs, stored, force, run)
+                if not did:
+                    run.skipped += 1
+                if progress:
+                    progress(i, len(todo), inputs.window, did)
+        finally:
+            runner.close()
+    run.seconds = time.perf_counter() - started
+    return run
+
+
+def feature_drift_suite(
+    store: Store,
+    model: str,
+    window_start: datetime,
+    *,
+    grain: str = "day",
+    version: str | None = None,
+    variant: str = "production",
+    reference: str = "spec",
+) -> list[CheckResult]:
+    """The univariate feature-drift suite of one window, computed and returned, not stored.
+
+    The same code path as monitor_model's data checks (sampling, tests, BH verdicts);
+    used by the bench and handy in a notebook.
+    """
+    check_grain(grain)
+    with store.cursor() as cur:
+        found = list_windows(
+            cur,
+            model,
+            grain,
+            version=version,
+            variant=variant,
+            since=window_start,
+            until=window_start + GRAIN_DELTA[grain],
+        )
+        if len(found) != 1:
+            raise ValueError(
+                f"{len(found)} {grain} windows of {model} ({version or 'any version'}, "
+                f"{variant}) start at {window_start}; expected exactly one"
+            )
+        runner = _Runner(store, cur, reference, _feature_log_types(cur, model))
+        try:
+            ctx = runner.context(model, found[0].window.version)
+            results, _, _ = runner.feature_drift(ctx, found[0])
+        finally:
+            runner.close()
+    return results
+
+
+def monitor_all(store: Store, models: list[str] | None = None, **kwargs) -> list[MonitorRun]:
+    """monitor_model for each model (all registered models by default)."""
+    if models is None:
+        with store.cursor() as cur:
+            models = catalog.model_names(cur)
+    return [monitor_model(store, m, **kwargs) for m in models]
+
+
+def _stored_fingerprints(cur, model: str, grain: str, reference: str) -> dict:
+    rows = cur.execute(
+        "SELECT model_version, variant, window_start, list_contains(?, check_name) AS labels, "
+        "min(input_version), max(input_version) FROM monitor_results WHERE model_name = ? "
+        "AND grain = ? AND reference_kind = ? GROUP BY ALL",
+        [list(LABEL_CHECKS), model, grain, reference],
+    ).fetchall()
+    out = {}
+    for v, var, start, labels, lo, hi in rows:
+        # a group written in one transaction shares one fingerprint; if not, recompute it
+        out[(v, var, start, "labels" if labels else "data")] = lo if lo == hi else None
+    return out
+
+
+def _feature_log_types(cur, model: str) -> dict[str, str]:
+    rows = cur.execute(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ? "
+        "ORDER BY ordinal_position",
+        [feature_table(model)],
+    ).fetchall()
+    return {n: t for n, t in rows if n not in ("prediction_id", "batch_id")}
+
+
+class _Runner:
+    """Runs the checks of windows on one cursor, reusing per-version reference state."""
+
+    def __init__(self, store: Store, cur, reference: str, table_types: dict[str, str]):
+        self.store, self.cur, self.reference = store, cur, reference
+        self.table_types = table_types
+        self.contexts: dict[str, VersionContext] = {}
+        self.spec_state: dict[str, Any] = {}  # version -> cached spec-reference state
+
+    def close(self) -> None:
+        for t in (CUR_TABLE, REF_TABLE, f"{REF_TABLE}_spec"):
+            self.cur.execute(f"DROP TABLE IF EXISTS {t}")
+
+    def context(self, model: str, version: str) -> VersionContext:
+        if version not in self.contexts:
+            spec = catalog.version_spec(self.cur, model, version)
+            rows, sha = self.cur.execute(
+                "SELECT reference_rows, reference_sha256 FROM model_versions "
+                "WHERE model_name = ? AND version = ?",
+                [model, version],
+            ).fetchall()[0]
+            self.contexts[version] = VersionContext(
+                version=version,
+                spec=spec,
+                config=drift_config(spec),
+                rules=[RuleInfo(r["name"], r["sql"]) for r in spec.get("rules", [])],
+                task=spec["task"],
+                reference_rows=int(rows),
+                reference_sha256=sha,
+            )
+        return self.contexts[version]
+
+    # -- fingerprints ------------------------------------------------------------
+
+    def reference_key(self, ctx: VersionContext, window: Window) -> tuple:
+        if self.reference == "spec":
+            return ("spec", ctx.reference_sha256, ctx.reference_rows)
+        rng = reference_range(self.cur, self.reference, window, ctx.config.baseline)
+        if rng is None:
+            return (self.reference, None)
+        key = range_key(self.cur, window.model, window.version, window.variant, *rng)
+        return (self.reference, rng[0].isoformat(), rng[1].isoformat(), key)
+
+    def window(self, inputs: WindowInputs, stored: dict, force: bool, run: MonitorRun) -> bool:
+        w = inputs.window
+        ctx = self.context(w.model, w.version)
+        ref_key = self.reference_key(ctx, w)
+        common = (ENGINE_VERSION, ctx.settings_key, ref_key)
+        data_fp = fingerprint("data", *common, inputs.data_key)
+        label_fp = fingerprint("labels", *common, inputs.label_key)
+        did = False
+        if force or stored.get((w.version, w.variant, w.start, "data")) != data_fp:
+            results = self.data_checks(ctx, inputs)
+            self._store(w, DATA_CHECKS, data_fp, results, run)
+            run.computed += 1
+            did = True
+        if ctx.config.concept and (
+            force or stored.get((w.version, w.variant, w.start, "labels")) != label_fp
+        ):
+            results = self.label_checks(ctx, w)
+            self._store(w, LABEL_CHECKS, label_fp, results, run)
+            run.label_computed += 1
+            did = True
+        return did
+
+    def _store(self, window, checks, fp, results: list[CheckResult], run: MonitorRun) -> None:
+        run.rows_written += store_results(self.store, window, self.reference, checks, fp, results)
+        for r in results:
+            if r.severity not in (None, "none"):
+                run.findings[r.severity] += 1
+
+    # -- data checks ---------------------------------------------------------------
+
+    def data_checks(self, ctx: VersionContext, inputs: WindowInputs) -> list[CheckResult]:
+        w, config = inputs.window, ctx.config
+        results, ref_table, ref_rel = self.feature_drift(ctx, inputs)
+        results += prediction_drift(
+            self.cur, ref_table, CUR_TABLE, config, classifier=ctx.classifier
+        )
+        if config.multivariate:
+            results.append(self.multivariate(ctx, w, ref_table))
+        profile = self.reference_profile(ctx, ref_table, ref_rel)
+        cur_rel = window_relation(w, ctx.feature_names)
+        results += quality_checks(
+            self.cur, cur_rel, config.features, ctx.rules, profile, self.table_types, config
+        )
+        return results
+
+    def feature_drift(self, ctx: VersionContext, inputs: WindowInputs):
+        """Univariate drift of every feature: (results, reference table, reference SQL).
+
+        Leaves the current window's sample in CUR_TABLE for the checks that follow.
+        """
+        w, config = inputs.window, ctx.config
+        cap = config.sample_rows
+        sampling = Sampling(inputs.rows, cap, SAMPLE_SEED)
+        materialise(self.cur, CUR_TABLE, window_relation(w, ctx.feature_names, sampling))
+        ref_table, ref_rel, ref_rows = self.reference_sample(ctx, w)
+        context = {
+            "rows_current": inputs.rows,
+            "feature_rows_current": inputs.feature_rows,
+            "rows_reference": ref_rows,
+            "sampled": inputs.rows > cap or ref_rows > cap,
+        }
+        results = univariate_drift(
+            self.cur, ref_table, CUR_TABLE, config.features, config, context=context
+        )
+        return results, ref_table, ref_rel
+
+    def reference_sample(self, ctx: VersionContext, w: Window):
+        """(sample table, full relation, rows) of the reference; the spec's sample is cached."""
+        config, names = ctx.config, ctx.feature_names
+        rel = reference_relation(self.cur, self.reference, w, names, config.baseline)
+        if self.reference == "spec":
+            table = f"{REF_TABLE}_spec"
+            if self.spec_state.get("version") != ctx.version:
+                rows = ctx.reference_rows
+                sampling = Sampling(rows, config.sample_rows, SAMPLE_SEED)
+                materialise(self.cur, table, spec_relation(w.model, w.version, names, sampling))
+                self.spec_state = {"version": ctx.version, "rows": rows}
+            return table, rel, self.spec_state["rows"]
+        rows = int(self.cur.execute(f"SELECT count(*) FROM ({rel})").fetchall()[0][0])
+        sampling = Sampling(rows, config.sample_rows, SAMPLE_SEED)
+        materialise(
+            self.cur,
+            REF_TABLE,
+            reference_relation(self.cur, self.reference, w, names, config.baseline, sampling),
+        )
+        return REF_TABLE, rel, rows
+
+    def reference_profile(self, ctx: VersionContext, ref_table: str, ref_rel: str):
+        """The reference's quality profile; computed once per version for the spec reference."""
+        if self.reference == "spec" and "profile" in self.spec_state:
+            return self.spec_state["profile"]
+        profile = reference_profile(self.cur, ref_rel, ref_table, ctx.config.features)
+        if self.reference == "spec":
+            self.spec_state["profile"] = profile
+        return profile
+
+    def multivariate(self, ctx: VersionContext, w: Window, ref_table: str) -> CheckResult:
+        config, names = ctx.config, ctx.feature_names
+        seed = w.seed("multivariate")
+        ref = sample_rows(
+            self.cur, ref_table, names, config.multivariate_sample, seed, HAS_FEATURES
+        )
+        cur = sample_rows(
+            self.cur, CUR_TABLE, names, config.multivariate_sample, seed, HAS_FEATURES
+        )
+        # scikit-learn is imported where it is used: the CLI and the bench stay light
+        from lifecycle.drift.multivariate import domain_classifier
+
+        return domain_classifier(ref, cur, config.features, config, seed)
+
+    # -- label checks ------------------------------------------------------------------
+
+    def label_checks(self, ctx: VersionContext, w: Window) -> list[CheckResult]:
+        from lifecycle.drift import concept  # scikit-learn, imported where it is used
+
+        config, names = ctx.config, ctx.feature_names
+        seed = w.seed("labels")
+        cur_rel = labelled_relation(w.model, w.version, w.variant, w.start, w.end, names)
+        current = self._labelled_sample(cur_rel, config.label_sample, seed)
+        if self.reference == "spec":
+            ref_rel = spec_labelled_relation(w.model, w.version, names)
+        else:
+            rng = reference_range(self.cur, self.reference, w, config.baseline)
+            start, end = rng if rng else (w.start, w.start)
+            ref_rel = labelled_relation(w.model, w.version, w.variant, start, end, names)
+        ref = self._labelled_sample(ref_rel, config.label_sample, seed)
+        return [
+            concept.performance_drift(ref, current, ctx.task, config, seed),
+            concept.surrogate_check(current, config.features, ctx.task, config, seed),
+        ]
+
+    def _labelled_sample(self, relation: str, limit: int, seed: int):
+        return self.cur.execute(
+            f"SELECT * FROM ({relation}) ORDER BY hash({KEY}, {int(seed)}), {KEY} "
+            f"LIMIT {int(limit)}"
+        ).df()
+
+
+# -- command line ---------------------------------------------------------------------
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "monitor",
+        help="compute drift, concept-drift and data-quality results for new windows",
+        description="Compute and store monitoring results for every window whose logs "
+        "changed since the last run (unchanged windows are skipped).",
+    )
+    p.add_argument("--db", help="DuckDB file (default: $LIFECYCLE_DB, else data/lifecycle.duckdb)")
+    p.add_argument("--model", help="one model (default: every registered model)")
+    p.add_argument("--grain", choices=GRAINS, default="day", help="window size (default day)")
+    p.add_argument(
+        "--reference",
+        choices=REFERENCE_KINDS,
+        default="spec",
+        help="compare with the version's reference data (spec), its fixed baseline window, "
+        "or the previous window (default spec)",
+    )
+    p.add_argument("--version", help="only this model version")
+    p.add_argument("--variant", choices=("production", "shadow", "canary"))
+    p.add_argument("--since", type=_utc_time, help="first window start (UTC), e.g. 2026-01-01")
+    p.add_argument("--until", type=_utc_time, help="windows starting before this time (UTC)")
+    p.add_argument("--as-of", type=_utc_time, help="only windows complete by this time (UTC)")
+    p.add_argument("--force", action="store_true", help="recompute unchanged windows too")
+    p.add_argument("--json", action="store_true", help="print the run summaries as JSON")
+    p.set_defaults(func=cmd_monitor)
+
+
+def _utc_time(text: str) -> datetime:
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    from lifecycle.store import open_store
+
+    with open_store(args.db, wait_seconds=10) as store:
+        if args.model:
+            models = [args.model]
+        else:
+            with store.cursor() as cur:
+                models = catalog.model_names(cur)
+        runs = []
+        for model in models:
+            try:
+                run = monitor_model(
+                    store,
+                    model,
+                    grain=args.grain,
+                    reference=args.reference,
+                    version=args.version,
+                    variant=args.variant,
+                    since=args.since,
+                    until=args.until,
+                    as_of=args.as_of,
+                    force=args.force,
+                    progress=_progress_line(model),
+                )
+            except (KeyError, ValueError) as exc:
+                print(f"\nerror: {exc}", file=sys.stderr)
+                return 2
+            print(file=sys.stderr)
+            runs.append(run)
+            if not args.json:
+                print(run.summary())
+    if args.json:
+        print(json.dumps([r.to_dict() for r in runs], indent=2, default=str))
+    return 0
+
+
+def _progress_line(model: str) -> Progress:
+    def show(done: int, total: int, window: Window, computed: bool) -> None:
+        state = "computed" if computed else "unchanged"
+        print(
+            f"\rmonitor {model}: window {done}/{total} "
+            f"({window.version} {window.variant} {window.start:%Y-%m-%d %H:%M}) {state}   ",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    return show
