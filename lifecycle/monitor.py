@@ -326,7 +326,8 @@ class _Runner:
         if config.multivariate:
             results.append(self.multivariate(ctx, w, ref_table))
         profile = self.reference_profile(ctx, ref_table, ref_rel)
-        cur_rel = window_relation(w, ctx.feature_names)
+        # every logged column, so columns outside this version's spec show up in the schema tier
+        cur_rel = window_relation(w, list(self.table_types))
         results += quality_checks(
             self.cur, cur_rel, config.features, ctx.rules, profile, self.table_types, config
         )

@@ -144,7 +144,7 @@ def _window_counts(cur, relation, features, rules, profile, table_types) -> dict
             )
         if f.type == "categorical":
             exprs[f"new:{f.name}"] = f"count(*) FILTER (WHERE {_new_category(f, profile)})"
-    for name, _dtype in table_types.items():
+    for name in table_types:
         if name not in {f.name for f in features}:
             exprs[f"extra:{name}"] = f"count({quote_ident(name)})"
     for i, rule in enumerate(rules):
