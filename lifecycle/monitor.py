@@ -18,6 +18,7 @@ CLI: `python -m lifecycle monitor --db PATH [--model NAME] [--grain hour|day|wee
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -26,6 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+import duckdb
 
 from lifecycle import catalog
 from lifecycle.drift.config import DriftConfig, drift_config
@@ -65,6 +68,10 @@ SAMPLE_SEED = 20260101  # seeds the hash that picks sample rows (any fixed value
 CUR_TABLE, REF_TABLE = "_mon_current", "_mon_reference"
 
 Progress = Callable[[int, int, Window, bool], None]
+
+
+class MonitorError(RuntimeError):
+    """A window whose checks could not run; says which one and why."""
 
 
 @dataclass
@@ -162,7 +169,15 @@ def monitor_model(
         runner = _Runner(store, cur, reference, table_types)
         try:
             for i, inputs in enumerate(todo, start=1):
-                did = runner.window(inputs, stored, force, run)
+                try:
+                    did = runner.window(inputs, stored, force, run)
+                except (KeyError, ValueError, duckdb.Error) as exc:
+                    w = inputs.window
+                    raise MonitorError(
+                        f"monitoring {model} {w.version} {w.variant} {grain} window "
+                        f"{w.start:%Y-%m-%d %H:%M} failed (results of earlier windows are "
+                        f"kept): {exc}"
+                    ) from exc
                 if not did:
                     run.skipped += 1
                 if progress:
@@ -182,32 +197,35 @@ def feature_drift_suite(
     version: str | None = None,
     variant: str = "production",
     reference: str = "spec",
+    sample_rows: int | None = None,
 ) -> list[CheckResult]:
     """The univariate feature-drift suite of one window, computed and returned, not stored.
 
     The same code path as monitor_model's data checks (sampling, tests, BH verdicts);
-    used by the bench and handy in a notebook.
+    used by the bench and handy in a notebook. `sample_rows` overrides the spec's cap.
     """
     check_grain(grain)
+    end = window_start + GRAIN_DELTA[grain]
     with store.cursor() as cur:
-        found = list_windows(
-            cur,
-            model,
-            grain,
-            version=version,
-            variant=variant,
-            since=window_start,
-            until=window_start + GRAIN_DELTA[grain],
-        )
+        # only the row count is needed (it sets the sampling rate): no join with the logs
+        found = cur.execute(
+            "SELECT model_version, count(*) FROM predictions WHERE model_name = ? "
+            "AND variant = ? AND ts >= ? AND ts < ? AND (? IS NULL OR model_version = ?) "
+            "GROUP BY 1",
+            [model, variant, window_start, end, version, version],
+        ).fetchall()
         if len(found) != 1:
             raise ValueError(
                 f"{len(found)} {grain} windows of {model} ({version or 'any version'}, "
                 f"{variant}) start at {window_start}; expected exactly one"
             )
+        window = Window(model, found[0][0], variant, grain, window_start, end)
         runner = _Runner(store, cur, reference, _feature_log_types(cur, model))
         try:
-            ctx = runner.context(model, found[0].window.version)
-            results, _, _ = runner.feature_drift(ctx, found[0])
+            ctx = runner.context(model, window.version)
+            if sample_rows is not None:
+                ctx.config = dataclasses.replace(ctx.config, sample_rows=sample_rows)
+            results, _, _ = runner.feature_drift(ctx, window, int(found[0][1]))
         finally:
             runner.close()
     return results
@@ -319,7 +337,7 @@ class _Runner:
 
     def data_checks(self, ctx: VersionContext, inputs: WindowInputs) -> list[CheckResult]:
         w, config = inputs.window, ctx.config
-        results, ref_table, ref_rel = self.feature_drift(ctx, inputs)
+        results, ref_table, ref_rel = self.feature_drift(ctx, w, inputs.rows)
         results += prediction_drift(
             self.cur, ref_table, CUR_TABLE, config, classifier=ctx.classifier
         )
@@ -333,21 +351,21 @@ class _Runner:
         )
         return results
 
-    def feature_drift(self, ctx: VersionContext, inputs: WindowInputs):
+    def feature_drift(self, ctx: VersionContext, w: Window, rows: int):
         """Univariate drift of every feature: (results, reference table, reference SQL).
 
-        Leaves the current window's sample in CUR_TABLE for the checks that follow.
+        `rows` is the window's prediction count. Leaves the current window's sample in
+        CUR_TABLE for the checks that follow.
         """
-        w, config = inputs.window, ctx.config
+        config = ctx.config
         cap = config.sample_rows
-        sampling = Sampling(inputs.rows, cap, SAMPLE_SEED)
+        sampling = Sampling(rows, cap, SAMPLE_SEED)
         materialise(self.cur, CUR_TABLE, window_relation(w, ctx.feature_names, sampling))
         ref_table, ref_rel, ref_rows = self.reference_sample(ctx, w)
         context = {
-            "rows_current": inputs.rows,
-            "feature_rows_current": inputs.feature_rows,
+            "rows_current": rows,
             "rows_reference": ref_rows,
-            "sampled": inputs.rows > cap or ref_rows > cap,
+            "sampled": rows > cap or ref_rows > cap,
         }
         results = univariate_drift(
             self.cur, ref_table, CUR_TABLE, config.features, config, context=context
@@ -488,7 +506,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
                     force=args.force,
                     progress=_progress_line(model),
                 )
-            except (KeyError, ValueError) as exc:
+            except (KeyError, ValueError, MonitorError) as exc:
                 print(f"\nerror: {exc}", file=sys.stderr)
                 return 2
             print(file=sys.stderr)

@@ -8,7 +8,7 @@ sample_rows = 100000       # larger sides are tested on a deterministic hash sam
 numeric_method = "wasserstein"      # effect size deciding numeric severity
 categorical_method = "jensenshannon"
 baseline = ["2026-01-01T00:00:00Z", "2026-01-08T00:00:00Z"]  # the "baseline" reference
-multivariate_sample = 2000 # rows per side for the domain classifier
+multivariate_sample = 1000 # rows per side for the domain classifier
 [drift.thresholds]         # (minor, moderate, significant) per effect size
 wasserstein = [0.05, 0.15, 0.3]
 ```
@@ -55,7 +55,7 @@ class DriftConfig:
     sample_rows: int = 100_000
     baseline: tuple[datetime, datetime] | None = None
     multivariate: bool = True
-    multivariate_sample: int = 2000
+    multivariate_sample: int = 1000
     multivariate_min_rows: int = 200
     concept: bool = True
     min_labels: int = 100

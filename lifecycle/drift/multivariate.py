@@ -105,7 +105,7 @@ def domain_classifier(
 
 def _model(categorical: np.ndarray, seed: int) -> HistGradientBoostingClassifier:
     return HistGradientBoostingClassifier(
-        max_iter=40,
+        max_iter=30,
         max_leaf_nodes=15,
         learning_rate=0.1,
         categorical_features=categorical if categorical.any() else None,
