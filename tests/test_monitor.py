@@ -14,7 +14,7 @@ from lifecycle import catalog, cli
 from lifecycle.drift import INSUFFICIENT, feature_distribution, results, window_counts
 from lifecycle.drift.results_model import CHECKS
 from lifecycle.ingest import ingest
-from lifecycle.monitor import feature_drift_suite, monitor_model
+from lifecycle.monitor import MonitorError, feature_drift_suite, monitor_model
 from lifecycle.store import Store
 
 SPEC = """
@@ -360,3 +360,29 @@ def test_cli_monitor(tmp_path, capsys):
     assert '"computed": 0' in capsys.readouterr().out
     assert cli.main(["monitor", "--db", str(db), "--model", "ghost"]) == 2
     assert "unknown model 'ghost'" in capsys.readouterr().err
+
+
+def test_as_of_keeps_complete_windows_and_bad_settings_name_the_window(tmp_path):
+    store = Store(tmp_path / "s.duckdb")
+    register(store, tmp_path / "spec", drift="multivariate = false\nconcept = false")
+    log_day(store, 0, labels=False)
+    log_day(store, 1, labels=False)
+    run = monitor_model(store, "shop", as_of=DAY0 + timedelta(days=1, hours=12))
+    assert run.windows == 1  # day 1 is not complete yet
+    overlay = feature_distribution(
+        store,
+        "shop",
+        "1.0",
+        "production",
+        "day",
+        DAY0 + timedelta(days=1),
+        "channel",
+        reference="previous",
+    )
+    assert overlay.attrs["n_reference"] == overlay.attrs["n_current"] == ROWS_PER_DAY
+    register(store, tmp_path / "spec2", version="2.0", drift="fdr = 5")
+    log_day(store, 2, labels=False, version="2.0")
+    with pytest.raises(MonitorError, match=r"(?s)shop 2\.0 production day window 2026-02-04.*fdr"):
+        monitor_model(store, "shop")
+    assert results(store, "shop", version="1.0", since=DAY0 + timedelta(days=1)).shape[0] > 0
+    store.close()
