@@ -386,3 +386,65 @@ def test_as_of_keeps_complete_windows_and_bad_settings_name_the_window(tmp_path)
         monitor_model(store, "shop")
     assert results(store, "shop", version="1.0", since=DAY0 + timedelta(days=1)).shape[0] > 0
     store.close()
+
+
+def test_features_named_like_log_columns(tmp_path):
+    """Features called `ts` and `status` do not collide with the window's own columns."""
+    rng = np.random.default_rng(3)
+    pd.DataFrame(
+        {"ts": rng.normal(size=300), "status": rng.choice(["a", "b"], 300), "prediction": 0.5}
+    ).assign(actual=rng.integers(0, 2, 300)).to_csv(tmp_path / "reference.csv", index=False)
+    spec = tmp_path / "odd.toml"
+    spec.write_text(
+        textwrap.dedent(
+            """
+            name = "odd"
+            task = "binary_classification"
+            owner = "o@example.com"
+            risk_tier = "low"
+            version = "1"
+            reference = "reference.csv"
+            [drift]
+            multivariate = false
+            [[features]]
+            name = "ts"
+            type = "numeric"
+            [[features]]
+            name = "status"
+            type = "categorical"
+            [[rules]]
+            name = "positive_ts"
+            sql = "ts > -10"
+            """
+        ),
+        encoding="utf-8",
+    )
+    store = Store(tmp_path / "o.duckdb")
+    catalog.register_from_file(store, spec)
+    ids = [f"o{i}" for i in range(200)]
+    ingest(
+        store,
+        "odd",
+        "predictions",
+        pd.DataFrame(
+            {
+                "prediction_id": ids,
+                "model_version": "1",
+                "ts": pd.Timestamp(DAY0),
+                "prediction": 0.5,
+            }
+        ),
+    )
+    ingest(
+        store,
+        "odd",
+        "features",
+        pd.DataFrame(
+            {"prediction_id": ids, "ts": rng.normal(3, 1, 200), "status": rng.choice(["a"], 200)}
+        ),
+    )
+    monitor_model(store, "odd")
+    drift = results(store, "odd", check="data_drift").set_index("subject")
+    assert drift.loc["ts", "severity"] == "significant"
+    assert drift.loc["status", "n_current"] == 200
+    store.close()

@@ -24,6 +24,8 @@ from lifecycle.store import feature_table, quote_ident, reference_table
 GRAINS = ("hour", "day", "week")
 GRAIN_DELTA = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(weeks=1)}
 REFERENCE_KINDS = ("spec", "baseline", "previous")
+# Columns a sample adds to the features start with "_" (a feature name cannot), so a
+# feature called e.g. `ts` or `status` never collides with them.
 KEY = "_key"  # stable row identity in a sample (prediction id, or reference row number)
 HAS_FEATURES = "_has_features"
 BATCH = "_batch"  # feature-log batch of the row (NULL when the row has no feature record)
@@ -215,7 +217,8 @@ def range_relation(
         keep_p = sampling.predicate("p.prediction_id")
         ftable = f"(SELECT * FROM {ftable} WHERE {sampling.predicate('prediction_id')})"
     return (
-        f"SELECT p.prediction_id AS {KEY}, p.ts, p.prediction, p.predicted_label, p.status, "
+        f"SELECT p.prediction_id AS {KEY}, p.ts AS _ts, p.prediction, p.predicted_label, "
+        "p.status AS _status, "
         f"f.prediction_id IS NOT NULL AS {HAS_FEATURES}, f.batch_id AS {BATCH}{cols} "
         f"FROM predictions p LEFT JOIN {ftable} f "
         f"ON f.prediction_id = p.prediction_id WHERE p.model_name = {sql_text(model)} "
@@ -243,8 +246,8 @@ def spec_relation(
     cols = "".join(f", {quote_ident(c)}" for c in features)
     keep = sampling.predicate("CAST(rowid AS VARCHAR)") if sampling else "TRUE"
     return (
-        f"SELECT CAST(rowid AS VARCHAR) AS {KEY}, NULL::TIMESTAMPTZ AS ts, prediction, "
-        f"predicted_label, 'ok' AS status, TRUE AS {HAS_FEATURES}, NULL::BIGINT AS {BATCH}"
+        f"SELECT CAST(rowid AS VARCHAR) AS {KEY}, NULL::TIMESTAMPTZ AS _ts, prediction, "
+        f"predicted_label, 'ok' AS _status, TRUE AS {HAS_FEATURES}, NULL::BIGINT AS {BATCH}"
         f"{cols} FROM {quote_ident(reference_table(model))} "
         f"WHERE model_version = {sql_text(version)} AND {keep}"
     )
