@@ -17,7 +17,7 @@ from pathlib import Path
 
 import duckdb
 
-from lifecycle.migrations import MIGRATIONS
+from lifecycle.migrations import LATEST, MIGRATIONS
 
 DEFAULT_DB = Path("data") / "lifecycle.duckdb"
 ENV_DB = "LIFECYCLE_DB"
@@ -195,16 +195,25 @@ class Store:
                 return 0
             return int(cur.execute("SELECT max(version) FROM schema_version").fetchone()[0] or 0)
 
+    def _pending_migrations(self) -> list[int]:
+        with self.cursor() as cur:
+            if not cur.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
+            ).fetchone()[0]:
+                return [number for number, _, _ in MIGRATIONS]
+            applied = {r[0] for r in cur.execute("SELECT version FROM schema_version").fetchall()}
+        return [number for number, _, _ in MIGRATIONS if number not in applied]
+
     def _migrate(self) -> None:
         current = self.schema_version()
-        latest = len(MIGRATIONS)
+        latest = LATEST
         if current > latest:
             raise SchemaTooNew(
                 f"database {self.path} has schema version {current}, but this release knows "
                 f"versions up to {latest}; upgrade the software (or open a copy with the "
                 "release that wrote it) instead of letting an older release touch it"
             )
-        if current == latest:
+        if not self._pending_migrations():
             return
         if self.read_only:
             raise StoreError(
@@ -215,14 +224,14 @@ class Store:
 
 
 def migrate(con: duckdb.DuckDBPyConnection, upto: int) -> None:
-    """Apply migrations (current, upto], each in its own transaction with its version row."""
+    """Apply the migrations not yet recorded (up to `upto`), each in one transaction with its row."""
     con.execute(
         "CREATE TABLE IF NOT EXISTS schema_version ("
         " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
     )
-    current = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
-    for number, (name, statements) in enumerate(MIGRATIONS, start=1):
-        if number <= current or number > upto:
+    applied = {row[0] for row in con.execute("SELECT version FROM schema_version").fetchall()}
+    for number, name, statements in MIGRATIONS:
+        if number in applied or number > upto:
             continue
         con.execute("BEGIN TRANSACTION")
         try:

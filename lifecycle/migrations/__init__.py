@@ -4,7 +4,8 @@ A migration is a module `mNNN_<name>.py` in this package with `NAME` and `STATEM
 Once committed it is never edited: a schema change is a new module with the next number.
 The number is the schema version; `schema_version` in the database records which ran.
 Modules are discovered by name, so features developed side by side each add their own
-file without editing a shared list.
+file without editing a shared list; a number may stay unused (reserved by work that did
+not land), and migrations run in number order.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import re
 _MODULE = re.compile(r"^m(\d{3})_\w+$")
 
 
-def _discover() -> list[tuple[str, list[str]]]:
+def _discover() -> list[tuple[int, str, list[str]]]:
     found: dict[int, str] = {}
     for info in pkgutil.iter_modules(__path__):
         match = _MODULE.match(info.name)
@@ -27,11 +28,13 @@ def _discover() -> list[tuple[str, list[str]]]:
                     f"two migrations numbered {number}: {found[number]}, {info.name}"
                 )
             found[number] = info.name
-    numbers = sorted(found)
-    if numbers != list(range(1, len(numbers) + 1)):
-        raise RuntimeError(f"migration numbers must run 1..N without gaps, found {numbers}")
-    modules = [importlib.import_module(f"{__name__}.{found[n]}") for n in numbers]
-    return [(m.NAME, list(m.STATEMENTS)) for m in modules]
+    migrations = []
+    for number in sorted(found):
+        module = importlib.import_module(f"{__name__}.{found[number]}")
+        migrations.append((number, module.NAME, list(module.STATEMENTS)))
+    return migrations
 
 
-MIGRATIONS: list[tuple[str, list[str]]] = _discover()
+# (schema version, name, statements), in version order
+MIGRATIONS: list[tuple[int, str, list[str]]] = _discover()
+LATEST = MIGRATIONS[-1][0]
