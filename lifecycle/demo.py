@@ -1,0 +1,900 @@
+"""A realistic demo dataset with known incidents: `python -m lifecycle demo --db PATH`.
+
+Three models are trained with scikit-learn on generated data, registered from TOML specs with
+validation-set reference data, and "served" for `days` days: their predictions, feature logs,
+late labels, business events and infrastructure metrics go through the normal ingestion path.
+The data covers [end - days, end); the incidents (data/README.md) are dated relative to `end`.
+
+The database is built in a side file and moved into place when complete, so an interrupted
+build never leaves a half-filled database where the app looks for one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.metrics import (
+    accuracy_score,
+    mean_absolute_error,
+    roc_auc_score,
+    root_mean_squared_error,
+)
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from lifecycle import catalog
+from lifecycle.audit import append_audit
+from lifecycle.ingest import ingest
+from lifecycle.spec import parse_spec
+from lifecycle.store import Store, resolve_db_path
+
+Progress = Callable[[float, str], None]
+DAY = 86_400.0
+TRAIN_ROWS = 12_000
+REFERENCE_ROWS = 4_000
+DEMO_REVIEWERS = ("rita.reviewer@example.com", "sam.reviewer@example.com")
+DEMO_DEPLOYER = "dana.deployer@example.com"
+
+# Incidents, in days before the end of the data (see data/README.md).
+GRADUAL_DRIFT_START = 35  # credit_risk.debt_ratio mean rises from here to the end
+UPSTREAM_BREAK = (50, 48)  # churn.usage_gb mostly null between these two days
+UNSEEN_CATEGORY_START = 20  # credit_risk.employment_type "gig_worker" appears
+LATENCY_SPIKE_DAY, LATENCY_SPIKE_HOURS = 25, (10, 16)  # delivery_time, UTC hours
+CONCEPT_DRIFT_START = 40  # delivery_time: the traffic effect doubles
+KPI_DROP_START = 15  # churn conversion falls while accuracy holds
+
+
+@dataclass
+class Timeline:
+    """The demo period and when each version served."""
+
+    end: datetime
+    days: int
+
+    @property
+    def start(self) -> datetime:
+        return self.end - timedelta(days=self.days)
+
+    @property
+    def switch(self) -> datetime:
+        """The retired version served before this instant, the production one after."""
+        return self.start + timedelta(days=self.days // 3)
+
+    @property
+    def shadow_start(self) -> datetime:
+        return self.end - timedelta(days=self.days // 3)
+
+    def before_end(self, days: float) -> float:
+        """Seconds since start of the instant `days` before the end."""
+        return (self.days - days) * DAY
+
+
+@dataclass
+class DemoModel:
+    name: str
+    task: str
+    risk_tier: str
+    owner: str
+    description: str
+    daily_rows: int
+    numeric: list[str]
+    categorical: dict[str, list[str]]
+    versions: list[tuple[str, Callable[[], object], str]]  # (version, estimator factory, note)
+    kpis: list[tuple[str, str, str]] = field(default_factory=list)  # (name, unit, description)
+    rules: list[tuple[str, str, str]] = field(default_factory=list)  # (name, sql, description)
+    ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
+    sensitive_attribute: str | None = None
+    segments: tuple[str, ...] = ()
+    latency_median_ms: float = 30.0
+    label_delay_days: tuple[float, float] = (1.0, 2.0)
+    never_labelled: float = 0.1
+
+
+def _pipeline(model: DemoModel, estimator) -> object:
+    numeric = make_pipeline(SimpleImputer(strategy="median"), StandardScaler())
+    categorical = OneHotEncoder(handle_unknown="ignore")
+    columns = ColumnTransformer(
+        [("num", numeric, model.numeric), ("cat", categorical, list(model.categorical))]
+    )
+    return make_pipeline(columns, estimator)
+
+
+def _models() -> list[DemoModel]:
+    return [
+        DemoModel(
+            name="credit_risk",
+            task="binary_classification",
+            risk_tier="high",
+            owner="carla.owner@example.com",
+            description="Probability that a consumer loan defaults within 12 months.",
+            daily_rows=5_000,
+            numeric=[
+                "income",
+                "debt_ratio",
+                "credit_history_months",
+                "num_open_accounts",
+                "loan_amount",
+            ],
+            categorical={
+                "employment_type": [
+                    "salaried",
+                    "self_employed",
+                    "contractor",
+                    "unemployed",
+                    "retired",
+                ],
+                "region": ["north", "south", "east", "west"],
+                "age_band": ["18-29", "30-49", "50+"],
+            },
+            versions=[
+                ("1.0", lambda: LogisticRegression(C=1.0, max_iter=500), "logistic regression"),
+                (
+                    "1.1",
+                    lambda: HistGradientBoostingClassifier(
+                        max_depth=3, max_iter=120, random_state=0
+                    ),
+                    "gradient boosting, depth 3",
+                ),
+                (
+                    "1.2",
+                    lambda: HistGradientBoostingClassifier(
+                        max_leaf_nodes=15, learning_rate=0.06, max_iter=200, random_state=0
+                    ),
+                    "gradient boosting, 15 leaves",
+                ),
+            ],
+            rules=[
+                ("loan_positive", "loan_amount > 0", "a loan has a positive amount"),
+                ("debt_ratio_sane", "debt_ratio BETWEEN 0 AND 5", "debt ratio within [0, 5]"),
+            ],
+            ranges={
+                "income": (0, 2_000_000),
+                "debt_ratio": (0, 5),
+                "credit_history_months": (0, 600),
+                "num_open_accounts": (0, 60),
+                "loan_amount": (500, 500_000),
+            },
+            sensitive_attribute="age_band",
+            segments=("online", "branch", "partner"),
+            latency_median_ms=35.0,
+            label_delay_days=(14.0, 45.0),
+            never_labelled=0.15,
+        ),
+        DemoModel(
+            name="churn",
+            task="binary_classification",
+            risk_tier="low",
+            owner="chris.owner@example.com",
+            description="Probability that a subscriber cancels within 30 days; drives retention offers.",
+            daily_rows=4_000,
+            numeric=["tenure_months", "monthly_charges", "support_calls", "usage_gb"],
+            categorical={
+                "contract": ["monthly", "annual", "two_year"],
+                "payment_method": ["card", "bank_transfer", "paypal"],
+            },
+            versions=[
+                ("1.0", lambda: LogisticRegression(C=0.5, max_iter=500), "logistic regression"),
+                (
+                    "2.0",
+                    lambda: HistGradientBoostingClassifier(
+                        max_depth=4, max_iter=120, random_state=0
+                    ),
+                    "gradient boosting, depth 4",
+                ),
+                (
+                    "2.1",
+                    lambda: HistGradientBoostingClassifier(
+                        max_leaf_nodes=20, learning_rate=0.05, max_iter=220, random_state=0
+                    ),
+                    "gradient boosting, 20 leaves",
+                ),
+            ],
+            kpis=[("conversion", "share", "retention offer accepted (1) or declined (0)")],
+            rules=[("charges_positive", "monthly_charges > 0", "a subscription costs something")],
+            ranges={
+                "tenure_months": (0, 240),
+                "monthly_charges": (0, 500),
+                "support_calls": (0, 50),
+                "usage_gb": (0, 2_000),
+            },
+            segments=("web", "app", "call_center"),
+            latency_median_ms=20.0,
+            label_delay_days=(7.0, 30.0),
+            never_labelled=0.10,
+        ),
+        DemoModel(
+            name="delivery_time",
+            task="regression",
+            risk_tier="low",
+            owner="devi.owner@example.com",
+            description="Minutes from order to delivery, shown to customers as the promised time.",
+            daily_rows=4_500,
+            numeric=[
+                "distance_km",
+                "items",
+                "hour_of_day",
+                "traffic_index",
+                "courier_experience_months",
+            ],
+            categorical={"weather": ["clear", "rain", "snow", "fog"]},
+            versions=[
+                ("1.0", lambda: Ridge(alpha=1.0), "ridge regression"),
+                (
+                    "1.1",
+                    lambda: HistGradientBoostingRegressor(
+                        max_depth=4, max_iter=150, random_state=0
+                    ),
+                    "gradient boosting, depth 4",
+                ),
+                (
+                    "1.2",
+                    lambda: HistGradientBoostingRegressor(
+                        max_leaf_nodes=20, learning_rate=0.05, max_iter=250, random_state=0
+                    ),
+                    "gradient boosting, 20 leaves",
+                ),
+            ],
+            kpis=[("on_time_delivery", "share", "delivered by the promised time (1) or late (0)")],
+            rules=[
+                ("hour_valid", "hour_of_day BETWEEN 0 AND 23", "hour of day is 0-23"),
+                ("items_positive", "items >= 1", "an order has at least one item"),
+            ],
+            ranges={
+                "distance_km": (0, 60),
+                "items": (1, 50),
+                "hour_of_day": (0, 23),
+                "traffic_index": (0, 10),
+                "courier_experience_months": (0, 240),
+            },
+            segments=("berlin", "hamburg", "munich"),
+            latency_median_ms=45.0,
+            label_delay_days=(0.02, 0.12),
+            never_labelled=0.02,
+        ),
+    ]
+
+
+# -- feature and target generators ------------------------------------------------------------
+# `t` is seconds since the start of the demo (training data uses t = 0: the healthy regime).
+
+
+def _credit_features(rng, n, t, line: Timeline) -> pd.DataFrame:
+    debt = rng.gamma(2.0, 0.18, n)
+    onset = line.before_end(GRADUAL_DRIFT_START)
+    ramp = np.clip((t - onset) / (GRADUAL_DRIFT_START * DAY), 0, 1)
+    debt = debt + np.where(t >= onset, 0.254 * (0.15 + 1.05 * ramp), 0.0)
+    employment = rng.choice(
+        ["salaried", "self_employed", "contractor", "unemployed", "retired"],
+        n,
+        p=[0.6, 0.15, 0.12, 0.05, 0.08],
+    ).astype(object)
+    gig = (t >= line.before_end(UNSEEN_CATEGORY_START)) & (rng.random(n) < 0.08)
+    employment[gig] = "gig_worker"
+    return pd.DataFrame(
+        {
+            "income": np.round(rng.lognormal(np.log(55_000), 0.5, n), 0),
+            "debt_ratio": np.round(np.clip(debt, 0, 5), 4),
+            "credit_history_months": np.round(np.clip(rng.gamma(3.0, 40.0, n), 0, 600)),
+            "num_open_accounts": rng.poisson(4, n).astype(float),
+            "loan_amount": np.round(np.clip(rng.lognormal(np.log(15_000), 0.7, n), 500, 5e5), 0),
+            "employment_type": employment,
+            "region": rng.choice(["north", "south", "east", "west"], n),
+            "age_band": rng.choice(["18-29", "30-49", "50+"], n, p=[0.25, 0.45, 0.30]),
+        }
+    )
+
+
+def _credit_target(rng, x: pd.DataFrame, t, line: Timeline) -> np.ndarray:
+    employment_effect = (
+        x["employment_type"]
+        .map(
+            {
+                "salaried": 0.0,
+                "self_employed": 0.2,
+                "contractor": 0.3,
+                "unemployed": 1.0,
+                "retired": 0.0,
+                "gig_worker": 0.6,
+            }
+        )
+        .to_numpy(float)
+    )
+    logit = (
+        -1.2
+        + 3.0 * (x["debt_ratio"].to_numpy() - 0.36)
+        - 0.8 * (np.log(x["income"].to_numpy()) - np.log(55_000))
+        - 0.005 * (x["credit_history_months"].to_numpy() - 120)
+        + 0.12 * (x["num_open_accounts"].to_numpy() - 4)
+        + 0.35 * (np.log(x["loan_amount"].to_numpy()) - np.log(15_000))
+        + employment_effect
+        + np.where(x["age_band"].to_numpy() == "18-29", 0.2, 0.0)
+    )
+    return (rng.random(len(x)) < 1 / (1 + np.exp(-logit))).astype(int)
+
+
+def _churn_features(rng, n, t, line: Timeline) -> pd.DataFrame:
+    usage = np.round(np.clip(rng.lognormal(np.log(20), 0.8, n), 0, 2000), 2)
+    start, stop = (line.before_end(d) for d in UPSTREAM_BREAK)
+    broken = (t >= start) & (t < stop) & (rng.random(n) < 0.9)
+    usage = np.where(broken, np.nan, usage)
+    return pd.DataFrame(
+        {
+            "tenure_months": np.round(np.clip(rng.gamma(2.0, 15.0, n), 0, 240)),
+            "monthly_charges": np.round(np.clip(rng.normal(70, 25, n), 15, 200), 2),
+            "support_calls": rng.poisson(1.5, n).astype(float),
+            "usage_gb": usage,
+            "contract": rng.choice(["monthly", "annual", "two_year"], n, p=[0.55, 0.3, 0.15]),
+            "payment_method": rng.choice(["card", "bank_transfer", "paypal"], n, p=[0.5, 0.3, 0.2]),
+        }
+    )
+
+
+def _churn_target(rng, x: pd.DataFrame, t, line: Timeline) -> np.ndarray:
+    contract = x["contract"].map({"monthly": 0.8, "annual": -0.4, "two_year": -1.2}).to_numpy(float)
+    usage = np.log(np.nan_to_num(x["usage_gb"].to_numpy(float), nan=20.0) + 1)
+    logit = (
+        -1.0
+        - 0.04 * (x["tenure_months"].to_numpy() - 30)
+        + 0.015 * (x["monthly_charges"].to_numpy() - 70)
+        + 0.45 * (x["support_calls"].to_numpy() - 1.5)
+        - 0.5 * (usage - np.log(21))
+        + contract
+    )
+    return (rng.random(len(x)) < 1 / (1 + np.exp(-logit))).astype(int)
+
+
+def _delivery_features(rng, n, t, line: Timeline, hours=None) -> pd.DataFrame:
+    hours = rng.integers(0, 24, n) if hours is None else hours
+    rush = np.isin(hours, [7, 8, 12, 17, 18, 19])
+    return pd.DataFrame(
+        {
+            "distance_km": np.round(np.clip(rng.gamma(2.0, 2.5, n), 0.1, 60), 2),
+            "items": (rng.poisson(2.0, n) + 1).astype(float),
+            "hour_of_day": hours.astype(float),
+            "traffic_index": np.round(np.clip(rng.beta(2, 3, n) * 10 + 2.0 * rush, 0, 10), 2),
+            "courier_experience_months": np.round(np.clip(rng.gamma(2.0, 12.0, n), 0, 240)),
+            "weather": rng.choice(["clear", "rain", "snow", "fog"], n, p=[0.6, 0.25, 0.05, 0.1]),
+        }
+    )
+
+
+def _delivery_target(rng, x: pd.DataFrame, t, line: Timeline) -> np.ndarray:
+    traffic_effect = np.where(t >= line.before_end(CONCEPT_DRIFT_START), 3.6, 1.8)
+    weather = (
+        x["weather"].map({"clear": 0.0, "rain": 4.0, "snow": 10.0, "fog": 3.0}).to_numpy(float)
+    )
+    minutes = (
+        12.0
+        + 3.2 * x["distance_km"].to_numpy()
+        + 1.5 * x["items"].to_numpy()
+        + traffic_effect * x["traffic_index"].to_numpy()
+        + weather
+        - 0.08 * np.minimum(x["courier_experience_months"].to_numpy(), 60)
+        + rng.normal(0, 4.0, len(x))
+    )
+    return np.round(np.maximum(minutes, 5.0), 1)
+
+
+GENERATORS = {
+    "credit_risk": (_credit_features, _credit_target),
+    "churn": (_churn_features, _churn_target),
+    "delivery_time": (_delivery_features, _delivery_target),
+}
+
+
+# -- building ----------------------------------------------------------------------------------
+
+
+@dataclass
+class DemoSummary:
+    path: Path
+    start: datetime
+    end: datetime
+    predictions: int
+    seconds: float
+
+    def text(self) -> str:
+        return (
+            f"demo database {self.path}: {self.predictions:,} predictions across 3 models, "
+            f"{self.start:%Y-%m-%d} to {self.end:%Y-%m-%d} (UTC), built in {self.seconds:.1f} s"
+        )
+
+
+def default_end() -> datetime:
+    now = datetime.now(UTC)
+    return datetime(now.year, now.month, now.day, tzinfo=UTC)
+
+
+def build_demo(
+    path: str | os.PathLike,
+    *,
+    days: int = 90,
+    seed: int = 0,
+    end: datetime | None = None,
+    progress: Progress | None = None,
+) -> DemoSummary:
+    """Build the demo database at `path` (which must not exist yet)."""
+    if days < 7:
+        raise ValueError("the demo needs at least 7 days")
+    target = Path(path)
+    if target.exists():
+        raise FileExistsError(f"{target} already exists; the demo only builds a new database")
+    began = time.monotonic()
+    line = Timeline(end=end or default_end(), days=days)
+    report = progress or (lambda fraction, message: None)
+    partial = target.with_name(target.name + ".building")
+    partial.unlink(missing_ok=True)
+    total = 0
+    try:
+        with Store(partial) as store, tempfile.TemporaryDirectory() as folder:
+            models = _models()
+            for index, model in enumerate(models):
+                rng = np.random.default_rng([seed, index])
+
+                def step(fraction, message, index=index):
+                    report((index + fraction) / len(models), message)
+
+                total += _build_model(store, model, rng, line, Path(folder), step)
+            report(0.99, "recording the lifecycle history")
+            seed_lifecycle(store, line)
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+        Path(str(partial) + ".wal").unlink(missing_ok=True)
+    report(1.0, "done")
+    return DemoSummary(target, line.start, line.end, total, time.monotonic() - began)
+
+
+def _build_model(store, model: DemoModel, rng, line: Timeline, folder: Path, step) -> int:
+    step(0.0, f"{model.name}: training {len(model.versions)} versions")
+    fitted = _train_and_register(store, model, rng, line, folder)
+    step(0.35, f"{model.name}: serving {line.days} days of traffic")
+    logs = _serve(model, fitted, rng, line)
+    step(0.6, f"{model.name}: ingesting {len(logs['predictions']):,} predictions")
+    for kind in ("predictions", "features", "labels", "business", "infra"):
+        frame = logs.get(kind)
+        if frame is not None and len(frame):
+            ingest(store, model.name, kind, frame, source_name=f"demo generator ({kind})")
+    return len(logs["predictions"])
+
+
+def _train_and_register(store, model: DemoModel, rng, line: Timeline, folder: Path) -> dict:
+    features, target = GENERATORS[model.name]
+    fitted = {}
+    for number, (version, factory, note) in enumerate(model.versions):
+        n = TRAIN_ROWS + REFERENCE_ROWS
+        x = features(rng, n, np.zeros(n), line)
+        y = target(rng, x, np.zeros(n), line)
+        train_x, ref_x = x.iloc[:TRAIN_ROWS], x.iloc[TRAIN_ROWS:].reset_index(drop=True)
+        train_y, ref_y = y[:TRAIN_ROWS], y[TRAIN_ROWS:]
+        estimator = factory()
+        pipeline = _pipeline(model, estimator).fit(train_x, train_y)
+        fitted[version] = pipeline
+        score, label = _predict(model, pipeline, ref_x)
+        metrics = _validation_metrics(model, ref_y, score, label)
+        reference = ref_x.assign(
+            prediction=score,
+            predicted_label=label,
+            actual=ref_y if model.task == "regression" else ref_y.astype(str),
+            segment=rng.choice(model.segments, len(ref_x)),
+        )
+        ref_path = folder / f"{model.name}-{version}.parquet"
+        reference.to_parquet(ref_path, index=False)
+        fingerprint = hashlib.sha256(pd.util.hash_pandas_object(train_x).values.tobytes())
+        spec_text = _spec_toml(model, version, note, estimator, metrics, ref_path, number)
+        spec_text = spec_text.replace("@FINGERPRINT@", "sha256:" + fingerprint.hexdigest())
+        catalog.register(store, parse_spec(spec_text, source=f"demo {model.name} {version}"))
+    return fitted
+
+
+def _predict(model: DemoModel, pipeline, x: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
+    if model.task == "regression":
+        return np.round(pipeline.predict(x), 2), None
+    score = np.round(pipeline.predict_proba(x)[:, 1], 5)
+    return score, np.where(score >= 0.5, "1", "0")
+
+
+def _validation_metrics(model: DemoModel, y, score, label) -> dict[str, float]:
+    if model.task == "regression":
+        return {
+            "mae": round(float(mean_absolute_error(y, score)), 4),
+            "rmse": round(float(root_mean_squared_error(y, score)), 4),
+        }
+    return {
+        "roc_auc": round(float(roc_auc_score(y, score)), 4),
+        "accuracy": round(float(accuracy_score(y.astype(str), label)), 4),
+    }
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if value is None:
+        return '"none"'
+    return _toml_value(str(value))
+
+
+def _spec_toml(model, version, note, estimator, metrics, ref_path, number) -> str:
+    params = {
+        k: v
+        for k, v in estimator.get_params().items()
+        if isinstance(v, int | float | str | bool) and not k.startswith("verbose")
+    }
+    lines = [
+        f"name = {_toml_value(model.name)}",
+        f"task = {_toml_value(model.task)}",
+        f"owner = {_toml_value(model.owner)}",
+        f"risk_tier = {_toml_value(model.risk_tier)}",
+        f"description = {_toml_value(model.description)}",
+        f"version = {_toml_value(version)}",
+        f"reference = {_toml_value(str(ref_path))}",
+    ]
+    if model.task != "regression":
+        lines += ['classes = ["0", "1"]', 'positive_class = "1"']
+    if model.sensitive_attribute:
+        lines.append(f"sensitive_attribute = {_toml_value(model.sensitive_attribute)}")
+    lines += [
+        "",
+        "[training]",
+        'data_fingerprint = "@FINGERPRINT@"',
+        f"algorithm = {_toml_value(type(estimator).__name__ + ' (' + note + ')')}",
+        f"rows = {TRAIN_ROWS}",
+        "parameters = { " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in params.items()) + " }",
+        "validation_metrics = { "
+        + ", ".join(f"{k} = {_toml_value(v)}" for k, v in metrics.items())
+        + " }",
+    ]
+    for name in model.numeric:
+        lines += ["", "[[features]]", f"name = {_toml_value(name)}", 'type = "numeric"']
+        if name in model.ranges:
+            low, high = model.ranges[name]
+            lines.append(f"range = [{low}, {high}]")
+    for name, values in model.categorical.items():
+        lines += ["", "[[features]]", f"name = {_toml_value(name)}", 'type = "categorical"']
+        lines.append("values = [" + ", ".join(_toml_value(v) for v in values) + "]")
+    for name, unit, description in model.kpis:
+        lines += ["", "[[kpis]]", f"name = {_toml_value(name)}", f"unit = {_toml_value(unit)}"]
+        lines.append(f"description = {_toml_value(description)}")
+    for name, sql, description in model.rules:
+        lines += ["", "[[rules]]", f"name = {_toml_value(name)}", f"sql = {_toml_value(sql)}"]
+        lines.append(f"description = {_toml_value(description)}")
+    return "\n".join(lines) + "\n"
+
+
+# -- serving simulation ------------------------------------------------------------------------
+
+# Share of a day's requests per UTC hour: quiet nights, busy late mornings and evenings.
+_DIURNAL = np.array(
+    [
+        *(1, 0.6, 0.4, 0.3, 0.3, 0.5, 1, 2, 3, 3.5, 4, 4.2),  # 00-11 h UTC
+        *(4.5, 4.2, 4, 3.8, 3.8, 4, 4.5, 4.8, 4.2, 3.2, 2.4, 1.6),  # 12-23 h UTC
+    ]
+)
+_DIURNAL = _DIURNAL / _DIURNAL.sum()
+
+
+def _timestamps(rng, model: DemoModel, line: Timeline) -> np.ndarray:
+    """Seconds since start for every request, sorted; weekends are quieter."""
+    day_index = np.arange(line.days)
+    weekday = (pd.Timestamp(line.start).dayofweek + day_index) % 7
+    volume = model.daily_rows * np.where(weekday >= 5, 0.8, 1.0) * rng.normal(1.0, 0.04, line.days)
+    counts = np.maximum(volume.round().astype(int), 1)
+    days = np.repeat(day_index, counts)
+    hours = rng.choice(24, size=len(days), p=_DIURNAL)
+    seconds = days * DAY + hours * 3600 + rng.uniform(0, 3600, len(days))
+    return np.sort(seconds)
+
+
+def _serve(model: DemoModel, fitted: dict, rng, line: Timeline) -> dict[str, pd.DataFrame]:
+    features, target = GENERATORS[model.name]
+    t = _timestamps(rng, model, line)
+    n = len(t)
+    ts = pd.Timestamp(line.start) + pd.to_timedelta(t, unit="s")
+    if model.name == "delivery_time":
+        x = _delivery_features(rng, n, t, line, hours=ts.hour.to_numpy())
+    else:
+        x = features(rng, n, t, line)
+    y = target(rng, x, t, line)
+    request_id = np.array([f"{model.name[:2]}-{i:07d}" for i in range(n)], dtype=object)
+    segment = rng.choice(model.segments, n)
+    retired, production, candidate = (v for v, _, _ in model.versions)
+    switch = (pd.Timestamp(line.switch) - pd.Timestamp(line.start)).total_seconds()
+    shadow_from = (pd.Timestamp(line.shadow_start) - pd.Timestamp(line.start)).total_seconds()
+
+    version = np.where(t < switch, retired, production)
+    score = np.empty(n)
+    label = np.empty(n, dtype=object) if model.task != "regression" else None
+    for name in (retired, production):
+        rows = version == name
+        if rows.any():
+            s, lab = _predict(model, fitted[name], x[rows])
+            score[rows] = s
+            if label is not None:
+                label[rows] = lab
+    served = _requests(
+        model, rng, line, t, ts, request_id, version, "production", score, label, segment
+    )
+    shadow_rows = np.flatnonzero(t >= shadow_from)
+    shadow_x = x.iloc[shadow_rows]
+    s, lab = _predict(model, fitted[candidate], shadow_x)
+    shadow = _requests(
+        model,
+        rng,
+        line,
+        t[shadow_rows],
+        ts[shadow_rows],
+        request_id[shadow_rows],
+        np.full(len(shadow_rows), candidate, dtype=object),
+        "shadow",
+        s,
+        lab,
+        segment[shadow_rows],
+    )
+    predictions = pd.concat([served, shadow], ignore_index=True)
+    feature_log = pd.concat(
+        [
+            x.assign(prediction_id=served["prediction_id"].to_numpy()),
+            shadow_x.assign(prediction_id=shadow["prediction_id"].to_numpy()),
+        ],
+        ignore_index=True,
+    )
+    actual = np.concatenate([y, y[shadow_rows]])
+    return {
+        "predictions": predictions,
+        "features": feature_log,
+        "labels": _labels(model, rng, predictions, actual, line),
+        "business": _business(model, rng, served, y, line),
+        "infra": _infra(model, rng, line),
+    }
+
+
+def _in_latency_spike(t: np.ndarray, line: Timeline) -> np.ndarray:
+    day_start = line.before_end(LATENCY_SPIKE_DAY)
+    first, last = LATENCY_SPIKE_HOURS
+    return (t >= day_start + first * 3600) & (t < day_start + last * 3600)
+
+
+def _requests(model, rng, line, t, ts, request_id, version, variant, score, label, segment):
+    n = len(t)
+    latency = rng.lognormal(np.log(model.latency_median_ms), 0.35, n)
+    if variant == "shadow":
+        latency *= 1.15
+    error = rng.random(n) < 0.002
+    if model.name == "delivery_time":
+        spike = _in_latency_spike(t, line)
+        latency = np.where(spike, latency * rng.uniform(6, 10, n), latency)
+        error |= spike & (rng.random(n) < 0.15)
+    prefix = "p" if variant == "production" else "s"
+    return pd.DataFrame(
+        {
+            "prediction_id": [f"{prefix}-{r}" for r in request_id],
+            "request_id": request_id,
+            "model_version": version,
+            "ts": ts,
+            "variant": variant,
+            "prediction": np.where(error, np.nan, score),
+            "predicted_label": None if label is None else np.where(error, None, label),
+            "latency_ms": np.round(latency, 2),
+            "status": np.where(error, "error", "ok"),
+            "segment": segment,
+        }
+    )
+
+
+def _labels(model, rng, predictions: pd.DataFrame, actual: np.ndarray, line: Timeline):
+    """Labels arrive after a delay; some never do, and none after the end of the data."""
+    n = len(predictions)
+    low, high = model.label_delay_days
+    delay = pd.to_timedelta(rng.uniform(low, high, n) * DAY, unit="s")
+    labeled_at = predictions["ts"] + delay
+    if model.task == "regression":  # the label is the delivery itself: its duration plus a scan
+        labeled_at = predictions["ts"] + pd.to_timedelta(actual * 60 + delay.total_seconds(), "s")
+    arrives = (rng.random(n) >= model.never_labelled) & (labeled_at < pd.Timestamp(line.end))
+    return pd.DataFrame(
+        {
+            "prediction_id": predictions["prediction_id"].to_numpy()[arrives],
+            "actual": actual[arrives]
+            if model.task == "regression"
+            else actual[arrives].astype(str),
+            "labeled_at": labeled_at[arrives].to_numpy(),
+        }
+    ).assign(labeled_at=lambda f: pd.to_datetime(f["labeled_at"], utc=True))
+
+
+def _business(model, rng, served: pd.DataFrame, y: np.ndarray, line: Timeline):
+    """KPI events tied to production predictions (retention offers, delivery promises)."""
+    ok = served["status"].to_numpy() == "ok"
+    end = pd.Timestamp(line.end)
+    if model.name == "churn":
+        offered = ok & (served["predicted_label"].to_numpy() == "1")
+        ts = served["ts"][offered] + pd.to_timedelta(rng.uniform(1, 72, offered.sum()), "h")
+        drop = ts >= pd.Timestamp(line.end - timedelta(days=KPI_DROP_START))
+        accepted = rng.random(offered.sum()) < np.where(drop, 0.15, 0.30)
+        frame = pd.DataFrame(
+            {
+                "prediction_id": served["prediction_id"][offered].to_numpy(),
+                "ts": ts.to_numpy(),
+                "kpi": "conversion",
+                "value": accepted.astype(float),
+            }
+        )
+    elif model.name == "delivery_time":
+        promised = served["prediction"].to_numpy()[ok] + 10.0
+        ts = served["ts"][ok] + pd.to_timedelta(y[ok] * 60, "s")
+        frame = pd.DataFrame(
+            {
+                "prediction_id": served["prediction_id"][ok].to_numpy(),
+                "ts": ts.to_numpy(),
+                "kpi": "on_time_delivery",
+                "value": (y[ok] <= promised).astype(float),
+            }
+        )
+    else:
+        return None
+    frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
+    return frame[frame["ts"] < end].reset_index(drop=True)
+
+
+def _infra(model, rng, line: Timeline) -> pd.DataFrame:
+    """cpu_util (%), memory_mb and replicas every 15 minutes per serving version/variant."""
+    step = 900.0
+    t = np.arange(0, line.days * DAY, step)
+    ts = pd.Timestamp(line.start) + pd.to_timedelta(t, unit="s")
+    hour_load = _DIURNAL[ts.hour.to_numpy()] * 24
+    retired, production, candidate = (v for v, _, _ in model.versions)
+    switch = (pd.Timestamp(line.switch) - pd.Timestamp(line.start)).total_seconds()
+    shadow_from = (pd.Timestamp(line.shadow_start) - pd.Timestamp(line.start)).total_seconds()
+    frames = []
+    for version, variant, rows in (
+        (retired, "production", t < switch),
+        (production, "production", t >= switch),
+        (candidate, "shadow", t >= shadow_from),
+    ):
+        n = int(rows.sum())
+        if not n:
+            continue
+        load = hour_load[rows]
+        cpu = 25 + 30 * load + rng.normal(0, 3, n)
+        if model.name == "delivery_time" and variant == "production":
+            cpu = np.where(_in_latency_spike(t[rows], line), 96 + rng.normal(0, 1.5, n), cpu)
+        replicas = np.where(load > 1.2, 4.0, 3.0) if variant == "production" else np.full(n, 1.0)
+        memory = 900 + 40 * load + rng.normal(0, 15, n)
+        for metric, value in (
+            ("cpu_util", np.clip(cpu, 1, 100)),
+            ("memory_mb", memory),
+            ("replicas", replicas),
+        ):
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "ts": ts[rows],
+                        "model_version": version,
+                        "variant": variant,
+                        "metric": metric,
+                        "value": np.round(value, 2),
+                    }
+                )
+            )
+    return pd.concat(frames, ignore_index=True)
+
+
+# -- lifecycle history -------------------------------------------------------------------------
+
+
+def seed_lifecycle(store: Store, line: Timeline) -> None:
+    """Give each model its history: first version retired, second in production, third in
+    shadow; each step audited at the time it happened in the demo's story."""
+    for model in _models():
+        retired, production, candidate = (v for v, _, _ in model.versions)
+        registered = line.start - timedelta(days=7)
+        steps = [
+            (retired, registered, [("registered", "production", DEMO_DEPLOYER, "initial release")]),
+            (
+                production,
+                line.switch - timedelta(days=3),
+                [("registered", "production", DEMO_DEPLOYER, "better validation metrics")],
+            ),
+            (
+                candidate,
+                line.shadow_start - timedelta(days=2),
+                [("registered", "shadow", DEMO_DEPLOYER, "candidate under shadow evaluation")],
+            ),
+        ]
+        with store.transaction() as cur:
+            for version, when, _ in steps:
+                cur.execute(
+                    "UPDATE model_versions SET registered_at = ? "
+                    "WHERE model_name = ? AND version = ?",
+                    [when, model.name, version],
+                )
+            cur.execute(
+                "UPDATE audit_log SET ts = v.registered_at FROM model_versions v "
+                "WHERE audit_log.action = 'register' AND audit_log.model_name = v.model_name "
+                "AND audit_log.version = v.version AND v.model_name = ?",
+                [model.name],
+            )
+            history = [
+                (retired, "registered", "production", line.start, "initial release"),
+                (production, "registered", "production", line.switch, "replaces " + retired),
+                (retired, "production", "retired", line.switch, "replaced by " + production),
+                (candidate, "registered", "shadow", line.shadow_start, "shadow evaluation"),
+            ]
+            for version, old, new, when, reason in history:
+                audit_id = append_audit(
+                    cur,
+                    actor=DEMO_DEPLOYER,
+                    action="demo_seed",
+                    model_name=model.name,
+                    version=version,
+                    from_state=old,
+                    to_state=new,
+                    reason=reason,
+                )
+                cur.execute("UPDATE audit_log SET ts = ? WHERE audit_id = ?", [when, audit_id])
+                cur.execute(
+                    "UPDATE model_versions SET state = ?, state_changed_at = ?, "
+                    "revision = revision + 1 WHERE model_name = ? AND version = ?",
+                    [new, when, model.name, version],
+                )
+            cur.execute(
+                "INSERT INTO deployments (model_name, production_version, previous_version, "
+                "revision, updated_at) VALUES (?, ?, ?, 1, ?)",
+                [model.name, production, retired, line.switch],
+            )
+
+
+# -- command line ------------------------------------------------------------------------------
+
+
+def add_parser(subparsers) -> None:
+    demo = subparsers.add_parser("demo", help="build a demo database with known incidents")
+    demo.add_argument("--db", help="DuckDB file to create (default: $LIFECYCLE_DB, else data/...)")
+    demo.add_argument("--days", type=int, default=90, help="days of traffic (default 90)")
+    demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    demo.add_argument(
+        "--end",
+        help="end of the data, YYYY-MM-DD (UTC midnight; default: today), so a build can be pinned",
+    )
+    demo.set_defaults(func=cmd_demo)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    path = resolve_db_path(args.db)
+    end = None
+    if args.end:
+        try:
+            end = datetime.strptime(args.end, "%Y-%m-%d").replace(tzinfo=UTC)
+        except ValueError:
+            print(f"error: --end {args.end!r} is not a date YYYY-MM-DD", file=sys.stderr)
+            return 2
+
+    def show(fraction: float, message: str) -> None:
+        print(f"\r[{fraction:4.0%}] {message:<60}", end="", file=sys.stderr, flush=True)
+
+    try:
+        summary = build_demo(path, days=args.days, seed=args.seed, end=end, progress=show)
+    except (FileExistsError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(file=sys.stderr)
+    print(summary.text())
+    return 0
