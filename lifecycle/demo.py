@@ -595,7 +595,7 @@ _DIURNAL = _DIURNAL / _DIURNAL.sum()
 def _timestamps(rng, model: DemoModel, line: Timeline) -> np.ndarray:
     """Seconds since start for every request, sorted; weekends are quieter."""
     day_index = np.arange(line.days)
-    weekday = (pd.Timestamp(line.start).dayofweek + day_index) % 7
+    weekday = (pd.Timestamp(line.start).day_of_week + day_index) % 7
     volume = model.daily_rows * np.where(weekday >= 5, 0.8, 1.0) * rng.normal(1.0, 0.04, line.days)
     counts = np.maximum(volume.round().astype(int), 1)
     days = np.repeat(day_index, counts)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from datetime import UTC
 from pathlib import Path
 
 import numpy as np
@@ -93,3 +94,65 @@ def toy_store(store, tmp_path):
     """A store with model `toy` version 1.0 registered."""
     catalog.register_from_file(store, write_toy_spec(tmp_path / "spec"))
     return store
+
+
+# -- the demo database, built once per test session --------------------------------------------
+
+DEMO_END = "2026-11-16"  # pinned so incident dates are the same on every run
+DEMO_DAYS = 90
+
+
+def _build_demo_once(folder: Path) -> Path:
+    """Build the demo DB in `folder` once, even when pytest-xdist workers ask at the same time."""
+    import os
+    import time
+    from datetime import datetime
+
+    from lifecycle.demo import build_demo
+
+    path = folder / "demo.duckdb"
+    lock = folder / "demo.lock"
+    while not path.exists():
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            time.sleep(0.5)
+            continue
+        try:
+            if not path.exists():
+                end = datetime.fromisoformat(DEMO_END).replace(tzinfo=UTC)
+                build_demo(path, days=DEMO_DAYS, seed=0, end=end)
+        finally:
+            os.close(fd)
+            lock.unlink()
+    return path
+
+
+@pytest.fixture(scope="session")
+def demo_db(tmp_path_factory) -> Path:
+    """Path of the shared demo database. Read it only (open Store(path, read_only=True)) or
+    use `demo_copy` to change it."""
+    return _build_demo_once(tmp_path_factory.getbasetemp().parent)
+
+
+@pytest.fixture
+def demo_copy(demo_db, tmp_path) -> Path:
+    """A private, writable copy of the demo database."""
+    import shutil
+
+    target = tmp_path / "demo.duckdb"
+    shutil.copyfile(demo_db, target)
+    return target
+
+
+@pytest.fixture(autouse=True)
+def _fresh_streamlit_caches():
+    """Streamlit caches outlive an AppTest; clear them so tests never see each other's data."""
+    import sys
+
+    if "streamlit" in sys.modules:
+        import streamlit as st
+
+        st.cache_data.clear()
+        st.cache_resource.clear()
+    yield
