@@ -132,7 +132,11 @@ def _build_demo_once(folder: Path) -> Path:
 def demo_db(tmp_path_factory) -> Path:
     """Path of the shared demo database. Read it only (open Store(path, read_only=True)) or
     use `demo_copy` to change it."""
-    return _build_demo_once(tmp_path_factory.getbasetemp().parent)
+    import os
+
+    base = tmp_path_factory.getbasetemp()
+    # xdist workers have their own base folders inside the session's: share the parent
+    return _build_demo_once(base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base)
 
 
 @pytest.fixture
