@@ -898,3 +898,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(file=sys.stderr)
     print(summary.text())
     return 0
+
+
+def is_demo(store: Store) -> bool:
+    """Whether the database holds demo data (its batches came from this generator)."""
+    row = store.query_one(
+        "SELECT count(*) FROM ingest_batches WHERE source LIKE 'demo generator (%'"
+    )
+    return bool(row and row[0])

@@ -1,0 +1,26 @@
+"""Model lifecycle console: `streamlit run app.py`.
+
+Entry point only: page config, navigation, sidebar. Pages live in pages/ and call lifecycle/.
+"""
+
+import streamlit as st
+
+from ui import common
+
+st.set_page_config(
+    page_title="Model lifecycle console",
+    page_icon=":material/monitor_heart:",
+    layout="wide",
+)
+
+common.ensure_database()
+
+SECTIONS = {
+    "Monitoring": [
+        st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
+    ],
+}
+
+navigation = st.navigation(SECTIONS)
+common.sidebar()
+navigation.run()

@@ -1,0 +1,100 @@
+"""The portfolio at a glance: every model, its versions' states, traffic and data freshness."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from lifecycle.store import Store
+
+STATE_ORDER = (
+    "production",
+    "canary",
+    "shadow",
+    "approved",
+    "pending_approval",
+    "registered",
+    "rejected",
+    "retired",
+)
+
+
+def model_summary(store: Store) -> pd.DataFrame:
+    """One row per model: metadata, production version, every version's state, traffic and
+    the times its logs were last written and last received."""
+    return store.query_df(
+        """
+        WITH versions AS (
+            SELECT model_name,
+                   string_agg(version || ' ' || state, ' · '
+                              ORDER BY list_position($states, state), version DESC) AS versions,
+                   max(version) FILTER (WHERE state = 'production') AS production_version,
+                   count(*) AS version_count
+            FROM model_versions GROUP BY model_name
+        ),
+        traffic AS (
+            SELECT model_name,
+                   max(ts) AS last_prediction_at,
+                   count(*) FILTER (WHERE variant <> 'shadow' AND ts >=
+                                    (SELECT max(ts) FROM predictions) - INTERVAL 7 DAY)
+                       AS predictions_7d
+            FROM predictions GROUP BY model_name
+        ),
+        labels_in AS (
+            SELECT model_name, max(labeled_at) AS last_label_at FROM labels GROUP BY model_name
+        ),
+        batches AS (
+            SELECT model_name, max(received_at) AS last_received_at FROM ingest_batches
+            GROUP BY model_name
+        )
+        SELECT m.name AS model, m.task, m.risk_tier, m.owner,
+               coalesce(d.production_version, v.production_version) AS production_version,
+               v.versions, v.version_count,
+               coalesce(t.predictions_7d, 0) AS predictions_7d,
+               t.last_prediction_at, l.last_label_at, b.last_received_at
+        FROM models m
+        LEFT JOIN deployments d ON d.model_name = m.name
+        LEFT JOIN versions v ON v.model_name = m.name
+        LEFT JOIN traffic t ON t.model_name = m.name
+        LEFT JOIN labels_in l ON l.model_name = m.name
+        LEFT JOIN batches b ON b.model_name = m.name
+        ORDER BY m.name
+        """,
+        {"states": list(STATE_ORDER)},
+    )
+
+
+def daily_predictions(store: Store, since: datetime | None = None) -> pd.DataFrame:
+    """Predictions per UTC day, model and variant (counted in DuckDB)."""
+    return store.query_df(
+        """
+        SELECT date_trunc('day', ts) AS day, model_name AS model, variant, count(*) AS predictions
+        FROM predictions
+        WHERE ? IS NULL OR ts >= ?
+        GROUP BY ALL ORDER BY day, model, variant
+        """,
+        [since, since],
+    )
+
+
+def daily_predictions_figure(frame: pd.DataFrame) -> go.Figure:
+    """One line per model: requests served (production + canary; shadow duplicates them)."""
+    served = (
+        frame[frame["variant"] != "shadow"].groupby(["day", "model"], as_index=False)["predictions"]
+    ).sum()
+    fig = go.Figure()
+    for model, part in served.groupby("model", sort=True):
+        fig.add_trace(go.Scatter(x=part["day"], y=part["predictions"], name=model, mode="lines"))
+    fig.update_layout(
+        title="Requests served per day (UTC days)",
+        xaxis_title="day",
+        yaxis_title="requests served per day",
+        legend_title="model",
+        height=360,
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        hovermode="x unified",
+    )
+    fig.update_yaxes(rangemode="tozero")
+    return fig

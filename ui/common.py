@@ -1,0 +1,92 @@
+"""What every page shares: the cached store, its data version, first-run demo build, sidebar.
+
+The Streamlit process holds the DuckDB file for its whole life (one Store per process, a
+cursor per operation). Other processes hand batches to it through the inbox (see
+lifecycle/inbox.py), which a background thread of this process drains every few seconds.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import streamlit as st
+
+from lifecycle import demo, inbox
+from lifecycle.store import DatabaseLocked, Store, StoreError, open_store, resolve_db_path
+
+_BUILD_LOCK = threading.Lock()
+
+
+def db_path() -> Path:
+    return resolve_db_path(None)
+
+
+@st.cache_resource(show_spinner=False)
+def _open(path: str) -> Store:
+    store = open_store(path, wait_seconds=10)
+    inbox.Drainer(store).start()
+    return store
+
+
+def get_store() -> Store:
+    """The process-wide store; stops the page with a clear message if it cannot be opened."""
+    try:
+        return _open(str(db_path()))
+    except DatabaseLocked:
+        st.error(
+            f"The database {db_path()} is held by another process (another app instance, or a "
+            "long CLI command). Stop it or point this app at another file with LIFECYCLE_DB."
+        )
+        st.stop()
+    except StoreError as exc:
+        st.error(str(exc))
+        st.stop()
+
+
+def data_version() -> int:
+    """Grows whenever logs arrive: use it as an argument of cached functions."""
+    return get_store().data_version()
+
+
+def ensure_database() -> None:
+    """On first start (no database file), build the demo database, showing progress."""
+    path = db_path()
+    if path.exists():
+        return
+    with _BUILD_LOCK:
+        if path.exists():  # another session built it while this one waited
+            return
+        with st.status("First start: building the demo database…", expanded=True) as status:
+            st.write(
+                f"No database at `{path}`. Building a demo with three models, 90 days of "
+                "traffic and known incidents (about 20-60 s)."
+            )
+            bar = st.progress(0.0)
+
+            def show(fraction: float, message: str) -> None:
+                bar.progress(min(max(fraction, 0.0), 1.0), text=message)
+
+            summary = demo.build_demo(path, progress=show)
+            status.update(label=f"Demo database ready: {summary.text()}", state="complete")
+
+
+@st.cache_data(show_spinner=False)
+def _is_demo(path: str, version: int) -> bool:
+    return demo.is_demo(get_store())
+
+
+def sidebar() -> None:
+    """Data source, freshness and the demo note."""
+    store = get_store()
+    with st.sidebar:
+        if _is_demo(str(store.path), data_version()):
+            st.info(
+                "**Demo data.** Generated models, traffic and incidents "
+                "(see data/README.md). Point LIFECYCLE_DB at your own database to use real logs.",
+                icon=":material/science:",
+            )
+        st.caption(f"Database: `{store.path}`")
+        if st.button("Reload data", icon=":material/refresh:", key="reload_data"):
+            st.cache_data.clear()
+            st.rerun()
