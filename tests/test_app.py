@@ -1,0 +1,93 @@
+"""The app shell and the Overview page, run headless with AppTest."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from lifecycle import demo
+from tests.browser import ROOT
+
+
+@pytest.fixture
+def app_on(monkeypatch):
+    def start(db_path):
+        monkeypatch.setenv("LIFECYCLE_DB", str(db_path))
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+        at.run()
+        assert not at.exception, at.exception
+        return at
+
+    return start
+
+
+def test_overview_lists_every_model_with_versions_and_traffic(app_on, demo_copy):
+    at = app_on(demo_copy)
+    assert at.title[0].value == "Overview"
+    table = at.dataframe[0].value
+    assert list(table["model"]) == ["churn", "credit_risk", "delivery_time"]
+    assert dict(zip(table["model"], table["production_version"], strict=True)) == {
+        "churn": "2.0",
+        "credit_risk": "1.1",
+        "delivery_time": "1.1",
+    }
+    assert table.loc[table["model"] == "credit_risk", "versions"].item() == (
+        "1.1 production · 1.2 shadow · 1.0 retired"
+    )
+    assert (table["predictions_7d"] > 20_000).all()
+    assert table["last_prediction"].notna().all()
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Models"] == "3" and metrics["Versions"] == "9"
+    assert any("Demo data" in i.value for i in at.sidebar.info)
+    assert len(at.get("plotly_chart")) == 1
+
+
+def test_overview_of_an_empty_database_says_what_to_do(app_on, tmp_path):
+    from lifecycle.store import Store
+
+    Store(tmp_path / "empty.duckdb").close()
+    at = app_on(tmp_path / "empty.duckdb")
+    assert "No model is registered yet" in at.info[0].value
+    assert not at.dataframe
+
+
+def test_first_start_builds_a_demo_database_with_progress(app_on, tmp_path, monkeypatch):
+    real_build = demo.build_demo
+    calls = []
+
+    def small_build(path, progress=None, **kwargs):
+        calls.append(path)
+        return real_build(path, days=10, progress=progress)
+
+    monkeypatch.setattr(demo, "build_demo", small_build)
+    target = tmp_path / "fresh" / "lifecycle.duckdb"
+    at = app_on(target)
+    assert target.exists() and len(calls) == 1
+    assert "Demo database ready" in at.status[0].label
+    assert len(at.dataframe[0].value) == 3
+
+
+def test_new_rows_show_after_a_refresh(app_on, demo_copy):
+    """Logs ingested while the app runs appear on the next run (cache keyed on data version)."""
+    import pandas as pd
+
+    from lifecycle.ingest import ingest
+    from ui import common
+
+    at = app_on(demo_copy)
+    before = at.dataframe[0].value.set_index("model")["predictions_7d"]["churn"]
+    store = common._open(str(demo_copy))  # the app's own store, as the inbox drainer uses it
+    last = store.query_one("SELECT max(ts) FROM predictions")[0]
+    batch = pd.DataFrame(
+        {
+            "prediction_id": [f"live-{i}" for i in range(25)],
+            "model_version": "2.0",
+            "ts": pd.Timestamp(last) - pd.Timedelta(hours=1),
+            "prediction": 0.2,
+            "predicted_label": "0",
+        }
+    )
+    ingest(store, "churn", "predictions", batch)
+    at.run()
+    after = at.dataframe[0].value.set_index("model")["predictions_7d"]["churn"]
+    assert after == before + 25
