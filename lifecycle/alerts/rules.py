@@ -1,0 +1,553 @@
+"""Alert rules: per-window summaries in, one Evaluation per (rule, subject, window) out.
+
+Pure functions over small frames (the per-window summaries that lifecycle.layers and the
+drift read API return); nothing here touches the database, so every rule is tested on
+hand-made sequences of windows. Each evaluation's outcome is `ok`, `warning`, `critical`
+or `insufficient` (too little data for a verdict: never an alert, never a healthy window).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import pandas as pd
+
+from lifecycle.alerts.config import HIGHER_IS_BETTER, SEVERITY_LEVELS, AlertConfig
+
+OK, WARNING, CRITICAL, INSUFFICIENT = "ok", "warning", "critical", "insufficient"
+FAILING = (WARNING, CRITICAL)
+SEVERITY_ORDER = {OK: 0, WARNING: 1, CRITICAL: 2}
+LAYERS = ("infrastructure", "performance", "business", "data_quality", "drift")
+GRAIN_DELTA = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(weeks=1)}
+
+# rule -> (layer, what it watches)
+RULES: dict[str, tuple[str, str]] = {
+    "latency": ("infrastructure", "latency percentile above its baseline (or an absolute limit)"),
+    "error_rate": ("infrastructure", "share of requests with status error"),
+    "throughput_drop": ("infrastructure", "requests below the same hour's baseline"),
+    "resource": ("infrastructure", "mean of a resource metric (cpu_util, ...) above a limit"),
+    "performance_metric": ("performance", "metric on labelled rows worse than the reference"),
+    "concept_drift": ("performance", "a surrogate fitted on recent labels beats the model"),
+    "kpi_drop": ("business", "KPI moved against its direction relative to the baseline"),
+    "missing_rate": ("data_quality", "missing values above the reference's share"),
+    "out_of_range": ("data_quality", "values outside the spec's range"),
+    "outliers": ("data_quality", "far-out values beyond the reference's fences"),
+    "new_categories": ("data_quality", "categories outside the spec's values"),
+    "business_rule": ("data_quality", "rows violating a spec rule"),
+    "schema": ("data_quality", "columns missing from batches, or unexpected columns"),
+    "data_drift": ("drift", "a feature's distribution moved (drift severity)"),
+    "prediction_drift": ("drift", "the prediction distribution moved"),
+    "multivariate_drift": ("drift", "the joint feature distribution moved"),
+}
+
+# What each severity calls for, per layer (shown with every alert and in the inbox).
+RESPONSES: dict[str, dict[str, str]] = {
+    "infrastructure": {
+        WARNING: "investigate the serving service (load, dependencies, recent deploys)",
+        CRITICAL: "page on-call: scale out or roll back the serving version",
+    },
+    "performance": {
+        WARNING: "enhanced monitoring: compare with the shadow version, check label quality",
+        CRITICAL: "retrain, or roll back to the previous production version",
+    },
+    "business": {
+        WARNING: "investigate with the business owner (campaign, season, pricing?)",
+        CRITICAL: "escalate to the model owner; consider rolling back",
+    },
+    "data_quality": {
+        WARNING: "investigate the data feed",
+        CRITICAL: "fix the data feed (do not retrain on bad data)",
+    },
+    "drift": {
+        WARNING: "enhanced monitoring",
+        CRITICAL: "retrain",
+    },
+}
+
+MONITOR_RULES = {  # monitor_results check -> alert rule (the same name) with its settings key
+    "data_drift": "drift",
+    "prediction_drift": "drift",
+    "multivariate_drift": "drift",
+    "concept_drift": "performance",
+    "missing_rate": "data_quality",
+    "out_of_range": "data_quality",
+    "outliers": "data_quality",
+    "new_categories": "data_quality",
+    "business_rule": "data_quality",
+    "schema": "data_quality",
+}
+EVIDENCE_KEYS = (  # monitor details worth carrying into an alert (small values only)
+    "unseen",
+    "shares",
+    "examples",
+    "drivers",
+    "interval",
+    "reference_metric",
+    "current_metric",
+    "missing_current",
+    "missing_reference",
+    "reason",
+)
+
+
+@dataclass
+class Evaluation:
+    """One rule on one window: the unit the alert lifecycle consumes."""
+
+    model: str
+    version: str
+    variant: str
+    layer: str
+    rule: str
+    subject: str
+    grain: str
+    window_start: datetime
+    window_end: datetime
+    outcome: str
+    value: float | None
+    threshold: float | None
+    summary: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        """The de-duplication key of the alert this evaluation feeds."""
+        return (self.model, self.version, self.rule, self.subject)
+
+    @property
+    def failing(self) -> bool:
+        return self.outcome in FAILING
+
+
+def grade(value: float | None, limits: list[float], higher_is_worse: bool = True) -> str:
+    """ok / warning / critical of `value` against [warning, critical] limits."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return INSUFFICIENT
+    warning, critical = limits
+    if not higher_is_worse:
+        value, warning, critical = -value, -warning, -critical
+    if value >= critical:
+        return CRITICAL
+    if value >= warning:
+        return WARNING
+    return OK
+
+
+def response_for(layer: str, severity: str) -> str:
+    return RESPONSES[layer].get(severity, "no action")
+
+
+def _num(value) -> float | None:
+    if value is None:
+        return None
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(value) else value
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}g}"
+
+
+# -- drift, data quality and concept: from stored monitor results -----------------------------
+
+
+def monitor_evaluations(results: pd.DataFrame, configs: dict[str, AlertConfig]) -> list[Evaluation]:
+    """Map stored monitor results (lifecycle.drift.results rows) to evaluations.
+
+    A result's drift or quality severity becomes warning / critical at the levels set in
+    [alerts.drift], [alerts.data_quality] and [alerts.performance.concept].
+    """
+    out = []
+    for row in results.itertuples(index=False):
+        rule = row.check_name
+        if rule not in MONITOR_RULES:
+            continue
+        config = configs[row.model_version]
+        if not config.enabled(rule):
+            continue
+        section = MONITOR_RULES[rule]
+        levels = (
+            config.section("performance")["concept"]
+            if section == "performance"
+            else config.section(section)
+        )
+        layer = RULES[rule][0]
+        out.append(_monitor_evaluation(row, rule, layer, levels))
+    return out
+
+
+def _monitor_evaluation(row, rule: str, layer: str, levels: dict) -> Evaluation:
+    effect = _num(row.effect_size)
+    details = row.details if isinstance(row.details, dict) else {}
+    if row.status != "ok" or row.severity is None:
+        outcome = INSUFFICIENT
+        summary = f"{row.subject}: insufficient data ({details.get('reason', row.status)})"
+    else:
+        outcome = _level_outcome(row.severity, levels)
+        summary = (
+            f"{row.subject}: {row.method or row.check_name} {_fmt(effect)} "
+            f"(drift severity {row.severity}"
+            + (
+                f", adjusted p {_fmt(_num(row.p_adjusted), 2)}"
+                if row.p_adjusted is not None
+                else ""
+            )
+            + ")"
+        )
+    evidence = {
+        "check": row.check_name,
+        "method": row.method,
+        "severity": row.severity,
+        "effect_size": effect,
+        "p_value": _num(row.p_value),
+        "p_adjusted": _num(row.p_adjusted),
+        "n_current": None if pd.isna(row.n_current) else int(row.n_current),
+        "n_reference": None if pd.isna(row.n_reference) else int(row.n_reference),
+        "reference": row.reference_kind,
+        **{k: details[k] for k in EVIDENCE_KEYS if k in details},
+    }
+    return Evaluation(
+        model=row.model_name,
+        version=row.model_version,
+        variant=row.variant,
+        layer=layer,
+        rule=rule,
+        subject=row.subject,
+        grain=row.grain,
+        window_start=row.window_start.to_pydatetime(),
+        window_end=row.window_end.to_pydatetime(),
+        outcome=outcome,
+        value=effect,
+        threshold=_num(row.threshold),
+        summary=summary,
+        evidence=evidence,
+    )
+
+
+def _level_outcome(severity: str, levels: dict) -> str:
+    if severity not in SEVERITY_LEVELS:
+        return OK
+    rank = SEVERITY_LEVELS.index(severity)
+    if rank >= SEVERITY_LEVELS.index(levels["critical"]):
+        return CRITICAL
+    if rank >= SEVERITY_LEVELS.index(levels["warning"]):
+        return WARNING
+    return OK
+
+
+# -- infrastructure: from lifecycle.layers.infra_windows / resource_windows --------------------
+
+
+def infra_evaluations(
+    model: str, windows: pd.DataFrame, configs: dict[str, AlertConfig], grain: str
+) -> list[Evaluation]:
+    """Latency, error-rate and throughput rules on infra_windows rows of one model.
+
+    Baselines come from the same version and variant's earlier windows only: latency
+    from the median of the previous `baseline_days`, throughput from the median of the
+    same hour of day on the previous `baseline_days` days.
+    """
+    if windows.empty:
+        return []
+    out = []
+    for (version, variant), frame in windows.groupby(["model_version", "variant"], sort=True):
+        config = configs[version]
+        infra = config.section("infrastructure")
+        frame = _with_baselines(frame.sort_values("window_start"), infra, grain)
+        for row in frame.itertuples(index=False):
+            common = (model, version, variant, grain, row.window_start, GRAIN_DELTA[grain])
+            if config.enabled("latency"):
+                out.append(_latency(row, infra, *common))
+            if config.enabled("error_rate"):
+                out.append(_error_rate(row, infra, *common))
+            if config.enabled("throughput_drop"):
+                out.append(_throughput(row, infra, *common))
+    return out
+
+
+def _with_baselines(frame: pd.DataFrame, infra: dict, grain: str) -> pd.DataFrame:
+    frame = frame.copy()
+    column = f"latency_{infra['latency_percentile']}"
+    days = infra["baseline_days"]
+    indexed = frame.set_index("window_start")[column].astype(float)
+    frame["latency_baseline"] = (
+        indexed.rolling(f"{days}D", closed="left", min_periods=max(3, days)).median().to_numpy()
+    )
+    hour = frame["window_start"].dt.hour if grain == "hour" else 0
+    frame["throughput_baseline"] = (
+        frame.assign(_hour=hour)
+        .groupby("_hour")["requests"]
+        .transform(lambda s: s.shift(1).rolling(days, min_periods=3).median())
+    )
+    frame["latency_column"] = column
+    return frame
+
+
+def _evaluation(model, version, variant, grain, start, delta, **fields) -> Evaluation:
+    start = pd.Timestamp(start).to_pydatetime()
+    return Evaluation(model, version, variant, grain=grain, window_start=start,
+                      window_end=start + delta, **fields)  # fmt: skip
+
+
+def _latency(row, infra, *common) -> Evaluation:
+    column = row.latency_column
+    value = _num(getattr(row, column))
+    requests = int(row.requests)
+    absolute = bool(infra["latency_ms"])
+    baseline = _num(row.latency_baseline)
+    limits = infra["latency_ms"] if absolute else infra["latency_ratio"]
+    measured = value if absolute else (value / baseline if value and baseline else None)
+    if requests < infra["min_requests"] or measured is None:
+        outcome = INSUFFICIENT
+        why = "too few requests" if requests < infra["min_requests"] else "no baseline yet"
+        summary = f"{column} {_fmt(value)} ms over {requests} requests: {why}"
+    else:
+        outcome = grade(measured, limits)
+        summary = (
+            f"{column} {value:.0f} ms"
+            + ("" if absolute else f" = {measured:.1f}x the baseline {baseline:.0f} ms")
+            + f" over {requests} requests"
+        )
+    return _evaluation(
+        *common[:3], common[3], common[4], common[5],
+        layer="infrastructure", rule="latency", subject=column, outcome=outcome,
+        value=measured, threshold=limits[0], summary=summary,
+        evidence={"latency_ms": value, "baseline_ms": baseline, "requests": requests,
+                  "limits": limits, "absolute": absolute},
+    )  # fmt: skip
+
+
+def _error_rate(row, infra, *common) -> Evaluation:
+    requests, errors = int(row.requests), int(row.errors)
+    rate = errors / requests if requests else None
+    if requests < infra["min_requests"]:
+        outcome = INSUFFICIENT
+    elif errors < infra["min_errors"]:
+        outcome = OK
+    else:
+        outcome = grade(rate, infra["error_rate"])
+    summary = f"{errors} of {requests} requests failed ({_pct(rate)})"
+    return _evaluation(
+        *common, layer="infrastructure", rule="error_rate", subject="error_rate",
+        outcome=outcome, value=rate, threshold=infra["error_rate"][0], summary=summary,
+        evidence={"requests": requests, "errors": errors, "limits": infra["error_rate"]},
+    )  # fmt: skip
+
+
+def _throughput(row, infra, *common) -> Evaluation:
+    requests = int(row.requests)
+    baseline = _num(row.throughput_baseline)
+    if baseline is None or baseline < infra["throughput_min_baseline"]:
+        outcome, drop = INSUFFICIENT, None
+        summary = f"{requests} requests (no baseline of at least "
+        summary += f"{infra['throughput_min_baseline']} requests for this hour)"
+    else:
+        drop = max(0.0, 1.0 - requests / baseline)
+        outcome = grade(drop, infra["throughput_drop"])
+        summary = f"{requests} requests, {_pct(drop)} below the baseline {baseline:.0f}"
+    return _evaluation(
+        *common, layer="infrastructure", rule="throughput_drop", subject="throughput",
+        outcome=outcome, value=drop, threshold=infra["throughput_drop"][0], summary=summary,
+        evidence={"requests": requests, "baseline": baseline, "limits": infra["throughput_drop"]},
+    )  # fmt: skip
+
+
+def resource_evaluations(
+    model: str, windows: pd.DataFrame, configs: dict[str, AlertConfig], grain: str
+) -> list[Evaluation]:
+    """Mean of each configured resource metric per window against [warning, critical]."""
+    out = []
+    for row in windows.itertuples(index=False):
+        config = configs[row.model_version]
+        limits = config.section("infrastructure")["resources"].get(row.metric)
+        if limits is None or not config.enabled("resource"):
+            continue
+        value = _num(row.value_mean)
+        out.append(
+            _evaluation(
+                model,
+                row.model_version,
+                row.variant,
+                grain,
+                row.window_start,
+                GRAIN_DELTA[grain],
+                layer="infrastructure",
+                rule="resource",
+                subject=row.metric,
+                outcome=grade(value, limits),
+                value=value,
+                threshold=limits[0],
+                summary=f"{row.metric} mean {_fmt(value)} (max {_fmt(_num(row.value_max))})",
+                evidence={"mean": value, "max": _num(row.value_max), "limits": limits},
+            )
+        )
+    return out
+
+
+def _pct(share: float | None) -> str:
+    return "n/a" if share is None else f"{100 * share:.1f}%"
+
+
+# -- performance: from lifecycle.layers.performance_windows -------------------------------------
+
+
+def performance_metric_name(task: str, setting: str) -> str:
+    if setting != "auto":
+        return setting
+    return {"binary_classification": "roc_auc", "regression": "mae"}.get(task, "accuracy")
+
+
+def performance_evaluations(
+    model: str,
+    windows: pd.DataFrame,
+    references: dict[str, dict],
+    tasks: dict[str, str],
+    configs: dict[str, AlertConfig],
+    grain: str,
+) -> list[Evaluation]:
+    """The window's metric on its labelled rows against the version's reference value.
+
+    Higher-is-better metrics alert on an absolute drop (`drop`), error metrics (MAE, RMSE)
+    on a relative increase (`increase`); windows with fewer than `min_labels` labelled
+    rows are insufficient.
+    """
+    out = []
+    for row in windows.itertuples(index=False):
+        config = configs[row.model_version]
+        if not config.enabled("performance_metric"):
+            continue
+        perf = config.section("performance")
+        metric = performance_metric_name(tasks[row.model_version], perf["metric"])
+        value = _num(getattr(row, metric, None))
+        reference = _num((references.get(row.model_version) or {}).get(metric))
+        labelled = int(row.labelled or 0)
+        evidence = {
+            "metric": metric,
+            "value": value,
+            "reference": reference,
+            "labelled": labelled,
+            "predictions": int(row.predictions or 0),
+            "coverage": _num(getattr(row, "coverage", None)),
+        }
+        for bound in ("low", "high"):
+            evidence[f"value_{bound}"] = _num(getattr(row, f"{metric}_{bound}", None))
+        if labelled < perf["min_labels"] or value is None or reference is None:
+            outcome, change, limits = INSUFFICIENT, None, perf["drop"]
+            why = "no reference value" if reference is None else f"{labelled} labelled rows"
+            summary = f"{metric} {_fmt(value)}: insufficient ({why}; need {perf['min_labels']})"
+        elif metric in HIGHER_IS_BETTER:
+            change, limits = reference - value, perf["drop"]
+            outcome = grade(change, limits)
+            summary = (
+                f"{metric} {value:.3f} vs reference {reference:.3f} "
+                f"({change:+.3f} below) on {labelled} labels"
+            )
+        else:
+            change = (value - reference) / reference if reference else None
+            limits = perf["increase"]
+            outcome = grade(change, limits)
+            summary = (
+                f"{metric} {value:.3g} vs reference {reference:.3g} "
+                f"({_pct(change)} higher) on {labelled} labels"
+            )
+        out.append(
+            _evaluation(
+                model,
+                row.model_version,
+                row.variant,
+                grain,
+                row.window_start,
+                GRAIN_DELTA[grain],
+                layer="performance",
+                rule="performance_metric",
+                subject=metric,
+                outcome=outcome,
+                value=change,
+                threshold=limits[0],
+                summary=summary,
+                evidence=evidence,
+            )
+        )
+    return out
+
+
+# -- business: from lifecycle.layers.business_windows --------------------------------------------
+
+
+def business_evaluations(
+    model: str,
+    windows: pd.DataFrame,
+    directions: dict[str, str],
+    configs: dict[str, AlertConfig],
+    grain: str,
+) -> list[Evaluation]:
+    """Each KPI's window mean against the version's baseline (its first `baseline_days`).
+
+    The change is relative and signed so that a move against the KPI's direction is
+    positive; windows with fewer than `min_events` events are insufficient.
+    """
+    out = []
+    if windows.empty:
+        return out
+    for (version, variant, kpi), frame in windows.groupby(
+        ["model_version", "variant", "kpi"], sort=True
+    ):
+        config = configs[version]
+        if not config.enabled("kpi_drop"):
+            continue
+        biz = config.section("business")
+        frame = frame.sort_values("window_start")
+        first = frame["window_start"].min()
+        span = frame["window_start"] < first + timedelta(days=biz["baseline_days"])
+        base_events = frame.loc[span, "events"].sum()
+        baseline = (
+            float((frame.loc[span, "value_mean"] * frame.loc[span, "events"]).sum() / base_events)
+            if base_events
+            else None
+        )
+        sign = -1.0 if directions.get(kpi, "higher_is_better") == "higher_is_better" else 1.0
+        for row in frame.itertuples(index=False):
+            value, events = _num(row.value_mean), int(row.events)
+            if events < biz["min_events"] or baseline in (None, 0.0) or value is None:
+                outcome, change = INSUFFICIENT, None
+                summary = f"{kpi} {_fmt(value)} over {events} events: insufficient"
+            else:
+                change = sign * (value - baseline) / abs(baseline)
+                outcome = grade(change, biz["drop"])
+                summary = (
+                    f"{kpi} {value:.3g} vs baseline {baseline:.3g} "
+                    f"({_pct(abs(value - baseline) / abs(baseline))} "
+                    f"{'lower' if value < baseline else 'higher'}) over {events} events"
+                )
+            out.append(
+                _evaluation(
+                    model,
+                    version,
+                    variant,
+                    grain,
+                    row.window_start,
+                    GRAIN_DELTA[grain],
+                    layer="business",
+                    rule="kpi_drop",
+                    subject=kpi,
+                    outcome=outcome,
+                    value=change,
+                    threshold=biz["drop"][0],
+                    summary=summary,
+                    evidence={
+                        "value": value,
+                        "baseline": baseline,
+                        "events": events,
+                        "mean_prediction": _num(getattr(row, "mean_prediction", None)),
+                        "baseline_days": biz["baseline_days"],
+                        "limits": biz["drop"],
+                    },
+                )
+            )
+    return out
