@@ -376,7 +376,9 @@ def _rules(items: Any, features: list[Feature], problems: list[str]) -> list[Rul
         if name in names:
             problems.append(f"rule {name!r} is declared twice")
         names.add(name)
-        if sql and features:
+        # a rule is bound against the feature columns: only when every feature is well-formed
+        # (a feature with a bad type is reported on its own)
+        if sql and features and all(f.name and f.type in SQL_TYPE for f in features):
             error = rule_error(sql, features)
             if error:
                 problems.append(f"rule {name or i!r} ({sql}) does not parse: {error}")
