@@ -19,7 +19,9 @@ from lifecycle.store import quote_ident
 
 SAMPLE = 5
 NUMERIC_SOURCE = ("DOUBLE", "FLOAT", "DECIMAL", "REAL")
-TIMESTAMP_OFFSET_RE = r"(Z|[+-]\d{2}(:?\d{2})?)$"
+# a time of day followed by a UTC offset; a bare date such as 2026-01-01 ends in "-01" but has
+# no offset, so the time part is required
+TIMESTAMP_OFFSET_RE = r"\d:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|[+-]\d{2}(:?\d{2})?)$"
 
 
 @dataclass
