@@ -1,0 +1,774 @@
+"""The four monitoring layers as per-window summaries computed in DuckDB.
+
+Every function returns one row per (UTC window, model version, variant) from SQL
+aggregates over the logs; only those summaries reach pandas. Windows are UTC hours, days
+or ISO weeks (Monday) of the row's own timestamp (`date_trunc`), exactly as the drift
+engine buckets them. `since` / `until` keep rows with since <= ts < until.
+
+- infrastructure: `infra_windows` (latency, errors, throughput from `predictions`),
+  `resource_windows` (`infra_metrics`);
+- performance: `performance_windows` (labelled predictions, late labels honoured with
+  `as_of`), `reference_performance`, `confusion_matrix`, `calibration_bins`,
+  `residual_histogram`;
+- business: `business_windows` (KPI events beside the model's output);
+- data quality: `quality_summary` (stored results of lifecycle.monitor, by tier);
+- `freshness`: when each kind of log was last written and received.
+
+Metric definitions, intervals and minimum sample sizes are documented in docs/monitoring.md.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lifecycle import catalog
+from lifecycle.drift.windows import GRAIN_DELTA, bucket_sql, check_grain
+from lifecycle.store import Store, quote_ident, reference_table
+
+MIN_LABELS = 30  # fewer labelled rows in a window: its metrics are NULL (count shown beside)
+Z95 = 1.959963984540054  # two-sided 95% normal quantile
+CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
+REGRESSION_METRICS = ("mae", "rmse", "bias")
+KEYS = ["window_start", "model_version", "variant"]
+
+
+class LayerError(ValueError):
+    """Bad arguments for a layer query (unknown model, grain, ...), named."""
+
+
+# -- shared filters ---------------------------------------------------------------------------
+
+
+def _where(
+    model: str,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    version: str | None,
+    variant: str | None,
+    alias: str = "",
+    ts: str = "ts",
+) -> tuple[str, list]:
+    a = f"{alias}." if alias else ""
+    clauses, params = [f"{a}model_name = ?"], [model]
+    for column, value in (("model_version", version), ("variant", variant)):
+        if value is not None:
+            clauses.append(f"{a}{column} = ?")
+            params.append(value)
+    if since is not None:
+        clauses.append(f"{a}{ts} >= ?")
+        params.append(since)
+    if until is not None:
+        clauses.append(f"{a}{ts} < ?")
+        params.append(until)
+    return " AND ".join(clauses), params
+
+
+@dataclass(frozen=True)
+class ModelTask:
+    """A model's task and, for binary classifiers, its positive and negative class."""
+
+    task: str
+    positive: str | None = None
+    negative: str | None = None
+
+    @property
+    def binary(self) -> bool:
+        return self.task == "binary_classification"
+
+
+def model_task(store: Store, model: str) -> ModelTask:
+    with store.cursor() as cur:
+        info = catalog.model_info(cur, model)
+        if info is None:
+            known = ", ".join(catalog.model_names(cur)) or "none registered"
+            raise LayerError(f"unknown model {model!r} (known: {known})")
+        if info["task"] != "binary_classification":
+            return ModelTask(info["task"])
+        positive = catalog.positive_class(cur, model)
+        classes = catalog.model_classes(cur, model) or []
+        negative = next((c for c in classes if c != positive), None)
+        return ModelTask(info["task"], positive, negative)
+
+
+def _window_end(frame: pd.DataFrame, grain: str) -> pd.DataFrame:
+    if "window_start" in frame and len(frame):
+        frame["window_start"] = pd.to_datetime(frame["window_start"], utc=True)
+    frame.insert(1, "window_end", frame["window_start"] + GRAIN_DELTA[grain])
+    return frame
+
+
+# -- infrastructure ----------------------------------------------------------------------------
+
+
+def infra_windows(
+    store: Store,
+    model: str,
+    *,
+    grain: str = "day",
+    since: datetime | None = None,
+    until: datetime | None = None,
+    version: str | None = None,
+    variant: str | None = None,
+) -> pd.DataFrame:
+    """Requests, errors (status other than ok), latency percentiles (ms, linear
+    interpolation as numpy's default) and requests per minute of window length.
+
+    Columns: window_start, window_end, model_version, variant, requests, errors,
+    error_rate, latency_p50, latency_p95, latency_p99, throughput_per_min.
+    """
+    bucket = bucket_sql(check_grain(grain))
+    where, params = _where(model, since=since, until=until, version=version, variant=variant)
+    minutes = GRAIN_DELTA[grain].total_seconds() / 60
+    frame = store.query_df(
+        f"""
+        SELECT window_start, model_version, variant, requests, errors,
+               errors / requests AS error_rate,
+               q[1] AS latency_p50, q[2] AS latency_p95, q[3] AS latency_p99,
+               requests / {minutes} AS throughput_per_min
+        FROM (
+            SELECT {bucket} AS window_start, model_version, variant,
+                   count(*) AS requests,
+                   count(*) FILTER (WHERE status <> 'ok') AS errors,
+                   quantile_cont(latency_ms, [0.5, 0.95, 0.99]) AS q
+            FROM predictions WHERE {where} GROUP BY ALL
+        )
+        ORDER BY window_start, model_version, variant
+        """,
+        params,
+    )
+    return _window_end(frame, grain)
+
+
+def resource_windows(
+    store: Store,
+    model: str,
+    *,
+    grain: str = "day",
+    since: datetime | None = None,
+    until: datetime | None = None,
+    version: str | None = None,
+    variant: str | None = None,
+) -> pd.DataFrame:
+    """Mean and max of each infrastructure metric (cpu_util %, memory_mb, replicas, ...).
+
+    Columns: window_start, window_end, model_version, variant, metric, samples,
+    value_mean, value_max.
+    """
+    bucket = bucket_sql(check_grain(grain))
+    where, params = _where(model, since=since, until=until, version=version, variant=variant)
+    frame = store.query_df(
+        f"""
+        SELECT {bucket} AS window_start, model_version, variant, metric,
+               count(*) AS samples, avg(value) AS value_mean, max(value) AS value_max
+        FROM infra_metrics WHERE {where} GROUP BY ALL
+        ORDER BY window_start, model_version, variant, metric
+        """,
+        params,
+    )
+    return _window_end(frame, grain)
+
+
+# -- performance -------------------------------------------------------------------------------
+
+
+def _labelled_relation(
+    model: str,
+    task: ModelTask,
+    *,
+    grain: str,
+    since,
+    until,
+    version,
+    variant,
+    as_of,
+) -> tuple[str, list]:
+    """Served predictions (status ok) left-joined with the labels known by `as_of`.
+
+    Columns: window_start, model_version, variant, score, predicted_label, actual_value,
+    actual_label, has_label.
+    """
+    where, params = _where(
+        model, since=since, until=until, version=version, variant=variant, alias="p"
+    )
+    label_filter = ""
+    label_params: list = [model]
+    if as_of is not None:
+        label_filter = "AND labeled_at <= ?"
+        label_params.append(as_of)
+    sql = f"""
+        SELECT {bucket_sql(grain, "p.ts")} AS window_start, p.model_version, p.variant,
+               p.prediction AS score, {_predicted("p", task)} AS predicted_label,
+               l.actual_value, l.actual_label, l.prediction_id IS NOT NULL AS has_label
+        FROM predictions p
+        LEFT JOIN (SELECT prediction_id, actual_value, actual_label FROM labels
+                   WHERE model_name = ? {label_filter}) l
+               ON l.prediction_id = p.prediction_id
+        WHERE {where} AND p.status = 'ok'
+    """
+    return sql, label_params + params
+
+
+def _predicted(alias: str, task: ModelTask) -> str:
+    """The predicted label; for binary models without one, score >= 0.5 means positive."""
+    if task.positive is None or task.negative is None:
+        return f"{alias}.predicted_label"
+    pos, neg = (c.replace("'", "''") for c in (task.positive, task.negative))
+    return (
+        f"coalesce({alias}.predicted_label, CASE WHEN {alias}.prediction >= 0.5 THEN '{pos}' "
+        f"WHEN {alias}.prediction < 0.5 THEN '{neg}' END)"
+    )
+
+
+def _reference_relation(model: str, version: str, task: ModelTask) -> tuple[str, list]:
+    table = quote_ident(reference_table(model))
+    sql = f"""
+        SELECT TIMESTAMPTZ '1970-01-01 00:00:00+00' AS window_start, r.model_version,
+               'reference' AS variant,
+               r.prediction AS score, {_predicted("r", task)} AS predicted_label,
+               r.actual_value, r.actual_label,
+               (r.actual_value IS NOT NULL OR r.actual_label IS NOT NULL) AS has_label
+        FROM {table} r WHERE r.model_version = ?
+    """
+    return sql, [version]
+
+
+def _classification_counts(store: Store, relation: str, params: list, positive: str | None):
+    """Per group: predictions, labelled, and the confusion counts / rank sums for AUC."""
+    if positive is None:  # multiclass: per-class counts, macro-averaged in Python
+        return store.query_df(
+            f"""
+            WITH rel AS ({relation})
+            SELECT window_start, model_version, variant, predictions, labelled,
+                   list(struct_pack(cls := cls, tp := tp, pred := pred, act := act)) AS classes
+            FROM (
+                SELECT r.window_start, r.model_version, r.variant, c.cls,
+                       count(*) FILTER (WHERE has_label AND predicted_label = c.cls
+                                         AND actual_label = c.cls) AS tp,
+                       count(*) FILTER (WHERE has_label AND predicted_label = c.cls) AS pred,
+                       count(*) FILTER (WHERE has_label AND actual_label = c.cls) AS act
+                FROM rel r, (SELECT DISTINCT actual_label AS cls FROM rel
+                             WHERE actual_label IS NOT NULL
+                             UNION SELECT DISTINCT predicted_label FROM rel
+                             WHERE has_label AND predicted_label IS NOT NULL) c
+                GROUP BY ALL
+            ) per_class
+            JOIN (SELECT window_start, model_version, variant, count(*) AS predictions,
+                         count(*) FILTER (WHERE has_label) AS labelled
+                  FROM rel GROUP BY ALL) totals USING (window_start, model_version, variant)
+            GROUP BY window_start, model_version, variant, predictions, labelled
+            """,
+            params,
+        )
+    pos = positive.replace("'", "''")
+    # AUC = (sum of positives' mid-ranks - n1 (n1 + 1) / 2) / (n1 n0): the Mann-Whitney U
+    # statistic, with ties sharing the average of their ranks (as roc_auc_score counts
+    # a tied positive/negative pair as one half).
+    return store.query_df(
+        f"""
+        WITH rel AS ({relation}),
+        lab AS (
+            SELECT window_start, model_version, variant, score, predicted_label,
+                   actual_label = '{pos}' AS y
+            FROM rel WHERE has_label AND actual_label IS NOT NULL
+        ),
+        ranked AS (
+            SELECT window_start, model_version, variant, y,
+                   rank() OVER (PARTITION BY window_start, model_version, variant
+                                ORDER BY score)
+                   + (count(*) OVER (PARTITION BY window_start, model_version, variant, score)
+                      - 1) / 2.0 AS r
+            FROM lab WHERE score IS NOT NULL
+        ),
+        auc AS (
+            SELECT window_start, model_version, variant,
+                   count(*) FILTER (WHERE y) AS auc_pos, count(*) FILTER (WHERE NOT y) AS auc_neg,
+                   sum(r) FILTER (WHERE y) AS rank_sum
+            FROM ranked GROUP BY ALL
+        ),
+        conf AS (
+            SELECT window_start, model_version, variant,
+                   count(*) FILTER (WHERE predicted_label IS NOT NULL) AS n,
+                   count(*) FILTER (WHERE y AND predicted_label = '{pos}') AS tp,
+                   count(*) FILTER (WHERE NOT y AND predicted_label = '{pos}') AS fp,
+                   count(*) FILTER (WHERE y AND predicted_label <> '{pos}') AS fn,
+                   count(*) FILTER (WHERE NOT y AND predicted_label <> '{pos}') AS tn
+            FROM lab GROUP BY ALL
+        ),
+        totals AS (
+            SELECT window_start, model_version, variant, count(*) AS predictions,
+                   count(*) FILTER (WHERE has_label) AS labelled
+            FROM rel GROUP BY ALL
+        )
+        SELECT t.*, c.n, c.tp, c.fp, c.fn, c.tn, a.auc_pos, a.auc_neg, a.rank_sum
+        FROM totals t
+        LEFT JOIN conf c USING (window_start, model_version, variant)
+        LEFT JOIN auc a USING (window_start, model_version, variant)
+        """,
+        params,
+    )
+
+
+def _regression_sums(store: Store, relation: str, params: list) -> pd.DataFrame:
+    return store.query_df(
+        f"""
+        WITH rel AS ({relation})
+        SELECT window_start, model_version, variant, count(*) AS predictions,
+               count(*) FILTER (WHERE has_label) AS labelled,
+               count(*) FILTER (WHERE has_label AND score IS NOT NULL
+                                AND actual_value IS NOT NULL) AS n,
+               avg(abs(score - actual_value)) AS mae,
+               stddev_samp(abs(score - actual_value)) AS abs_sd,
+               sqrt(avg((score - actual_value) ^ 2)) AS rmse,
+               avg(score - actual_value) AS bias
+        FROM rel GROUP BY ALL
+        """,
+        params,
+    )
+
+
+def wilson_interval(successes: float, n: float, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval of a proportion (NaN, NaN for n = 0)."""
+    if not n:
+        return math.nan, math.nan
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def auc_interval(auc: float, n_pos: int, n_neg: int, z: float = Z95) -> tuple[float, float]:
+    """Hanley & McNeil (1982) normal interval of a ROC AUC, clipped to [0, 1]."""
+    if not n_pos or not n_neg or auc is None or math.isnan(auc):
+        return math.nan, math.nan
+    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+    var = (auc * (1 - auc) + (n_pos - 1) * (q1 - auc * auc) + (n_neg - 1) * (q2 - auc * auc)) / (
+        n_pos * n_neg
+    )
+    half = z * math.sqrt(max(var, 0.0))
+    return max(0.0, auc - half), min(1.0, auc + half)
+
+
+def _ratio(num, den) -> float:
+    return float(num) / float(den) if den else math.nan
+
+
+def _binary_metrics(row) -> dict[str, float]:
+    n = int(row.n or 0) if not pd.isna(row.n) else 0
+    tp, fp, fn, tn = (0 if pd.isna(v) else int(v) for v in (row.tp, row.fp, row.fn, row.tn))
+    out = dict.fromkeys(
+        [*CLASSIFICATION_METRICS, "accuracy_low", "accuracy_high", "roc_auc_low", "roc_auc_high"],
+        math.nan,
+    )
+    if n >= MIN_LABELS:
+        out["accuracy"] = _ratio(tp + tn, n)
+        out["accuracy_low"], out["accuracy_high"] = wilson_interval(tp + tn, n)
+        out["precision"] = _ratio(tp, tp + fp)
+        out["recall"] = _ratio(tp, tp + fn)
+        out["f1"] = _ratio(2 * tp, 2 * tp + fp + fn)
+    n1 = 0 if pd.isna(row.auc_pos) else int(row.auc_pos)
+    n0 = 0 if pd.isna(row.auc_neg) else int(row.auc_neg)
+    if n1 + n0 >= MIN_LABELS and n1 and n0:
+        auc = (float(row.rank_sum) - n1 * (n1 + 1) / 2) / (n1 * n0)
+        out["roc_auc"] = auc
+        out["roc_auc_low"], out["roc_auc_high"] = auc_interval(auc, n1, n0)
+    return out
+
+
+def _multiclass_metrics(row) -> dict[str, float]:
+    """Accuracy and macro precision / recall / F1 over the classes seen in labels or
+    predictions (a class never predicted scores 0 precision, as scikit-learn does)."""
+    out = dict.fromkeys(
+        [*CLASSIFICATION_METRICS, "accuracy_low", "accuracy_high", "roc_auc_low", "roc_auc_high"],
+        math.nan,
+    )
+    classes = [c for c in (row.classes if row.classes is not None else []) if c["act"] or c["pred"]]
+    n = sum(c["act"] for c in classes)
+    correct = sum(c["tp"] for c in classes)
+    if n < MIN_LABELS:
+        return out
+    out["accuracy"] = correct / n
+    out["accuracy_low"], out["accuracy_high"] = wilson_interval(correct, n)
+    precision = [c["tp"] / c["pred"] if c["pred"] else 0.0 for c in classes]
+    recall = [c["tp"] / c["act"] if c["act"] else 0.0 for c in classes]
+    f1 = [2 * p * r / (p + r) if p + r else 0.0 for p, r in zip(precision, recall, strict=True)]
+    out["precision"], out["recall"], out["f1"] = (
+        float(np.mean(v)) for v in (precision, recall, f1)
+    )
+    return out
+
+
+def _regression_metrics(row) -> dict[str, float]:
+    out = dict.fromkeys([*REGRESSION_METRICS, "mae_low", "mae_high"], math.nan)
+    n = 0 if pd.isna(row.n) else int(row.n)
+    if n >= MIN_LABELS:
+        out.update(mae=float(row.mae), rmse=float(row.rmse), bias=float(row.bias))
+        half = Z95 * float(row.abs_sd) / math.sqrt(n)
+        out["mae_low"], out["mae_high"] = max(0.0, out["mae"] - half), out["mae"] + half
+    return out
+
+
+def _metrics_frame(store: Store, task: ModelTask, relation: str, params: list):
+    if task.task == "regression":
+        sums = _regression_sums(store, relation, params)
+        compute = _regression_metrics
+    else:
+        sums = _classification_counts(store, relation, params, task.positive)
+        compute = _binary_metrics if task.binary else _multiclass_metrics
+    metrics = pd.DataFrame([compute(r) for r in sums.itertuples(index=False)])
+    base = sums[["window_start", "model_version", "variant", "predictions", "labelled"]].copy()
+    base["coverage"] = base["labelled"] / base["predictions"].where(base["predictions"] > 0)
+    frame = pd.concat([base.reset_index(drop=True), metrics], axis=1)
+    for column in frame.columns[3:]:
+        frame[column] = pd.to_numeric(frame[column]).astype(float)
+    for column in ("predictions", "labelled"):
+        frame[column] = frame[column].fillna(0).astype("int64")
+    return frame
+
+
+def _metric_columns(task: str) -> list[str]:
+    if task == "regression":
+        return [*REGRESSION_METRICS, "mae_low", "mae_high"]
+    return [*CLASSIFICATION_METRICS, "accuracy_low", "accuracy_high", "roc_auc_low", "roc_auc_high"]
+
+
+def performance_windows(
+    store: Store,
+    model: str,
+    *,
+    grain: str = "day",
+    since: datetime | None = None,
+    until: datetime | None = None,
+    version: str | None = None,
+    variant: str | None = None,
+    as_of: datetime | None = None,
+) -> pd.DataFrame:
+    """The task's metrics per window on the labelled predictions (status ok).
+
+    A prediction belongs to the window of its own ts; a label counts only if it had
+    arrived by `as_of` (labeled_at <= as_of) when given. Columns: window_start,
+    window_end, model_version, variant, predictions, labelled,
+    coverage (labelled / predictions), then classification: accuracy, precision,
+    recall, f1 (of the positive class; macro for multiclass), roc_auc, accuracy_low /
+    accuracy_high (Wilson 95%), roc_auc_low / roc_auc_high (Hanley-McNeil 95%);
+    regression: mae, rmse, bias (mean prediction - actual), mae_low / mae_high (normal
+    95%). Metrics are NaN where fewer than MIN_LABELS labelled rows exist (or a ratio is
+    undefined, e.g. precision with no positive predictions; AUC with one class).
+    """
+    check_grain(grain)
+    task = model_task(store, model)
+    relation, params = _labelled_relation(
+        model,
+        task,
+        grain=grain,
+        since=since,
+        until=until,
+        version=version,
+        variant=variant,
+        as_of=as_of,
+    )
+    frame = _metrics_frame(store, task, relation, params)
+    if frame.empty:
+        frame = pd.DataFrame(
+            columns=[*KEYS, "predictions", "labelled", "coverage", *_metric_columns(task.task)]
+        )
+    frame = frame.sort_values(KEYS, kind="stable").reset_index(drop=True)
+    return _window_end(frame, grain)
+
+
+def reference_performance(store: Store, model: str, version: str) -> dict[str, Any]:
+    """The same metrics on the version's reference (validation) data from its spec.
+
+    Keys: the metric names of the task (plus intervals), `labelled` and `predictions`.
+    Metrics are NaN where the reference has fewer than MIN_LABELS labelled rows.
+    """
+    task = model_task(store, model)
+    with store.cursor() as cur:
+        if version not in catalog.version_names(cur, model):
+            raise LayerError(f"{model} has no version {version!r}")
+    relation, params = _reference_relation(model, version, task)
+    frame = _metrics_frame(store, task, relation, params)
+    if frame.empty:
+        return dict.fromkeys(["predictions", "labelled", *_metric_columns(task.task)], math.nan)
+    row = frame.iloc[0]
+    return {
+        k: (int(row[k]) if k in ("predictions", "labelled") else float(row[k]))
+        for k in ["predictions", "labelled", *_metric_columns(task.task)]
+    }
+
+
+def confusion_matrix(
+    store: Store,
+    model: str,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    version: str | None = None,
+    variant: str | None = None,
+    as_of: datetime | None = None,
+) -> pd.DataFrame:
+    """Counts of (actual, predicted) labels over the labelled predictions of the period.
+
+    Columns: actual, predicted, count. Empty for regression models or without labels.
+    """
+    task = model_task(store, model)
+    if task.task == "regression":
+        return pd.DataFrame(columns=["actual", "predicted", "count"])
+    relation, params = _labelled_relation(
+        model,
+        task,
+        grain="day",
+        since=since,
+        until=until,
+        version=version,
+        variant=variant,
+        as_of=as_of,
+    )
+    return store.query_df(
+        f"SELECT actual_label AS actual, predicted_label AS predicted, count(*) AS count "
+        f"FROM ({relation}) WHERE has_label AND actual_label IS NOT NULL "
+        "AND predicted_label IS NOT NULL GROUP BY ALL ORDER BY 1, 2",
+        params,
+    )
+
+
+def calibration_bins(
+    store: Store,
+    model: str,
+    *,
+    bins: int = 10,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    version: str | None = None,
+    variant: str | None = None,
+    as_of: datetime | None = None,
+) -> pd.DataFrame:
+    """Reliability of a binary classifier's score: `bins` equal-width score bins on [0, 1].
+
+    Columns: bin_left, bin_right, labelled, mean_score, observed_rate (share of the
+    positive class), observed_low / observed_high (Wilson 95%). Empty bins are omitted.
+    """
+    task = model_task(store, model)
+    columns = ["bin_left", "bin_right", "labelled", "mean_score", "observed_rate"]
+    if not task.binary:
+        return pd.DataFrame(columns=[*columns, "observed_low", "observed_high"])
+    relation, params = _labelled_relation(
+        model,
+        task,
+        grain="day",
+        since=since,
+        until=until,
+        version=version,
+        variant=variant,
+        as_of=as_of,
+    )
+    pos = task.positive.replace("'", "''")
+    frame = store.query_df(
+        f"""
+        SELECT least(floor(score * {int(bins)}), {int(bins) - 1})::INTEGER AS k,
+               count(*) AS labelled, avg(score) AS mean_score,
+               avg(CASE WHEN actual_label = '{pos}' THEN 1.0 ELSE 0.0 END) AS observed_rate
+        FROM ({relation}) WHERE has_label AND score IS NOT NULL AND actual_label IS NOT NULL
+        GROUP BY k ORDER BY k
+        """,
+        params,
+    )
+    frame.insert(0, "bin_left", frame.pop("k") / bins)
+    frame.insert(1, "bin_right", frame["bin_left"] + 1 / bins)
+    intervals = [
+        wilson_interval(r * n, n)
+        for r, n in zip(frame["observed_rate"], frame["labelled"], strict=True)
+    ]
+    frame["observed_low"] = [lo for lo, _ in intervals]
+    frame["observed_high"] = [hi for _, hi in intervals]
+    return frame
+
+
+def residual_histogram(
+    store: Store,
+    model: str,
+    *,
+    bins: int = 40,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    version: str | None = None,
+    variant: str | None = None,
+    as_of: datetime | None = None,
+) -> pd.DataFrame:
+    """Histogram of residuals (prediction - actual) of a regression model, counted in SQL.
+
+    Columns: bin_left, bin_right, count over equal-width bins between the 0.5% and 99.5%
+    residual quantiles (the tails are counted in the first and last bin); `attrs` holds
+    n, mean and the clipped share.
+    """
+    task = model_task(store, model)
+    columns = ["bin_left", "bin_right", "count"]
+    if task.task != "regression":
+        return pd.DataFrame(columns=columns)
+    relation, params = _labelled_relation(
+        model,
+        task,
+        grain="day",
+        since=since,
+        until=until,
+        version=version,
+        variant=variant,
+        as_of=as_of,
+    )
+    residuals = (
+        f"SELECT score - actual_value AS e FROM ({relation}) "
+        "WHERE has_label AND score IS NOT NULL AND actual_value IS NOT NULL"
+    )
+    with store.cursor() as cur:
+        n, mean, lo, hi = cur.execute(
+            f"SELECT count(*), avg(e), quantile_cont(e, 0.005), quantile_cont(e, 0.995) "
+            f"FROM ({residuals})",
+            params,
+        ).fetchall()[0]
+        if not n:
+            frame = pd.DataFrame(columns=columns)
+            frame.attrs.update(n=0, mean=math.nan, clipped_share=0.0)
+            return frame
+        span = (hi - lo) or 1.0
+        rows = cur.execute(
+            f"SELECT greatest(least(floor((e - ?) / ? * ?), ? - 1), 0)::BIGINT AS k, count(*), "
+            "count(*) FILTER (WHERE e < ? OR e > ?) "
+            f"FROM ({residuals}) GROUP BY k ORDER BY k",
+            [lo, span, bins, bins, lo, hi, *params],
+        ).fetchall()
+    counts = np.zeros(bins, dtype=np.int64)
+    clipped = 0
+    for k, c, out in rows:
+        counts[k] += c
+        clipped += out
+    edges = lo + np.arange(bins + 1) * (span / bins)
+    frame = pd.DataFrame({"bin_left": edges[:-1], "bin_right": edges[1:], "count": counts})
+    frame.attrs.update(n=int(n), mean=float(mean), clipped_share=clipped / n)
+    return frame
+
+
+# -- business ---------------------------------------------------------------------------------
+
+
+def business_windows(
+    store: Store,
+    model: str,
+    *,
+    grain: str = "day",
+    since: datetime | None = None,
+    until: datetime | None = None,
+    version: str | None = None,
+    variant: str | None = None,
+) -> pd.DataFrame:
+    """Each KPI per window of its event time, beside the model's output.
+
+    Events are tied to the prediction they follow (prediction_id), which gives their
+    version and variant; events without a prediction id have NULL version and variant
+    (and are left out when a version or variant is asked for). Columns: window_start,
+    window_end, model_version, variant, kpi, events, value_mean, mean_prediction (mean
+    score or value of the predictions behind the events).
+    """
+    bucket = bucket_sql(check_grain(grain), "e.ts")
+    where, params = _where(model, since=since, until=until, version=None, variant=None, alias="e")
+    for column, value in (("p.model_version", version), ("p.variant", variant)):
+        if value is not None:
+            where += f" AND {column} = ?"
+            params.append(value)
+    frame = store.query_df(
+        f"""
+        SELECT {bucket} AS window_start, p.model_version, p.variant, e.kpi,
+               count(*) AS events, avg(e.value) AS value_mean,
+               avg(p.prediction) AS mean_prediction
+        FROM business_events e
+        LEFT JOIN predictions p ON p.prediction_id = e.prediction_id
+             AND p.model_name = e.model_name
+        WHERE {where} GROUP BY ALL
+        ORDER BY window_start, model_version, variant, kpi
+        """,
+        params,
+    )
+    return _window_end(frame, grain)
+
+
+# -- data quality -----------------------------------------------------------------------------
+
+
+def quality_summary(
+    store: Store,
+    model: str,
+    *,
+    grain: str = "day",
+    since: datetime | None = None,
+    until: datetime | None = None,
+    version: str | None = None,
+    variant: str | None = None,
+    reference: str = "spec",
+) -> pd.DataFrame:
+    """Stored data-quality results (lifecycle.monitor) per window and check.
+
+    One row per (window, version, variant, tier, check, subject) with the affected share
+    (`rate`), severity, response, rows and up to five offending rows (`examples`).
+    """
+    from lifecycle.drift import results as stored_results
+
+    frame = stored_results(
+        store,
+        model,
+        version=version,
+        variant=variant,
+        grain=grain,
+        since=since,
+        until=until,
+        reference=reference,
+        layer="quality",
+    )
+    columns = [
+        "window_start",
+        "window_end",
+        "model_version",
+        "variant",
+        "tier",
+        "check_name",
+        "subject",
+        "method",
+        "rate",
+        "severity",
+        "response",
+        "n_current",
+        "status",
+        "examples",
+        "details",
+    ]
+    if frame.empty:
+        return pd.DataFrame(columns=columns)
+    frame = frame.assign(
+        rate=frame["statistic"],
+        examples=[d.get("examples") or [] for d in frame["details"]],
+    )
+    return frame[columns].reset_index(drop=True)
+
+
+# -- freshness ------------------------------------------------------------------------------
+
+
+def freshness(store: Store, model: str) -> dict[str, Any]:
+    """When each kind of log was last written (its newest time stamp) and last received."""
+    row = store.query_all(
+        """
+        SELECT (SELECT max(ts) FROM predictions WHERE model_name = $m),
+               (SELECT max(labeled_at) FROM labels WHERE model_name = $m),
+               (SELECT max(ts) FROM business_events WHERE model_name = $m),
+               (SELECT max(ts) FROM infra_metrics WHERE model_name = $m),
+               (SELECT max(received_at) FROM ingest_batches WHERE model_name = $m)
+        """,
+        {"m": model},
+    )[0]
+    keys = ("last_prediction", "last_label", "last_business_event", "last_infra_metric")
+    return {**dict(zip(keys, row[:4], strict=True)), "last_received": row[4]}
