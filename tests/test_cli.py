@@ -1,0 +1,266 @@
+"""`python -m lifecycle`: help, DB path resolution, and ingestion of Parquet and CSV files.
+
+Most cases call `lifecycle.cli.main` in this process (the same code `python -m lifecycle`
+runs, without paying for an interpreter start each time); a few run the real module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from lifecycle import cli
+from lifecycle.store import Store
+from tests.browser import ROOT
+from tests.conftest import toy_predictions, write_toy_spec
+
+FORMATS = ("parquet", "csv")
+
+
+def run_cli(capsys, *argv) -> tuple[int, str, str]:
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def python_m_lifecycle(*argv, env=None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "lifecycle", *[str(a) for a in argv]],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        env=env,
+    )
+
+
+def write(frame: pd.DataFrame, folder, name: str, fmt: str):
+    path = folder / f"{name}.{fmt}"
+    if fmt == "parquet":
+        frame.to_parquet(path, index=False)
+    else:
+        frame.to_csv(path, index=False)
+    return path
+
+
+def ingest_cli(capsys, store, kind: str, path, *extra, model="toy") -> tuple[int, str, str]:
+    return run_cli(
+        capsys, "ingest", "--db", store.path, "--model", model, "--kind", kind, path, *extra
+    )
+
+
+def refused(capsys, store, kind, path, *fragments, model="toy", extra=()) -> str:
+    before = store.row_counts()
+    code, out, err = ingest_cli(capsys, store, kind, path, *extra, model=model)
+    assert code == 2, (out, err)
+    assert err.startswith("error: ") and "refused, nothing written" in err
+    for fragment in fragments:
+        assert fragment in err, err
+    assert store.row_counts() == before
+    return err
+
+
+# -- help and database path -------------------------------------------------------------------
+
+
+def test_help_lists_the_commands():
+    run = python_m_lifecycle("--help")
+    assert run.returncode == 0, run.stderr
+    for command in ("register", "ingest", "demo", "monitor"):
+        assert f"    {command} " in run.stdout, run.stdout
+    commands = next(
+        a.choices for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction)
+    )
+    for command in commands:  # every command, extensions' included, is listed with its help
+        assert f"    {command} " in run.stdout, command
+
+
+def test_ingest_help_documents_kinds_and_assume_utc(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["ingest", "--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert "{predictions,features,labels,business,infra}" in out
+    assert "--assume-utc" in out and "--wait" in out
+
+
+def test_db_path_from_option_else_environment_else_default(tmp_path, monkeypatch, capsys):
+    spec = write_toy_spec(tmp_path / "spec")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LIFECYCLE_DB", raising=False)
+    assert run_cli(capsys, "register", spec)[0] == 0
+    assert (tmp_path / "data" / "lifecycle.duckdb").exists()
+
+    monkeypatch.setenv("LIFECYCLE_DB", str(tmp_path / "env.duckdb"))
+    assert run_cli(capsys, "register", spec)[0] == 0
+    assert (tmp_path / "env.duckdb").exists()
+
+    assert run_cli(capsys, "register", "--db", tmp_path / "opt.duckdb", spec)[0] == 0
+    for name in ("opt.duckdb", "env.duckdb", "data/lifecycle.duckdb"):
+        with Store(tmp_path / name) as s:  # each registration landed in its own file only
+            assert s.row_counts()["model_versions"] == 1, name
+
+
+# -- ingestion of files -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_valid_file_is_ingested(toy_store, tmp_path, capsys, fmt):
+    path = write(toy_predictions(30), tmp_path, "ok", fmt)
+    code, out, _ = ingest_cli(capsys, toy_store, "predictions", path)
+    assert code == 0 and "ingested: 30 predictions row(s) for toy as batch 1" in out
+    assert toy_store.row_counts()["predictions"] == 30
+    source = toy_store.query_one("SELECT source FROM ingest_batches")[0]
+    assert source == str(path.resolve())
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_missing_required_column(toy_store, tmp_path, capsys, fmt):
+    path = write(toy_predictions(5).drop(columns=["ts"]), tmp_path, "b", fmt)
+    refused(capsys, toy_store, "predictions", path, "required column(s) missing: ts")
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_uncoercible_value_names_column_and_rows(toy_store, tmp_path, capsys, fmt):
+    batch = toy_predictions(8)
+    batch["prediction"] = batch["prediction"].round(3).astype(str)
+    batch.loc[5, "prediction"] = "high"
+    path = write(batch, tmp_path, "b", fmt)
+    refused(
+        capsys,
+        toy_store,
+        "predictions",
+        path,
+        "column `prediction`: 1 value(s) are not numbers, first rows: row 6 ('high')",
+    )
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_naive_timestamps_need_assume_utc(toy_store, tmp_path, capsys, fmt):
+    batch = toy_predictions(4)
+    batch["ts"] = batch["ts"].dt.tz_localize(None)
+    path = write(batch, tmp_path, "naive", fmt)
+    refused(capsys, toy_store, "predictions", path, "column `ts`", "--assume-utc")
+    code, out, _ = ingest_cli(capsys, toy_store, "predictions", path, "--assume-utc")
+    assert code == 0 and "ingested: 4" in out
+    assert str(toy_store.query_one("SELECT min(ts) FROM predictions")[0]) == (
+        "2026-01-01 00:00:00+00:00"
+    )
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_nan_and_inf_features_are_stored_as_missing_and_counted(toy_store, tmp_path, capsys, fmt):
+    ingest_cli(capsys, toy_store, "predictions", write(toy_predictions(4), tmp_path, "p", fmt))
+    batch = pd.DataFrame(
+        {
+            "prediction_id": ["p0", "p1", "p2", "p3"],
+            "x": [2.0, math.nan, math.inf, -math.inf],
+            "color": ["red", "blue", "red", "green"],
+        }
+    )
+    path = tmp_path / f"f.{fmt}"
+    if fmt == "csv":
+        batch.to_csv(path, index=False, na_rep="nan")
+    else:  # NaN as a float value, not as Parquet's null
+        pq.write_table(pa.table({c: pa.array(batch[c].tolist()) for c in batch}), path)
+    code, out, _ = ingest_cli(capsys, toy_store, "features", path)
+    assert code == 0
+    assert "x: 3 NaN/inf value(s) stored as missing" in out
+    assert toy_store.query_all('SELECT count(*), count(x) FROM "features__toy"') == [(4, 1)]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_duplicate_ids_in_the_batch_and_against_stored_rows(toy_store, tmp_path, capsys, fmt):
+    batch = toy_predictions(5)
+    batch.loc[4, "prediction_id"] = "p2"
+    refused(
+        capsys,
+        toy_store,
+        "predictions",
+        write(batch, tmp_path, "dup", fmt),
+        "duplicate prediction id(s) inside the batch: p2 (x2)",
+    )
+    assert (
+        ingest_cli(capsys, toy_store, "predictions", write(toy_predictions(5), tmp_path, "a", fmt))[
+            0
+        ]
+        == 0
+    )
+    again = toy_predictions(3, prefix="q")
+    again.loc[0, "prediction_id"] = "p4"
+    refused(
+        capsys,
+        toy_store,
+        "predictions",
+        write(again, tmp_path, "again", fmt),
+        "prediction id(s) already stored in predictions: p4",
+    )
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_unknown_model_and_unknown_version(toy_store, tmp_path, capsys, fmt):
+    path = write(toy_predictions(3), tmp_path, "p", fmt)
+    refused(capsys, toy_store, "predictions", path, "unknown model 'fraud'", model="fraud")
+    path = write(toy_predictions(3, version="3.0"), tmp_path, "v", fmt)
+    refused(capsys, toy_store, "predictions", path, "with a version of toy not in (1.0)")
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_feature_columns_not_in_the_schema(toy_store, tmp_path, capsys, fmt):
+    batch = pd.DataFrame({"prediction_id": ["p0"], "x": [1.0], "colour": ["red"]})
+    path = write(batch, tmp_path, "f", fmt)
+    refused(capsys, toy_store, "features", path, "not in the feature schema of toy: colour")
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_labels_for_unknown_prediction_ids_are_reported(toy_store, tmp_path, capsys, fmt):
+    ingest_cli(capsys, toy_store, "predictions", write(toy_predictions(3), tmp_path, "p", fmt))
+    batch = pd.DataFrame(
+        {
+            "prediction_id": ["p0", "lost1"],
+            "actual": [1, 0],
+            "labeled_at": ["2026-01-05T10:00:00Z", "2026-01-05T11:00:00Z"],
+        }
+    )
+    code, out, _ = ingest_cli(capsys, toy_store, "labels", write(batch, tmp_path, "l", fmt))
+    assert code == 0
+    assert "1 row(s) refer to prediction ids not (yet) logged for toy, e.g. lost1" in out
+    assert toy_store.query_all("SELECT prediction_id, actual_label FROM labels ORDER BY 1") == [
+        ("lost1", "0"),
+        ("p0", "1"),
+    ]
+
+
+def test_unsupported_file_type_and_missing_file(toy_store, tmp_path, capsys):
+    (tmp_path / "batch.json").write_text("[]")
+    refused(capsys, toy_store, "predictions", tmp_path / "batch.json", "unsupported file type")
+    refused(capsys, toy_store, "predictions", tmp_path / "none.csv", "no such file")
+
+
+def test_python_m_lifecycle_ingest_refuses_a_bad_csv(toy_store, tmp_path):
+    batch = toy_predictions(6)
+    batch["ts"] = batch["ts"].dt.tz_localize(None)
+    batch["latency_ms"] = batch["latency_ms"].round(2).astype(str)
+    batch.loc[3, "latency_ms"] = "n/a ms"
+    path = write(batch, tmp_path, "bad", "csv")
+    before = toy_store.row_counts()
+    db = toy_store.path
+    toy_store.close()  # a real second process needs the file free
+    env = {**os.environ, "LIFECYCLE_DB": str(db)}  # no --db: the environment names the file
+    run = python_m_lifecycle("ingest", "--model", "toy", "--kind", "predictions", path, env=env)
+    assert run.returncode == 2, run.stderr
+    assert "column `ts`: 6 timestamp(s) have no time zone" in run.stderr
+    assert "column `latency_ms`: 1 value(s) are not numbers, first rows: row 4 ('n/a ms')" in (
+        run.stderr
+    )
+    assert "Traceback" not in run.stderr
+    with Store(db) as s:
+        assert s.row_counts() == before
