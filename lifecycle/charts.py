@@ -1,0 +1,676 @@
+"""Plotly figures for the monitoring pages, built from result frames (no streamlit here).
+
+Every figure has a title, axis titles with units, its thresholds drawn as lines, and an
+honest empty state: a frame without data gives a blank figure that says what is missing,
+never axes that pretend to show something.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from lifecycle.drift.severity import SEVERITIES
+
+HEIGHT = 340
+MARGIN = {"l": 10, "r": 10, "t": 56, "b": 10}
+SEVERITY_COLOURS = {
+    "no data": "#e8e8e8",
+    "insufficient": "#c9c9c9",
+    "none": "#2e9e5b",
+    "minor": "#f2c14e",
+    "moderate": "#f08a24",
+    "significant": "#d1332e",
+}
+# severity -> heat value: -2 no data, -1 insufficient, 0..3 none..significant
+SEVERITY_VALUE = {"no data": -2, "insufficient": -1, **{s: i for i, s in enumerate(SEVERITIES)}}
+VARIANT_DASH = {"production": "solid", "canary": "dash", "shadow": "dot", "reference": "longdash"}
+THRESHOLD_COLOURS = ("#f2c14e", "#f08a24", "#d1332e")
+SIDE_COLOURS = {"reference": "#7f7f7f", "current": "#1f77b4"}
+
+
+def _layout(fig: go.Figure, title: str, x: str, y: str, *, height: int = HEIGHT) -> go.Figure:
+    fig.update_layout(
+        title=title,
+        xaxis_title=x,
+        yaxis_title=y,
+        height=height,
+        margin=MARGIN,
+        legend={"orientation": "h", "y": -0.22},
+        hovermode="x unified",
+    )
+    return fig
+
+
+def empty_figure(title: str, message: str, *, height: int = 220) -> go.Figure:
+    """A blank figure that says why there is nothing to show."""
+    fig = go.Figure()
+    fig.add_annotation(
+        text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False, font_size=14
+    )
+    fig.update_layout(title=title, height=height, margin=MARGIN)
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return fig
+
+
+def is_empty_figure(fig: go.Figure) -> bool:
+    return not fig.data
+
+
+def _thresholds(
+    fig: go.Figure, values: Sequence[float] | None, labels: Sequence[str] | None = None
+) -> None:
+    """Horizontal lines at the given thresholds (e.g. minor / moderate / significant)."""
+    if not values:
+        return
+    labels = labels or ["minor", "moderate", "significant"][: len(values)]
+    for value, label, colour in zip(
+        values, labels, THRESHOLD_COLOURS[-len(values) :], strict=False
+    ):
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            continue
+        fig.add_hline(
+            y=value,
+            line_dash="dash",
+            line_color=colour,
+            annotation_text=f"{label} {value:g}",
+            annotation_position="top left",
+        )
+
+
+def _series_name(version: str, variant: str) -> str:
+    return f"{version} {variant}"
+
+
+def _groups(frame: pd.DataFrame) -> Iterable[tuple[str, str, pd.DataFrame]]:
+    for (version, variant), part in frame.groupby(["model_version", "variant"], sort=True):
+        yield version, variant, part.sort_values("window_start")
+
+
+def _mark_window(fig: go.Figure, window_start) -> None:
+    if window_start is not None:
+        fig.add_vline(x=pd.Timestamp(window_start), line_color="#555", line_width=1)
+
+
+# -- infrastructure ----------------------------------------------------------------------------
+
+
+def latency_figure(infra: pd.DataFrame, *, grain: str = "day", limit_ms: float | None = None):
+    """Latency p50 / p95 / p99 (ms) per window and version/variant."""
+    title = f"Latency per {grain} (p50, p95, p99)"
+    if infra.empty:
+        return empty_figure(title, "No requests in this period.")
+    fig = go.Figure()
+    for version, variant, part in _groups(infra):
+        for q, width in (("p50", 1), ("p95", 2), ("p99", 1)):
+            fig.add_trace(
+                go.Scatter(
+                    x=part["window_start"],
+                    y=part[f"latency_{q}"],
+                    name=f"{q} {_series_name(version, variant)}",
+                    mode="lines",
+                    line={"dash": VARIANT_DASH.get(variant, "solid"), "width": width},
+                )
+            )
+    if limit_ms:
+        _thresholds(fig, [limit_ms], ["limit"])
+    fig.update_yaxes(rangemode="tozero")
+    return _layout(fig, title, "window start (UTC)", "latency (ms)")
+
+
+def error_rate_figure(infra: pd.DataFrame, *, grain: str = "day", thresholds=None):
+    """Share of requests with status other than ok (%), with alert thresholds."""
+    title = f"Error rate per {grain}"
+    if infra.empty:
+        return empty_figure(title, "No requests in this period.")
+    fig = go.Figure()
+    for version, variant, part in _groups(infra):
+        fig.add_trace(
+            go.Scatter(
+                x=part["window_start"],
+                y=100 * part["error_rate"],
+                name=_series_name(version, variant),
+                mode="lines+markers",
+                marker_size=4,
+                line_dash=VARIANT_DASH.get(variant, "solid"),
+                customdata=np.stack([part["errors"], part["requests"]], axis=1),
+                hovertemplate="%{y:.2f}% (%{customdata[0]} of %{customdata[1]})",
+            )
+        )
+    if thresholds:
+        _thresholds(fig, [100 * t for t in thresholds], ["warning %", "critical %"])
+    fig.update_yaxes(rangemode="tozero")
+    return _layout(fig, title, "window start (UTC)", "requests failed (%)")
+
+
+def throughput_figure(infra: pd.DataFrame, *, grain: str = "day"):
+    title = f"Throughput per {grain}"
+    if infra.empty:
+        return empty_figure(title, "No requests in this period.")
+    fig = go.Figure()
+    for version, variant, part in _groups(infra):
+        fig.add_trace(
+            go.Scatter(
+                x=part["window_start"],
+                y=part["throughput_per_min"],
+                name=_series_name(version, variant),
+                mode="lines",
+                line_dash=VARIANT_DASH.get(variant, "solid"),
+            )
+        )
+    fig.update_yaxes(rangemode="tozero")
+    return _layout(fig, title, "window start (UTC)", "requests per minute (window mean)")
+
+
+RESOURCE_UNITS = {"cpu_util": "CPU utilisation (%)", "memory_mb": "memory (MB)"}
+
+
+def resource_figure(resources: pd.DataFrame, metric: str, *, grain: str = "day", limits=None):
+    """Mean (line) and max (dotted) of one infrastructure metric per window."""
+    title = f"{metric} per {grain} (mean and max)"
+    part_all = resources[resources["metric"] == metric] if not resources.empty else resources
+    if part_all.empty:
+        return empty_figure(title, f"No {metric} samples in this period.")
+    fig = go.Figure()
+    for version, variant, part in _groups(part_all):
+        name = _series_name(version, variant)
+        fig.add_trace(go.Scatter(x=part["window_start"], y=part["value_mean"], name=f"mean {name}"))
+        fig.add_trace(
+            go.Scatter(
+                x=part["window_start"],
+                y=part["value_max"],
+                name=f"max {name}",
+                line_dash="dot",
+                line_width=1,
+            )
+        )
+    if limits:
+        _thresholds(fig, limits, ["warning", "critical"])
+    fig.update_yaxes(rangemode="tozero")
+    return _layout(fig, title, "window start (UTC)", RESOURCE_UNITS.get(metric, metric))
+
+
+# -- performance -------------------------------------------------------------------------------
+
+METRIC_LABELS = {
+    "accuracy": "accuracy (share correct)",
+    "precision": "precision (positive class)",
+    "recall": "recall (positive class)",
+    "f1": "F1 (positive class)",
+    "roc_auc": "ROC AUC",
+    "mae": "MAE (target units)",
+    "rmse": "RMSE (target units)",
+    "bias": "bias: mean prediction - actual (target units)",
+}
+
+
+def metric_figure(
+    perf: pd.DataFrame,
+    metric: str,
+    *,
+    grain: str = "day",
+    reference: float | None = None,
+    min_labels: int | None = None,
+    unit: str | None = None,
+):
+    """One performance metric over time with its 95% interval band (where defined), the
+    labelled count in the hover and the version's reference value as a line."""
+    label = METRIC_LABELS.get(metric, metric)
+    if unit and metric in ("mae", "rmse", "bias"):
+        label = label.replace("target units", unit)
+    title = f"{label.split(' (')[0]} per {grain}, on labelled predictions"
+    have = perf[perf[metric].notna()] if metric in perf and not perf.empty else perf.iloc[0:0]
+    if have.empty:
+        why = (
+            "No window has enough labels yet"
+            + (f" (at least {min_labels} labelled predictions)" if min_labels else "")
+            + "."
+        )
+        return empty_figure(title, why)
+    fig = go.Figure()
+    for version, variant, part in _groups(have):
+        name = _series_name(version, variant)
+        low, high = f"{metric}_low", f"{metric}_high"
+        if low in part and part[low].notna().any():
+            fig.add_trace(
+                go.Scatter(
+                    x=pd.concat([part["window_start"], part["window_start"][::-1]]),
+                    y=pd.concat([part[high], part[low][::-1]]),
+                    fill="toself",
+                    line_width=0,
+                    opacity=0.2,
+                    name=f"95% interval {name}",
+                    hoverinfo="skip",
+                )
+            )
+        fig.add_trace(
+            go.Scatter(
+                x=part["window_start"],
+                y=part[metric],
+                name=name,
+                mode="lines+markers",
+                marker_size=4,
+                line_dash=VARIANT_DASH.get(variant, "solid"),
+                customdata=np.stack([part["labelled"], 100 * part["coverage"]], axis=1),
+                hovertemplate="%{y:.3f} on %{customdata[0]} labels (%{customdata[1]:.0f}%)",
+            )
+        )
+    if reference is not None and not math.isnan(reference):
+        fig.add_hline(
+            y=reference,
+            line_dash="dash",
+            line_color="#555",
+            annotation_text=f"reference {reference:.3g}",
+            annotation_position="top left",
+        )
+    return _layout(fig, title, "window start (UTC) of the predictions", label)
+
+
+def coverage_figure(perf: pd.DataFrame, *, grain: str = "day"):
+    """Labelled predictions per window (bars) and label coverage (%): labels arrive late."""
+    title = f"Labels per {grain}: how much of the performance is known"
+    if perf.empty:
+        return empty_figure(title, "No predictions in this period.")
+    fig = go.Figure()
+    for version, variant, part in _groups(perf):
+        name = _series_name(version, variant)
+        fig.add_trace(
+            go.Bar(x=part["window_start"], y=part["labelled"], name=f"labelled {name}", opacity=0.6)
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=part["window_start"],
+                y=100 * part["coverage"],
+                name=f"coverage % {name}",
+                yaxis="y2",
+                mode="lines",
+                line_dash=VARIANT_DASH.get(variant, "solid"),
+            )
+        )
+    fig.update_layout(
+        yaxis2={"title": "coverage (% labelled)", "overlaying": "y", "side": "right",
+                "range": [0, 105]},
+        barmode="group",
+    )  # fmt: skip
+    return _layout(fig, title, "window start (UTC) of the predictions", "labelled predictions")
+
+
+def confusion_figure(cm: pd.DataFrame, *, positive: str | None = None):
+    title = "Confusion matrix (labelled predictions in the period)"
+    if cm.empty:
+        return empty_figure(title, "No labelled predictions in this period.")
+    classes = sorted(set(cm["actual"]) | set(cm["predicted"]))
+    table = (
+        cm.pivot_table(index="actual", columns="predicted", values="count", aggfunc="sum")
+        .reindex(index=classes, columns=classes)
+        .fillna(0)
+        .astype(int)
+    )
+    share = table.div(table.sum(axis=1).replace(0, np.nan), axis=0)
+    text = [
+        [f"{table.iat[i, j]:,}<br>{share.iat[i, j]:.0%} of row" for j in range(len(classes))]
+        for i in range(len(classes))
+    ]
+    fig = go.Figure(
+        go.Heatmap(
+            z=share.to_numpy(),
+            x=[f"predicted {c}" for c in classes],
+            y=[f"actual {c}" for c in classes],
+            text=text,
+            texttemplate="%{text}",
+            colorscale="Blues",
+            zmin=0,
+            zmax=1,
+            colorbar={"title": "share of row"},
+        )
+    )
+    fig.update_yaxes(autorange="reversed")
+    return _layout(fig, title, "predicted class", "actual class")
+
+
+def calibration_figure(cal: pd.DataFrame):
+    title = "Calibration: observed positive rate per score bin"
+    if cal.empty:
+        return empty_figure(title, "No labelled scores in this period.")
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(x=[0, 1], y=[0, 1], name="perfect calibration", line_dash="dash",
+                   line_color="#999", mode="lines")
+    )  # fmt: skip
+    fig.add_trace(
+        go.Scatter(
+            x=cal["mean_score"],
+            y=cal["observed_rate"],
+            name="observed (95% Wilson interval)",
+            mode="lines+markers",
+            error_y={
+                "type": "data",
+                "symmetric": False,
+                "array": cal["observed_high"] - cal["observed_rate"],
+                "arrayminus": cal["observed_rate"] - cal["observed_low"],
+            },
+            customdata=cal["labelled"],
+            hovertemplate="score %{x:.2f}: observed %{y:.2f} on %{customdata} labels",
+        )
+    )
+    fig.update_xaxes(range=[0, 1])
+    fig.update_yaxes(range=[0, 1])
+    fig.update_layout(hovermode="closest")
+    return _layout(fig, title, "mean predicted probability in bin", "observed positive rate")
+
+
+def residual_figure(hist: pd.DataFrame, *, unit: str = "target units"):
+    title = "Residuals: prediction - actual (labelled predictions in the period)"
+    if hist.empty:
+        return empty_figure(title, "No labelled predictions in this period.")
+    fig = go.Figure(
+        go.Bar(
+            x=(hist["bin_left"] + hist["bin_right"]) / 2,
+            y=hist["count"],
+            width=(hist["bin_right"] - hist["bin_left"]),
+            name="residuals",
+        )
+    )
+    fig.add_vline(x=0, line_dash="dash", line_color="#555")
+    mean = hist.attrs.get("mean")
+    if mean is not None and not math.isnan(mean):
+        fig.add_vline(x=mean, line_color="#d1332e", annotation_text=f"mean {mean:.2f}")
+    fig.update_layout(hovermode="closest", bargap=0)
+    return _layout(fig, title, f"residual ({unit})", "labelled predictions")
+
+
+# -- business ------------------------------------------------------------------------------------
+
+
+def kpi_figure(
+    business: pd.DataFrame,
+    kpi: str,
+    *,
+    grain: str = "day",
+    perf: pd.DataFrame | None = None,
+    metric: str | None = None,
+    unit: str | None = None,
+):
+    """A KPI per window beside the model's output (mean prediction of the events) and,
+    if given, the model's performance metric: a KPI drop with stable accuracy shows."""
+    title = f"{kpi} per {grain} beside the model"
+    part_all = business[business["kpi"] == kpi] if not business.empty else business
+    if part_all.empty:
+        return empty_figure(title, f"No {kpi} events in this period.")
+    fig = go.Figure()
+    for version, variant, part in _groups(part_all):
+        name = _series_name(version, variant)
+        fig.add_trace(
+            go.Scatter(
+                x=part["window_start"],
+                y=part["value_mean"],
+                name=f"{kpi} {name}",
+                mode="lines+markers",
+                marker_size=4,
+                customdata=part["events"],
+                hovertemplate="%{y:.3f} over %{customdata} events",
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=part["window_start"],
+                y=part["mean_prediction"],
+                name=f"mean model output {name}",
+                yaxis="y2",
+                mode="lines",
+                line_dash="dot",
+            )
+        )
+    if perf is not None and metric and metric in perf and perf[metric].notna().any():
+        for version, variant, part in _groups(perf[perf[metric].notna()]):
+            fig.add_trace(
+                go.Scatter(
+                    x=part["window_start"],
+                    y=part[metric],
+                    name=f"{metric} {_series_name(version, variant)}",
+                    yaxis="y2",
+                    mode="lines",
+                    line_dash="dash",
+                )
+            )
+    fig.update_layout(yaxis2={"title": "model output / metric", "overlaying": "y", "side": "right"})
+    label = f"{kpi} (mean per event{', ' + unit if unit else ''})"
+    return _layout(fig, title, "window start (UTC) of the events", label)
+
+
+# -- data quality --------------------------------------------------------------------------------
+
+
+def severity_label(severity, status: str | None = None) -> str:
+    if severity is None or (isinstance(severity, float) and math.isnan(severity)):
+        return "insufficient" if status == "insufficient_data" else "no data"
+    return str(severity)
+
+
+def severity_heatmap(
+    frame: pd.DataFrame,
+    *,
+    row: str,
+    title: str,
+    row_title: str,
+    selected: tuple | None = None,
+    height: int | None = None,
+):
+    """Rows (features, checks) x windows, coloured by severity; insufficient data is grey.
+
+    `frame` columns: window_start, `row`, severity, status and optional hover detail
+    (`effect_size`, `method`). Several results in one cell keep the worst.
+    """
+    if frame.empty:
+        return empty_figure(title, "No stored results for this selection.")
+    frame = frame.assign(
+        label=[severity_label(s, st) for s, st in zip(frame["severity"], frame["status"],
+                                                       strict=True)],
+    )  # fmt: skip
+    frame["value"] = frame["label"].map(SEVERITY_VALUE)
+    cells = frame.sort_values("value").groupby([row, "window_start"], sort=False).tail(1)
+    rows = list(dict.fromkeys(frame[row]))
+    windows = sorted(frame["window_start"].unique())
+    z = cells.pivot(index=row, columns="window_start", values="value").reindex(
+        index=rows, columns=windows
+    )
+    label = cells.pivot(index=row, columns="window_start", values="label").reindex(
+        index=rows, columns=windows
+    )
+    hover = label.fillna("no data").to_numpy().astype(object)
+    if "effect_size" in cells:
+        effect = cells.pivot(index=row, columns="window_start", values="effect_size").reindex(
+            index=rows, columns=windows
+        )
+        for (i, j), value in np.ndenumerate(effect.to_numpy(dtype=float, na_value=np.nan)):
+            if not math.isnan(value):
+                hover[i, j] = f"{hover[i, j]}<br>effect {value:.4g}"
+    # discrete colour scale over the values -2..3
+    keys = list(SEVERITY_VALUE)
+    scale = []
+    for i, key in enumerate(keys):
+        lo, hi = i / len(keys), (i + 1) / len(keys)
+        scale += [[lo, SEVERITY_COLOURS[key]], [hi, SEVERITY_COLOURS[key]]]
+    fig = go.Figure(
+        go.Heatmap(
+            z=z.fillna(-2).to_numpy(),
+            x=[pd.Timestamp(w) for w in windows],
+            y=rows,
+            zmin=-2.5,
+            zmax=3.5,
+            colorscale=scale,
+            customdata=hover,
+            hovertemplate="%{y} · %{x}<br>%{customdata}<extra></extra>",
+            colorbar={
+                "tickvals": list(SEVERITY_VALUE.values()),
+                "ticktext": keys,
+                "title": "severity",
+            },
+            xgap=1,
+            ygap=1,
+        )
+    )
+    if selected is not None:
+        sel_row, sel_window = selected
+        if sel_row in rows:
+            fig.add_shape(
+                type="rect",
+                x0=pd.Timestamp(sel_window) - pd.Timedelta(hours=0),
+                x1=pd.Timestamp(sel_window),
+                y0=rows.index(sel_row) - 0.5,
+                y1=rows.index(sel_row) + 0.5,
+                line={"color": "#000", "width": 3},
+            )
+    fig.update_layout(hovermode="closest")
+    fig.update_yaxes(autorange="reversed")
+    return _layout(
+        fig, title, "window start (UTC)", row_title, height=height or max(260, 80 + 28 * len(rows))
+    )
+
+
+def quality_rate_figure(quality: pd.DataFrame, check: str, subject: str, *, thresholds=None):
+    """Affected share (%) of one quality check over time, with its severity thresholds."""
+    title = f"{check} of {subject}: affected rows per window"
+    part = quality[(quality["check_name"] == check) & (quality["subject"] == subject)]
+    part = part[part["rate"].notna()]
+    if part.empty:
+        return empty_figure(title, "No result with a measured rate for this check.")
+    fig = go.Figure()
+    for version, variant, group in _groups(part):
+        fig.add_trace(
+            go.Scatter(
+                x=group["window_start"],
+                y=100 * group["rate"],
+                name=_series_name(version, variant),
+                mode="lines+markers",
+                marker_size=4,
+            )
+        )
+    if thresholds:
+        _thresholds(fig, [100 * t for t in thresholds])
+    fig.update_yaxes(rangemode="tozero")
+    return _layout(fig, title, "window start (UTC)", "affected rows (%)")
+
+
+# -- drift ------------------------------------------------------------------------------------
+
+
+def distribution_figure(dist: pd.DataFrame, *, feature: str, window_label: str, ecdf=False):
+    """Reference vs current distribution of one feature: overlaid histograms (or ECDFs)
+    for numeric features, side-by-side bars of shares for categorical ones, unseen
+    categories marked."""
+    kind = dist.attrs.get("kind", "numeric")
+    n_ref, n_cur = dist.attrs.get("n_reference", 0), dist.attrs.get("n_current", 0)
+    title = f"{feature}: reference (n={n_ref:,}) vs {window_label} (n={n_cur:,})"
+    if dist.empty or not (n_ref or n_cur):
+        return empty_figure(title, "Neither side has a non-missing value.")
+    fig = go.Figure()
+    if kind == "numeric":
+        centres = (dist["bin_left"] + dist["bin_right"]) / 2
+        for side in ("reference", "current"):
+            if ecdf:
+                fig.add_trace(
+                    go.Scatter(
+                        x=dist["bin_right"],
+                        y=dist[f"{side}_cdf"],
+                        name=side,
+                        mode="lines",
+                        line_shape="hv",
+                        line_color=SIDE_COLOURS[side],
+                    )
+                )
+            else:
+                fig.add_trace(
+                    go.Bar(
+                        x=centres,
+                        y=100 * dist[f"{side}_share"],
+                        width=dist["bin_right"] - dist["bin_left"],
+                        name=side,
+                        opacity=0.55,
+                        marker_color=SIDE_COLOURS[side],
+                    )
+                )
+        fig.update_layout(barmode="overlay", bargap=0, hovermode="closest")
+        y = "cumulative share" if ecdf else "share of non-missing values (%)"
+        return _layout(fig, title, f"{feature} (value)", y)
+    labels = [f"{c} (unseen)" if u else str(c) for c, u in zip(dist["category"], dist["unseen"],
+                                                                  strict=True)]  # fmt: skip
+    for side in ("reference", "current"):
+        fig.add_trace(
+            go.Bar(
+                x=labels,
+                y=100 * dist[f"{side}_share"],
+                name=side,
+                marker_color=SIDE_COLOURS[side],
+            )
+        )
+    fig.update_layout(barmode="group", hovermode="closest")
+    return _layout(fig, title, f"{feature} (category)", "share of non-missing values (%)")
+
+
+def statistic_figure(
+    history: pd.DataFrame,
+    *,
+    subject: str,
+    value: str = "effect_size",
+    thresholds: Sequence[float] | None = None,
+    y_title: str = "effect size",
+    selected_window=None,
+):
+    """A drift statistic of one subject over time, with its severity thresholds; windows
+    without a verdict (insufficient data) are marked at the bottom, not plotted as 0."""
+    title = f"{subject}: {y_title} per window"
+    have = history[history[value].notna()] if not history.empty else history
+    if have.empty:
+        return empty_figure(title, "No window of this subject has a measured value.")
+    fig = go.Figure()
+    for version, variant, part in _groups(have):
+        colours = [SEVERITY_COLOURS[severity_label(s, st)] for s, st in
+                   zip(part["severity"], part["status"], strict=True)]  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=part["window_start"],
+                y=part[value],
+                name=_series_name(version, variant),
+                mode="lines+markers",
+                marker={"color": colours, "size": 7},
+                line={"color": "#888", "dash": VARIANT_DASH.get(variant, "solid")},
+            )
+        )
+    missing = history[history[value].isna()] if not history.empty else history
+    if not missing.empty:
+        fig.add_trace(
+            go.Scatter(
+                x=missing["window_start"],
+                y=[0] * len(missing),
+                name="insufficient data",
+                mode="markers",
+                marker={"symbol": "x", "color": "#999"},
+            )
+        )
+    _thresholds(fig, list(thresholds) if thresholds else None)
+    _mark_window(fig, selected_window)
+    fig.update_yaxes(rangemode="tozero")
+    return _layout(fig, title, "window start (UTC)", y_title)
+
+
+def drivers_figure(drivers: Sequence[dict] | None, *, title: str = "Features driving it"):
+    """Permutation importance of the multivariate domain classifier's features."""
+    if not drivers:
+        return empty_figure(title, "No driving features: the domain classifier was not flagged.")
+    frame = pd.DataFrame(drivers)
+    value = next((c for c in ("importance", "auc_drop", "score") if c in frame), None)
+    name = next((c for c in ("feature", "name") if c in frame), None)
+    if value is None or name is None:
+        return empty_figure(title, "The stored result has no importance values.")
+    frame = frame.sort_values(value)
+    fig = go.Figure(go.Bar(x=frame[value], y=frame[name], orientation="h"))
+    fig.update_layout(hovermode="closest")
+    return _layout(
+        fig, title, "permutation importance (drop of domain ROC AUC)", "feature", height=300
+    )

@@ -1,0 +1,172 @@
+"""Figures: titled, axes labelled with units, thresholds drawn, honest empty states."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lifecycle import charts
+
+DAYS = pd.date_range("2026-03-02", periods=5, freq="D", tz="UTC")
+
+
+def _infra() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "window_start": DAYS,
+            "model_version": "1.0",
+            "variant": "production",
+            "requests": [100, 120, 90, 110, 100],
+            "errors": [0, 1, 30, 2, 0],
+            "error_rate": [0, 1 / 120, 30 / 90, 2 / 110, 0],
+            "latency_p50": [10.0, 11, 50, 10, 10],
+            "latency_p95": [20.0, 21, 150, 20, 20],
+            "latency_p99": [30.0, 31, 300, 30, 30],
+            "throughput_per_min": [0.07, 0.08, 0.06, 0.08, 0.07],
+        }
+    )
+
+
+def _perf(metric_values) -> pd.DataFrame:
+    values = np.array(metric_values, dtype=float)
+    return pd.DataFrame(
+        {
+            "window_start": DAYS,
+            "model_version": "1.0",
+            "variant": "production",
+            "predictions": 100,
+            "labelled": [80, 80, 60, 10, 0],
+            "coverage": [0.8, 0.8, 0.6, 0.1, 0.0],
+            "accuracy": values,
+            "accuracy_low": values - 0.05,
+            "accuracy_high": values + 0.05,
+        }
+    )
+
+
+def _titles(fig) -> tuple[str, str, str]:
+    return fig.layout.title.text, fig.layout.xaxis.title.text, fig.layout.yaxis.title.text
+
+
+def test_infra_figures_have_titles_units_and_thresholds():
+    infra = _infra()
+    fig = charts.latency_figure(infra, limit_ms=200)
+    title, x, y = _titles(fig)
+    assert "Latency" in title and "UTC" in x and "(ms)" in y
+    assert len(fig.data) == 3  # p50, p95, p99 of one version/variant
+    assert [s.y0 for s in fig.layout.shapes] == [200]
+    fig = charts.error_rate_figure(infra, thresholds=[0.01, 0.05])
+    assert "(%)" in fig.layout.yaxis.title.text
+    assert fig.data[0].y[2] == pytest.approx(100 * 30 / 90)
+    assert sorted(s.y0 for s in fig.layout.shapes) == [1.0, 5.0]
+    assert "per minute" in charts.throughput_figure(infra).layout.yaxis.title.text
+
+
+def test_empty_frames_say_so_instead_of_drawing_axes():
+    empty = _infra().iloc[0:0]
+    for fig in (
+        charts.latency_figure(empty),
+        charts.error_rate_figure(empty),
+        charts.throughput_figure(empty),
+        charts.metric_figure(_perf([math.nan] * 5), "accuracy", min_labels=30),
+        charts.confusion_figure(pd.DataFrame(columns=["actual", "predicted", "count"])),
+        charts.drivers_figure([]),
+    ):
+        assert charts.is_empty_figure(fig)
+        assert fig.layout.annotations and fig.layout.annotations[0].text
+        assert fig.layout.title.text
+    fig = charts.metric_figure(_perf([math.nan] * 5), "accuracy", min_labels=30)
+    assert "at least 30" in fig.layout.annotations[0].text
+
+
+def test_metric_figure_skips_windows_without_enough_labels():
+    fig = charts.metric_figure(_perf([0.9, 0.88, 0.7, math.nan, math.nan]), "accuracy",
+                               reference=0.91)  # fmt: skip
+    band, line = fig.data
+    assert list(line.y) == [0.9, 0.88, 0.7]  # NaN windows are not drawn as zeros
+    assert len(band.y) == 6  # interval polygon over the three windows
+    assert fig.layout.shapes[0].y0 == 0.91  # the reference line
+    assert list(line.customdata[:, 0]) == [80, 80, 60]
+
+
+def test_confusion_and_calibration():
+    cm = pd.DataFrame({"actual": ["0", "0", "1", "1"], "predicted": ["0", "1", "0", "1"],
+                       "count": [50, 10, 5, 35]})  # fmt: skip
+    fig = charts.confusion_figure(cm)
+    z = np.array(fig.data[0].z)
+    assert z[0, 0] == pytest.approx(50 / 60) and z[1, 1] == pytest.approx(35 / 40)
+    cal = pd.DataFrame({"bin_left": [0.0, 0.5], "bin_right": [0.5, 1.0], "labelled": [10, 20],
+                        "mean_score": [0.2, 0.8], "observed_rate": [0.1, 0.75],
+                        "observed_low": [0.02, 0.5], "observed_high": [0.4, 0.9]})  # fmt: skip
+    fig = charts.calibration_figure(cal)
+    assert list(fig.data[1].error_y.array) == pytest.approx([0.3, 0.15])
+
+
+def test_severity_heatmap_keeps_worst_and_greys_insufficient():
+    frame = pd.DataFrame(
+        {
+            "window_start": [DAYS[0], DAYS[0], DAYS[1], DAYS[1]],
+            "subject": ["x", "x", "x", "y"],
+            "severity": ["minor", "significant", None, "none"],
+            "status": ["ok", "ok", "insufficient_data", "ok"],
+            "effect_size": [0.06, 0.4, None, 0.01],
+        }
+    )
+    fig = charts.severity_heatmap(frame, row="subject", title="t", row_title="feature")
+    z = np.array(fig.data[0].z)
+    assert list(fig.data[0].y) == ["x", "y"]
+    assert z[0, 0] == charts.SEVERITY_VALUE["significant"]
+    assert z[0, 1] == charts.SEVERITY_VALUE["insufficient"]
+    assert z[1, 0] == charts.SEVERITY_VALUE["no data"]
+    assert z[1, 1] == charts.SEVERITY_VALUE["none"]
+
+
+def test_distribution_figure_numeric_and_categorical():
+    num = pd.DataFrame({"bin_left": [0.0, 1.0], "bin_right": [1.0, 2.0],
+                        "reference_count": [5, 5], "current_count": [2, 8],
+                        "reference_share": [0.5, 0.5], "current_share": [0.2, 0.8],
+                        "reference_cdf": [0.5, 1.0], "current_cdf": [0.2, 1.0]})  # fmt: skip
+    num.attrs.update(kind="numeric", n_reference=10, n_current=10)
+    fig = charts.distribution_figure(num, feature="debt_ratio", window_label="2026-03-02")
+    assert [t.name for t in fig.data] == ["reference", "current"]
+    assert list(fig.data[1].y) == pytest.approx([20.0, 80.0])
+    fig = charts.distribution_figure(num, feature="f", window_label="w", ecdf=True)
+    assert fig.layout.yaxis.title.text == "cumulative share"
+    cat = pd.DataFrame({"category": ["a", "gig_worker"], "reference_count": [10, 0],
+                        "current_count": [9, 1], "reference_share": [1.0, 0.0],
+                        "current_share": [0.9, 0.1], "unseen": [False, True]})  # fmt: skip
+    cat.attrs.update(kind="categorical", n_reference=10, n_current=10)
+    fig = charts.distribution_figure(cat, feature="employment_type", window_label="w")
+    assert list(fig.data[0].x) == ["a", "gig_worker (unseen)"]
+
+
+def test_statistic_figure_marks_insufficient_windows_apart():
+    history = pd.DataFrame(
+        {
+            "window_start": DAYS[:3],
+            "model_version": "1.0",
+            "variant": "production",
+            "effect_size": [0.01, None, 0.2],
+            "severity": ["none", None, "moderate"],
+            "status": ["ok", "insufficient_data", "ok"],
+        }
+    )
+    fig = charts.statistic_figure(history, subject="x", thresholds=[0.05, 0.15, 0.3])
+    assert list(fig.data[0].y) == [0.01, 0.2]
+    assert fig.data[1].name == "insufficient data"
+    assert sorted(s.y0 for s in fig.layout.shapes) == [0.05, 0.15, 0.3]
+
+
+def test_kpi_figure_shows_model_output_beside_the_kpi():
+    business = pd.DataFrame({"window_start": DAYS, "model_version": "1.0",
+                             "variant": "production", "kpi": "conversion",
+                             "events": 100, "value_mean": [0.3, 0.3, 0.15, 0.15, 0.15],
+                             "mean_prediction": 0.6})  # fmt: skip
+    fig = charts.kpi_figure(business, "conversion", perf=_perf([0.9] * 5), metric="accuracy")
+    names = [t.name for t in fig.data]
+    assert names == ["conversion 1.0 production", "mean model output 1.0 production",
+                     "accuracy 1.0 production"]  # fmt: skip
+    assert charts.is_empty_figure(charts.kpi_figure(business, "revenue"))
