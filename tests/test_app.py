@@ -13,7 +13,7 @@ from tests.browser import ROOT
 def app_on(monkeypatch):
     def start(db_path):
         monkeypatch.setenv("LIFECYCLE_DB", str(db_path))
-        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=240)
         at.run()
         assert not at.exception, at.exception
         return at
@@ -57,7 +57,7 @@ def test_first_start_builds_a_demo_database_with_progress(app_on, tmp_path, monk
 
     def small_build(path, progress=None, **kwargs):
         calls.append(path)
-        return real_build(path, days=10, progress=progress)
+        return real_build(path, days=7, progress=progress)
 
     monkeypatch.setattr(demo, "build_demo", small_build)
     target = tmp_path / "fresh" / "lifecycle.duckdb"
@@ -65,6 +65,12 @@ def test_first_start_builds_a_demo_database_with_progress(app_on, tmp_path, monk
     assert target.exists() and len(calls) == 1
     assert "Demo database ready" in at.status[0].label
     assert len(at.dataframe[0].value) == 3
+    from ui import common
+
+    results = common.get_store().query_one(
+        "SELECT count(DISTINCT model_name), count(*) FROM monitor_results"
+    )
+    assert results[0] == 3 and results[1] > 100  # every model has drift/quality history
 
 
 def test_new_rows_show_after_a_refresh(app_on, demo_copy):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from lifecycle import demo, inbox
+from lifecycle import catalog, demo, inbox, monitor
 from lifecycle.store import DatabaseLocked, Store, StoreError, open_store, resolve_db_path
 
 _BUILD_LOCK = threading.Lock()
@@ -68,7 +68,23 @@ def ensure_database() -> None:
                 bar.progress(min(max(fraction, 0.0), 1.0), text=message)
 
             summary = demo.build_demo(path, progress=show)
+            st.write(summary.text())
+            _first_monitoring(get_store(), bar)
             status.update(label=f"Demo database ready: {summary.text()}", state="complete")
+
+
+def _first_monitoring(store: Store, bar) -> None:
+    """Compute the daily drift and data-quality results once, so every page has history."""
+    st.write("Computing daily drift and data-quality results for every model and version…")
+    with store.cursor() as cur:
+        models = catalog.model_names(cur)
+    for index, model in enumerate(models):
+
+        def show(done, total, window, computed, index=index, model=model):
+            fraction = (index + done / max(total, 1)) / len(models)
+            bar.progress(fraction, text=f"monitoring {model}: window {done} of {total}")
+
+        monitor.monitor_model(store, model, progress=show)
 
 
 @st.cache_data(show_spinner=False)
