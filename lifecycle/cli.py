@@ -16,7 +16,7 @@ from lifecycle.spec import SpecError
 from lifecycle.store import DatabaseLocked, StoreError, open_store, resolve_db_path
 
 # Modules that add their own sub-commands (each defines add_parser(subparsers)).
-EXTENSIONS: tuple[str, ...] = ("lifecycle.demo", "lifecycle.monitor")
+EXTENSIONS: tuple[str, ...] = ("lifecycle.demo", "lifecycle.monitor", "lifecycle.alerts.check")
 
 
 def _db_arg(parser: argparse.ArgumentParser) -> None:

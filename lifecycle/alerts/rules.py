@@ -192,7 +192,7 @@ def _monitor_evaluation(row, rule: str, layer: str, levels: dict) -> Evaluation:
         outcome = _level_outcome(row.severity, levels)
         summary = (
             f"{row.subject}: {row.method or row.check_name} {_fmt(effect)} "
-            f"(drift severity {row.severity}"
+            f"({row.severity}"
             + (
                 f", adjusted p {_fmt(_num(row.p_adjusted), 2)}"
                 if row.p_adjusted is not None

@@ -1,0 +1,285 @@
+"""The scheduled check: `python -m lifecycle check --db PATH [--model NAME] [--as-of TIME]
+[--json] [--notify URL]`.
+
+One run: compute the monitoring windows that new data completed (lifecycle.monitor, which
+skips unchanged windows), evaluate every alert rule on complete windows, feed new or changed
+evaluations to the alert lifecycle (open / repeat / raise, auto-resolve, snooze expiry,
+escalation), post new, raised and escalated alerts to the webhook (and retry earlier failed
+deliveries), and report retraining recommendations.
+
+Exit code: 0 when no alert is active (open or acknowledged) at warning or above, 1 when
+the worst active alert is a warning, 2 when one is critical; 3 when the check could not run
+(bad arguments, unreadable settings, database busy and the app did not answer in time).
+
+While the app holds the database (DuckDB lets one process open the file), the command
+hands its request to the app's process through `<db>.inbox/checks/` (lifecycle.alerts.
+requests) and prints the outcome the app writes back.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from lifecycle import catalog
+from lifecycle.alerts import notify
+from lifecycle.alerts.config import AlertConfigError
+from lifecycle.alerts.lifecycle import LifecycleResult, active_counts, apply_evaluations
+from lifecycle.alerts.retraining import RetrainingConfigError, recommendations
+from lifecycle.alerts.sources import evaluate_model
+from lifecycle.store import Store
+
+EXIT_OK, EXIT_WARNING, EXIT_CRITICAL, EXIT_ERROR = 0, 1, 2, 3
+
+
+class CheckError(RuntimeError):
+    """The check could not run (named reason); nothing half-done is left behind."""
+
+
+@dataclass
+class CheckReport:
+    as_of: datetime
+    models: list[str]
+    monitor: list[dict[str, Any]] = field(default_factory=list)
+    evaluated: int = 0
+    opened: list[int] = field(default_factory=list)
+    raised: list[int] = field(default_factory=list)
+    repeated: list[int] = field(default_factory=list)
+    resolved: list[int] = field(default_factory=list)
+    escalated: list[int] = field(default_factory=list)
+    active: dict[str, int] = field(default_factory=dict)
+    active_alerts: list[dict[str, Any]] = field(default_factory=list)
+    notifications: dict[str, Any] | None = None
+    retraining: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def exit_code(self) -> int:
+        if self.active.get("critical"):
+            return EXIT_CRITICAL
+        if self.active.get("warning"):
+            return EXIT_WARNING
+        return EXIT_OK
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dict(vars(self))
+        data["as_of"] = self.as_of.isoformat()
+        data["exit_code"] = self.exit_code
+        return data
+
+    def text(self) -> str:
+        status = {0: "OK", 1: "WARNING", 2: "CRITICAL"}[self.exit_code]
+        lines = [
+            f"check as of {self.as_of:%Y-%m-%d %H:%M} UTC: {status} - "
+            f"{self.active.get('critical', 0)} critical, {self.active.get('warning', 0)} "
+            f"warning alert(s) active ({', '.join(self.models) or 'no models'})",
+            f"  {self.evaluated} new or changed rule evaluation(s); opened "
+            f"{len(self.opened)}, raised {len(self.raised)}, repeated {len(self.repeated)}, "
+            f"resolved {len(self.resolved)}, escalated {len(self.escalated)}",
+        ]
+        for a in self.active_alerts[:20]:
+            lines.append(
+                f"  [{a['severity']:<8}] #{a['alert_id']} {a['model_name']} {a['model_version']} "
+                f"{a['layer']}/{a['rule']}/{a['subject']} x{a['count']} ({a['state']}): "
+                f"{a['summary']}"
+            )
+        if len(self.active_alerts) > 20:
+            lines.append(f"  ... and {len(self.active_alerts) - 20} more (use --json)")
+        if self.notifications:
+            n = self.notifications
+            lines.append(
+                f"  notifications to {n['url']}: {len(n['delivered'])} delivered, "
+                f"{len(n['failed'])} failed (kept, retried on the next check)"
+            )
+            lines += [f"    #{nid}: {err}" for nid, err in n["failed"].items()]
+        for r in self.retraining:
+            lines.append(f"  retraining: {r['text']}")
+        lines += [f"  skipped: {s}" for s in self.skipped]
+        return "\n".join(lines)
+
+
+def run_check(
+    store: Store,
+    models: list[str] | None = None,
+    *,
+    as_of: datetime | None = None,
+    notify_url: str | None = None,
+    app_url: str | None = None,
+    monitor: bool = True,
+    attempts: int = 3,
+    backoff: float = 0.5,
+) -> CheckReport:
+    """One scheduled check (see the module docstring); returns what it did and found."""
+    started, started_at = time.perf_counter(), datetime.now(UTC)
+    as_of = _utc(as_of or started_at)
+    with store.cursor() as cur:
+        known = catalog.model_names(cur)
+    names = models or known
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        raise CheckError(f"unknown model(s) {unknown} (known: {', '.join(known) or 'none'})")
+    report = CheckReport(as_of=as_of, models=list(names))
+    result = LifecycleResult()
+    for model in names:
+        if monitor:
+            from lifecycle.monitor import monitor_model  # heavy imports only when used
+
+            run = monitor_model(store, model, as_of=as_of)
+            report.monitor.append(run.to_dict())
+        try:
+            found = evaluate_model(store, model, as_of)
+        except (AlertConfigError, RetrainingConfigError) as exc:
+            raise CheckError(str(exc)) from exc
+        report.skipped += [f"{model}: {s}" for s in found.skipped]
+        result.merge(apply_evaluations(store, found.evaluations, found.configs, now=as_of))
+    report.evaluated = result.evaluated
+    for name in ("opened", "raised", "repeated", "resolved", "escalated"):
+        setattr(report, name, sorted(set(getattr(result, name))))
+    if notify_url:
+        notify.queue(store, result.events(), notify_url, app_url=app_url, now=as_of)
+        delivery = notify.deliver_pending(store, notify_url, attempts=attempts, backoff=backoff)
+        report.notifications = delivery.to_dict()
+    report.active = active_counts(store, list(names))
+    report.active_alerts = _active_alerts(store, names)
+    try:
+        recs = recommendations(store, list(names), as_of)
+    except RetrainingConfigError as exc:
+        raise CheckError(str(exc)) from exc
+    report.retraining = [{**r.to_dict(), "text": r.text()} for r in recs]
+    report.seconds = round(time.perf_counter() - started, 2)
+    _record_run(store, report, started_at)
+    return report
+
+
+def _active_alerts(store: Store, models) -> list[dict[str, Any]]:
+    rows = store.query_df(
+        "SELECT alert_id, model_name, model_version, variant, layer, rule, subject, severity, "
+        "state, count, first_seen, last_seen, summary, response FROM alerts "
+        "WHERE state IN ('open', 'acknowledged') AND list_contains(?, model_name) "
+        "ORDER BY CASE severity WHEN 'critical' THEN 0 ELSE 1 END, model_name, alert_id",
+        [list(models)],
+    )
+    for column in ("first_seen", "last_seen"):
+        rows[column] = rows[column].map(lambda t: t.isoformat())
+    return rows.to_dict("records")
+
+
+def _record_run(store: Store, report: CheckReport, started_at: datetime) -> None:
+    summary = {k: v for k, v in report.to_dict().items() if k != "active_alerts"}
+    with store.transaction() as cur:
+        cur.execute(
+            "INSERT INTO check_runs VALUES (nextval('check_run_seq'), ?, now(), ?, ?, ?, ?)",
+            [
+                started_at,
+                report.as_of,
+                json.dumps(report.models),
+                report.exit_code,
+                json.dumps(summary, default=str),
+            ],
+        )
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def parse_time(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a time; use ISO 8601, e.g. 2026-11-16 or 2026-11-16T06:00Z"
+        ) from exc
+    return _utc(value)
+
+
+# -- command line -----------------------------------------------------------------------------
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "check",
+        help="scheduled monitoring: compute new windows, update alerts, notify; exit 0/1/2",
+        description="Compute the windows new data completed, evaluate the alert rules, update "
+        "the alerts and print a summary. Exit code: 0 nothing active at warning or above, "
+        "1 warnings, 2 critical, 3 the check could not run.",
+    )
+    p.add_argument("--db", help="DuckDB file (default: $LIFECYCLE_DB, else data/lifecycle.duckdb)")
+    p.add_argument("--model", action="append", help="only this model (repeatable)")
+    p.add_argument("--as-of", type=parse_time, help="check time (UTC); default now")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--notify", metavar="URL", help="POST new/raised/escalated alerts here")
+    p.add_argument("--app-url", help="base URL of the app for evidence links in notifications")
+    p.add_argument(
+        "--no-monitor",
+        action="store_true",
+        help="evaluate stored results only (skip computing new drift/quality windows)",
+    )
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=900.0,
+        help="if the app holds the database, seconds to wait for it to run the check (default 900)",
+    )
+    p.set_defaults(func=cmd_check)
+
+
+def request_params(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "models": args.model,
+        "as_of": args.as_of.isoformat() if args.as_of else None,
+        "notify_url": args.notify,
+        "app_url": args.app_url,
+        "monitor": not args.no_monitor,
+    }
+
+
+def run_params(store: Store, params: dict[str, Any]) -> CheckReport:
+    """run_check from a JSON-able parameter dict (the CLI and the app's request queue)."""
+    as_of = parse_time(params["as_of"]) if params.get("as_of") else None
+    return run_check(
+        store,
+        params.get("models"),
+        as_of=as_of,
+        notify_url=params.get("notify_url"),
+        app_url=params.get("app_url"),
+        monitor=params.get("monitor", True),
+    )
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from lifecycle.alerts import requests
+    from lifecycle.store import DatabaseLocked, open_store, resolve_db_path
+
+    db_path = resolve_db_path(args.db)
+    if not db_path.exists():
+        print(f"error: no database at {db_path}", file=sys.stderr)
+        return EXIT_ERROR
+    params = request_params(args)
+    try:
+        store = open_store(db_path, wait_seconds=2.0)
+    except DatabaseLocked:
+        return requests.check_via_app(db_path, params, args.wait, as_json=args.json)
+    with store:
+        try:
+            report = run_params(store, params)
+        except (CheckError, KeyError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_ERROR
+    print_report(report.to_dict(), report.text(), as_json=args.json)
+    return report.exit_code
+
+
+def print_report(data: dict, text: str, *, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(data, indent=2, default=str))
+    else:
+        print(text)

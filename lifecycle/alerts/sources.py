@@ -1,0 +1,118 @@
+"""Gather a model's rule evaluations from the stored monitor results and the layer summaries.
+
+Drift, data quality and concept come from `monitor_results` (lifecycle.drift.results);
+infrastructure, performance and business from lifecycle.layers (per-window summaries
+computed in SQL). Only complete windows (ending by `as_of`) are evaluated; performance
+counts only labels that had arrived by `as_of`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import pandas as pd
+
+from lifecycle import catalog
+from lifecycle.alerts import rules
+from lifecycle.alerts.config import AlertConfig, alert_config
+from lifecycle.alerts.rules import GRAIN_DELTA, Evaluation
+from lifecycle.drift import results as drift_results
+from lifecycle.store import Store
+
+
+@dataclass
+class ModelEvaluations:
+    model: str
+    evaluations: list[Evaluation] = field(default_factory=list)
+    configs: dict[tuple[str, str], AlertConfig] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)  # layers that could not be evaluated, why
+
+
+def model_configs(store: Store, model: str) -> dict[str, AlertConfig]:
+    """version -> its alert settings (raises AlertConfigError naming the version)."""
+    with store.cursor() as cur:
+        versions = catalog.version_names(cur, model)
+        specs = {v: catalog.version_spec(cur, model, v) for v in versions}
+    return {v: alert_config(spec, f"{model} {v}") for v, spec in specs.items()}
+
+
+def _complete(frame: pd.DataFrame, grain: str, as_of: datetime) -> pd.DataFrame:
+    if frame.empty:
+        return frame
+    ends = pd.to_datetime(frame["window_start"], utc=True) + GRAIN_DELTA[grain]
+    return frame[ends <= pd.Timestamp(as_of)].reset_index(drop=True)
+
+
+def evaluate_model(
+    store: Store, model: str, as_of: datetime, *, monitor_grain: str = "day"
+) -> ModelEvaluations:
+    configs = model_configs(store, model)
+    out = ModelEvaluations(model, configs={(model, v): c for v, c in configs.items()})
+    newest = configs[max(configs, key=lambda v: _registered(store, model, v))]
+    grain = newest["grain"]
+
+    monitored = drift_results(store, model, grain=monitor_grain, reference="spec")
+    monitored = monitored[monitored["window_end"] <= pd.Timestamp(as_of)]
+    out.evaluations += rules.monitor_evaluations(monitored, configs)
+    try:
+        from lifecycle import layers
+    except ImportError:
+        out.skipped.append("infrastructure, performance, business: lifecycle.layers is missing")
+        return out
+    steps = {
+        "infrastructure": lambda: _infrastructure(layers, store, model, configs, as_of,
+                                                  newest.section("infrastructure")["grain"]),
+        "performance": lambda: _performance(layers, store, model, configs, as_of, grain),
+        "business": lambda: _business(layers, store, model, configs, as_of, grain),
+    }  # fmt: skip
+    for layer, step in steps.items():
+        # one layer's failure (a bad log, a bug) must not silence the others' alerts
+        try:
+            out.evaluations += step()
+        except Exception as exc:
+            out.skipped.append(f"{layer}: {type(exc).__name__}: {exc}")
+    return out
+
+
+def _infrastructure(layers, store, model, configs, as_of, grain) -> list[Evaluation]:
+    infra = _complete(layers.infra_windows(store, model, grain=grain, until=as_of), grain, as_of)
+    resources = _complete(
+        layers.resource_windows(store, model, grain=grain, until=as_of), grain, as_of
+    )
+    return rules.infra_evaluations(model, infra, configs, grain) + rules.resource_evaluations(
+        model, resources, configs, grain
+    )
+
+
+def _performance(layers, store, model, configs, as_of, grain) -> list[Evaluation]:
+    perf = _complete(
+        layers.performance_windows(store, model, grain=grain, until=as_of, as_of=as_of),
+        grain,
+        as_of,
+    )
+    references = {v: layers.reference_performance(store, model, v) for v in configs}
+    with store.cursor() as cur:
+        task = catalog.model_info(cur, model)["task"]
+    tasks = dict.fromkeys(configs, task)
+    return rules.performance_evaluations(model, perf, references, tasks, configs, grain)
+
+
+def _business(layers, store, model, configs, as_of, grain) -> list[Evaluation]:
+    kpis = {}
+    with store.cursor() as cur:
+        for v in configs:
+            for kpi in catalog.version_spec(cur, model, v).get("kpis", []):
+                kpis[kpi["name"]] = kpi.get("direction", "higher_is_better")
+    if not kpis:
+        return []
+    frame = _complete(layers.business_windows(store, model, grain=grain, until=as_of), grain, as_of)
+    frame = frame[frame["model_version"].isin(list(configs))]
+    return rules.business_evaluations(model, frame, kpis, configs, grain)
+
+
+def _registered(store: Store, model: str, version: str):
+    return store.query_all(
+        "SELECT registered_at FROM model_versions WHERE model_name = ? AND version = ?",
+        [model, version],
+    )[0][0]

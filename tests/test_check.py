@@ -1,0 +1,171 @@
+"""The scheduled check on a small model: healthy, warning and critical states give exit codes
+0, 1 and 2; windows are computed only once; the CLI prints text or JSON; a locked database
+hands the check to the process that holds it."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lifecycle import catalog, cli
+from lifecycle.alerts import requests
+from lifecycle.alerts.check import CheckError, run_check
+from lifecycle.alerts.lifecycle import list_alerts
+from lifecycle.ingest import ingest
+from lifecycle.store import Store
+from tests.conftest import write_toy_spec
+
+DAY0 = datetime(2026, 3, 2, tzinfo=UTC)
+ROWS = 2000
+FAST_DRIFT = "\n[drift]\nmultivariate = false\nconcept = false\n"
+
+
+def serve_day(store: Store, day: int, *, new_color: float = 0.0, missing_x: float = 0.0):
+    """One day of toy traffic like the reference; optionally an unseen colour or missing x."""
+    rng = np.random.default_rng(100 + day)  # not 0: the reference is drawn with seed 0
+    ts = pd.Timestamp(DAY0 + timedelta(days=day)) + pd.to_timedelta(
+        np.sort(rng.uniform(0, 86_000, ROWS)), unit="s"
+    )
+    ids = [f"d{day}-{i}" for i in range(ROWS)]
+    score = rng.uniform(0, 1, ROWS)
+    predictions = pd.DataFrame(
+        {
+            "prediction_id": ids,
+            "model_version": "1.0",
+            "ts": ts,
+            "prediction": score,
+            "predicted_label": np.where(score >= 0.5, "1", "0"),
+            "latency_ms": rng.gamma(2.0, 10.0, ROWS),
+            "status": "ok",
+        }
+    )
+    x = rng.uniform(0, 10, ROWS)
+    x[rng.random(ROWS) < missing_x] = np.nan
+    color = rng.choice(["red", "green", "blue"], ROWS).astype(object)
+    color[rng.random(ROWS) < new_color] = "purple"
+    ingest(store, "toy", "predictions", predictions)
+    ingest(store, "toy", "features", pd.DataFrame({"prediction_id": ids, "x": x, "color": color}))
+
+
+def end_of(day: int) -> datetime:
+    return DAY0 + timedelta(days=day + 1)
+
+
+@pytest.fixture
+def toy_db(tmp_path):
+    path = tmp_path / "check.duckdb"
+    spec = write_toy_spec(tmp_path / "spec", rows=3000)
+    # the alert path is under test, not the slower multivariate and label checks
+    spec.write_text(spec.read_text() + FAST_DRIFT, encoding="utf-8")
+    with Store(path) as store:
+        catalog.register_from_file(store, spec)
+        serve_day(store, 0)
+        serve_day(store, 1)
+    return path
+
+
+def test_exit_codes_follow_the_worst_active_alert(toy_db):
+    with Store(toy_db) as store:
+        healthy = run_check(store, as_of=end_of(1))
+        assert healthy.exit_code == 0 and healthy.opened == []
+        assert len(healthy.monitor) == 1 and healthy.monitor[0]["computed"] == 2
+
+        serve_day(store, 2, new_color=0.015)  # 1.5% "purple": moderate drift and quality
+        warning = run_check(store, as_of=end_of(2))
+        assert warning.exit_code == 1
+        opened = list_alerts(store)
+        assert set(opened.severity) == {"warning"}
+        assert ("data_quality", "new_categories", "color") in set(
+            zip(opened.layer, opened.rule, opened.subject, strict=True)
+        )
+        assert warning.monitor[0]["computed"] == 1  # only the new window was computed
+
+        serve_day(store, 3, missing_x=0.4)  # 40% of x missing: critical
+        critical = run_check(store, as_of=end_of(3))
+        assert critical.exit_code == 2
+        missing = list_alerts(store, severity="critical")
+        assert ("missing_rate", "x") in set(zip(missing.rule, missing.subject, strict=True))
+        assert missing.first_seen.iloc[0] == DAY0 + timedelta(days=3)
+        assert critical.active["critical"] >= 1
+
+        # a repeat of the same check changes nothing and reports the same state
+        counts = store.row_counts()
+        again = run_check(store, as_of=end_of(3))
+        assert again.exit_code == 2 and again.evaluated == 0 and again.opened == []
+        counts_after = store.row_counts()
+        assert counts_after.pop("check_runs") == counts.pop("check_runs") + 1
+        assert counts_after == counts
+
+
+def test_windows_not_complete_at_as_of_are_not_evaluated(toy_db):
+    with Store(toy_db) as store:
+        serve_day(store, 2, missing_x=0.5)
+        report = run_check(store, as_of=end_of(2) - timedelta(hours=1))
+        assert report.exit_code == 0  # day 2 is not complete yet
+        assert run_check(store, as_of=end_of(2)).exit_code == 2
+
+
+def test_unknown_model_is_a_clear_error(toy_db):
+    with Store(toy_db) as store, pytest.raises(CheckError, match="unknown model"):
+        run_check(store, ["nope"], as_of=end_of(1))
+
+
+def test_cli_text_and_json(toy_db, capsys):
+    with Store(toy_db) as store:
+        serve_day(store, 2, missing_x=0.5)
+    code = cli.main(["check", "--db", str(toy_db), "--as-of", "2026-03-04T00:00Z"])
+    text = capsys.readouterr().out
+    assert code == 0 and "check as of 2026-03-04 00:00 UTC: OK" in text
+    code = cli.main(["check", "--db", str(toy_db), "--as-of", "2026-03-05", "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 2 == data["exit_code"]
+    assert data["active"]["critical"] >= 1
+    assert any(a["rule"] == "missing_rate" for a in data["active_alerts"])
+    assert {r["model"] for r in data["retraining"]} == {"toy"}
+
+
+def test_cli_errors_exit_3(tmp_path, toy_db, capsys):
+    assert cli.main(["check", "--db", str(tmp_path / "none.duckdb")]) == 3
+    assert cli.main(["check", "--db", str(toy_db), "--model", "nope"]) == 3
+    assert "unknown model" in capsys.readouterr().err
+
+
+def test_check_while_another_process_holds_the_database(toy_db, capsys):
+    """The app's process serves a queued check; the command prints its report and exit code."""
+    with Store(toy_db) as store:
+        serve_day(store, 2, missing_x=0.5)
+    params = {"models": None, "as_of": "2026-03-05T00:00:00+00:00", "notify_url": None,
+              "app_url": None, "monitor": True}  # fmt: skip
+    ticket = requests.submit(toy_db, params)
+    with Store(toy_db) as store:  # stands in for the app: it holds the file and serves
+        assert requests.serve(store) == [ticket]
+        assert requests.serve(store) == []  # served once
+    outcome = requests.result(toy_db, ticket)
+    assert outcome["exit_code"] == 2 and "CRITICAL" in outcome["text"]
+
+
+def test_cli_check_queues_for_the_app_when_locked(toy_db, capsys, monkeypatch):
+    """With the file locked, `check` queues its request and returns the served exit code."""
+    from lifecycle import store as store_module
+
+    def locked(*args, **kwargs):
+        raise store_module.DatabaseLocked("held by the app")
+
+    monkeypatch.setattr(store_module, "open_store", locked)
+    holder = Store(toy_db)
+    worker = requests.Worker(holder, interval=0.1)
+    thread = threading.Thread(target=worker._run, daemon=True)
+    thread.start()
+    try:
+        code = cli.main(["check", "--db", str(toy_db), "--as-of", "2026-03-03", "--wait", "60"])
+    finally:
+        worker.stop()
+        thread.join(timeout=5)
+        holder.close()
+    captured = capsys.readouterr()
+    assert code == 0 and "check queued" in captured.err and "OK" in captured.out
