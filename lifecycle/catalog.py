@@ -15,6 +15,7 @@ import duckdb
 import pandas as pd
 
 from lifecycle.audit import append_audit
+from lifecycle.drift.config import DriftConfigError, drift_config
 from lifecycle.spec import (
     MIN_REFERENCE_ROWS,
     ModelSpec,
@@ -144,6 +145,10 @@ def register_from_file(store: Store, spec_path: str | Path, *, actor: str | None
 def register(store: Store, spec: ModelSpec, *, actor: str | None = None) -> dict:
     """Register one model version; raise SpecError naming the problem, changing nothing."""
     actor = actor or spec.owner
+    try:  # the [drift] table is read at monitoring time; refuse a bad one now, not then
+        drift_config(spec.to_json())
+    except DriftConfigError as exc:
+        raise SpecError(spec.name, exc.problems) from exc
     source = str(spec.reference_path)
     if not spec.reference_path.exists():
         raise SpecError(source, [f"reference file {spec.reference_path} does not exist"])
