@@ -16,7 +16,12 @@ from lifecycle.spec import SpecError
 from lifecycle.store import DatabaseLocked, StoreError, open_store, resolve_db_path
 
 # Modules that add their own sub-commands (each defines add_parser(subparsers)).
-EXTENSIONS: tuple[str, ...] = ("lifecycle.demo", "lifecycle.monitor", "lifecycle.alerts.check")
+EXTENSIONS: tuple[str, ...] = (
+    "lifecycle.demo",
+    "lifecycle.monitor",
+    "lifecycle.alerts.check",
+    "lifecycle.alerts.report",
+)
 
 
 def _db_arg(parser: argparse.ArgumentParser) -> None:

@@ -1,0 +1,537 @@
+"""The weekly model-health review: one ISO week, model by model.
+
+For each model: status per layer this week and last (worst rule outcome of the production
+traffic, from `alert_evaluations`), what changed, key figures against last week (from
+lifecycle.layers), alerts open / raised / resolved in the week, decisions taken (audit log),
+whether retraining is due, and links to the evidence. Rendered as Markdown or as one
+self-contained HTML file (plotly.js inlined, no external resources) by `to_markdown` /
+`to_html`, from the Weekly review page or `python -m lifecycle report --db PATH
+--week YYYY-Www --out FILE` (.md or .html).
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import re
+import sys
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from lifecycle import catalog
+from lifecycle.alerts.lifecycle import list_alerts
+from lifecycle.alerts.links import absolute, alert_link, evidence_link
+from lifecycle.alerts.retraining import recommendation
+from lifecycle.alerts.rules import LAYERS
+from lifecycle.store import Store
+
+WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
+STATUS_RANK = {"no data": -1, "ok": 0, "warning": 1, "critical": 2}
+STATUS_ICON = {"no data": "·", "ok": "OK", "warning": "WARNING", "critical": "CRITICAL"}
+SYSTEM_ACTIONS = ("alert_repeated", "alert_notified", "alert_notify_failed")
+
+
+def parse_week(text: str) -> tuple[datetime, datetime]:
+    """'2026-W46' -> (Monday 00:00 UTC, next Monday 00:00 UTC)."""
+    match = WEEK.match(text or "")
+    if not match:
+        raise ValueError(f"week {text!r} is not in the form YYYY-Www, e.g. 2026-W46")
+    year, week = int(match.group(1)), int(match.group(2))
+    try:
+        start = datetime.fromisocalendar(year, week, 1).replace(tzinfo=UTC)
+    except ValueError as exc:
+        raise ValueError(f"week {text!r} does not exist: {exc}") from exc
+    return start, start + timedelta(weeks=1)
+
+
+def week_of(when: datetime) -> str:
+    year, week, _ = when.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+@dataclass
+class ModelWeek:
+    model: str
+    task: str
+    risk_tier: str
+    production_version: str | None
+    status: dict[str, str]  # layer -> worst outcome this week
+    previous: dict[str, str]  # layer -> worst outcome last week
+    figures: list[dict[str, Any]] = field(default_factory=list)  # key figure rows
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    decisions: list[dict[str, Any]] = field(default_factory=list)
+    retraining: dict[str, Any] = field(default_factory=dict)
+    daily: pd.DataFrame = field(default_factory=pd.DataFrame)  # day x layer -> rank
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def changes(self) -> list[str]:
+        out = []
+        for layer in LAYERS:
+            now, before = self.status[layer], self.previous[layer]
+            if now != before:
+                out.append(f"{layer}: {before} -> {now}")
+        opened = [a for a in self.alerts if a["new_this_week"]]
+        if opened:
+            out.append(f"{len(opened)} new alert(s)")
+        resolved = [a for a in self.alerts if a["resolved_this_week"]]
+        if resolved:
+            out.append(f"{len(resolved)} alert(s) resolved")
+        return out
+
+    @property
+    def overall(self) -> str:
+        return max(self.status.values(), key=STATUS_RANK.__getitem__)
+
+
+@dataclass
+class WeeklyReview:
+    week: str
+    start: datetime
+    end: datetime
+    generated_at: datetime
+    models: list[ModelWeek]
+    app_url: str | None = None
+
+    def link(self, relative: str) -> str:
+        return absolute(relative, self.app_url)
+
+
+def weekly_review(
+    store: Store, week: str, *, models: list[str] | None = None, app_url: str | None = None
+) -> WeeklyReview:
+    start, end = parse_week(week)
+    with store.cursor() as cur:
+        names = models or catalog.model_names(cur)
+        infos = {m: catalog.model_info(cur, m) for m in names}
+    out = [_model_week(store, infos[m], start, end) for m in names]
+    return WeeklyReview(week, start, end, datetime.now(UTC), out, app_url)
+
+
+def _model_week(store: Store, info: dict, start: datetime, end: datetime) -> ModelWeek:
+    model = info["name"]
+    rec = recommendation(store, model, as_of=end)
+    status, daily = _layer_status(store, model, start, end)
+    previous, _ = _layer_status(store, model, start - timedelta(weeks=1), start)
+    week = ModelWeek(
+        model=model,
+        task=info["task"],
+        risk_tier=info["risk_tier"],
+        production_version=rec.version,
+        status=status,
+        previous=previous,
+        retraining={**rec.to_dict(), "text": rec.text()},
+        daily=daily,
+    )
+    week.alerts = _alerts(store, model, start, end)
+    week.decisions = _decisions(store, model, start, end)
+    try:
+        week.figures = _figures(store, model, info["task"], start, end)
+    except Exception as exc:  # the review still shows alerts and decisions
+        week.notes.append(f"key figures unavailable: {type(exc).__name__}: {exc}")
+    return week
+
+
+def _layer_status(store: Store, model: str, start: datetime, end: datetime):
+    """Worst outcome per layer (production traffic) and a day x layer table of ranks."""
+    frame = store.query_df(
+        "SELECT date_trunc('day', window_start) AS day, layer, "
+        "max(CASE outcome WHEN 'critical' THEN 2 WHEN 'warning' THEN 1 WHEN 'ok' THEN 0 END) "
+        "AS rank FROM alert_evaluations WHERE model_name = ? AND variant = 'production' "
+        "AND window_start >= ? AND window_start < ? AND outcome <> 'insufficient' "
+        "GROUP BY ALL ORDER BY 1, 2",
+        [model, start, end],
+    )
+    names = {v: k for k, v in STATUS_RANK.items()}
+    status = {}
+    for layer in LAYERS:
+        ranks = frame.loc[frame.layer == layer, "rank"]
+        status[layer] = names[int(ranks.max())] if len(ranks) else "no data"
+    daily = frame.pivot(index="day", columns="layer", values="rank") if len(frame) else frame
+    return status, daily
+
+
+def _alerts(store: Store, model: str, start: datetime, end: datetime) -> list[dict]:
+    frame = list_alerts(store, model=model, since=start, until=end)
+    rows = []
+    for a in frame.to_dict("records"):
+        resolved_at = a["resolved_at"]
+        rows.append(
+            {
+                **{
+                    k: a[k]
+                    for k in (
+                        "alert_id",
+                        "model_version",
+                        "variant",
+                        "layer",
+                        "rule",
+                        "subject",
+                        "severity",
+                        "state",
+                        "count",
+                        "summary",
+                        "response",
+                        "acknowledged_by",
+                        "ack_comment",
+                        "resolution",
+                    )
+                },
+                "first_seen": pd.Timestamp(a["first_seen"]),
+                "last_seen": pd.Timestamp(a["last_seen"]),
+                "new_this_week": pd.Timestamp(a["first_seen"]) >= pd.Timestamp(start),
+                "resolved_this_week": a["state"] == "resolved"
+                and resolved_at is not None
+                and not pd.isna(resolved_at)
+                and pd.Timestamp(start) <= pd.Timestamp(resolved_at) < pd.Timestamp(end),
+                "link": alert_link(a),
+            }
+        )
+    return rows
+
+
+def _decisions(store: Store, model: str, start: datetime, end: datetime) -> list[dict]:
+    frame = store.query_df(
+        "SELECT ts, actor, action, version, from_state, to_state, reason FROM audit_log "
+        "WHERE model_name = ? AND ts >= ? AND ts < ? AND NOT list_contains(?, action) "
+        "AND NOT (starts_with(action, 'alert_') AND starts_with(actor, 'system')) "
+        "ORDER BY ts, audit_id",
+        [model, start, end, list(SYSTEM_ACTIONS)],
+    )
+    return frame.to_dict("records")
+
+
+def _figures(store: Store, model: str, task: str, start: datetime, end: datetime) -> list[dict]:
+    """Key production figures this week vs last week (per layer), from lifecycle.layers."""
+    from lifecycle import layers
+
+    since = start - timedelta(weeks=1)
+    rows = []
+
+    def add(layer, name, frame, column, fmt, link_layer=None):
+        if frame.empty or column not in frame:
+            return
+        prod = frame[frame["variant"] == "production"]
+        by_week = prod.groupby("window_start")[column].mean()
+        this = by_week.get(pd.Timestamp(start), float("nan"))
+        last = by_week.get(pd.Timestamp(since), float("nan"))
+        rows.append({"layer": layer, "figure": name, "this_week": this, "last_week": last,
+                     "format": fmt})  # fmt: skip
+
+    infra = layers.infra_windows(store, model, grain="week", since=since, until=end)
+    add("infrastructure", "requests", infra, "requests", "{:,.0f}")
+    add("infrastructure", "error rate", infra, "error_rate", "{:.2%}")
+    add("infrastructure", "latency p95 (ms)", infra, "latency_p95", "{:.0f}")
+    perf = layers.performance_windows(store, model, grain="week", since=since, until=end,
+                                      as_of=end)  # fmt: skip
+    metric = {"regression": "mae", "binary_classification": "roc_auc"}.get(task, "accuracy")
+    add("performance", f"{metric} (labels by week end)", perf, metric, "{:.3f}")
+    add("performance", "label coverage", perf, "coverage", "{:.0%}")
+    business = layers.business_windows(store, model, grain="week", since=since, until=end)
+    for kpi, frame in business.groupby("kpi") if not business.empty else []:
+        add("business", kpi, frame, "value_mean", "{:.3f}")
+    return rows
+
+
+# -- charts ----------------------------------------------------------------------------------------
+
+
+def status_figure(week: ModelWeek, start: datetime, end: datetime) -> go.Figure:
+    """Heatmap: worst outcome per layer and day of the week (production traffic)."""
+    days = pd.date_range(start, end - timedelta(days=1), freq="D", tz="UTC")
+    daily = week.daily.reindex(index=days) if len(week.daily) else pd.DataFrame(index=days)
+    z = [[_cell(daily, day, layer) for day in days] for layer in LAYERS]
+    text = [[{None: "no data", 0: "ok", 1: "warning", 2: "critical"}[v] for v in row] for row in z]
+    fig = go.Figure(
+        go.Heatmap(
+            z=[[None if v is None else v for v in row] for row in z],
+            x=[d.strftime("%a %d %b") for d in days],
+            y=list(LAYERS),
+            text=text,
+            texttemplate="%{text}",
+            zmin=0,
+            zmax=2,
+            colorscale=[[0, "#2e7d32"], [0.5, "#f9a825"], [1, "#c62828"]],
+            showscale=False,
+            hovertemplate="%{y} %{x}: %{text}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title=f"{week.model}: status per layer and day (production)",
+        height=300,
+        margin={"l": 110, "r": 20, "t": 50, "b": 40},
+    )
+    return fig
+
+
+def _cell(daily: pd.DataFrame, day, layer):
+    if layer not in daily.columns:
+        return None
+    value = daily.at[day, layer]
+    return None if pd.isna(value) else int(value)
+
+
+# -- Markdown and HTML --------------------------------------------------------------------------
+
+
+def _fmt(value, fmt: str) -> str:
+    return "n/a" if value is None or pd.isna(value) else fmt.format(value)
+
+
+def _when(ts) -> str:
+    return pd.Timestamp(ts).strftime("%Y-%m-%d %H:%M")
+
+
+def to_markdown(review: WeeklyReview) -> str:
+    out = [
+        f"# Weekly model-health review {review.week}",
+        "",
+        f"{review.start:%Y-%m-%d} to {review.end - timedelta(days=1):%Y-%m-%d} (UTC); "
+        f"generated {review.generated_at:%Y-%m-%d %H:%M} UTC.",
+        "",
+        "| model | production | overall | " + " | ".join(LAYERS) + " | retraining |",
+        "|---|---|---|" + "---|" * len(LAYERS) + "---|",
+    ]
+    for m in review.models:
+        out.append(
+            f"| {m.model} | {m.production_version or '-'} | {STATUS_ICON[m.overall]} | "
+            + " | ".join(STATUS_ICON[m.status[layer]] for layer in LAYERS)
+            + f" | {'due' if m.retraining.get('due') else 'not due'} |"
+        )
+    for m in review.models:
+        out += ["", f"## {m.model}", ""]
+        out.append(
+            f"{m.task}, risk tier {m.risk_tier}; production version "
+            f"{m.production_version or 'none'}. "
+            f"[Model health]({review.link(evidence_link(m.model, m.production_version or '', 'performance', 'performance_metric', '', None))})"
+        )
+        out += ["", "**What changed since last week:** " + ("; ".join(m.changes) or "nothing")]
+        out += ["", "| layer | last week | this week |", "|---|---|---|"]
+        out += [f"| {layer} | {m.previous[layer]} | {m.status[layer]} |" for layer in LAYERS]
+        if m.figures:
+            out += ["", "| figure | last week | this week |", "|---|---|---|"]
+            out += [
+                f"| {f['layer']}: {f['figure']} | {_fmt(f['last_week'], f['format'])} | "
+                f"{_fmt(f['this_week'], f['format'])} |"
+                for f in m.figures
+            ]
+        out += ["", f"**Alerts ({len(m.alerts)}):**", ""]
+        if not m.alerts:
+            out.append("None.")
+        for a in m.alerts:
+            flags = ", ".join(
+                x
+                for x, on in (("new", a["new_this_week"]), ("resolved", a["resolved_this_week"]))
+                if on
+            )
+            out.append(
+                f"- **{a['severity']}** #{a['alert_id']} {a['model_version']} {a['variant']} "
+                f"{a['layer']} / {a['rule']} / {a['subject']} ({a['state']}"
+                f"{', ' + flags if flags else ''}; {a['count']} window(s) "
+                f"{_when(a['first_seen'])} to {_when(a['last_seen'])}): {a['summary']}. "
+                f"Response: {a['response']}. [evidence]({review.link(a['link'])})"
+            )
+        out += ["", f"**Decisions ({len(m.decisions)}):**", ""]
+        if not m.decisions:
+            out.append("None.")
+        for d in m.decisions:
+            change = f" {d['from_state'] or ''} -> {d['to_state']}" if d["to_state"] else ""
+            out.append(
+                f"- {_when(d['ts'])} {d['actor']}: {d['action']} {d['version'] or ''}"
+                f"{change}: {d['reason'] or ''}"
+            )
+        out += ["", f"**Retraining:** {m.retraining.get('text', 'n/a')}"]
+        out += ["", *[f"_{n}_" for n in m.notes]] if m.notes else []
+    return "\n".join(out) + "\n"
+
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;
+max-width:1100px;color:#1f2328;padding:0 1rem}
+table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #d0d7de;padding:.3rem .6rem;
+text-align:left}th{background:#f6f8fa}.ok{background:#e6f4ea}.warning{background:#fff4ce}
+.critical{background:#fde2e1}.muted{color:#57606a}h2{border-bottom:1px solid #d0d7de;
+padding-bottom:.3rem;margin-top:2.5rem}li{margin:.3rem 0}
+"""
+
+
+def to_html(review: WeeklyReview) -> str:
+    """One self-contained HTML file: inline CSS, plotly.js inlined once, no external URLs."""
+    from plotly.offline import get_plotlyjs
+
+    e = html.escape
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>Weekly model-health review {e(review.week)}</title>",
+        f"<style>{CSS}</style><script type='text/javascript'>{get_plotlyjs()}</script>",
+        "</head><body>",
+        f"<h1>Weekly model-health review {e(review.week)}</h1>",
+        f"<p class='muted'>{review.start:%Y-%m-%d} to "
+        f"{review.end - timedelta(days=1):%Y-%m-%d} (UTC); generated "
+        f"{review.generated_at:%Y-%m-%d %H:%M} UTC.</p>",
+        "<table><tr><th>model</th><th>production</th><th>overall</th>"
+        + "".join(f"<th>{e(layer)}</th>" for layer in LAYERS)
+        + "<th>retraining</th></tr>",
+    ]
+    for m in review.models:
+        parts.append(
+            f"<tr><td><a href='#{e(m.model)}'>{e(m.model)}</a></td>"
+            f"<td>{e(m.production_version or '-')}</td>"
+            + _status_cell(m.overall)
+            + "".join(_status_cell(m.status[layer]) for layer in LAYERS)
+            + f"<td>{'due' if m.retraining.get('due') else 'not due'}</td></tr>"
+        )
+    parts.append("</table>")
+    for m in review.models:
+        parts.append(_model_html(review, m))
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _status_cell(status: str) -> str:
+    css = status if status in ("ok", "warning", "critical") else ""
+    return f"<td class='{css}'>{html.escape(status)}</td>"
+
+
+def _model_html(review: WeeklyReview, m: ModelWeek) -> str:
+    e = html.escape
+    health = review.link(
+        evidence_link(m.model, m.production_version or "", "performance", "", "", None)
+    )
+    parts = [
+        f"<h2 id='{e(m.model)}'>{e(m.model)}</h2>",
+        f"<p>{e(m.task)}, risk tier {e(m.risk_tier)}; production version "
+        f"{e(m.production_version or 'none')}. <a href='{e(health)}'>Model health</a></p>",
+        f"<p><b>What changed since last week:</b> {e('; '.join(m.changes) or 'nothing')}</p>",
+        status_figure(m, review.start, review.end).to_html(
+            full_html=False, include_plotlyjs=False, config={"displayModeBar": False}
+        ),
+        "<table><tr><th>layer</th><th>last week</th><th>this week</th></tr>",
+        *[
+            f"<tr><td>{e(layer)}</td>{_status_cell(m.previous[layer])}"
+            f"{_status_cell(m.status[layer])}</tr>"
+            for layer in LAYERS
+        ],
+        "</table>",
+    ]
+    if m.figures:
+        parts.append("<table><tr><th>figure</th><th>last week</th><th>this week</th></tr>")
+        parts += [
+            f"<tr><td>{e(f['layer'])}: {e(f['figure'])}</td>"
+            f"<td>{e(_fmt(f['last_week'], f['format']))}</td>"
+            f"<td>{e(_fmt(f['this_week'], f['format']))}</td></tr>"
+            for f in m.figures
+        ]
+        parts.append("</table>")
+    parts.append(f"<h3>Alerts ({len(m.alerts)})</h3>")
+    parts.append("<ul>" if m.alerts else "<p>None.</p>")
+    for a in m.alerts:
+        flags = [x for x, on in (("new", a["new_this_week"]),
+                                 ("resolved", a["resolved_this_week"])) if on]  # fmt: skip
+        parts.append(
+            f"<li class='{e(a['severity'])}'><b>{e(a['severity'])}</b> #{a['alert_id']} "
+            f"{e(a['model_version'])} {e(a['variant'])} {e(a['layer'])} / {e(a['rule'])} / "
+            f"{e(a['subject'])} ({e(a['state'])}{', ' + ', '.join(flags) if flags else ''}; "
+            f"{a['count']} window(s) {_when(a['first_seen'])} to {_when(a['last_seen'])}): "
+            f"{e(a['summary'])}. Response: {e(a['response'])}. "
+            f"<a href='{e(review.link(a['link']))}'>evidence</a></li>"
+        )
+    parts.append("</ul>" if m.alerts else "")
+    parts.append(f"<h3>Decisions ({len(m.decisions)})</h3>")
+    parts.append("<ul>" if m.decisions else "<p>None.</p>")
+    for d in m.decisions:
+        change = f" {d['from_state'] or ''} → {d['to_state']}" if d["to_state"] else ""
+        parts.append(
+            f"<li>{_when(d['ts'])} {e(d['actor'])}: {e(d['action'])} {e(d['version'] or '')}"
+            f"{e(change)}: {e(d['reason'] or '')}</li>"
+        )
+    parts.append("</ul>" if m.decisions else "")
+    parts.append(f"<p><b>Retraining:</b> {e(m.retraining.get('text', 'n/a'))}</p>")
+    parts += [f"<p class='muted'>{e(n)}</p>" for n in m.notes]
+    return "\n".join(parts)
+
+
+# -- command line ---------------------------------------------------------------------------------
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "report",
+        help="weekly model-health review as Markdown or self-contained HTML",
+        description="Write the weekly review of one ISO week. The format follows --out's "
+        "suffix: .md (Markdown) or .html (one self-contained file with its charts).",
+    )
+    p.add_argument("--db", help="DuckDB file (default: $LIFECYCLE_DB, else data/lifecycle.duckdb)")
+    p.add_argument("--week", required=True, help="ISO week, e.g. 2026-W46")
+    p.add_argument("--out", required=True, help="output file, .md or .html")
+    p.add_argument("--model", action="append", help="only this model (repeatable)")
+    p.add_argument("--app-url", help="base URL of the app for evidence links")
+    p.set_defaults(func=cmd_report)
+
+
+def render(review: WeeklyReview, suffix: str) -> str:
+    if suffix == ".md":
+        return to_markdown(review)
+    if suffix in (".html", ".htm"):
+        return to_html(review)
+    raise ValueError(f"--out must end in .md or .html, not {suffix or '(no suffix)'!r}")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from lifecycle.store import DatabaseLocked, open_store, resolve_db_path
+
+    out = Path(args.out)
+    try:
+        parse_week(args.week)
+        render_check = out.suffix.lower()
+        if render_check not in (".md", ".html", ".htm"):
+            raise ValueError(f"--out must end in .md or .html, not {out.name!r}")
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    db_path = resolve_db_path(args.db)
+    if not db_path.exists():
+        print(f"error: no database at {db_path}", file=sys.stderr)
+        return 2
+    try:
+        store = open_store(db_path, wait_seconds=2.0)
+    except DatabaseLocked:
+        print(
+            f"error: {db_path} is held by another process (the app?); export the report "
+            "from the app's Weekly review page, or run this when the app is stopped",
+            file=sys.stderr,
+        )
+        return 2
+    with store:
+        try:
+            review = weekly_review(store, args.week, models=args.model, app_url=args.app_url)
+        except (KeyError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    text = render(review, out.suffix.lower())
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(out)
+    print(f"wrote {out} ({len(text):,} characters): {len(review.models)} model(s), week "
+          f"{review.week}")  # fmt: skip
+    return 0
+
+
+def review_json(review: WeeklyReview) -> str:
+    """The review's data as JSON (for tests and other tools)."""
+    data = {
+        "week": review.week,
+        "models": [
+            {k: v for k, v in vars(m).items() if k != "daily"} | {"changes": m.changes}
+            for m in review.models
+        ],
+    }
+    return json.dumps(data, default=str)

@@ -1,0 +1,113 @@
+"""Weekly review: week parsing, status per layer and what changed, alerts and decisions of
+the week, Markdown and self-contained HTML, and the report command."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from lifecycle import cli
+from lifecycle.alerts import lifecycle as lc
+from lifecycle.alerts import report
+from lifecycle.alerts.config import alert_config
+from lifecycle.alerts.rules import Evaluation
+from lifecycle.identity import Actor
+
+REVIEWER = Actor("rita@example.com", frozenset({"reviewer"}))
+
+
+def test_parse_week():
+    assert report.parse_week("2026-W46") == (
+        datetime(2026, 11, 9, tzinfo=UTC),
+        datetime(2026, 11, 16, tzinfo=UTC),
+    )
+    assert report.week_of(datetime(2026, 11, 15, 23, tzinfo=UTC)) == "2026-W46"
+    for bad in ("2026-46", "2026-W54", "W46", ""):
+        with pytest.raises(ValueError, match="week"):
+            report.parse_week(bad)
+
+
+def evaluation(day: datetime, outcome: str, layer="drift", rule="data_drift", subject="x"):
+    return Evaluation(
+        model="toy", version="1.0", variant="production", layer=layer, rule=rule,
+        subject=subject, grain="day", window_start=day, window_end=day + timedelta(days=1),
+        outcome=outcome, value=0.2, threshold=0.05, summary=f"{subject} {outcome}",
+    )  # fmt: skip
+
+
+@pytest.fixture
+def reviewed(toy_store):
+    """This week: x drifted (warning, acknowledged), errors fine; last week all healthy."""
+    now = datetime.now(UTC)
+    week = report.week_of(now)
+    start, _ = report.parse_week(week)
+    evals = [evaluation(start - timedelta(days=d), "ok") for d in range(1, 8)]
+    evals += [evaluation(start - timedelta(days=d), "ok", "infrastructure", "error_rate",
+                         "error_rate") for d in range(1, 8)]  # fmt: skip
+    evals += [evaluation(start, "ok"), evaluation(start + timedelta(days=1), "warning")]
+    evals += [evaluation(start, "ok", "infrastructure", "error_rate", "error_rate")]
+    configs = {("toy", "1.0"): alert_config(None)}
+    lc.apply_evaluations(toy_store, evals, configs, now=start + timedelta(days=2))
+    alert_id = int(lc.list_alerts(toy_store).alert_id[0])
+    lc.acknowledge(toy_store, REVIEWER, alert_id, "feature owner asked")
+    return toy_store, week, alert_id
+
+
+def test_review_status_changes_alerts_and_decisions(reviewed):
+    store, week, alert_id = reviewed
+    review = report.weekly_review(store, week, app_url="http://console")
+    (m,) = review.models
+    assert m.status["drift"] == "warning" and m.previous["drift"] == "ok"
+    assert m.status["infrastructure"] == m.previous["infrastructure"] == "ok"
+    assert m.status["business"] == "no data"
+    assert m.overall == "warning"
+    assert "drift: ok -> warning" in m.changes and "1 new alert(s)" in m.changes
+    (a,) = m.alerts
+    assert a["alert_id"] == alert_id and a["state"] == "acknowledged" and a["new_this_week"]
+    actions = [d["action"] for d in m.decisions]
+    assert "alert_acknowledged" in actions and "alert_opened" not in actions  # system noise
+    # last week: nothing changed and no alerts
+    previous = report.weekly_review(store, report.week_of(review.start - timedelta(days=3))).models[
+        0
+    ]
+    assert previous.alerts == [] and previous.status["drift"] == "ok"
+
+
+def test_markdown(reviewed):
+    store, week, alert_id = reviewed
+    text = report.to_markdown(report.weekly_review(store, week, app_url="http://console"))
+    assert text.startswith(f"# Weekly model-health review {week}")
+    assert "| toy | - | WARNING | OK | · | · | · | WARNING | not due |" in text
+    assert "drift: ok -> warning" in text
+    assert f"#{alert_id} 1.0 production drift / data_drift / x (acknowledged, new" in text
+    assert "[evidence](http://console/drift?model=toy&version=1.0" in text
+    assert "rita@example.com: alert_acknowledged" in text
+
+
+def test_html_is_self_contained_with_its_chart(reviewed):
+    store, week, _ = reviewed
+    page = report.to_html(report.weekly_review(store, week))
+    assert page.startswith("<!DOCTYPE html>")
+    assert "Plotly.newPlot" in page and "status per layer and day" in page
+    # no external resources: no script/img/iframe src, no stylesheet links, no CSS imports
+    assert not re.search(r"<(script|img|iframe)[^>]*\ssrc=", page, re.I)
+    assert "<link" not in page.lower() and "@import" not in page
+    assert len(page) > 3_000_000  # plotly.js itself is inlined
+
+
+def test_report_command(reviewed, tmp_path, capsys):
+    store, week, _ = reviewed
+    path = store.path
+    store.close()
+    out = tmp_path / "out" / "review.html"
+    assert cli.main(["report", "--db", str(path), "--week", week, "--out", str(out)]) == 0
+    assert out.read_text().startswith("<!DOCTYPE html>")
+    md = tmp_path / "review.md"
+    assert cli.main(["report", "--db", str(path), "--week", week, "--out", str(md)]) == 0
+    assert "## toy" in md.read_text()
+    assert cli.main(["report", "--db", str(path), "--week", "2026-46", "--out", str(md)]) == 2
+    assert cli.main(["report", "--db", str(path), "--week", week, "--out", "x.pdf"]) == 2
+    err = capsys.readouterr().err
+    assert "YYYY-Www" in err and ".md or .html" in err
