@@ -2,6 +2,7 @@
 
 The one place that knows the evidence pages' URLs and query parameters (pages/model_health.py
 for infrastructure, performance and business; pages/drift.py for drift and data quality).
+Drift-page links to a monitor window use the day grain, the grain monitor results are kept at.
 Links are relative to the app ("model_health?model=..."); `absolute` prefixes the app's base
 URL (--app-url, else $LIFECYCLE_APP_URL, else http://localhost:8501) for notifications.
 """
@@ -9,22 +10,22 @@ URL (--app-url, else $LIFECYCLE_APP_URL, else http://localhost:8501) for notific
 from __future__ import annotations
 
 import os
-from datetime import datetime
-from urllib.parse import urlencode
+from datetime import datetime, timedelta
+from urllib.parse import parse_qsl, urlencode
 
 import pandas as pd
 
 ENV_APP_URL = "LIFECYCLE_APP_URL"
 DEFAULT_APP_URL = "http://localhost:8501"
-# layer -> (page url path, the layer's tab/section on that page)
+# layer -> url path of the page that shows its evidence (st.Page's default: the file name)
 PAGES = {
-    "infrastructure": ("model_health", "infrastructure"),
-    "performance": ("model_health", "performance"),
-    "business": ("model_health", "business"),
-    "drift": ("drift", None),
-    "data_quality": ("drift", None),
+    "infrastructure": "model_health",
+    "performance": "model_health",
+    "business": "model_health",
+    "drift": "drift",
+    "data_quality": "drift",
 }
-FEATURE_RULES = ("data_drift", "missing_rate", "out_of_range", "outliers", "new_categories")
+CONTEXT_DAYS = {"hour": 2, "day": 13, "week": 55}  # period shown before the window
 
 
 def app_url(explicit: str | None = None) -> str:
@@ -35,26 +36,28 @@ def evidence_link(
     model: str,
     version: str,
     layer: str,
-    rule: str,
-    subject: str,
-    window_start: datetime | pd.Timestamp | str | None,
+    subject: str | None = None,
+    window_start: datetime | pd.Timestamp | str | None = None,
     grain: str = "day",
+    variant: str = "production",
 ) -> str:
-    """Relative URL of the page view showing this evidence."""
-    page, section = PAGES[layer]
-    params = {"model": model, "version": version}
-    if section:
-        params["layer"] = section
-    if layer in ("drift", "data_quality"):
-        if rule in FEATURE_RULES or rule == "schema":
-            params["feature"] = subject
-        params["check"] = rule
+    """Relative URL of the page view showing this evidence.
+
+    The monitoring pages (ui/monitoring.py) read model, version, variant, grain and the
+    period (from, to: UTC days) from the URL; the drift page also `feature` and `window`
+    (its heatmap cell, "%Y-%m-%dT%H:%M").
+    """
+    page = PAGES[layer]
+    params = {"model": model, "version": version, "variant": variant, "grain": grain}
     if window_start is not None:
         ts = pd.Timestamp(window_start)
-        params["window"] = (
-            ts.strftime("%Y-%m-%d") if grain != "hour" else ts.strftime("%Y-%m-%dT%H:%M")
-        )
-        params["grain"] = grain
+        day = ts.tz_convert("UTC") if ts.tzinfo else ts
+        params["from"] = f"{day - timedelta(days=CONTEXT_DAYS[grain]):%Y-%m-%d}"
+        params["to"] = f"{day:%Y-%m-%d}"
+        if page == "drift":
+            params["window"] = f"{day:%Y-%m-%dT%H:%M}"
+    if page == "drift" and subject:
+        params["feature"] = subject
     return f"{page}?{urlencode(params)}"
 
 
@@ -64,12 +67,18 @@ def alert_link(alert: dict) -> str:
         alert["model_name"],
         alert["model_version"],
         alert["layer"],
-        alert["rule"],
         alert["subject"],
         alert["last_seen"],
         alert.get("grain", "day"),
+        alert.get("variant", "production"),
     )
 
 
 def absolute(link: str, base: str | None = None) -> str:
     return f"{app_url(base)}/{link}"
+
+
+def page_target(link: str) -> tuple[str, dict[str, str]]:
+    """("pages/<page>.py", query params) of a relative link, for st.page_link."""
+    page, _, query = link.partition("?")
+    return f"pages/{page}.py", dict(parse_qsl(query))

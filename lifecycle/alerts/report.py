@@ -308,7 +308,7 @@ def to_markdown(review: WeeklyReview) -> str:
         out.append(
             f"{m.task}, risk tier {m.risk_tier}; production version "
             f"{m.production_version or 'none'}. "
-            f"[Model health]({review.link(evidence_link(m.model, m.production_version or '', 'performance', 'performance_metric', '', None))})"
+            f"[Model health]({review.link(evidence_link(m.model, m.production_version or '', 'performance'))})"
         )
         out += ["", "**What changed since last week:** " + ("; ".join(m.changes) or "nothing")]
         out += ["", "| layer | last week | this week |", "|---|---|---|"]
@@ -400,9 +400,7 @@ def _status_cell(status: str) -> str:
 
 def _model_html(review: WeeklyReview, m: ModelWeek) -> str:
     e = html.escape
-    health = review.link(
-        evidence_link(m.model, m.production_version or "", "performance", "", "", None)
-    )
+    health = review.link(evidence_link(m.model, m.production_version or "", "performance"))
     parts = [
         f"<h2 id='{e(m.model)}'>{e(m.model)}</h2>",
         f"<p>{e(m.task)}, risk tier {e(m.risk_tier)}; production version "
