@@ -7,6 +7,7 @@ found is collected, so one run of `register` names all of them, each with where 
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import tomllib
 from dataclasses import dataclass, field
@@ -401,6 +402,15 @@ def rule_error(sql: str, features: list[Feature]) -> str | None:
         statements = con.extract_statements(f"SELECT ({sql}) FROM features")
         if len(statements) != 1:
             return "a rule is one expression"
+        # Monitoring runs the rule as a row filter over the real database, so it must be one
+        # row-level expression: the query with it as the WHERE clause must keep the shape of
+        # a plain filter (text such as "x > 0) UNION SELECT ... (true" changes it), and a
+        # WHERE clause refuses aggregates and window functions when bound.
+        as_filter = f"SELECT * FROM features WHERE ({sql})"
+        shape_error = _filter_shape_error(con, as_filter)
+        if shape_error:
+            return shape_error
+        con.execute(f"DESCRIBE {as_filter}").fetchall()
         con.execute(f"DESCRIBE SELECT CAST(({sql}) AS BOOLEAN) AS ok FROM features").fetchall()
         types = con.execute(f"DESCRIBE SELECT ({sql}) AS ok FROM features").fetchall()
         if types[0][1] != "BOOLEAN":
@@ -409,6 +419,28 @@ def rule_error(sql: str, features: list[Feature]) -> str | None:
         return str(exc).splitlines()[0]
     finally:
         con.close()
+    return None
+
+
+def _filter_shape_error(con: duckdb.DuckDBPyConnection, query: str) -> str | None:
+    """Why `query` is not `SELECT * FROM features WHERE <one expression, no subquery>`."""
+
+    def tree(text: str) -> dict:
+        return json.loads(con.execute("SELECT json_serialize_sql(?)", [text]).fetchall()[0][0])
+
+    if len(con.extract_statements(query)) != 1:  # raises the parser's error if it does not parse
+        return "a rule is one expression"
+    got = tree(query)
+    if got.get("error") or len(got["statements"]) != 1:
+        return "a rule is one expression"
+    node = got["statements"][0]["node"]
+    plain = tree("SELECT * FROM features WHERE (true)")["statements"][0]["node"]
+    if {k: v for k, v in node.items() if k != "where_clause"} != {
+        k: v for k, v in plain.items() if k != "where_clause"
+    }:
+        return "a rule is one expression over the feature columns"
+    if '"SUBQUERY"' in json.dumps(node["where_clause"]):
+        return "a rule may not contain a subquery: it reads only the feature columns"
     return None
 
 
