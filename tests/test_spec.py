@@ -46,8 +46,14 @@ BAD_SPECS = {
     "rule reads another table": (
         'sql = "x >= 0"',
         'sql = "x >= (SELECT count(*) FROM models)"',
-        "does not parse",
+        "may not contain a subquery",
     ),
+    "rule reads a file": (
+        'sql = "x >= 0"',
+        "sql = \"x >= 0 AND (SELECT count(*) FROM read_csv('reference.csv')) > 0\"",
+        "may not contain a subquery",
+    ),
+    "rule is an aggregate": ('sql = "x >= 0"', 'sql = "count(x) > 0"', "cannot contain aggregates"),
     "unknown key": (
         'description = "A small model for tests"',
         'descripton = "typo"',
