@@ -223,3 +223,12 @@ def test_sixteen_threads_read_and_write_through_cursors_without_errors(toy_store
     # every reader saw whole batches only: log rows always matched the committed batch rows
     assert len(snapshots) == threads * rounds
     assert all(logged == batched and logged % batch_rows == 0 for logged, batched in snapshots)
+
+
+def test_a_file_that_is_not_a_database_is_refused_and_left_as_it_was(tmp_path):
+    path = tmp_path / "notes.duckdb"
+    path.write_text("these are my notes, not a database\n" * 200)
+    before = _sha256(path)
+    with pytest.raises(StoreError, match=r"cannot open database .*notes\.duckdb"):
+        Store(path)
+    assert _sha256(path) == before
