@@ -19,6 +19,10 @@ SECTIONS = {
     "Monitoring": [
         st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
     ],
+    "Alerts": [
+        st.Page("pages/alerts.py", title="Alerts inbox", icon=":material/notifications:"),
+        st.Page("pages/weekly_review.py", title="Weekly review", icon=":material/summarize:"),
+    ],
 }
 
 navigation = st.navigation(SECTIONS)

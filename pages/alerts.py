@@ -1,0 +1,191 @@
+"""Alerts inbox: filter, read the evidence, follow the link, acknowledge / snooze / resolve."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import streamlit as st
+
+from lifecycle.alerts import lifecycle as lc
+from lifecycle.alerts.check import run_check
+from lifecycle.alerts.links import alert_link, page_target
+from lifecycle.alerts.retraining import recommendations
+from lifecycle.alerts.rules import LAYERS
+from lifecycle.identity import Actor, PermissionDenied
+from ui.common import data_version, get_store
+
+st.title("Alerts")
+store = get_store()
+FLASH = "_alerts_flash"
+
+
+def current_actor() -> Actor:
+    """The signed-in user (ui.identity when present), else the local development identity."""
+    try:
+        from ui import identity
+    except ImportError:
+        identity = None
+    if identity is not None and hasattr(identity, "current_actor"):
+        return identity.current_actor()
+    with st.sidebar.expander("Acting as (local development mode)", expanded=False):
+        name = st.text_input("Name", "dev.reviewer@example.com", key="alerts_actor")
+        roles = st.multiselect(
+            "Roles", ["viewer", "reviewer", "deployer", "admin"], ["reviewer"], key="alerts_roles"
+        )
+    st.caption(f"Local development mode: acting as **{name}** ({', '.join(roles) or 'no role'}).")
+    return Actor(name or "anonymous", frozenset(roles))
+
+
+@st.cache_data(show_spinner=False, ttl=60)
+def _alerts(version: int, revision: int) -> pd.DataFrame:
+    return lc.list_alerts(get_store())
+
+
+@st.cache_data(show_spinner=False, ttl=300)
+def _retraining(version: int, revision: int) -> list[dict]:
+    return [r.to_dict() | {"text": r.text()} for r in recommendations(get_store())]
+
+
+def _revision() -> int:
+    """Grows with every alert change: the cache key of the alert reads."""
+    return int(store.query_one("SELECT coalesce(sum(revision) + count(*), 0) FROM alerts")[0])
+
+
+def _last_check() -> dict | None:
+    row = store.query_df("SELECT * FROM check_runs ORDER BY run_id DESC LIMIT 1")
+    return None if row.empty else row.iloc[0].to_dict()
+
+
+actor = current_actor()
+can_manage = actor.can("manage_alerts")
+if flash := st.session_state.pop(FLASH, None):
+    (st.success if flash[0] == "ok" else st.error)(flash[1])
+
+# -- the last check, and running one -----------------------------------------------------------
+last = _last_check()
+cols = st.columns([3, 1])
+cols[0].caption(
+    "Last check: never - run one to evaluate the alert rules on the stored windows."
+    if last is None
+    else f"Last check {pd.Timestamp(last['finished_at']):%Y-%m-%d %H:%M} UTC (as of "
+    f"{pd.Timestamp(last['as_of']):%Y-%m-%d %H:%M} UTC), exit code {last['exit_code']}. "
+    "Schedule `python -m lifecycle check` to keep alerts current."
+)
+if cols[1].button("Run check now", key="run_check", disabled=not can_manage,
+                  help=None if can_manage else "needs the manage_alerts permission"):  # fmt: skip
+    with st.spinner("Computing new windows and evaluating the alert rules…"):
+        report = run_check(store)
+    st.cache_data.clear()
+    st.session_state[FLASH] = ("ok", report.text().splitlines()[0])
+    st.rerun()
+
+frame = _alerts(data_version(), _revision())
+due = [r for r in _retraining(data_version(), _revision()) if r["due"]]
+for rec in due:
+    st.warning(f"Retraining due - {rec['text']}", icon=":material/model_training:")
+
+# -- filters -----------------------------------------------------------------------------------
+f = st.columns(4)
+models = f[0].multiselect("Model", sorted(frame["model_name"].unique()), key="f_model")
+layers = f[1].multiselect("Layer", list(LAYERS), key="f_layer")
+severities = f[2].multiselect("Severity", ["critical", "warning"], key="f_severity")
+states = f[3].multiselect("State", list(lc.STATES), default=list(lc.UNRESOLVED), key="f_state")
+shown = frame
+for column, chosen in (("model_name", models), ("layer", layers), ("severity", severities),
+                       ("state", states)):  # fmt: skip
+    if chosen:
+        shown = shown[shown[column].isin(chosen)]
+
+active = frame[frame["state"].isin(lc.ACTIVE)]
+m = st.columns(4)
+m[0].metric("Critical (active)", int((active["severity"] == "critical").sum()))
+m[1].metric("Warning (active)", int((active["severity"] == "warning").sum()))
+m[2].metric("Snoozed", int((frame["state"] == "snoozed").sum()))
+m[3].metric("Shown", len(shown))
+
+if shown.empty:
+    st.info("No alerts match these filters." if len(frame) else "No alerts yet.")
+    st.stop()
+
+table = shown[["alert_id", "severity", "state", "model_name", "model_version", "variant",
+               "layer", "rule", "subject", "count", "first_seen", "last_seen",
+               "summary"]]  # fmt: skip
+st.dataframe(table, hide_index=True, width="stretch", height=min(38 * len(table) + 38, 420))
+
+
+# -- one alert: evidence, response, link, actions ------------------------------------------------
+def _label(alert_id: int) -> str:
+    a = shown.loc[shown["alert_id"] == alert_id].iloc[0]
+    return (
+        f"#{alert_id} {a['severity']} · {a['model_name']} {a['model_version']} · "
+        f"{a['layer']} / {a['rule']} / {a['subject']} ({a['state']})"
+    )
+
+
+ids = [int(i) for i in shown["alert_id"]]
+if st.session_state.get("alert_pick") not in ids:
+    st.session_state["alert_pick"] = ids[0]
+alert_id = st.selectbox("Alert", ids, format_func=_label, key="alert_pick")
+alert = lc.get_alert(store, alert_id)
+
+st.subheader(f"#{alert_id}: {alert['summary']}")
+cols = st.columns(4)
+cols[0].metric("Severity", alert["severity"])
+cols[1].metric("State", alert["state"])
+cols[2].metric("Windows seen", int(alert["count"]))
+cols[3].metric("Escalated", "yes" if alert["escalation_level"] else "no")
+st.markdown(
+    f"**Response:** {alert['response']}  \n"
+    f"**Seen:** {pd.Timestamp(alert['first_seen']):%Y-%m-%d %H:%M} to "
+    f"{pd.Timestamp(alert['last_seen']):%Y-%m-%d %H:%M} UTC ({alert['grain']} windows, "
+    f"{alert['variant']} traffic)"
+)
+if alert["acknowledged_by"]:
+    st.markdown(f"**Acknowledged** by {alert['acknowledged_by']}: {alert['ack_comment']}")
+if alert["state"] == "snoozed":
+    st.markdown(f"**Snoozed** until {pd.Timestamp(alert['snoozed_until']):%Y-%m-%d %H:%M} UTC")
+if alert["resolution"]:
+    st.markdown(f"**Resolved** by {alert['resolved_by']}: {alert['resolution']}")
+page, params = page_target(alert_link(alert))
+st.page_link(page, label="Open the evidence", icon=":material/query_stats:",
+             query_params=params)  # fmt: skip
+with st.expander("Evidence summary", expanded=True):
+    evidence = {k: v for k, v in alert["evidence"].items() if v is not None}
+    st.json(evidence, expanded=1)
+    st.dataframe(lc.alert_windows(store, alert).head(50), hide_index=True, width="stretch")
+with st.expander("History (audit log)"):
+    st.dataframe(lc.alert_history(store, alert_id), hide_index=True, width="stretch")
+
+
+def _act(action, *args, **kwargs) -> None:
+    try:
+        action(store, actor, alert_id, *args, revision=int(alert["revision"]), **kwargs)
+    except (lc.AlertError, lc.AlertConflict, PermissionDenied) as exc:
+        st.session_state[FLASH] = ("error", str(exc))
+    else:
+        st.session_state[FLASH] = ("ok", f"Alert #{alert_id}: {action.__name__} recorded.")
+    st.cache_data.clear()
+    st.rerun()
+
+
+if alert["state"] != "resolved":
+    if not can_manage:
+        st.info(f"{actor.name} may view alerts; acknowledging, snoozing and resolving need the "
+                "reviewer, deployer or admin role.")  # fmt: skip
+    else:
+        tabs = st.tabs(["Acknowledge", "Snooze", "Resolve"])
+        with tabs[0]:
+            comment = st.text_input("Comment (what you are doing about it)", key="ack_comment")
+            if st.button("Acknowledge", key="ack", disabled=alert["state"] == "acknowledged"):
+                _act(lc.acknowledge, comment)
+        with tabs[1]:
+            hours = st.number_input("Hours", 1, 24 * 30, 24, key="snooze_hours")
+            note = st.text_input("Comment", key="snooze_comment")
+            if st.button("Snooze", key="snooze"):
+                until = datetime.now(UTC) + timedelta(hours=int(hours))
+                _act(lc.snooze, until, note)
+        with tabs[2]:
+            reason = st.text_input("Reason", key="resolve_reason")
+            if st.button("Resolve", key="resolve"):
+                _act(lc.resolve, reason)

@@ -1,0 +1,114 @@
+"""Weekly review: a chosen ISO week, model by model, with HTML and Markdown export."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import streamlit as st
+
+from lifecycle.alerts import report
+from lifecycle.alerts.links import page_target
+from lifecycle.alerts.rules import LAYERS
+from ui.common import data_version, get_store
+
+st.title("Weekly review")
+store = get_store()
+
+
+@st.cache_data(show_spinner=False, ttl=300)
+def _weeks(version: int) -> list[str]:
+    """ISO weeks from the first logged prediction to now, newest first."""
+    first = store.query_one("SELECT min(ts) FROM predictions")[0]
+    now = datetime.now(UTC)
+    if first is None:
+        return [report.week_of(now)]
+    weeks, day = [], pd.Timestamp(first).to_pydatetime()
+    while day <= now:
+        week = report.week_of(day)
+        if week not in weeks:
+            weeks.append(week)
+        day += timedelta(days=1)
+    return weeks[::-1]
+
+
+@st.cache_data(show_spinner="Building the review…", ttl=120)
+def _review(version: int, alerts_revision: int, week: str) -> report.WeeklyReview:
+    return report.weekly_review(get_store(), week)
+
+
+@st.cache_data(show_spinner=False, ttl=120)
+def _exports(version: int, alerts_revision: int, week: str) -> tuple[str, str]:
+    review = _review(version, alerts_revision, week)
+    return report.to_html(review), report.to_markdown(review)
+
+
+weeks = _weeks(data_version())
+default = report.week_of(datetime.now(UTC) - timedelta(weeks=1))
+if st.query_params.get("week") in weeks and "week" not in st.session_state:
+    st.session_state["week"] = st.query_params["week"]
+if st.session_state.get("week") not in weeks:
+    st.session_state["week"] = default if default in weeks else weeks[0]
+week = st.selectbox("Week (ISO, UTC)", weeks, key="week")
+st.query_params["week"] = week
+revision = int(store.query_one("SELECT coalesce(sum(revision) + count(*), 0) FROM alerts")[0])
+review = _review(data_version(), revision, week)
+st.caption(f"{review.start:%Y-%m-%d} to {review.end - timedelta(days=1):%Y-%m-%d} (UTC)")
+
+html_text, markdown_text = _exports(data_version(), revision, week)
+cols = st.columns([1, 1, 3])
+cols[0].download_button("Export HTML", html_text, f"weekly-review-{week}.html", "text/html",
+                        key="export_html", icon=":material/download:")  # fmt: skip
+cols[1].download_button("Export Markdown", markdown_text, f"weekly-review-{week}.md",
+                        "text/markdown", key="export_md", icon=":material/download:")  # fmt: skip
+
+summary = pd.DataFrame(
+    [
+        {
+            "model": m.model,
+            "production": m.production_version,
+            "overall": m.overall,
+            **{layer: m.status[layer] for layer in LAYERS},
+            "alerts": len(m.alerts),
+            "retraining": "due" if m.retraining.get("due") else "not due",
+        }
+        for m in review.models
+    ]
+)
+st.dataframe(summary, hide_index=True, width="stretch")
+
+for m in review.models:
+    with st.expander(f"{m.model}: {m.overall}", expanded=m.overall in ("warning", "critical")):
+        st.markdown(f"**What changed since last week:** {'; '.join(m.changes) or 'nothing'}")
+        st.plotly_chart(report.status_figure(m, review.start, review.end), key=f"fig_{m.model}")
+        if m.figures:
+            figures = pd.DataFrame(
+                [
+                    {
+                        "layer": f["layer"],
+                        "figure": f["figure"],
+                        "last week": report._fmt(f["last_week"], f["format"]),
+                        "this week": report._fmt(f["this_week"], f["format"]),
+                    }
+                    for f in m.figures
+                ]
+            )
+            st.dataframe(figures, hide_index=True, width="stretch")
+        st.markdown(f"**Alerts ({len(m.alerts)})**")
+        for a in m.alerts:
+            page, params = page_target(a["link"])
+            flags = " · new" if a["new_this_week"] else ""
+            flags += " · resolved this week" if a["resolved_this_week"] else ""
+            st.page_link(
+                page,
+                label=f"{a['severity']} #{a['alert_id']} {a['layer']} / {a['rule']} / "
+                f"{a['subject']} ({a['state']}{flags}): {a['summary']}",
+                query_params=params,
+                icon=":material/error:" if a["severity"] == "critical" else ":material/warning:",
+            )
+        st.markdown(f"**Decisions ({len(m.decisions)})**")
+        if m.decisions:
+            st.dataframe(pd.DataFrame(m.decisions), hide_index=True, width="stretch")
+        st.markdown(f"**Retraining:** {m.retraining.get('text', 'n/a')}")
+        for note in m.notes:
+            st.caption(note)

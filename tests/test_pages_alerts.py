@@ -1,0 +1,122 @@
+"""Alerts inbox and Weekly review pages, run headless with AppTest through app.py."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from lifecycle import catalog
+from lifecycle.alerts import lifecycle as lc
+from lifecycle.alerts import report
+from lifecycle.alerts.check import run_check
+from lifecycle.store import Store
+from tests.browser import ROOT
+from tests.conftest import write_toy_spec
+from tests.test_check import FAST_DRIFT, end_of, serve_day
+
+
+@pytest.fixture(scope="module")
+def alerts_db_master(tmp_path_factory):
+    """A small database with one critical (missing x) and one warning (new colour) alert."""
+    folder = tmp_path_factory.mktemp("alerts_pages")
+    spec = write_toy_spec(folder / "spec", rows=3000)
+    spec.write_text(spec.read_text() + FAST_DRIFT, encoding="utf-8")
+    path = folder / "pages.duckdb"
+    with Store(path) as store:
+        catalog.register_from_file(store, spec)
+        serve_day(store, 0)
+        serve_day(store, 1, new_color=0.015)
+        serve_day(store, 2, missing_x=0.5)
+        run_check(store, as_of=end_of(2))
+    return path
+
+
+@pytest.fixture
+def alerts_db(alerts_db_master, tmp_path):
+    target = tmp_path / "pages.duckdb"
+    shutil.copyfile(alerts_db_master, target)
+    return target
+
+
+@pytest.fixture
+def page(monkeypatch):
+    def start(db_path, name):
+        monkeypatch.setenv("LIFECYCLE_DB", str(db_path))
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+        at.run()
+        at.switch_page(f"pages/{name}.py")
+        at.run()
+        assert not at.exception, at.exception
+        return at
+
+    return start
+
+
+def by_key(at, kind, key):
+    return next(w for w in getattr(at, kind) if w.key == key)
+
+
+def test_inbox_lists_alerts_with_evidence_and_link(page, alerts_db):
+    at = page(alerts_db, "alerts")
+    assert at.title[0].value == "Alerts"
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Critical (active)"] == "1" and metrics["Warning (active)"] >= "1"
+    table = at.dataframe[0].value
+    assert table["severity"].iloc[0] == "critical"  # worst first
+    assert ("missing_rate", "x") in set(zip(table["rule"], table["subject"], strict=True))
+    assert "Response:** fix the data feed" in " ".join(m.value for m in at.markdown)
+    links = at.get("page_link")
+    assert links and links[0].proto.page == "drift"
+    assert "feature=x" in str(links[0].proto) and "window=2026-03-04T00" in str(links[0].proto)
+
+
+def test_filters(page, alerts_db):
+    at = page(alerts_db, "alerts")
+    by_key(at, "multiselect", "f_severity").set_value(["warning"]).run()
+    table = at.dataframe[0].value
+    assert set(table["severity"]) == {"warning"}
+    by_key(at, "multiselect", "f_layer").set_value(["infrastructure"]).run()
+    assert any("No alerts match" in i.value for i in at.info)
+
+
+def test_acknowledge_from_the_page_is_recorded(page, alerts_db):
+    at = page(alerts_db, "alerts")
+    alert_id = int(by_key(at, "selectbox", "alert_pick").value)
+    by_key(at, "button", "ack").click().run()  # no comment: refused, nothing changes
+    assert any("needs a comment" in e.value for e in at.error)
+    by_key(at, "text_input", "ack_comment").set_value("feed owner paged")
+    by_key(at, "button", "ack").click().run()
+    assert not at.exception
+    assert any(f"Alert #{alert_id}: acknowledge recorded" in s.value for s in at.success)
+    row = lc.get_alert(_page_store(), alert_id)  # the app's cached store holds the file
+    assert row["state"] == "acknowledged" and row["ack_comment"] == "feed owner paged"
+
+
+def _page_store():
+    from ui.common import get_store
+
+    return get_store()
+
+
+def test_a_viewer_sees_no_actions(page, alerts_db):
+    at = page(alerts_db, "alerts")
+    by_key(at, "multiselect", "alerts_roles").set_value(["viewer"]).run()
+    assert not [b for b in at.button if b.key in ("ack", "snooze", "resolve")]
+    assert any("may view alerts" in i.value for i in at.info)
+    assert by_key(at, "button", "run_check").disabled
+
+
+def test_weekly_review_page_with_exports(page, alerts_db):
+    at = page(alerts_db, "weekly_review")
+    assert at.title[0].value == "Weekly review"
+    week = report.week_of(end_of(2))
+    by_key(at, "selectbox", "week").set_value(week).run()
+    assert not at.exception
+    summary = at.dataframe[0].value
+    assert summary["model"].tolist() == ["toy"] and summary["overall"].iloc[0] == "critical"
+    assert summary["data_quality"].iloc[0] == "critical"
+    buttons = at.get("download_button")
+    assert len(buttons) == 2
+    assert any("#" in link.proto.label for link in at.get("page_link"))
