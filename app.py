@@ -18,6 +18,8 @@ common.ensure_database()
 SECTIONS = {
     "Monitoring": [
         st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
+        st.Page("pages/model_health.py", title="Model health", icon=":material/monitor_heart:"),
+        st.Page("pages/drift.py", title="Drift investigation", icon=":material/query_stats:"),
     ],
     "Alerts": [
         st.Page("pages/alerts.py", title="Alerts inbox", icon=":material/notifications:"),

@@ -7,6 +7,7 @@ never axes that pretend to show something.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Sequence
 
@@ -62,6 +63,30 @@ def is_empty_figure(fig: go.Figure) -> bool:
     return not fig.data
 
 
+def _hline(fig: go.Figure, y: float, label: str = "", colour: str = "#555") -> None:
+    """A dashed horizontal line across the plot (cheaper than fig.add_hline)."""
+    _guide(fig, {"type": "line", "xref": "paper", "x0": 0, "x1": 1, "yref": "y", "y0": y,
+                 "y1": y, "line": {"dash": "dash", "color": colour, "width": 1.5}})  # fmt: skip
+    if label:
+        _label(fig, label, x=0, y=y, xref="paper", yref="y", xanchor="left")
+
+
+def _vline(fig: go.Figure, x, label: str = "", colour: str = "#555", dash: str = "solid"):
+    _guide(fig, {"type": "line", "yref": "paper", "y0": 0, "y1": 1, "xref": "x", "x0": x,
+                 "x1": x, "line": {"dash": dash, "color": colour, "width": 1}})  # fmt: skip
+    if label:
+        _label(fig, label, x=x, y=1, xref="x", yref="paper", xanchor="left")
+
+
+def _guide(fig: go.Figure, shape: dict) -> None:
+    fig.layout.shapes = (*fig.layout.shapes, shape)
+
+
+def _label(fig: go.Figure, text: str, **where) -> None:
+    note = {"text": text, "showarrow": False, "yanchor": "bottom", "font": {"size": 11}}
+    fig.layout.annotations = (*fig.layout.annotations, {**note, **where})
+
+
 def _thresholds(
     fig: go.Figure, values: Sequence[float] | None, labels: Sequence[str] | None = None
 ) -> None:
@@ -69,18 +94,11 @@ def _thresholds(
     if not values:
         return
     labels = labels or ["minor", "moderate", "significant"][: len(values)]
-    for value, label, colour in zip(
-        values, labels, THRESHOLD_COLOURS[-len(values) :], strict=False
-    ):
+    colours = THRESHOLD_COLOURS[-len(values) :]
+    for value, label, colour in zip(values, labels, colours, strict=False):
         if value is None or (isinstance(value, float) and math.isnan(value)):
             continue
-        fig.add_hline(
-            y=value,
-            line_dash="dash",
-            line_color=colour,
-            annotation_text=f"{label} {value:g}",
-            annotation_position="top left",
-        )
+        _hline(fig, value, f"{label} {value:g}", colour)
 
 
 def _series_name(version: str, variant: str) -> str:
@@ -94,7 +112,7 @@ def _groups(frame: pd.DataFrame) -> Iterable[tuple[str, str, pd.DataFrame]]:
 
 def _mark_window(fig: go.Figure, window_start) -> None:
     if window_start is not None:
-        fig.add_vline(x=pd.Timestamp(window_start), line_color="#555", line_width=1)
+        _vline(fig, pd.Timestamp(window_start), "chosen window")
 
 
 # -- infrastructure ----------------------------------------------------------------------------
@@ -261,13 +279,7 @@ def metric_figure(
             )
         )
     if reference is not None and not math.isnan(reference):
-        fig.add_hline(
-            y=reference,
-            line_dash="dash",
-            line_color="#555",
-            annotation_text=f"reference {reference:.3g}",
-            annotation_position="top left",
-        )
+        _hline(fig, reference, f"reference {reference:.3g}")
     return _layout(fig, title, "window start (UTC) of the predictions", label)
 
 
@@ -376,10 +388,10 @@ def residual_figure(hist: pd.DataFrame, *, unit: str = "target units"):
             name="residuals",
         )
     )
-    fig.add_vline(x=0, line_dash="dash", line_color="#555")
+    _vline(fig, 0, dash="dash")
     mean = hist.attrs.get("mean")
     if mean is not None and not math.isnan(mean):
-        fig.add_vline(x=mean, line_color="#d1332e", annotation_text=f"mean {mean:.2f}")
+        _vline(fig, mean, f"mean {mean:.2f}", "#d1332e")
     fig.update_layout(hovermode="closest", bargap=0)
     return _layout(fig, title, f"residual ({unit})", "labelled predictions")
 
@@ -515,17 +527,19 @@ def severity_heatmap(
             ygap=1,
         )
     )
-    if selected is not None:
+    if selected is not None and selected[0] in rows and selected[1] is not None:
         sel_row, sel_window = selected
-        if sel_row in rows:
-            fig.add_shape(
-                type="rect",
-                x0=pd.Timestamp(sel_window) - pd.Timedelta(hours=0),
-                x1=pd.Timestamp(sel_window),
-                y0=rows.index(sel_row) - 0.5,
-                y1=rows.index(sel_row) + 0.5,
-                line={"color": "#000", "width": 3},
-            )
+        stamps = [pd.Timestamp(w) for w in windows]
+        steps = [b - a for a, b in itertools.pairwise(stamps)]
+        half = (min(steps) if steps else pd.Timedelta(days=1)) / 2
+        fig.add_shape(
+            type="rect",
+            x0=pd.Timestamp(sel_window) - half,
+            x1=pd.Timestamp(sel_window) + half,
+            y0=rows.index(sel_row) - 0.5,
+            y1=rows.index(sel_row) + 0.5,
+            line={"color": "#000", "width": 3},
+        )
     fig.update_layout(hovermode="closest")
     fig.update_yaxes(autorange="reversed")
     return _layout(

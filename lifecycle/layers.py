@@ -772,3 +772,142 @@ def freshness(store: Store, model: str) -> dict[str, Any]:
     )[0]
     keys = ("last_prediction", "last_label", "last_business_event", "last_infra_metric")
     return {**dict(zip(keys, row[:4], strict=True)), "last_received": row[4]}
+
+
+# -- page context -------------------------------------------------------------------------------
+
+
+def model_context(store: Store, model: str) -> dict[str, Any]:
+    """What the monitoring pages need to set up their controls for one model.
+
+    Keys: task, risk_tier, positive_class, versions (list of {version, state}, newest
+    first), production_version, variants (version -> variants with predictions), first_ts /
+    last_ts of its predictions, kpis (name -> {unit, direction, description}), features
+    (name -> numeric / categorical, of the newest spec).
+    """
+    task = model_task(store, model)
+    with store.cursor() as cur:
+        info = catalog.model_info(cur, model)
+        versions = cur.execute(
+            "SELECT version, state FROM model_versions WHERE model_name = ? "
+            "ORDER BY registered_at DESC",
+            [model],
+        ).fetchall()
+        spec = catalog.latest_spec(cur, model) or {}
+        kpis: dict[str, dict] = {}
+        for version, _ in versions:
+            for kpi in catalog.version_spec(cur, model, version).get("kpis", []):
+                kpis.setdefault(kpi["name"], kpi)
+        spans = cur.execute(
+            "SELECT model_version, variant, min(ts), max(ts) FROM predictions "
+            "WHERE model_name = ? GROUP BY ALL ORDER BY 1, 2",
+            [model],
+        ).fetchall()
+    variants: dict[str, list[str]] = {}
+    for version, variant, _, _ in spans:
+        variants.setdefault(version, []).append(variant)
+    production = next((v for v, s in versions if s == "production"), None)
+    return {
+        "task": task.task,
+        "risk_tier": info["risk_tier"],
+        "positive_class": task.positive,
+        "versions": [{"version": v, "state": s} for v, s in versions],
+        "production_version": production,
+        "variants": variants,
+        "first_ts": min((s[2] for s in spans), default=None),
+        "last_ts": max((s[3] for s in spans), default=None),
+        "kpis": kpis,
+        "features": {f["name"]: f["type"] for f in spec.get("features", [])},
+    }
+
+
+def results_version(store: Store, model: str) -> tuple[int, Any]:
+    """Changes whenever monitor results of the model are written: a cache key for pages."""
+    row = store.query_all(
+        "SELECT count(*), max(computed_at) FROM monitor_results WHERE model_name = ?", [model]
+    )[0]
+    return int(row[0]), row[1]
+
+
+def unmonitored_windows(
+    store: Store,
+    model: str,
+    *,
+    grain: str = "day",
+    reference: str = "spec",
+    since: datetime | None = None,
+    until: datetime | None = None,
+    version: str | None = None,
+    variant: str | None = None,
+) -> int:
+    """How many windows with predictions have no stored data-check results yet
+    (run lifecycle.monitor.monitor_model to compute them)."""
+    bucket = bucket_sql(check_grain(grain))
+    where, params = _where(model, since=None, until=None, version=version, variant=variant)
+    window_filter, window_params = "", []
+    if since is not None:
+        window_filter += f" AND {bucket} >= ?"
+        window_params.append(since)
+    if until is not None:
+        window_filter += f" AND {bucket} < ?"
+        window_params.append(until)
+    row = store.query_all(
+        f"""
+        SELECT count(*) FROM (
+            SELECT DISTINCT model_version, variant, {bucket} AS window_start FROM predictions
+            WHERE {where}{window_filter}
+        ) w
+        WHERE NOT EXISTS (
+            SELECT 1 FROM monitor_results r
+            WHERE r.model_name = ? AND r.grain = ? AND r.reference_kind = ?
+              AND r.check_name = 'data_drift' AND r.model_version = w.model_version
+              AND r.variant = w.variant AND r.window_start = w.window_start
+        )
+        """,
+        [*params, *window_params, model, grain, reference],
+    )
+    return int(row[0][0])
+
+
+DRIFT_ROW_PREFIX = {
+    "prediction_drift": "prediction · ",
+    "multivariate_drift": "multivariate · ",
+    "performance_drift": "concept · performance ",
+    "concept_drift": "concept · surrogate ",
+}
+
+
+def drift_cells(stored: pd.DataFrame) -> pd.DataFrame:
+    """Rows for a drift heatmap from stored results (lifecycle.drift.results): features
+    first (their own names), then prediction, multivariate and concept rows (prefixed).
+
+    Columns: row, check_name, subject, window_start, severity, status, effect_size.
+    """
+    columns = ["row", "check_name", "subject", "window_start", "severity", "status",
+               "effect_size"]  # fmt: skip
+    if stored.empty:
+        return pd.DataFrame(columns=columns)
+    order = ["data_drift", *DRIFT_ROW_PREFIX]
+    part = stored[stored["check_name"].isin(order)].copy()
+    part["row"] = [
+        DRIFT_ROW_PREFIX.get(c, "") + s
+        for c, s in zip(part["check_name"], part["subject"], strict=True)
+    ]
+    part["_order"] = part["check_name"].map(order.index)
+    part = part.sort_values(["_order", "window_start"], kind="stable")
+    return part[columns].reset_index(drop=True)
+
+
+def worst_cell(cells: pd.DataFrame, check: str = "data_drift") -> tuple[str, Any] | None:
+    """(subject, window_start) of the most severe result of `check`: highest severity,
+    then the feature flagged in most windows, then the latest window."""
+    from lifecycle.drift.severity import severity_rank
+
+    part = cells[cells["check_name"] == check]
+    if part.empty:
+        return None
+    part = part.assign(rank=[severity_rank(s) for s in part["severity"]])
+    flagged = part.groupby("subject")["rank"].transform(lambda r: int((r > 0).sum()))
+    part = part.assign(flagged=flagged)
+    best = part.sort_values(["rank", "flagged", "window_start"], kind="stable").iloc[-1]
+    return best["subject"], best["window_start"]

@@ -1,0 +1,246 @@
+"""Drift investigation: feature x window severity, then the evidence behind one cell."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import streamlit as st
+
+from lifecycle import charts, layers
+from lifecycle.drift import feature_distribution
+from ui import monitoring as mon
+from ui.common import data_version, get_store
+
+st.title("Drift investigation")
+sel = mon.controls(with_reference=True, extra_keys=("feature", "window"))
+if sel is None:
+    st.stop()
+
+dv = data_version()
+ctx = mon.model_context(dv, sel.model)
+mon.ensure_monitored(sel)
+stored = mon.stored(
+    dv, mon.results_key(sel.model), sel.model, version=sel.version, variant=sel.variant,
+    grain=sel.grain, since=sel.since, until=sel.until, reference=sel.reference,
+)  # fmt: skip
+cells = layers.drift_cells(stored)
+st.caption(
+    f"**{sel.model}** {sel.version} · {sel.variant} traffic · {sel.grain} windows · "
+    f"{sel.period_label} · compared with the {mon.REFERENCES[sel.reference]}"
+)
+if cells.empty:
+    st.info("No drift results for this selection: the period holds no predictions.")
+    st.stop()
+
+
+@st.cache_data(show_spinner=False, ttl=600, max_entries=256)
+def _distribution(data_key: int, model, model_version, variant, grain, window, feature, ref):
+    return feature_distribution(
+        get_store(), model, model_version, variant, grain, window, feature, reference=ref
+    )
+
+
+def _window_label(ts) -> str:
+    fmt = "%Y-%m-%d %H:00" if sel.grain == "hour" else "%Y-%m-%d"
+    text = pd.Timestamp(ts).strftime(fmt)
+    return f"week of {text}" if sel.grain == "week" else text
+
+
+# -- the selected cell: URL > a clicked heatmap cell > the worst cell --------------------------
+features = [f for f in ctx["features"] if f in set(cells["subject"])]
+subjects = features + [s for s in ("prediction", "predicted_label") if s in set(cells["subject"])]
+windows = sorted(cells["window_start"].unique())
+window_keys = [pd.Timestamp(w).strftime("%Y-%m-%dT%H:%M") for w in windows]
+worst = layers.worst_cell(cells)
+clicked = st.session_state.get("heatmap")
+if clicked and clicked.get("selection", {}).get("points"):
+    point = clicked["selection"]["points"][0]
+    row = str(point.get("y", ""))
+    subject = row.split(" · ")[-1] if " · " in row else row
+    if subject in subjects:
+        st.session_state["feature"] = subject
+        st.session_state["window"] = pd.Timestamp(point["x"]).strftime("%Y-%m-%dT%H:%M")
+if st.session_state.get("feature") not in subjects:
+    st.session_state["feature"] = worst[0] if worst else subjects[0]
+if st.session_state.get("window") not in window_keys:
+    st.session_state["window"] = (
+        pd.Timestamp(worst[1]).strftime("%Y-%m-%dT%H:%M") if worst else window_keys[-1]
+    )
+
+
+# -- heatmap ---------------------------------------------------------------------------------
+def _row_label(subject: str) -> str:
+    return subject if subject in features else layers.DRIFT_ROW_PREFIX["prediction_drift"] + subject
+
+
+def _selected_window():
+    return windows[window_keys.index(st.session_state["window"])]
+
+
+flagged = cells[cells["severity"].isin(["minor", "moderate", "significant"])]
+drifting = flagged[flagged["check_name"] == "data_drift"]["subject"].unique()
+st.markdown(
+    f"**{len(drifting)}** of {len(features)} features drifted in at least one window "
+    f"({', '.join(drifting) if len(drifting) else 'none'}); {len(flagged)} flagged result(s) "
+    "in all. Choose a cell (click it, or use the selectors below)."
+)
+st.plotly_chart(
+    charts.severity_heatmap(
+        cells, row="row", title="Drift severity per feature and window",
+        row_title="feature / check",
+        selected=(_row_label(st.session_state["feature"]), _selected_window()),
+    ),
+    key="heatmap", on_select="rerun", selection_mode="points",
+)  # fmt: skip
+
+left, right, opt = st.columns([1, 1, 0.6])
+feature = left.selectbox("Feature", subjects, key="feature")
+window_key = right.selectbox(
+    "Window",
+    window_keys,
+    key="window",
+    format_func=lambda k: _window_label(k),
+)
+ecdf = opt.toggle("ECDF", key="ecdf", help="Cumulative distributions instead of histograms")
+mon.set_url_value("feature", feature)
+mon.set_url_value("window", window_key)
+window = windows[window_keys.index(window_key)]
+
+# -- the cell's evidence -------------------------------------------------------------------------
+check = "data_drift" if feature in features else "prediction_drift"
+history = stored[(stored["check_name"] == check) & (stored["subject"] == feature)]
+row = history[history["window_start"] == window]
+result = row.iloc[0] if not row.empty else None
+dist = _distribution(dv, sel.model, sel.version, sel.variant, sel.grain, window, feature,
+                     sel.reference)  # fmt: skip
+thresholds = result["details"].get("thresholds") if result is not None else None
+if not thresholds and not history.empty:
+    thresholds = next((d.get("thresholds") for d in history["details"] if d.get("thresholds")),
+                      None)  # fmt: skip
+
+st.subheader(f"{feature} in {_window_label(window)}")
+if result is not None:
+    severity = result["severity"] or "insufficient data"
+    response = result["response"] or "none (no verdict)"
+    colour = {"significant": "red", "moderate": "orange", "minor": "orange"}.get(
+        result["severity"], "gray"
+    )
+    st.markdown(f"Severity **:{colour}[{severity}]** → response: **{response}**")
+left, right = st.columns(2)
+left.plotly_chart(
+    charts.distribution_figure(dist, feature=feature, window_label=_window_label(window),
+                               ecdf=ecdf),
+    key="overlay",
+)  # fmt: skip
+right.plotly_chart(
+    charts.statistic_figure(
+        history, subject=feature, thresholds=thresholds,
+        y_title=f"effect size ({history['method'].dropna().iloc[0]})"
+        if history["method"].notna().any() else "effect size",
+        selected_window=window,
+    ),
+    key="statistic",
+)  # fmt: skip
+
+
+def _fmt(value, digits: int = 4) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+if result is None:
+    st.info("No stored result for this feature and window.")
+else:
+    details = result["details"]
+    facts = {
+        "method (effect size)": result["method"],
+        "test": details.get("test"),
+        "statistic": _fmt(result["statistic"]),
+        "p-value": _fmt(result["p_value"]),
+        "p-value, BH-adjusted": _fmt(result["p_adjusted"]),
+        "effect size": _fmt(result["effect_size"]),
+        "thresholds (minor, moderate, significant)": ", ".join(_fmt(t) for t in thresholds or []),
+        "severity": result["severity"] or "no verdict",
+        "response": result["response"] or "—",
+        "rows: reference / current": f"{_fmt(result['n_reference'])} / {_fmt(result['n_current'])}",
+        "status": result["status"],
+    }
+    if details.get("reason"):
+        facts["why no verdict"] = details["reason"]
+    if details.get("reference_mean") is not None:
+        facts["mean: reference → current"] = (
+            f"{_fmt(details['reference_mean'])} → {_fmt(details.get('current_mean'))}"
+        )
+    unseen = details.get("unseen_categories")
+    if unseen:
+        facts["categories never seen in the reference"] = ", ".join(
+            f"{k} ({v:.1%})" if isinstance(v, float) else str(k)
+            for k, v in (unseen.items() if isinstance(unseen, dict) else enumerate(unseen))
+        )
+    st.dataframe(
+        pd.DataFrame({"": list(facts), "value": [str(v) for v in facts.values()]}),
+        hide_index=True, width="stretch",
+    )  # fmt: skip
+
+
+# -- prediction, multivariate and concept drift --------------------------------------------------
+def _history(check_name: str, subject: str | None = None) -> pd.DataFrame:
+    part = stored[stored["check_name"] == check_name]
+    return part[part["subject"] == subject] if subject else part
+
+
+def _thresholds(part: pd.DataFrame):
+    return next((d.get("thresholds") for d in part["details"] if d.get("thresholds")), None)
+
+
+st.subheader("Prediction drift")
+left, right = st.columns(2)
+for col, subject in zip((left, right), ("prediction", "predicted_label"), strict=True):
+    part = _history("prediction_drift", subject)
+    if part.empty:
+        continue
+    col.plotly_chart(
+        charts.statistic_figure(part, subject=subject, thresholds=_thresholds(part),
+                                y_title="effect size", selected_window=window),
+        key=f"pred_{subject}",
+    )  # fmt: skip
+
+st.subheader("Multivariate drift")
+multi = _history("multivariate_drift")
+left, right = st.columns(2)
+left.plotly_chart(
+    charts.statistic_figure(multi, subject="all features", thresholds=_thresholds(multi),
+                            y_title="domain classifier ROC AUC", selected_window=window),
+    key="multivariate",
+)  # fmt: skip
+multi_row = multi[multi["window_start"] == window]
+drivers = multi_row.iloc[0]["details"].get("drivers") if not multi_row.empty else None
+right.plotly_chart(
+    charts.drivers_figure(drivers, title=f"Features driving it in {_window_label(window)}"),
+    key="drivers",
+)
+
+st.subheader("Concept drift evidence")
+st.caption(
+    "Performance drift compares the window's labelled rows with the reference (bootstrap "
+    "interval); the surrogate check fits a simple model on the window's labels: clearly "
+    "better than production means the feature-target relation moved. Windows whose labels "
+    "have not arrived show no verdict."
+)
+left, right = st.columns(2)
+for col, check_name, title in (
+    (left, "performance_drift", "metric change vs reference"),
+    (right, "concept_drift", "surrogate gain over production"),
+):
+    part = _history(check_name)
+    subject = part["subject"].iloc[0] if not part.empty else check_name
+    col.plotly_chart(
+        charts.statistic_figure(part, subject=f"{check_name.replace('_', ' ')} ({subject})",
+                                thresholds=_thresholds(part), y_title=title,
+                                selected_window=window),
+        key=f"concept_{check_name}",
+    )  # fmt: skip

@@ -1,0 +1,251 @@
+"""Controls and cached reads shared by the monitoring pages (model health, drift).
+
+The selection (model, version, variant, window size, period, reference) lives in widget
+state and is mirrored into the URL (st.query_params), so a link from an alert or a chat
+message opens the same view. A URL that changed since the last run (a followed link) wins
+over the widgets' previous state.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+import pandas as pd
+import streamlit as st
+
+from lifecycle import catalog, layers
+from lifecycle.drift import results as stored_results
+from ui.common import data_version, get_store
+
+GRAINS = ("hour", "day", "week")
+REFERENCES = {
+    "spec": "version's reference data",
+    "baseline": "baseline window (first 7 days)",
+    "previous": "previous window",
+}
+DEFAULT_DAYS = {"hour": 3, "day": 30, "week": 84}
+MAX_DAYS = {"hour": 14, "day": 366, "week": 3 * 366}
+SEEN = "_monitoring_query_seen"
+
+
+@dataclass(frozen=True)
+class Selection:
+    model: str
+    version: str
+    variant: str
+    grain: str
+    since: datetime
+    until: datetime
+    reference: str = "spec"
+
+    def layer_args(self) -> dict:
+        return {"grain": self.grain, "since": self.since, "until": self.until}
+
+    @property
+    def period_label(self) -> str:
+        last = self.until - timedelta(days=1)
+        return f"{self.since:%Y-%m-%d} to {last:%Y-%m-%d} (UTC)"
+
+
+# -- cached reads ---------------------------------------------------------------------------
+
+
+@st.cache_data(show_spinner=False, ttl=300)
+def model_names(data_key: int) -> list[str]:
+    with get_store().cursor() as cur:
+        return catalog.model_names(cur)
+
+
+@st.cache_data(show_spinner=False, ttl=300)
+def model_context(data_key: int, model: str) -> dict:
+    return layers.model_context(get_store(), model)
+
+
+@st.cache_data(show_spinner=False, ttl=600, max_entries=512)
+def layer(name: str, data_key: int, model: str, **kwargs):
+    """A lifecycle.layers function's result, cached per data version and arguments."""
+    return getattr(layers, name)(get_store(), model, **kwargs)
+
+
+@st.cache_data(show_spinner=False, ttl=600, max_entries=256)
+def stored(data_key: int, results_key: tuple, model: str, **kwargs) -> pd.DataFrame:
+    """Stored monitoring results (lifecycle.drift.results), keyed on both data and results."""
+    return stored_results(get_store(), model, **kwargs)
+
+
+def results_key(model: str) -> tuple:
+    return layers.results_version(get_store(), model)
+
+
+# -- controls -------------------------------------------------------------------------------
+
+
+def _apply_links(defaults: dict[str, str]) -> None:
+    """Copy URL values that changed since the last run into widget state."""
+    seen = st.session_state.get(SEEN, {})
+    for key in defaults:
+        value = st.query_params.get(key)
+        if value is not None and value != seen.get(key):
+            st.session_state[key] = value
+
+
+def _valid(key: str, options: list, fallback) -> None:
+    if st.session_state.get(key) not in options:
+        st.session_state[key] = fallback
+
+
+def _parse_day(text: str | None) -> date | None:
+    try:
+        return date.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
+def controls(*, with_reference: bool = False, extra_keys: tuple[str, ...] = ()) -> Selection | None:
+    """Render the selection row; return the selection, or None if no model has data."""
+    version_key = data_version()
+    models = model_names(version_key)
+    if not models:
+        st.info(
+            "No model is registered yet. Register one with "
+            "`python -m lifecycle register --db PATH SPEC.toml`, then ingest its logs."
+        )
+        return None
+    keys = ("model", "version", "variant", "grain", "from", "to", "reference", *extra_keys)
+    _apply_links(dict.fromkeys(keys, ""))
+    cols = st.columns([1.3, 1, 1, 0.8, 1.6] + ([1.3] if with_reference else []))
+    _valid("model", models, models[0])
+    model = cols[0].selectbox("Model", models, key="model")
+    ctx = model_context(version_key, model)
+    versions = [v["version"] for v in ctx["versions"]]
+    states = {v["version"]: v["state"] for v in ctx["versions"]}
+    with_data = [v for v in versions if v in ctx["variants"]] or versions
+    _valid("version", versions, ctx["production_version"] or with_data[0])
+    version = cols[1].selectbox(
+        "Version", versions, key="version", format_func=lambda v: f"{v} ({states[v]})"
+    )
+    variants = ctx["variants"].get(version) or ["production"]
+    _valid("variant", variants, "production" if "production" in variants else variants[0])
+    variant = cols[2].selectbox("Variant", variants, key="variant")
+    _valid("grain", list(GRAINS), "day")
+    grain = cols[3].selectbox("Window", GRAINS, key="grain", help="UTC hours, days or ISO weeks")
+    since, until = _period(cols[4], ctx, grain)
+    reference = "spec"
+    if with_reference:
+        _valid("reference", list(REFERENCES), "spec")
+        reference = cols[5].selectbox(
+            "Reference", list(REFERENCES), key="reference", format_func=REFERENCES.get
+        )
+    selection = Selection(model, version, variant, grain, since, until, reference)
+    sync_url(selection, extra_keys)
+    return selection
+
+
+def _period(col, ctx: dict, grain: str) -> tuple[datetime, datetime]:
+    last = ctx["last_ts"]
+    end = pd.Timestamp(last).date() if last is not None else datetime.now(UTC).date()
+    first = pd.Timestamp(ctx["first_ts"]).date() if ctx["first_ts"] is not None else end
+    default = (max(first, end - timedelta(days=DEFAULT_DAYS[grain] - 1)), end)
+    start_q, end_q = (_parse_day(st.session_state.get(k)) for k in ("from", "to"))
+    if "period" not in st.session_state or (start_q and end_q):
+        st.session_state["period"] = (start_q, end_q) if start_q and end_q else default
+    for k in ("from", "to"):
+        st.session_state.pop(k, None)
+    picked = col.date_input(
+        "Period (UTC days)",
+        key="period",
+        min_value=first - timedelta(days=7),
+        max_value=end + timedelta(days=7),
+    )
+    if not isinstance(picked, tuple | list) or len(picked) != 2:
+        picked = default  # the user is half-way through choosing a range
+    start, stop = sorted(picked)
+    if (stop - start).days + 1 > MAX_DAYS[grain]:
+        start = stop - timedelta(days=MAX_DAYS[grain] - 1)
+        st.caption(
+            f"Hourly windows are limited to the last {MAX_DAYS[grain]} days of the period "
+            f"(from {start})."
+        )
+    since = datetime.combine(start, time(), tzinfo=UTC)
+    until = datetime.combine(stop + timedelta(days=1), time(), tzinfo=UTC)
+    return since, until
+
+
+def sync_url(selection: Selection, extra_keys: tuple[str, ...] = ()) -> None:
+    params = {
+        "model": selection.model,
+        "version": selection.version,
+        "variant": selection.variant,
+        "grain": selection.grain,
+        "from": f"{selection.since:%Y-%m-%d}",
+        "to": f"{selection.until - timedelta(days=1):%Y-%m-%d}",
+    }
+    if selection.reference != "spec":
+        params["reference"] = selection.reference
+    for key in extra_keys:
+        value = st.session_state.get(key)
+        if value:
+            params[key] = str(value)
+    if dict(st.query_params) != params:
+        st.query_params.from_dict(params)
+    st.session_state[SEEN] = params
+
+
+def set_url_value(key: str, value: str | None) -> None:
+    """Record a page-specific selection (feature, window) in the URL."""
+    seen = dict(st.session_state.get(SEEN, {}))
+    if value:
+        st.query_params[key] = value
+        seen[key] = value
+    else:
+        st.query_params.pop(key, None)
+        seen.pop(key, None)
+    st.session_state[SEEN] = seen
+
+
+# -- computing missing monitor results --------------------------------------------------------
+
+
+@st.cache_resource(show_spinner=False)
+def _monitor_lock() -> threading.Lock:
+    return threading.Lock()
+
+
+def ensure_monitored(selection: Selection) -> int:
+    """Compute the selection's windows that have no stored results yet (lifecycle.monitor),
+    showing progress; returns how many windows were computed."""
+    store = get_store()
+    args = {
+        "grain": selection.grain,
+        "reference": selection.reference,
+        "since": selection.since,
+        "until": selection.until,
+        "version": selection.version,
+        "variant": selection.variant,
+    }
+    missing = layers.unmonitored_windows(store, selection.model, **args)
+    if not missing:
+        return 0
+    from lifecycle.monitor import MonitorError, monitor_model
+
+    with st.status(
+        f"Computing drift and data-quality results for {missing} window(s)…", expanded=True
+    ) as status:
+        bar = st.progress(0.0)
+
+        def show(done: int, total: int, window, computed: bool) -> None:
+            bar.progress(
+                done / total, text=f"window {window.start:%Y-%m-%d %H:%M} ({done}/{total})"
+            )
+
+        with _monitor_lock():
+            try:
+                run = monitor_model(store, selection.model, progress=show, **args)
+            except MonitorError as exc:
+                status.update(label="Monitoring failed", state="error")
+                st.error(str(exc))
+                return 0
+        status.update(label=f"Computed: {run.summary()}", state="complete", expanded=False)
+    return run.computed
