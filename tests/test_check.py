@@ -5,6 +5,7 @@ hands the check to the process that holds it."""
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -13,6 +14,7 @@ import pandas as pd
 import pytest
 
 from lifecycle import catalog, cli
+from lifecycle.alerts import report as weekly
 from lifecycle.alerts import requests
 from lifecycle.alerts.check import CheckError, run_check
 from lifecycle.alerts.lifecycle import list_alerts
@@ -169,3 +171,157 @@ def test_cli_check_queues_for_the_app_when_locked(toy_db, capsys, monkeypatch):
         holder.close()
     captured = capsys.readouterr()
     assert code == 0 and "check queued" in captured.err and "OK" in captured.out
+
+
+# -- the demo database: every documented incident, and nothing else ------------------------------
+
+D = datetime(2026, 11, 16, tzinfo=UTC)  # the pinned end of the demo data (tests/conftest.py)
+# From /work/briefs/demo.md and data/README.md: (model, layer, rule, subject, start, end, grain).
+# `end` None = until the end of the data.
+INCIDENTS = [
+    ("credit_risk", "drift", "data_drift", "debt_ratio", D - timedelta(days=35), None, "day"),
+    ("churn", "data_quality", "missing_rate", "usage_gb", D - timedelta(days=50),
+     D - timedelta(days=48), "day"),
+    ("credit_risk", "data_quality", "new_categories", "employment_type",
+     D - timedelta(days=20), None, "day"),
+    ("delivery_time", "infrastructure", "latency", "latency_p95",
+     D - timedelta(days=25) + timedelta(hours=10), D - timedelta(days=25) + timedelta(hours=16),
+     "hour"),
+    ("delivery_time", "infrastructure", "error_rate", "error_rate",
+     D - timedelta(days=25) + timedelta(hours=10), D - timedelta(days=25) + timedelta(hours=16),
+     "hour"),
+    ("delivery_time", "performance", "performance_metric", "mae", D - timedelta(days=40), None,
+     "day"),
+    ("churn", "business", "kpi_drop", "conversion", D - timedelta(days=15), None, "day"),
+]  # fmt: skip
+# A defect of the demo generator, not an incident: the delivery_time reference data draws
+# hour_of_day uniformly while served traffic follows the daily cycle, so hour_of_day (and the
+# multivariate check it drives) differ from the reference on every day. Reported to the lead.
+KNOWN_DEMO_ARTEFACTS = {
+    ("delivery_time", "data_drift", "hour_of_day"),
+    ("delivery_time", "multivariate_drift", "all_features"),
+}
+
+
+def _monitored_demo_once(demo_db, folder):
+    """Copy the shared demo DB and compute its daily monitoring results, once per session."""
+    import os
+    import time
+
+    from lifecycle.monitor import monitor_all
+
+    path = folder / "demo_monitored.duckdb"
+    lock = folder / "demo_monitored.lock"
+    while not path.exists():
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            time.sleep(1)
+            continue
+        try:
+            if not path.exists():
+                partial = folder / "demo_monitored.building"
+                shutil.copyfile(demo_db, partial)
+                with Store(partial) as store:
+                    monitor_all(store)
+                partial.rename(path)
+        finally:
+            os.close(fd)
+            lock.unlink()
+    return path
+
+
+@pytest.fixture(scope="session")
+def demo_checked(demo_db, tmp_path_factory):
+    """The demo with monitoring results and one check as of its end: (path, report)."""
+    folder = demo_db.parent
+    master = _monitored_demo_once(demo_db, folder)
+    path = tmp_path_factory.mktemp("demo_check") / "demo.duckdb"
+    shutil.copyfile(master, path)
+    with Store(path) as store:
+        report = run_check(store, as_of=D)
+    return path, report
+
+
+@pytest.mark.slow
+def test_demo_check_raises_every_incident_at_its_layer_and_start(demo_checked):
+    path, report = demo_checked
+    assert report.exit_code == 2 and not report.skipped
+    with Store(path, read_only=True) as store:
+        alerts = list_alerts(store)
+    production = alerts[alerts["variant"] == "production"]
+    for model, layer, rule, subject, start, _end, grain in INCIDENTS:
+        found = production[
+            (production.model_name == model) & (production.layer == layer)
+            & (production.rule == rule) & (production.subject == subject)
+        ]  # fmt: skip
+        assert len(found) >= 1, f"no {layer} alert for {model} {subject}"
+        first = found.first_seen.min()
+        window = GRAIN[grain]
+        assert start - window <= first <= start + window, (model, rule, subject, first, start)
+
+
+GRAIN = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
+
+
+@pytest.mark.slow
+def test_demo_check_is_quiet_in_weeks_without_incidents(demo_checked):
+    """No failing production window outside an incident's weeks (known demo artefact aside)."""
+    path, _ = demo_checked
+    with Store(path, read_only=True) as store:
+        failing = store.query_df(
+            "SELECT model_name, rule, subject, window_start FROM alert_evaluations "
+            "WHERE variant = 'production' AND outcome IN ('warning', 'critical')"
+        )
+    incident_weeks = {
+        (model, week)
+        for model, *_, start, end, _grain in INCIDENTS
+        for week in _weeks(start, end or D)
+    }
+    false_alarms = failing[
+        [
+            (m, weekly.week_of(w)) not in incident_weeks and (m, r, s) not in KNOWN_DEMO_ARTEFACTS
+            for m, r, s, w in zip(
+                failing.model_name, failing.rule, failing.subject, failing.window_start, strict=True
+            )
+        ]
+    ]
+    assert false_alarms.empty, false_alarms.to_string()
+    # and every model has incident-free weeks that were actually evaluated
+    with Store(path, read_only=True) as store:
+        evaluated = store.query_df(
+            "SELECT DISTINCT model_name, window_start FROM alert_evaluations "
+            "WHERE variant = 'production' AND outcome = 'ok'"
+        )
+    quiet = {(m, weekly.week_of(w)) for m, w in zip(evaluated.model_name,
+                                                     evaluated.window_start, strict=True)}  # fmt: skip
+    for model in ("churn", "credit_risk", "delivery_time"):
+        assert len({w for m, w in quiet - incident_weeks if m == model}) >= 4
+
+
+@pytest.mark.slow
+def test_demo_weekly_report_names_the_incidents(demo_checked):
+    path, _ = demo_checked
+    with Store(path, read_only=True) as store:
+        spike_week = weekly.weekly_review(store, weekly.week_of(D - timedelta(days=25)))
+        quiet_week = weekly.weekly_review(store, weekly.week_of(D - timedelta(days=70)))
+    delivery = next(m for m in spike_week.models if m.model == "delivery_time")
+    assert delivery.status["infrastructure"] == "critical"
+    assert {("latency", "latency_p95"), ("error_rate", "error_rate")} <= {
+        (a["rule"], a["subject"]) for a in delivery.alerts
+    }
+    text = weekly.to_markdown(spike_week)
+    assert "infrastructure / latency / latency_p95" in text
+    for m in quiet_week.models:
+        layers_failing = {k for k, v in m.status.items() if v in ("warning", "critical")}
+        if m.model == "delivery_time":
+            layers_failing -= {"drift"}  # the known hour_of_day artefact
+        assert not layers_failing, (m.model, m.status)
+
+
+def _weeks(start: datetime, end: datetime) -> set[str]:
+    weeks, day = set(), start
+    while day < end:
+        weeks.add(weekly.week_of(day))
+        day += timedelta(days=1)
+    return weeks
