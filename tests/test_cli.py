@@ -264,3 +264,39 @@ def test_python_m_lifecycle_ingest_refuses_a_bad_csv(toy_store, tmp_path):
     assert "Traceback" not in run.stderr
     with Store(db) as s:
         assert s.row_counts() == before
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_business_and_infra_batches(toy_store, tmp_path, capsys, fmt):
+    events = pd.DataFrame(
+        {
+            "ts": ["2026-01-02T09:00:00+01:00", "2026-01-02T10:00:00+01:00"],
+            "kpi": ["conversion", "revenue"],
+            "value": [1.0, 20.0],
+        }
+    )
+    refused(
+        capsys,
+        toy_store,
+        "business",
+        write(events, tmp_path, "events", fmt),
+        "column `kpi`: 1 row(s) with a KPI declared for toy not in (conversion), first rows: "
+        "row 2 ('revenue')",
+    )
+    code, out, _ = ingest_cli(
+        capsys, toy_store, "business", write(events.head(1), tmp_path, "one", fmt)
+    )
+    assert code == 0 and "ingested: 1 business row(s)" in out
+
+    metrics = pd.DataFrame(
+        {
+            "ts": ["2026-01-02T09:00:00Z"] * 2,
+            "model_version": ["1.0", "2.0"],
+            "metric": "cpu_util",
+            "value": [0.5, 0.7],
+        }
+    )
+    path = write(metrics, tmp_path, "infra", fmt)
+    refused(capsys, toy_store, "infra", path, "row 2 ('2.0')", "a version of toy not in (1.0)")
+    path = write(metrics.drop(columns=["metric"]), tmp_path, "nometric", fmt)
+    refused(capsys, toy_store, "infra", path, "required column(s) missing: metric")
