@@ -66,7 +66,11 @@ def submit(
     root = inbox_dir(db_path)
     pending = root / PENDING
     pending.mkdir(parents=True, exist_ok=True)
-    ticket = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:12]}"
+    # tickets sort in submission order (drain goes by name): whole seconds alone left batches
+    # submitted within one second in random order, e.g. labels before their predictions
+    now = time.time_ns()
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now // 1_000_000_000))
+    ticket = f"{stamp}.{now % 1_000_000_000:09d}-{uuid.uuid4().hex[:12]}"
     if isinstance(source, pd.DataFrame):
         suffix, name = ".parquet", "DataFrame"
         tmp = pending / f".{ticket}{suffix}.tmp"
