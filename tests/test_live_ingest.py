@@ -196,3 +196,18 @@ def test_a_batch_left_pending_by_a_crash_is_loaded_once(toy_db, tmp_path):
         assert "already ingested as batch 1" in again[0].message
         assert s.row_counts()["predictions"] == 4
     assert not os.listdir(pending)
+
+
+def test_queued_batches_load_in_the_order_they_were_submitted(toy_db):
+    """A serving process submits predictions, then their labels: the labels must not be
+    loaded first (they would be reported as unknown ids), even within one second."""
+    frame = toy_predictions(1, prefix="o")
+    tickets = [
+        inbox.submit(toy_db, "toy", "predictions", frame.assign(prediction_id=f"o{i}"))
+        for i in range(12)
+    ]
+    with Store(toy_db) as s:
+        assert [o.ticket for o in inbox.drain(s)] == tickets
+        assert s.query_all("SELECT prediction_id FROM predictions ORDER BY batch_id") == [
+            (f"o{i}",) for i in range(12)
+        ]
