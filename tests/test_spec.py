@@ -247,3 +247,29 @@ def test_python_m_lifecycle_register_exits_non_zero_naming_the_problem(tmp_path)
 
     with Store(db) as s:
         assert s.row_counts()["models"] == 0 and s.row_counts()["audit_log"] == 0
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "fragment"),
+    [
+        (
+            'task = "binary_classification"',
+            'task = "regression"',
+            "model 'toy' is registered as binary_classification, this spec says regression",
+        ),
+        (
+            'type = "categorical"\nvalues = ["red", "green", "blue"]',
+            'type = "numeric"',
+            "feature 'color' is categorical in earlier versions, numeric here",
+        ),
+    ],
+    ids=["task", "feature type"],
+)
+def test_a_new_version_may_not_change_the_task_or_a_feature_type(
+    toy_store, tmp_path, old, new, fragment
+):
+    path = write_toy_spec(tmp_path / "v2", version="2.0")
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    _refused(toy_store, path, fragment)
