@@ -21,6 +21,7 @@ EXTENSIONS: tuple[str, ...] = (
     "lifecycle.monitor",
     "lifecycle.alerts.check",
     "lifecycle.alerts.report",
+    "lifecycle.registry.cli",
 )
 
 

@@ -1,0 +1,216 @@
+"""Model registry: the version state machine, approvals, promotion gates, rollouts, audit.
+
+Public API (see docs/governance.md):
+- actions: request_approval, approve, reject, promote, switch, rollback, retire, or act(action)
+  -> Transition; errors: PermissionDenied, RegistryError (GateBlocked), Conflict;
+- reads: version_status, serving_versions, lifecycle_history, registry_table,
+  available_actions (what a page may offer an actor, with why a blocked one is blocked),
+  promotion_gates, canary_recommendation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from lifecycle.identity import Actor
+from lifecycle.registry.gates import Gate, canary_recommendation, promotion_gates
+from lifecycle.registry.machine import (
+    ACTIONS,
+    APPROVED,
+    CANARY,
+    DEFAULT_CANARY_STEPS,
+    PENDING,
+    PERMISSION,
+    PLANNERS,
+    PRODUCTION,
+    QUORUM,
+    REASON_REQUIRED,
+    REGISTERED,
+    REJECTED,
+    RETIRED,
+    ROLLED_BACK,
+    SERVING,
+    SHADOW,
+    SOURCES,
+    STANDBY,
+    STATES,
+    Conflict,
+    GateBlocked,
+    RegistryError,
+    Transition,
+    _deployment_row,
+    _version_row,
+    lifecycle_history,
+    next_canary_share,
+    perform,
+    registry_table,
+    serving_versions,
+    version_status,
+)
+from lifecycle.store import Store
+
+__all__ = [
+    "ACTIONS", "APPROVED", "CANARY", "DEFAULT_CANARY_STEPS", "PENDING", "PRODUCTION", "QUORUM",
+    "REASON_REQUIRED", "REGISTERED", "REJECTED", "RETIRED", "ROLLED_BACK", "SERVING", "SHADOW",
+    "SOURCES", "STANDBY", "STATES", "ActionOption", "Conflict", "Gate", "GateBlocked",
+    "RegistryError", "Transition", "act", "approve", "available_actions",
+    "canary_recommendation", "lifecycle_history", "next_canary_share", "promote",
+    "promotion_gates", "registry_table", "reject", "request_approval", "retire", "rollback",
+    "serving_versions", "switch", "version_status",
+]  # fmt: skip
+
+
+def _goes_to_production(action: str, status: dict, share: float | None) -> bool:
+    if action == "switch":
+        return True
+    if action != "promote" or status["state"] != CANARY or share is not None:
+        return False
+    return next_canary_share(status["deployment"]["canary_share"]) is None
+
+
+def act(
+    store: Store,
+    actor: Actor,
+    action: str,
+    model: str,
+    version: str,
+    *,
+    reason: str | None = None,
+    expected_revision: int | None = None,
+    share: float | None = None,
+    at: datetime | None = None,
+) -> Transition:
+    """Apply `action` to a version. A move into production first evaluates the promotion
+    gates and raises GateBlocked (changing nothing) if one fails; the gates' evidence goes
+    into the audit row of the promotion."""
+    gates = None
+    if action in ("promote", "switch"):
+        status = version_status(store, model, version)
+        stale = expected_revision is not None and status["revision"] != expected_revision
+        valid = status["state"] in SOURCES[action]  # else perform() names the state
+        if (
+            not stale and valid and _goes_to_production(action, status, share)
+        ):  # stale: perform() says so
+            champion = status["deployment"]["production"]
+            results = promotion_gates(store, model, version, champion)
+            failed = [g for g in results if not g.passed]
+            if failed:
+                raise GateBlocked(
+                    f"{model} {version} may not take production: "
+                    + "; ".join(f"{g.name}: {g.detail}" for g in failed),
+                    results,
+                )
+            gates = [{"name": g.name, "passed": g.passed, "detail": g.detail} for g in results]
+            # the gates were evaluated on this revision: promote only if it is still current
+            expected_revision = status["revision"]
+    return perform(
+        store,
+        actor,
+        action,
+        model,
+        version,
+        expected_revision=expected_revision,
+        reason=reason,
+        share=share,
+        gates=gates,
+        at=at,
+    )
+
+
+def request_approval(store, actor, model, version, **kw) -> Transition:
+    return act(store, actor, "request_approval", model, version, **kw)
+
+
+def approve(store, actor, model, version, **kw) -> Transition:
+    return act(store, actor, "approve", model, version, **kw)
+
+
+def reject(store, actor, model, version, **kw) -> Transition:
+    return act(store, actor, "reject", model, version, **kw)
+
+
+def promote(store, actor, model, version, **kw) -> Transition:
+    return act(store, actor, "promote", model, version, **kw)
+
+
+def switch(store, actor, model, version, **kw) -> Transition:
+    return act(store, actor, "switch", model, version, **kw)
+
+
+def rollback(store, actor, model, version, **kw) -> Transition:
+    return act(store, actor, "rollback", model, version, **kw)
+
+
+def retire(store, actor, model, version, **kw) -> Transition:
+    return act(store, actor, "retire", model, version, **kw)
+
+
+# -- what a page may offer ----------------------------------------------------------------------
+
+
+@dataclass
+class ActionOption:
+    action: str
+    label: str
+    allowed: bool
+    why: str | None  # why it is blocked (rule or failing gate)
+    needs_reason: bool
+    gates: list[Gate] | None = None
+
+
+def _label(action: str, status: dict) -> str:
+    state, dep = status["state"], status["deployment"]
+    if action == "promote":
+        if state == APPROVED:
+            return "Start shadow"
+        nxt = next_canary_share(dep["canary_share"] if state == CANARY else None)
+        if state == SHADOW:
+            return f"Start canary at {nxt:.0%}"
+        return f"Raise canary to {nxt:.0%}" if nxt is not None else "Promote to production"
+    return {
+        "request_approval": "Request approval",
+        "approve": "Approve",
+        "reject": "Reject",
+        "switch": "Blue-green switch to production",
+        "rollback": "Roll back",
+        "retire": "Retire",
+    }[action]
+
+
+def available_actions(
+    store: Store, actor: Actor | None, model: str, version: str, *, with_gates: bool = True
+) -> list[ActionOption]:
+    """Actions the actor's roles hold that the version's state allows, each with whether the
+    rules (four-eyes, quorum, pointer) and, for a move into production, the gates let it
+    through now; the library checks all of it again when the action is taken."""
+    if actor is None:
+        return []
+    status = version_status(store, model, version)
+    options = []
+    for action in ACTIONS:
+        if not actor.can(PERMISSION[action]) or status["state"] not in SOURCES[action]:
+            continue
+        why, gates = None, None
+        try:
+            with store.cursor() as cur:
+                row, dep = _version_row(cur, model, version), _deployment_row(cur, model)
+            PLANNERS[action](actor, row, dep, "dry run")
+        except RegistryError as exc:
+            why = str(exc)
+        if why is None and with_gates and _goes_to_production(action, status, None):
+            gates = promotion_gates(store, model, version, status["deployment"]["production"])
+            failed = [g for g in gates if not g.passed]
+            if failed:
+                why = "; ".join(f"{g.name}: {g.detail}" for g in failed)
+        options.append(
+            ActionOption(
+                action,
+                _label(action, status),
+                why is None,
+                why,
+                action in REASON_REQUIRED,
+                gates,
+            )
+        )
+    return options

@@ -1,0 +1,268 @@
+"""Promotion gates (before a version takes production) and the canary rollback recommendation.
+
+Gates, each with its evidence:
+- monitoring: no significant drift / data-quality / concept finding in the version's latest
+  stored window of any check (monitor_results);
+- alerts: no unresolved critical alert on the version (when the alerts table exists);
+- metrics: the task's headline metric no worse than production's beyond a tolerance, on the
+  same requests (shadow predictions paired with production by request_id, label of either)
+  when at least MIN_LABELS such labelled pairs exist, else on each version's validation data.
+
+Computed in DuckDB SQL; only one row per check reaches Python.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from lifecycle import layers
+from lifecycle.store import Store
+
+# headline metric per task: (name, higher is better)
+HEADLINE = {
+    "binary_classification": ("roc_auc", True),
+    "multiclass_classification": ("accuracy", True),
+    "regression": ("mae", False),
+}
+ABSOLUTE_TOLERANCE = 0.01  # roc_auc / accuracy points the candidate may lose
+RELATIVE_TOLERANCE = 0.05  # share by which the candidate's MAE may exceed production's
+
+
+@dataclass
+class Gate:
+    name: str
+    passed: bool
+    detail: str
+    evidence: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def open_findings(store: Store, model: str, version: str) -> list[dict[str, Any]]:
+    """Significant findings in the latest stored window of each check of the version."""
+    frame = store.query_df(
+        """
+        SELECT check_name, subject, variant, grain, window_start, window_end, severity,
+               effect_size, response
+        FROM (
+            SELECT *, row_number() OVER (
+                PARTITION BY check_name, subject, variant, grain, reference_kind
+                ORDER BY window_start DESC) AS latest
+            FROM monitor_results WHERE model_name = ? AND model_version = ?
+        )
+        WHERE latest = 1 AND severity = 'significant'
+        ORDER BY check_name, subject
+        """,
+        [model, version],
+    )
+    return frame.to_dict("records")
+
+
+def open_critical_alerts(store: Store, model: str, version: str) -> list[dict[str, Any]] | None:
+    """Unresolved critical alerts on the version; None when alerts are not installed."""
+    if not store.table_exists("alerts"):
+        return None
+    return store.query_df(
+        "SELECT alert_id, rule, subject, state, summary FROM alerts WHERE model_name = ? "
+        "AND model_version = ? AND severity = 'critical' AND state <> 'resolved' "
+        "ORDER BY alert_id",
+        [model, version],
+    ).to_dict("records")
+
+
+def paired_relation(model: str, candidate: str, champion: str, task) -> tuple[str, list]:
+    """Both versions' answers to the same requests (candidate in shadow), with the request's
+    label (from either prediction), in the shape layers' metric SQL expects: the side is
+    in `model_version` ('candidate' / 'champion')."""
+    pred_c = layers._predicted("c", task)
+    pred_p = layers._predicted("p", task)
+    sql = f"""
+        WITH pairs AS (
+            SELECT c.prediction AS c_score, {pred_c} AS c_label,
+                   p.prediction AS p_score, {pred_p} AS p_label,
+                   coalesce(lp.actual_value, lc.actual_value) AS actual_value,
+                   coalesce(lp.actual_label, lc.actual_label) AS actual_label
+            FROM predictions c
+            JOIN predictions p ON p.request_id = c.request_id AND p.model_name = c.model_name
+                 AND p.variant = 'production' AND p.model_version = ? AND p.status = 'ok'
+            LEFT JOIN labels lc ON lc.prediction_id = c.prediction_id AND lc.model_name = ?
+            LEFT JOIN labels lp ON lp.prediction_id = p.prediction_id AND lp.model_name = ?
+            WHERE c.model_name = ? AND c.model_version = ? AND c.variant = 'shadow'
+              AND c.status = 'ok'
+              AND (lp.prediction_id IS NOT NULL OR lc.prediction_id IS NOT NULL)
+        )
+        SELECT TIMESTAMPTZ '1970-01-01 00:00:00+00' AS window_start,
+               'candidate' AS model_version, 'paired' AS variant, c_score AS score,
+               c_label AS predicted_label, actual_value, actual_label, true AS has_label
+        FROM pairs
+        UNION ALL
+        SELECT TIMESTAMPTZ '1970-01-01 00:00:00+00', 'champion', 'paired', p_score, p_label,
+               actual_value, actual_label, true
+        FROM pairs
+    """
+    return sql, [champion, model, model, model, candidate]
+
+
+def compare_metrics(store: Store, model: str, candidate: str, champion: str) -> dict[str, Any]:
+    """Candidate vs champion on the same labelled requests when there are enough, else on
+    their validation data. Keys: basis, rows, metrics {candidate, champion} per metric."""
+    task = layers.model_task(store, model)
+    relation, params = paired_relation(model, candidate, champion, task)
+    frame = layers._metrics_frame(store, task, relation, params)
+    sides = {r["model_version"]: r for r in frame.to_dict("records")}
+    rows = int(sides.get("candidate", {}).get("labelled", 0))
+    if rows >= layers.MIN_LABELS:
+        metrics = {
+            name: {"candidate": sides["candidate"].get(name), "champion": sides["champion"][name]}
+            for name in _metric_names(task.task)
+        }
+        return {"basis": "same requests (shadow vs production)", "rows": rows, "metrics": metrics}
+    cand = layers.reference_performance(store, model, candidate)
+    champ = layers.reference_performance(store, model, champion)
+    metrics = {
+        name: {"candidate": cand.get(name), "champion": champ.get(name)}
+        for name in _metric_names(task.task)
+    }
+    return {
+        "basis": "validation data of each version (too few labelled shadow pairs)",
+        "rows": int(min(cand.get("labelled") or 0, champ.get("labelled") or 0)),
+        "paired_rows": rows,
+        "metrics": metrics,
+    }
+
+
+def _metric_names(task: str) -> list[str]:
+    return list(
+        layers.REGRESSION_METRICS if task == "regression" else layers.CLASSIFICATION_METRICS
+    )
+
+
+def _number(value) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return None if math.isnan(value) else value
+
+
+def metric_gate(store: Store, model: str, version: str, champion: str | None) -> Gate:
+    if champion is None or champion == version:
+        return Gate("metrics", True, "no production version to compare with", {})
+    task = layers.model_task(store, model)
+    name, higher = HEADLINE[task.task]
+    comparison = compare_metrics(store, model, version, champion)
+    cand = _number(comparison["metrics"][name]["candidate"])
+    champ = _number(comparison["metrics"][name]["champion"])
+    evidence = {**comparison, "metric": name}
+    if cand is None or champ is None:
+        return Gate("metrics", False, f"no {name} for both versions: too few labels", evidence)
+    if higher:
+        limit = champ - ABSOLUTE_TOLERANCE
+        passed = cand >= limit
+        rule = f"{name} {cand:.4f} vs production {champ:.4f} (may lose {ABSOLUTE_TOLERANCE})"
+    else:
+        limit = champ * (1 + RELATIVE_TOLERANCE)
+        passed = cand <= limit
+        rule = (
+            f"{name} {cand:.4f} vs production {champ:.4f} (may exceed by {RELATIVE_TOLERANCE:.0%})"
+        )
+    evidence.update(candidate=cand, champion=champ, limit=limit)
+    verdict = "no worse than production" if passed else "worse than production"
+    return Gate("metrics", passed, f"{verdict}: {rule}; {comparison['basis']}", evidence)
+
+
+def promotion_gates(store: Store, model: str, version: str, champion: str | None) -> list[Gate]:
+    """Every gate for `version` taking production from `champion` (None: first release)."""
+    findings = open_findings(store, model, version)
+    gates = [
+        Gate(
+            "monitoring",
+            not findings,
+            (
+                "no significant finding in the latest monitored windows"
+                if not findings
+                else f"{len(findings)} significant finding(s): "
+                + ", ".join(f"{f['check_name']} {f['subject']}" for f in findings[:5])
+            ),
+            {"findings": findings},
+        )
+    ]
+    alerts = open_critical_alerts(store, model, version)
+    if alerts is not None:
+        gates.append(
+            Gate(
+                "alerts",
+                not alerts,
+                "no unresolved critical alert"
+                if not alerts
+                else f"{len(alerts)} unresolved critical alert(s): "
+                + ", ".join(f"#{a['alert_id']} {a['rule']} {a['subject']}" for a in alerts[:5]),
+                {"alerts": alerts},
+            )
+        )
+    gates.append(metric_gate(store, model, version, champion))
+    return gates
+
+
+# -- canary -----------------------------------------------------------------------------------
+
+LATENCY_RATIO = 1.5  # canary p95 latency above this multiple of production's
+ERROR_MARGIN = 0.01  # canary error rate above production's by more than this
+
+
+def canary_recommendation(store: Store, model: str) -> dict[str, Any] | None:
+    """For a running canary: whether to roll it back, with the breaches found (errors, p95
+    latency against production over the canary period, failing gates). None without one."""
+    dep = store.query_all(
+        "SELECT production_version, canary_version FROM deployments WHERE model_name = ?",
+        [model],
+    )
+    if not dep or dep[0][1] is None:
+        return None
+    production, canary = dep[0]
+    since = store.query_one(
+        "SELECT min(started_at) FROM rollouts WHERE model_name = ? AND version = ? "
+        "AND variant = 'canary' AND started_at >= coalesce((SELECT max(started_at) "
+        "FROM rollouts WHERE model_name = ? AND version = ? AND variant <> 'canary'), "
+        "TIMESTAMPTZ '1970-01-01 00:00:00+00')",
+        [model, canary, model, canary],
+    )[0]
+    served = store.query_df(
+        """
+        SELECT model_version AS version, count(*) AS requests,
+               avg((status = 'error')::INT) AS error_rate,
+               quantile_cont(latency_ms, 0.95) AS p95_latency_ms
+        FROM predictions
+        WHERE model_name = ? AND ((model_version = ? AND variant = 'canary')
+              OR (model_version = ? AND variant = 'production'))
+          AND (? IS NULL OR ts >= ?)
+        GROUP BY 1
+        """,
+        [model, canary, production, since, since],
+    ).set_index("version")
+    breaches = []
+    if canary in served.index and production in served.index:
+        c, p = served.loc[canary], served.loc[production]
+        if c.error_rate > p.error_rate + ERROR_MARGIN:
+            breaches.append(
+                f"error rate {c.error_rate:.1%} vs production {p.error_rate:.1%} "
+                f"(allowed +{ERROR_MARGIN:.0%})"
+            )
+        if p.p95_latency_ms and c.p95_latency_ms > LATENCY_RATIO * p.p95_latency_ms:
+            breaches.append(
+                f"p95 latency {c.p95_latency_ms:.0f} ms vs production {p.p95_latency_ms:.0f} ms "
+                f"(allowed x{LATENCY_RATIO})"
+            )
+    gates = promotion_gates(store, model, canary, production)
+    breaches += [f"{g.name}: {g.detail}" for g in gates if not g.passed]
+    return {
+        "model": model,
+        "canary": canary,
+        "production": production,
+        "rollback": bool(breaches),
+        "breaches": breaches,
+        "served": served.reset_index().to_dict("records"),
+        "since": since,
+    }
