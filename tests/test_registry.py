@@ -25,12 +25,15 @@ DANA = Actor("dana@example.com", frozenset({"deployer"}))
 ADMIN = Actor("root@example.com", frozenset({"admin"}))
 
 
-def register_version(store, folder: Path, version: str, *, name="toy", risk="low", auc=0.8):
-    """Register `name` `version` whose reference predictions reach roughly the given AUC."""
+def register_version(
+    store, folder: Path, version: str, *, name="toy", risk="low", auc=0.8, seed=None
+):
+    """Register `name` `version` whose reference predictions reach roughly the given AUC
+    (the same reference rows for the same `seed`)."""
     spec = write_toy_spec(folder / f"{name}-{version}", version=version)
     text = spec.read_text().replace('name = "toy"', f'name = "{name}"')
     spec.write_text(text.replace('risk_tier = "low"', f'risk_tier = "{risk}"'))
-    rng = np.random.default_rng(zlib.crc32(f"{name} {version}".encode()))
+    rng = np.random.default_rng(zlib.crc32((seed or f"{name} {version}").encode()))
     n = 400
     actual = rng.integers(0, 2, n)
     # score: a normal shift between classes that gives the wanted AUC (binormal model)
