@@ -13,6 +13,8 @@ from pathlib import Path
 import streamlit as st
 
 from lifecycle import catalog, demo, inbox, monitor
+from lifecycle.alerts import requests as alert_requests
+from lifecycle.alerts.check import run_check
 from lifecycle.store import DatabaseLocked, Store, StoreError, open_store, resolve_db_path
 
 _BUILD_LOCK = threading.Lock()
@@ -26,6 +28,8 @@ def db_path() -> Path:
 def _open(path: str) -> Store:
     store = open_store(path, wait_seconds=10)
     inbox.Drainer(store).start()
+    # `python -m lifecycle check` from cron queues its run for this process (the DB holder)
+    alert_requests.Worker.start_for(store)
     return store
 
 
@@ -85,6 +89,8 @@ def _first_monitoring(store: Store, bar) -> None:
             bar.progress(fraction, text=f"monitoring {model}: window {done} of {total}")
 
         monitor.monitor_model(store, model, progress=show)
+    st.write("Evaluating the alert rules (first check)…")
+    run_check(store, monitor=False)
 
 
 @st.cache_data(show_spinner=False)
