@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from lifecycle import layers
-from lifecycle.store import Store
+from lifecycle.store import Store, feature_table, quote_ident
 
 # headline metric per task: (name, higher is better)
 HEADLINE = {
@@ -73,15 +73,27 @@ def open_critical_alerts(store: Store, model: str, version: str) -> list[dict[st
     ).to_dict("records")
 
 
-def paired_relation(model: str, candidate: str, champion: str, task) -> tuple[str, list]:
+def paired_relation(
+    model: str, candidate: str, champion: str, task, group: str | None = None
+) -> tuple[str, list]:
     """Both versions' answers to the same requests (candidate in shadow), with the request's
     label (from either prediction), in the shape layers' metric SQL expects: the side is
-    in `model_version` ('candidate' / 'champion')."""
+    in `model_version` ('candidate' / 'champion'), the group in `variant`: 'paired', or
+    the request's segment (group='segment'), or a feature's value (group=feature name)."""
     pred_c = layers._predicted("c", task)
     pred_p = layers._predicted("p", task)
+    if group is None:
+        group_sql, join = "'paired'", ""
+    elif group == "segment":
+        group_sql, join = "coalesce(p.segment, '(none)')", ""
+    else:
+        group_sql = f"coalesce(CAST(f.{quote_ident(group)} AS VARCHAR), '(missing)')"
+        join = (
+            f"LEFT JOIN {quote_ident(feature_table(model))} f ON f.prediction_id = p.prediction_id"
+        )
     sql = f"""
         WITH pairs AS (
-            SELECT c.prediction AS c_score, {pred_c} AS c_label,
+            SELECT {group_sql} AS grp, c.prediction AS c_score, {pred_c} AS c_label,
                    p.prediction AS p_score, {pred_p} AS p_label,
                    coalesce(lp.actual_value, lc.actual_value) AS actual_value,
                    coalesce(lp.actual_label, lc.actual_label) AS actual_label
@@ -90,16 +102,17 @@ def paired_relation(model: str, candidate: str, champion: str, task) -> tuple[st
                  AND p.variant = 'production' AND p.model_version = ? AND p.status = 'ok'
             LEFT JOIN labels lc ON lc.prediction_id = c.prediction_id AND lc.model_name = ?
             LEFT JOIN labels lp ON lp.prediction_id = p.prediction_id AND lp.model_name = ?
+            {join}
             WHERE c.model_name = ? AND c.model_version = ? AND c.variant = 'shadow'
               AND c.status = 'ok'
               AND (lp.prediction_id IS NOT NULL OR lc.prediction_id IS NOT NULL)
         )
         SELECT TIMESTAMPTZ '1970-01-01 00:00:00+00' AS window_start,
-               'candidate' AS model_version, 'paired' AS variant, c_score AS score,
+               'candidate' AS model_version, grp AS variant, c_score AS score,
                c_label AS predicted_label, actual_value, actual_label, true AS has_label
         FROM pairs
         UNION ALL
-        SELECT TIMESTAMPTZ '1970-01-01 00:00:00+00', 'champion', 'paired', p_score, p_label,
+        SELECT TIMESTAMPTZ '1970-01-01 00:00:00+00', 'champion', grp, p_score, p_label,
                actual_value, actual_label, true
         FROM pairs
     """
