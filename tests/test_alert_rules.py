@@ -138,6 +138,25 @@ def test_throughput_drop_against_the_same_hour_on_previous_days():
     assert {e.outcome for e in night} == {"insufficient"}  # baseline below 100 requests
 
 
+def test_an_outage_without_any_request_is_a_throughput_drop():
+    hours = 24 * 5
+    frame = infra_frame(hours, requests=300)
+    silent = frame.window_start.iloc[-6]
+    frame = frame[frame.window_start != silent]  # no request at all in that hour
+    until = frame.window_start.iloc[-1] + timedelta(hours=4)  # still serving, then silent
+    evals = by_rule(
+        rules.infra_evaluations("m", frame, configs(), "hour", {("1.0", "production"): until}),
+        "throughput_drop",
+    )
+    critical = [e.window_start for e in evals if e.outcome == "critical"]
+    assert critical[0] == silent.to_pydatetime()
+    assert len(critical) == 1 + 3  # the gap and the 3 silent hours after the last window
+    assert evals[-1].window_end == until.to_pydatetime()
+    latency = by_rule(rules.infra_evaluations("m", frame, configs(), "hour"), "latency")
+    gap = next(e for e in latency if e.window_start == silent.to_pydatetime())
+    assert gap.outcome == "insufficient"
+
+
 def test_resource_rule_and_disabling_a_rule():
     frame = pd.DataFrame(
         {

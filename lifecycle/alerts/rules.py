@@ -245,13 +245,20 @@ def _level_outcome(severity: str, levels: dict) -> str:
 
 
 def infra_evaluations(
-    model: str, windows: pd.DataFrame, configs: dict[str, AlertConfig], grain: str
+    model: str,
+    windows: pd.DataFrame,
+    configs: dict[str, AlertConfig],
+    grain: str,
+    serving_until: dict[tuple[str, str], datetime] | None = None,
 ) -> list[Evaluation]:
     """Latency, error-rate and throughput rules on infra_windows rows of one model.
 
     Baselines come from the same version and variant's earlier windows only: latency
     from the median of the previous `baseline_days`, throughput from the median of the
-    same hour of day on the previous `baseline_days` days.
+    same hour of day on the previous `baseline_days` days. Windows without a single
+    request are filled in (0 requests) between a version's first window and its last one,
+    or `serving_until[(version, variant)]` for one still serving, so an outage is a
+    throughput drop rather than silence.
     """
     if windows.empty:
         return []
@@ -259,7 +266,9 @@ def infra_evaluations(
     for (version, variant), frame in windows.groupby(["model_version", "variant"], sort=True):
         config = configs[version]
         infra = config.section("infrastructure")
-        frame = _with_baselines(frame.sort_values("window_start"), infra, grain)
+        until = (serving_until or {}).get((version, variant))
+        frame = _fill_silent_windows(frame.sort_values("window_start"), grain, until)
+        frame = _with_baselines(frame, infra, grain)
         for row in frame.itertuples(index=False):
             common = (model, version, variant, grain, row.window_start, GRAIN_DELTA[grain])
             if config.enabled("latency"):
@@ -269,6 +278,23 @@ def infra_evaluations(
             if config.enabled("throughput_drop"):
                 out.append(_throughput(row, infra, *common))
     return out
+
+
+def _fill_silent_windows(frame: pd.DataFrame, grain: str, until) -> pd.DataFrame:
+    step = GRAIN_DELTA[grain]
+    starts = pd.to_datetime(frame["window_start"], utc=True)
+    last = starts.max()
+    if until is not None:
+        last = max(last, pd.Timestamp(until) - step)
+    full = pd.date_range(starts.min(), last, freq=step)
+    if len(full) == len(frame):
+        return frame.reset_index(drop=True)
+    filled = frame.assign(window_start=starts).set_index("window_start").reindex(full)
+    filled.index.name = "window_start"
+    filled[["requests", "errors"]] = filled[["requests", "errors"]].fillna(0)
+    for column in ("model_version", "variant"):
+        filled[column] = frame[column].iloc[0]
+    return filled.reset_index()
 
 
 def _with_baselines(frame: pd.DataFrame, infra: dict, grain: str) -> pd.DataFrame:

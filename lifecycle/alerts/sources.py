@@ -80,9 +80,16 @@ def _infrastructure(layers, store, model, configs, as_of, grain) -> list[Evaluat
     resources = _complete(
         layers.resource_windows(store, model, grain=grain, until=as_of), grain, as_of
     )
-    return rules.infra_evaluations(model, infra, configs, grain) + rules.resource_evaluations(
-        model, resources, configs, grain
+    serving = store.query_all(
+        "SELECT model_version, variant FROM predictions WHERE model_name = ? AND list_contains("
+        "(SELECT list(version) FROM model_versions WHERE model_name = ? AND state IN "
+        "('production', 'canary', 'shadow')), model_version) GROUP BY ALL",
+        [model, model],
     )
+    until = dict.fromkeys(serving, as_of)
+    return rules.infra_evaluations(
+        model, infra, configs, grain, serving_until=until
+    ) + rules.resource_evaluations(model, resources, configs, grain)
 
 
 def _performance(layers, store, model, configs, as_of, grain) -> list[Evaluation]:
