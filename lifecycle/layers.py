@@ -911,3 +911,68 @@ def worst_cell(cells: pd.DataFrame, check: str = "data_drift") -> tuple[str, Any
     part = part.assign(flagged=flagged)
     best = part.sort_values(["rank", "flagged", "window_start"], kind="stable").iloc[-1]
     return best["subject"], best["window_start"]
+
+
+# -- portfolio ----------------------------------------------------------------------------------
+
+PORTFOLIO_LAYERS = ("infrastructure", "performance", "business", "data_quality", "drift")
+STATUS_ORDER = ("not evaluated", "insufficient", "ok", "warning", "critical")
+
+
+def portfolio_health(
+    store: Store, *, since: datetime | None = None, until: datetime | None = None
+) -> pd.DataFrame:
+    """One row per model: production version, each layer's worst alert-rule outcome over
+    the period's windows (production version and traffic), active alerts by severity and
+    when data last arrived.
+
+    Layer columns hold critical / warning / ok / insufficient (every evaluation lacked
+    data) / not evaluated (the alert check has not evaluated the layer in the period).
+    Outcomes come from `alert_evaluations`, written by the scheduled check
+    (lifecycle.alerts); `since` / `until` bound window_start.
+    """
+    have_alerts = store.table_exists("alert_evaluations")
+    base = store.query_df(
+        """
+        SELECT m.name AS model, m.task, m.risk_tier,
+               (SELECT max(version) FROM model_versions v
+                WHERE v.model_name = m.name AND v.state = 'production') AS production_version,
+               (SELECT max(received_at) FROM ingest_batches b
+                WHERE b.model_name = m.name) AS last_received,
+               (SELECT max(ts) FROM predictions p WHERE p.model_name = m.name) AS last_prediction
+        FROM models m ORDER BY m.name
+        """
+    )
+    for layer in PORTFOLIO_LAYERS:
+        base[layer] = "not evaluated"
+    base["critical_alerts"] = 0
+    base["warning_alerts"] = 0
+    if not have_alerts or base.empty:
+        return base
+    outcomes = store.query_df(
+        """
+        SELECT e.model_name AS model, e.layer,
+               max(CASE e.outcome WHEN 'critical' THEN 4 WHEN 'warning' THEN 3
+                   WHEN 'ok' THEN 2 WHEN 'insufficient' THEN 1 ELSE 0 END) AS rank
+        FROM alert_evaluations e
+        JOIN model_versions v ON v.model_name = e.model_name AND v.version = e.model_version
+             AND v.state = 'production'
+        WHERE e.variant = 'production'
+          AND ($since IS NULL OR e.window_start >= $since)
+          AND ($until IS NULL OR e.window_start < $until)
+        GROUP BY ALL
+        """,
+        {"since": since, "until": until},
+    )
+    for row in outcomes.itertuples(index=False):
+        if row.layer in PORTFOLIO_LAYERS:
+            base.loc[base["model"] == row.model, row.layer] = STATUS_ORDER[int(row.rank)]
+    active = store.query_df(
+        "SELECT model_name AS model, severity, count(*) AS n FROM alerts "
+        "WHERE state IN ('open', 'acknowledged') GROUP BY ALL"
+    )
+    for row in active.itertuples(index=False):
+        column = f"{row.severity}_alerts"
+        if column in base:
+            base.loc[base["model"] == row.model, column] = int(row.n)
+    return base

@@ -187,6 +187,26 @@ else:
     )  # fmt: skip
 
 
+quality_rows = mon.quality(
+    dv, mon.results_key(sel.model), sel.model, version=sel.version, variant=sel.variant,
+    grain=sel.grain, since=window, until=window + pd.Timedelta(seconds=1),
+)  # fmt: skip
+quality_rows = quality_rows[quality_rows["subject"] == feature]
+if not quality_rows.empty:
+    st.markdown(f"**Data quality of {feature} in this window**")
+    st.dataframe(
+        quality_rows.assign(rate_pct=100 * quality_rows["rate"])[
+            ["tier", "check_name", "rate_pct", "severity", "response", "n_current"]
+        ],
+        hide_index=True, width="stretch",
+        column_config={"rate_pct": st.column_config.NumberColumn("Affected rows %",
+                                                                 format="%.2f")},
+    )  # fmt: skip
+    missing = dist.attrs.get("missing_current", 0)
+    if missing:
+        st.caption(f"{missing:,} rows of this window have no {feature} value (not in the overlay).")
+
+
 # -- prediction, multivariate and concept drift --------------------------------------------------
 def _history(check_name: str, subject: str | None = None) -> pd.DataFrame:
     part = stored[stored["check_name"] == check_name]

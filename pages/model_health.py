@@ -162,9 +162,9 @@ with biz_tab:
 with quality_tab:
     # results not computed yet are computed now, with progress (lifecycle.monitor)
     mon.ensure_monitored(sel)
-    quality = mon.stored(
+    quality = mon.quality(
         dv, mon.results_key(sel.model), sel.model, version=sel.version, variant=sel.variant,
-        grain=sel.grain, since=sel.since, until=sel.until, reference="spec", layer="quality",
+        grain=sel.grain, since=sel.since, until=sel.until,
     )  # fmt: skip
     if not quality.empty:
         quality = quality.assign(

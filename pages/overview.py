@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from lifecycle import portfolio
+from ui import monitoring
 from ui.common import data_version, get_store
 
 
@@ -92,6 +93,8 @@ st.dataframe(
         ),
     },
 )
+
+monitoring.portfolio_section()
 
 daily = _daily(version)
 if daily.empty:

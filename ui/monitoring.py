@@ -75,6 +75,12 @@ def stored(data_key: int, results_key: tuple, model: str, **kwargs) -> pd.DataFr
     return stored_results(get_store(), model, **kwargs)
 
 
+@st.cache_data(show_spinner=False, ttl=600, max_entries=256)
+def quality(data_key: int, results_key: tuple, model: str, **kwargs) -> pd.DataFrame:
+    """Stored data-quality results by tier (lifecycle.layers.quality_summary)."""
+    return layers.quality_summary(get_store(), model, **kwargs)
+
+
 def results_key(model: str) -> tuple:
     return layers.results_version(get_store(), model)
 
@@ -249,3 +255,82 @@ def ensure_monitored(selection: Selection) -> int:
                 return 0
         status.update(label=f"Computed: {run.summary()}", state="complete", expanded=False)
     return run.computed
+
+
+# -- portfolio (Overview) -------------------------------------------------------------------
+
+LIGHTS = {
+    "critical": "🔴 critical",
+    "warning": "🟠 warning",
+    "ok": "🟢 ok",
+    "insufficient": "⚪ too little data",
+    "not evaluated": "· not evaluated",
+}
+PORTFOLIO_DAYS = 7
+
+
+@st.cache_data(show_spinner=False, ttl=300)
+def _portfolio(data_key: int, alerts_key: tuple, since: datetime | None) -> pd.DataFrame:
+    return layers.portfolio_health(get_store(), since=since)
+
+
+def _alerts_key() -> tuple:
+    store = get_store()
+    if not store.table_exists("alert_evaluations"):
+        return (0, None)
+    return tuple(
+        store.query_all(
+            "SELECT (SELECT count(*) FROM alert_evaluations), (SELECT max(updated_at) FROM alerts)"
+        )[0]
+    )
+
+
+def portfolio_section() -> None:
+    """Health per model and layer over the last days, each row leading to its health page."""
+    dv = data_version()
+    store = get_store()
+    last = store.query_all("SELECT max(ts) FROM predictions")[0][0]
+    since = None
+    if last is not None:
+        end = pd.Timestamp(last).floor("D") + pd.Timedelta(days=1)
+        since = (end - pd.Timedelta(days=PORTFOLIO_DAYS)).to_pydatetime()
+    frame = _portfolio(dv, _alerts_key(), since)
+    if frame.empty:
+        return
+    st.subheader("Model health")
+    st.caption(
+        f"Worst alert-rule outcome per layer over the last {PORTFOLIO_DAYS} days of data "
+        "(production version and traffic), active alerts, and when data last arrived. "
+        "Choose a row to open that model's health page."
+    )
+    table = frame.assign(**{layer: frame[layer].map(LIGHTS) for layer in layers.PORTFOLIO_LAYERS})
+    event = st.dataframe(
+        table[["model", "production_version", *layers.PORTFOLIO_LAYERS, "critical_alerts",
+               "warning_alerts", "last_received"]],
+        hide_index=True, width="stretch", key="portfolio", on_select="rerun",
+        selection_mode="single-row",
+        column_config={
+            "model": "Model", "production_version": "In production",
+            "infrastructure": "Infrastructure", "performance": "Performance",
+            "business": "Business", "data_quality": "Data quality", "drift": "Drift",
+            "critical_alerts": st.column_config.NumberColumn("Critical alerts"),
+            "warning_alerts": st.column_config.NumberColumn("Warning alerts"),
+            "last_received": st.column_config.DatetimeColumn(
+                "Last batch received (UTC)", format="YYYY-MM-DD HH:mm"),
+        },
+    )  # fmt: skip
+    period = {}
+    if since is not None:  # the health page opens on the same days
+        period = {"from": f"{since:%Y-%m-%d}", "to": f"{pd.Timestamp(last):%Y-%m-%d}"}
+    rows = event.selection.rows if event is not None else []
+    if rows:
+        model = table.iloc[rows[0]]["model"]
+        st.switch_page("pages/model_health.py", query_params={"model": model, **period})
+    cols = st.columns(len(frame))
+    for col, model in zip(cols, frame["model"], strict=True):
+        col.page_link(
+            "pages/model_health.py",
+            label=f"{model} health",
+            icon=":material/monitor_heart:",
+            query_params={"model": model, **period},
+        )

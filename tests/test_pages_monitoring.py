@@ -1,0 +1,244 @@
+"""Model health and drift pages, every demo model, run headless with AppTest.
+
+The demo (tests/conftest.py, D = 2026-11-16) has dated incidents; each test opens a page on
+a short period around one of them (through the URL, as a link from an alert would) and
+checks that the incident shows on the layer it belongs to. The pages compute the monitoring
+results of the period themselves (ensure_monitored), so the periods are kept to a few days.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.browser import ROOT
+
+D = pd.Timestamp("2026-11-16", tz="UTC")
+
+
+def day(offset: int) -> str:
+    return f"{D + pd.Timedelta(days=offset):%Y-%m-%d}"
+
+
+@pytest.fixture(scope="module")
+def db(demo_db, tmp_path_factory):
+    """One writable demo copy per module (and xdist worker): pages write monitor results."""
+    target = tmp_path_factory.mktemp("pages") / "demo.duckdb"
+    shutil.copyfile(demo_db, target)
+    return target
+
+
+def open_page(db_path, monkeypatch, page: str, **params) -> AppTest:
+    monkeypatch.setenv("LIFECYCLE_DB", str(db_path))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    at.run()
+    at.switch_page(page)
+    for key, value in params.items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def figures(at: AppTest) -> dict[str, dict]:
+    """Plotly figures on the page by title."""
+    out = {}
+    for chart in at.get("plotly_chart"):
+        spec = json.loads(chart.proto.spec)
+        out[spec["layout"].get("title", {}).get("text", "")] = spec
+    return out
+
+
+def figure(at: AppTest, starts: str) -> dict:
+    found = [f for title, f in figures(at).items() if title.startswith(starts)]
+    assert found, f"no figure titled {starts!r}: {list(figures(at))}"
+    return found[0]
+
+
+def values(data) -> np.ndarray:
+    """Plotly's JSON holds numeric arrays as {"dtype", "bdata" (base64)} or as lists."""
+    if isinstance(data, dict) and "bdata" in data:
+        array = np.frombuffer(base64.b64decode(data["bdata"]), dtype=data["dtype"])
+        if "shape" in data:
+            shape = data["shape"]
+            shape = [int(n) for n in shape.split(",")] if isinstance(shape, str) else shape
+            array = array.reshape(shape)
+        return array
+    return np.asarray(data)
+
+
+def url_value(at: AppTest, key: str) -> str:
+    value = at.query_params[key]
+    return value if isinstance(value, str) else value[0]
+
+
+def trace(fig: dict, name: str) -> pd.Series:
+    for t in fig["data"]:
+        if t.get("name") == name:
+            return pd.Series(values(t["y"]), index=pd.to_datetime(t["x"], utc=True))
+    raise AssertionError(f"no trace {name!r} in {[t.get('name') for t in fig['data']]}")
+
+
+# -- model health: each incident on its layer ----------------------------------------------------
+
+
+def test_health_credit_risk_shows_every_layer(db, monkeypatch):
+    at = open_page(db, monkeypatch, "pages/model_health.py", model="credit_risk",
+                   **{"from": day(-38), "to": day(-35)})  # fmt: skip
+    assert at.title[0].value == "Model health"
+    assert [t.label for t in at.tabs] == ["Infrastructure", "Performance", "Business",
+                                          "Data quality"]  # fmt: skip
+    assert {s.label: s.value for s in at.selectbox}["Version"] == "1.1"  # production default
+    perf = at.dataframe[0].value  # metrics per window, with counts
+    assert len(perf) == 4 and (perf["labelled"] >= 30).all()
+    assert perf["roc_auc"].between(0.6, 0.95).all()
+    assert (perf["roc_auc_low"] < perf["roc_auc"]).all()
+    titles = list(figures(at))
+    for expected in ("Latency per day", "Error rate per day", "ROC AUC per day",
+                     "Confusion matrix", "Calibration", "Data quality per window"):  # fmt: skip
+        assert any(t.startswith(expected) for t in titles), expected
+    assert any("declares no business KPI" in i.value for i in at.info)
+
+
+def test_health_churn_shows_the_usage_feed_break(db, monkeypatch):
+    # incident 2: usage_gb ~90% null from D-50 to D-48
+    at = open_page(db, monkeypatch, "pages/model_health.py", model="churn",
+                   **{"from": day(-51), "to": day(-49)})  # fmt: skip
+    flagged = at.dataframe[1].value
+    usage = flagged[(flagged["check_name"] == "missing_rate") & (flagged["subject"] == "usage_gb")]
+    days = set(pd.to_datetime(usage["window_start"], utc=True).dt.strftime("%Y-%m-%d"))
+    assert days == {day(-50), day(-49)}
+    assert (usage["severity"] == "significant").all() and (usage["rate_pct"] > 80).all()
+    assert set(usage["response"]) == {"fix the data feed"}
+
+
+def test_health_churn_kpi_drops_while_accuracy_holds(db, monkeypatch):
+    # incident 6: conversion ~30% -> ~15% from D-15, accuracy stable
+    at = open_page(db, monkeypatch, "pages/model_health.py", model="churn",
+                   **{"from": day(-18), "to": day(-13)})  # fmt: skip
+    fig = figure(at, "conversion per day")
+    conversion = trace(fig, "conversion 2.0 production")
+    before = conversion[conversion.index < D - pd.Timedelta(days=15)]
+    after = conversion[conversion.index >= D - pd.Timedelta(days=14)]
+    assert before.mean() > 0.25 and after.mean() < 0.2
+    accuracy = trace(fig, "accuracy 2.0 production")
+    assert accuracy.max() - accuracy.min() < 0.05
+
+
+def test_health_delivery_time_shows_the_latency_spike(db, monkeypatch):
+    # incident 4: D-25 10:00-16:00 UTC, p95 ~8x, ~15% errors
+    at = open_page(db, monkeypatch, "pages/model_health.py", model="delivery_time",
+                   **{"from": day(-26), "to": day(-24)})  # fmt: skip
+    errors = trace(figure(at, "Error rate per day"), "1.1 production")
+    spike = pd.Timestamp(day(-25), tz="UTC")
+    assert errors[spike] > 3 * errors.drop(spike).max()
+    p95 = trace(figure(at, "Latency per day"), "p95 1.1 production")
+    assert p95[spike] > 3 * p95.drop(spike).max()
+    # the hourly view pins it to 10:00-16:00
+    at = open_page(db, monkeypatch, "pages/model_health.py", model="delivery_time",
+                   grain="hour", **{"from": day(-25), "to": day(-25)})  # fmt: skip
+    errors = trace(figure(at, "Error rate per hour"), "1.1 production")
+    hot = errors[errors > 5].index.hour
+    assert set(hot) <= set(range(10, 16)) and len(hot) >= 5
+    assert "Residuals" in " ".join(figures(at))
+    assert at.status and "Computed" in at.status[0].label  # hourly results computed here
+
+
+# -- drift investigation ------------------------------------------------------------------------
+
+
+def heat(at: AppTest) -> pd.DataFrame:
+    spec = figure(at, "Drift severity per feature and window")["data"][0]
+    z = values(spec["z"])
+    return pd.DataFrame(z, index=spec["y"], columns=pd.to_datetime(spec["x"], utc=True))
+
+
+def test_drift_credit_risk_debt_ratio_drifts_from_its_onset(db, monkeypatch):
+    # incident 1: debt_ratio mean rises from D-35
+    at = open_page(db, monkeypatch, "pages/drift.py", model="credit_risk",
+                   **{"from": day(-37), "to": day(-34)})  # fmt: skip
+    z = heat(at)
+    onset = D - pd.Timedelta(days=35)
+    ratio = z.loc["debt_ratio"]
+    assert (ratio[ratio.index < onset] == 0).all()  # none before the onset
+    assert (ratio[ratio.index >= onset] >= 1).all()  # flagged from the onset on
+    others = z.loc[[f for f in z.index if f not in ("debt_ratio",) and " · " not in f]]
+    assert (others <= 0).all().all()
+    # the page lands on the worst cell: debt_ratio, its overlay and statistic history
+    values = {s.label: s.value for s in at.selectbox}
+    assert values["Feature"] == "debt_ratio"
+    assert url_value(at, "feature") == "debt_ratio"
+    overlay = figure(at, "debt_ratio: reference")
+    assert [t["name"] for t in overlay["data"]] == ["reference", "current"]
+    stat = figure(at, "debt_ratio: effect size")
+    assert len([s for s in stat["layout"]["shapes"] if s["xref"] == "paper"]) == 3
+    details = dict(at.dataframe[0].value.to_numpy())
+    assert details["severity"] in ("moderate", "significant")
+    assert details["response"] in ("enhanced monitoring", "retrain")
+
+
+def test_drift_deep_link_opens_the_unseen_category(db, monkeypatch):
+    # incident 3: employment_type "gig_worker" from D-20
+    at = open_page(db, monkeypatch, "pages/drift.py", model="credit_risk", version="1.1",
+                   feature="employment_type", window=f"{day(-19)}T00:00",
+                   **{"from": day(-19), "to": day(-19)})  # fmt: skip
+    values = {s.label: s.value for s in at.selectbox}
+    assert values["Feature"] == "employment_type"
+    assert values["Window"] == f"{day(-19)}T00:00"
+    overlay = figure(at, "employment_type: reference")
+    assert "gig_worker (unseen)" in overlay["data"][1]["x"]
+    details = dict(at.dataframe[0].value.to_numpy())
+    assert "gig_worker" in details["categories never seen in the reference"]
+
+
+def test_drift_delivery_time_concept_evidence(db, monkeypatch):
+    # incident 5: from D-40 the traffic effect doubles; inputs stay stable
+    at = open_page(db, monkeypatch, "pages/drift.py", model="delivery_time",
+                   **{"from": day(-41), "to": day(-40)})  # fmt: skip
+    z = heat(at)
+    features = [f for f in z.index if " · " not in f]
+    onset, before = pd.Timestamp(day(-40), tz="UTC"), pd.Timestamp(day(-41), tz="UTC")
+    # the inputs do not move at the onset (hour_of_day differs from the reference every day)
+    assert (z.loc[features, onset] <= z.loc[features, before]).all()
+    surrogate = z.loc["concept · surrogate mae"]
+    assert surrogate[onset] == 3 and surrogate.drop(onset).max() < 3
+    concept = figure(at, "concept drift (mae)")
+    assert values(concept["data"][0]["y"])[-1] > 1.0  # surrogate's MAE gain over production
+
+
+def test_drift_churn_page_runs_with_multivariate_and_prediction_sections(db, monkeypatch):
+    at = open_page(db, monkeypatch, "pages/drift.py", model="churn",
+                   **{"from": day(-51), "to": day(-50)})  # fmt: skip
+    assert [h.value for h in at.subheader][1:] == [
+        "Prediction drift", "Multivariate drift", "Concept drift evidence"]  # fmt: skip
+    titles = " ".join(figures(at))
+    assert "all features: domain classifier ROC AUC" in titles
+    assert "prediction: effect size" in titles
+    assert len(at.dataframe) >= 1  # test details (+ the feature's data quality)
+
+
+def test_pages_on_an_empty_database_say_what_to_do(tmp_path, monkeypatch):
+    from lifecycle.store import Store
+
+    Store(tmp_path / "empty.duckdb").close()
+    for page in ("pages/model_health.py", "pages/drift.py"):
+        at = open_page(tmp_path / "empty.duckdb", monkeypatch, page)
+        assert "No model is registered yet" in at.info[0].value
+        assert not at.get("plotly_chart")
+
+
+def test_controls_change_the_url(db, monkeypatch):
+    at = open_page(db, monkeypatch, "pages/model_health.py", model="delivery_time",
+                   **{"from": day(-26), "to": day(-24)})  # fmt: skip
+    at.selectbox(key="version").set_value("1.2").run()
+    assert not at.exception
+    assert url_value(at, "version") == "1.2"
+    assert {s.label: s.value for s in at.selectbox}["Variant"] == "shadow"
+    assert url_value(at, "variant") == "shadow"
+    assert np.isfinite(trace(figure(at, "Latency per day"), "p95 1.2 shadow")).all()
