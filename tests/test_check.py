@@ -325,3 +325,65 @@ def _weeks(start: datetime, end: datetime) -> set[str]:
         weeks.add(weekly.week_of(day))
         day += timedelta(days=1)
     return weeks
+
+
+# -- retraining recommendations ------------------------------------------------------------------
+
+
+def _production_toy(tmp_path, retraining: str = "") -> Store:
+    spec = write_toy_spec(tmp_path / "rspec", rows=200)
+    spec.write_text(spec.read_text() + retraining, encoding="utf-8")
+    store = Store(tmp_path / "retrain.duckdb")
+    catalog.register_from_file(store, spec)
+    with store.transaction() as cur:  # stands in for the registry's promotion
+        cur.execute("UPDATE model_versions SET state = 'production', registered_at = ?",
+                    [DAY0])  # fmt: skip
+    return store
+
+
+def _alert(store, layer, rule, severity):
+    from lifecycle.alerts.config import alert_config
+    from lifecycle.alerts.lifecycle import apply_evaluations
+    from lifecycle.alerts.rules import Evaluation
+
+    e = Evaluation("toy", "1.0", "production", layer, rule, "x", "day", DAY0,
+                   DAY0 + timedelta(days=1), severity, 1.0, 0.1, "x moved")  # fmt: skip
+    apply_evaluations(store, [e], {("toy", "1.0"): alert_config(None)}, now=DAY0)
+
+
+def test_retraining_scheduled_and_triggered(tmp_path):
+    from lifecycle.alerts.retraining import recommendation
+
+    with _production_toy(tmp_path, "\n[retraining]\nevery_days = 30\n") as store:
+        rec = recommendation(store, "toy", as_of=DAY0 + timedelta(days=29))
+        assert not rec.due and rec.next_scheduled == DAY0 + timedelta(days=30)
+        assert "not due (next scheduled: 2026-04-01)" in rec.text()
+        rec = recommendation(store, "toy", as_of=DAY0 + timedelta(days=31))
+        assert rec.due and rec.reasons == ["scheduled: trained 31 days ago (every 30 days)"]
+        # a data-quality problem is fixed at the source: no retraining
+        _alert(store, "data_quality", "missing_rate", "critical")
+        assert not recommendation(store, "toy", as_of=DAY0 + timedelta(days=2)).due
+        # a warning is below the default trigger; a critical drift alert triggers it
+        _alert(store, "drift", "data_drift", "warning")
+        assert not recommendation(store, "toy", as_of=DAY0 + timedelta(days=2)).due
+        _alert(store, "drift", "data_drift", "critical")
+        rec = recommendation(store, "toy", as_of=DAY0 + timedelta(days=2))
+        assert rec.due and rec.reasons[0].startswith("critical drift alert #")
+        assert rec.alert_ids
+
+
+def test_retraining_policy_scheduled_ignores_alerts_and_bad_policy_is_named(tmp_path):
+    from lifecycle.alerts.retraining import (
+        RetrainingConfigError,
+        recommendation,
+        retraining_config,
+    )
+
+    with _production_toy(tmp_path, '\n[retraining]\npolicy = "scheduled"\n') as store:
+        _alert(store, "drift", "data_drift", "critical")
+        assert not recommendation(store, "toy", as_of=DAY0 + timedelta(days=2)).due
+    with pytest.raises(RetrainingConfigError) as err:
+        retraining_config({"retraining": {"policy": "weekly", "every_days": 0, "x": 1}})
+    text = str(err.value)
+    assert "retraining.policy" in text and "retraining.every_days" in text
+    assert "unknown key `retraining.x`" in text

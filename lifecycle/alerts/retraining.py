@@ -10,7 +10,9 @@ layers = ["drift", "performance"]  # ... in one of these layers, on the producti
 ```
 Data-quality alerts do not trigger retraining by default: bad data is fixed at its source,
 not learned. The recommendation is computed from the registry and the alerts at a time
-(`as_of`), never stored: the check, the inbox and the weekly review show it.
+(`as_of`), never stored: the check, the inbox and the weekly review show it. For a past
+`as_of` (a weekly review), the trigger is an alert active now whose first failing window
+came before `as_of`.
 """
 
 from __future__ import annotations
@@ -125,7 +127,7 @@ def recommendation(store: Store, model: str, as_of: datetime | None = None) -> R
             "SELECT alert_id, layer, rule, subject, severity FROM alerts WHERE model_name = ? "
             "AND model_version = ? AND state IN ('open', 'acknowledged') "
             "AND list_contains(?, severity) AND list_contains(?, layer) "
-            "AND opened_at <= ? ORDER BY alert_id",
+            "AND first_seen < ? ORDER BY alert_id",
             [model, version, severities, config["layers"], as_of],
         )
         for alert_id, layer, rule, subject, severity in alerts:
