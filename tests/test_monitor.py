@@ -380,7 +380,14 @@ def test_as_of_keeps_complete_windows_and_bad_settings_name_the_window(tmp_path)
         reference="previous",
     )
     assert overlay.attrs["n_reference"] == overlay.attrs["n_current"] == ROWS_PER_DAY
-    register(store, tmp_path / "spec2", version="2.0", drift="fdr = 5")
+    register(store, tmp_path / "spec2", version="2.0", drift="fdr = 0.05")
+    # Registration refuses a bad [drift] table; a version stored before that check existed
+    # can still hold one, and monitoring must then name the window that failed.
+    with store.cursor() as cur:
+        cur.execute(
+            'UPDATE model_versions SET spec = json_merge_patch(spec, \'{"drift": {"fdr": 5}}\') '
+            "WHERE model_name = 'shop' AND version = '2.0'"
+        )
     log_day(store, 2, labels=False, version="2.0")
     with pytest.raises(MonitorError, match=r"(?s)shop 2\.0 production day window 2026-02-04.*fdr"):
         monitor_model(store, "shop")
