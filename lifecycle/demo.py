@@ -38,7 +38,6 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from lifecycle import catalog
-from lifecycle.audit import append_audit
 from lifecycle.ingest import ingest
 from lifecycle.spec import parse_spec
 from lifecycle.store import Store, resolve_db_path
@@ -359,7 +358,8 @@ def _churn_target(rng, x: pd.DataFrame, t, line: Timeline) -> np.ndarray:
 
 
 def _delivery_features(rng, n, t, line: Timeline, hours=None) -> pd.DataFrame:
-    hours = rng.integers(0, 24, n) if hours is None else hours
+    # training rows follow the same daily cycle as served requests
+    hours = rng.choice(24, size=n, p=_DIURNAL) if hours is None else hours
     rush = np.isin(hours, [7, 8, 12, 17, 18, 19])
     return pd.DataFrame(
         {
@@ -801,30 +801,29 @@ def _infra(model, rng, line: Timeline) -> pd.DataFrame:
 
 
 def seed_lifecycle(store: Store, line: Timeline) -> None:
-    """Give each model its history: first version retired, second in production, third in
-    shadow; each step audited at the time it happened in the demo's story."""
+    """Give each model its history through the registry's state machine: first version
+    retired, second in production, third in shadow; every step approved by reviewers who did
+    not register the version, audited at the time it happened in the demo's story."""
+    from lifecycle import registry
+    from lifecycle.identity import Actor
+
+    deployer = Actor(DEMO_DEPLOYER, frozenset({"deployer"}))
+    reviewers = [Actor(name, frozenset({"reviewer"})) for name in DEMO_REVIEWERS]
+    admin = Actor("alex.admin@example.com", frozenset({"admin"}))
+    day = timedelta(days=1)
     for model in _models():
         retired, production, candidate = (v for v, _, _ in model.versions)
-        registered = line.start - timedelta(days=7)
-        steps = [
-            (retired, registered, [("registered", "production", DEMO_DEPLOYER, "initial release")]),
-            (
-                production,
-                line.switch - timedelta(days=3),
-                [("registered", "production", DEMO_DEPLOYER, "better validation metrics")],
-            ),
-            (
-                candidate,
-                line.shadow_start - timedelta(days=2),
-                [("registered", "shadow", DEMO_DEPLOYER, "candidate under shadow evaluation")],
-            ),
-        ]
-        with store.transaction() as cur:
-            for version, when, _ in steps:
+        registered = {
+            retired: line.start - 7 * day,
+            production: line.switch - 10 * day,
+            candidate: line.shadow_start - 5 * day,
+        }
+        with store.transaction() as cur:  # registration happened earlier in the story
+            for version, when in registered.items():
                 cur.execute(
-                    "UPDATE model_versions SET registered_at = ? "
+                    "UPDATE model_versions SET registered_at = ?, state_changed_at = ? "
                     "WHERE model_name = ? AND version = ?",
-                    [when, model.name, version],
+                    [when, when, model.name, version],
                 )
             cur.execute(
                 "UPDATE audit_log SET ts = v.registered_at FROM model_versions v "
@@ -832,34 +831,35 @@ def seed_lifecycle(store: Store, line: Timeline) -> None:
                 "AND audit_log.version = v.version AND v.model_name = ?",
                 [model.name],
             )
-            history = [
-                (retired, "registered", "production", line.start, "initial release"),
-                (production, "registered", "production", line.switch, "replaces " + retired),
-                (retired, "production", "retired", line.switch, "replaced by " + production),
-                (candidate, "registered", "shadow", line.shadow_start, "shadow evaluation"),
-            ]
-            for version, old, new, when, reason in history:
-                audit_id = append_audit(
-                    cur,
-                    actor=DEMO_DEPLOYER,
-                    action="demo_seed",
-                    model_name=model.name,
-                    version=version,
-                    from_state=old,
-                    to_state=new,
-                    reason=reason,
-                )
-                cur.execute("UPDATE audit_log SET ts = ? WHERE audit_id = ?", [when, audit_id])
-                cur.execute(
-                    "UPDATE model_versions SET state = ?, state_changed_at = ?, "
-                    "revision = revision + 1 WHERE model_name = ? AND version = ?",
-                    [new, when, model.name, version],
-                )
-            cur.execute(
-                "INSERT INTO deployments (model_name, production_version, previous_version, "
-                "revision, updated_at) VALUES (?, ?, ?, 1, ?)",
-                [model.name, production, retired, line.switch],
-            )
+        quorum = registry.QUORUM[model.risk_tier]
+
+        def review(version, when, note, name=model.name, quorum=quorum):
+            registry.request_approval(store, deployer, name, version, reason=note, at=when)
+            for index, reviewer in enumerate(reviewers[:quorum]):
+                registry.approve(
+                    store, reviewer, name, version, reason="review pack checked",
+                    at=when + (index + 1) * timedelta(hours=4),
+                )  # fmt: skip
+            registry.promote(store, deployer, name, version, reason="shadow evaluation",
+                             at=when + day)  # fmt: skip
+
+        review(retired, registered[retired] + day, "initial release")
+        registry.switch(store, deployer, model.name, retired, reason="initial release",
+                        at=line.start)  # fmt: skip
+        review(production, registered[production] + day, "better validation metrics")
+        try:
+            registry.switch(store, deployer, model.name, production,
+                            reason="replaces " + retired, at=line.switch)  # fmt: skip
+        except registry.GateBlocked as blocked:  # recorded as an admin's override
+            registry.switch(
+                store, admin, model.name, production, at=line.switch, override_gates=True,
+                reason=f"replaces {retired}; accepted despite: {blocked}",
+            )  # fmt: skip
+        registry.retire(store, deployer, model.name, retired,
+                        reason=f"{production} is trusted; standby released",
+                        at=line.switch + 14 * day)  # fmt: skip
+        # the candidate's shadow traffic starts at shadow_start
+        review(candidate, line.shadow_start - day, "candidate for " + production)
 
 
 # -- command line ------------------------------------------------------------------------------

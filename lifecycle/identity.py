@@ -29,6 +29,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "promote": frozenset({"deployer", "admin"}),
     "rollback": frozenset({"deployer", "admin"}),
     "retire": frozenset({"deployer", "admin"}),
+    "override_gates": frozenset({"admin"}),  # promote despite a failing gate, with a reason
     "manage_alerts": frozenset({"reviewer", "deployer", "admin"}),
 }
 
@@ -79,6 +80,7 @@ DEV_DEFAULT_ROLES: dict[str, frozenset[str]] = {
     "sam.reviewer@example.com": frozenset({"reviewer"}),
     "dana.deployer@example.com": frozenset({"deployer"}),
     "victor.viewer@example.com": frozenset({"viewer"}),
+    "alex.admin@example.com": frozenset({"admin"}),
 }
 
 

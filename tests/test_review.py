@@ -11,10 +11,11 @@ import pytest
 from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 
 from lifecycle import catalog, registry, review
+from lifecycle.identity import PermissionDenied
 from lifecycle.ingest import ingest
 from lifecycle.registry import gates
 from tests.conftest import write_toy_spec
-from tests.test_registry import DANA, RITA, approve_fully
+from tests.test_registry import ADMIN, DANA, RITA, approve_fully
 
 N = 600
 START = pd.Timestamp("2026-03-01", tz="UTC")
@@ -272,7 +273,19 @@ def test_worse_candidate_is_blocked_by_the_metric_gate(pair, tmp_path):
     before = store.row_counts()
     with pytest.raises(registry.GateBlocked, match="metrics: worse than production"):
         registry.switch(store, DANA, "toy", "3.0")
+    with pytest.raises(PermissionDenied, match="override gates"):
+        registry.switch(store, DANA, "toy", "3.0", override_gates=True, reason="urgent")
+    with pytest.raises(registry.RegistryError, match="needs a reason"):
+        registry.switch(store, ADMIN, "toy", "3.0", override_gates=True)
     assert store.row_counts() == before
+    result = registry.switch(store, ADMIN, "toy", "3.0", override_gates=True, reason="hotfix")
+    evidence = json.loads(
+        store.query_one("SELECT evidence FROM audit_log WHERE audit_id = ?", [result.audit_ids[0]])[
+            0
+        ]
+    )
+    assert [g["name"] for g in evidence["gates"] if not g["passed"]] == ["metrics"]
+    assert evidence["gates"][-1]["name"] == "override"
 
 
 def test_canary_breach_recommends_rollback(pair):

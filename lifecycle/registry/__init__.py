@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from lifecycle.identity import Actor
+from lifecycle.identity import Actor, require
 from lifecycle.registry.gates import Gate, canary_recommendation, promotion_gates
 from lifecycle.registry.machine import (
     ACTIONS,
@@ -80,10 +80,15 @@ def act(
     expected_revision: int | None = None,
     share: float | None = None,
     at: datetime | None = None,
+    override_gates: bool = False,
 ) -> Transition:
     """Apply `action` to a version. A move into production first evaluates the promotion
-    gates and raises GateBlocked (changing nothing) if one fails; the gates' evidence goes
-    into the audit row of the promotion."""
+    gates and raises GateBlocked (changing nothing) if one fails, unless an admin overrides
+    them with a reason; the gates' evidence (and the override) go into the audit row."""
+    if override_gates:
+        require(actor, "override_gates")
+        if not (reason or "").strip():
+            raise RegistryError("overriding a failing gate needs a reason")
     gates = None
     if action in ("promote", "switch"):
         status = version_status(store, model, version)
@@ -95,13 +100,16 @@ def act(
             champion = status["deployment"]["production"]
             results = promotion_gates(store, model, version, champion)
             failed = [g for g in results if not g.passed]
-            if failed:
+            if failed and not override_gates:
                 raise GateBlocked(
                     f"{model} {version} may not take production: "
                     + "; ".join(f"{g.name}: {g.detail}" for g in failed),
                     results,
                 )
             gates = [{"name": g.name, "passed": g.passed, "detail": g.detail} for g in results]
+            if failed:
+                detail = f"failing gates overridden by {actor.name} (admin)"
+                gates.append({"name": "override", "passed": True, "detail": detail})
             # the gates were evaluated on this revision: promote only if it is still current
             expected_revision = status["revision"]
     return perform(

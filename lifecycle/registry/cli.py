@@ -64,6 +64,12 @@ def add_parser(subparsers) -> None:
         )
         if action == "promote":
             p.add_argument("--share", type=float, help="canary traffic share for this step")
+        if action in ("promote", "switch"):
+            p.add_argument(
+                "--override-gates",
+                action="store_true",
+                help="admin only, with --reason: take production despite a failing gate",
+            )
         p.add_argument("--config", help="identity config (default: $LIFECYCLE_CONFIG, else "
                        "lifecycle.toml)")  # fmt: skip
         p.set_defaults(func=cmd_action, action=action)
@@ -110,6 +116,8 @@ def cmd_action(args) -> int:
     kwargs = {"reason": args.reason, "expected_revision": args.expected_revision}
     if args.action == "promote":
         kwargs["share"] = args.share
+    if args.action in ("promote", "switch"):
+        kwargs["override_gates"] = args.override_gates
     with open_store(args.db, wait_seconds=10) as store:
         try:
             result = registry.act(store, actor, args.action, args.model, args.version, **kwargs)
