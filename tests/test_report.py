@@ -111,3 +111,32 @@ def test_report_command(reviewed, tmp_path, capsys):
     assert cli.main(["report", "--db", str(path), "--week", week, "--out", "x.pdf"]) == 2
     err = capsys.readouterr().err
     assert "YYYY-Www" in err and ".md or .html" in err
+
+
+def test_report_while_the_app_holds_the_database(reviewed, tmp_path, capsys, monkeypatch):
+    """The report command queues itself for the process holding the file, which writes it."""
+    import threading
+
+    from lifecycle.alerts import requests
+    from lifecycle.store import DatabaseLocked
+
+    store, week, _ = reviewed
+
+    def locked(*args, **kwargs):
+        raise DatabaseLocked("held by the app")
+
+    monkeypatch.setattr("lifecycle.store.open_store", locked)
+    worker = requests.Worker(store, interval=0.1)
+    thread = threading.Thread(target=worker._run, daemon=True)
+    thread.start()
+    out = tmp_path / "queued.md"
+    try:
+        code = cli.main(["report", "--db", str(store.path), "--week", week, "--out", str(out),
+                         "--wait", "60"])  # fmt: skip
+    finally:
+        worker.stop()
+        thread.join(timeout=5)
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "report queued" in captured.err and "wrote" in captured.out
+    assert out.read_text().startswith(f"# Weekly model-health review {week}")

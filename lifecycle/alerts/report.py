@@ -469,6 +469,12 @@ def add_parser(subparsers) -> None:
     p.add_argument("--out", required=True, help="output file, .md or .html")
     p.add_argument("--model", action="append", help="only this model (repeatable)")
     p.add_argument("--app-url", help="base URL of the app for evidence links")
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=300.0,
+        help="if the app holds the database, seconds to wait for it to write the report",
+    )
     p.set_defaults(func=cmd_report)
 
 
@@ -498,28 +504,23 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not db_path.exists():
         print(f"error: no database at {db_path}", file=sys.stderr)
         return 2
+    params = {"kind": "report", "week": args.week, "out": str(out.resolve()),
+              "models": args.model, "app_url": args.app_url}  # fmt: skip
     try:
         store = open_store(db_path, wait_seconds=2.0)
     except DatabaseLocked:
-        print(
-            f"error: {db_path} is held by another process (the app?); export the report "
-            "from the app's Weekly review page, or run this when the app is stopped",
-            file=sys.stderr,
-        )
-        return 2
+        from lifecycle.alerts.requests import check_via_app
+
+        code = check_via_app(db_path, params, args.wait, as_json=False)
+        return 0 if code == 0 else 2
     with store:
         try:
-            review = weekly_review(store, args.week, models=args.model, app_url=args.app_url)
+            from lifecycle.alerts.requests import write_report
+
+            print(write_report(store, params))
         except (KeyError, ValueError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-    text = render(review, out.suffix.lower())
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(out)
-    print(f"wrote {out} ({len(text):,} characters): {len(review.models)} model(s), week "
-          f"{review.week}")  # fmt: skip
     return 0
 
 

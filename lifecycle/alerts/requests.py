@@ -1,4 +1,5 @@
-"""Running `check` while the app holds the database: a request queue the app's process serves.
+"""Running `check` (and `report`) while the app holds the database: a request queue the app's
+process serves.
 
 DuckDB lets one process open the file, and the app holds it for its whole life. So `check`
 in another process (cron, Airflow) that finds the file locked writes its parameters as a
@@ -66,9 +67,12 @@ def serve(store: Store) -> list[str]:
             continue
         params = json.loads(running.read_text(encoding="utf-8"))
         try:
-            report = run_params(store, params)
-            outcome = {"exit_code": report.exit_code, "report": report.to_dict(),
-                       "text": report.text()}  # fmt: skip
+            if params.get("kind") == "report":
+                outcome = {"exit_code": 0, "report": {}, "text": write_report(store, params)}
+            else:
+                report = run_params(store, params)
+                outcome = {"exit_code": report.exit_code, "report": report.to_dict(),
+                           "text": report.text()}  # fmt: skip
         except Exception as exc:  # the waiting command must hear about any failure
             outcome = {
                 "exit_code": EXIT_ERROR,
@@ -81,13 +85,32 @@ def serve(store: Store) -> list[str]:
     return served
 
 
+def write_report(store: Store, params: dict[str, Any]) -> str:
+    """Write the weekly review file a `report` request asks for; return what was written."""
+    from lifecycle.alerts import report
+
+    out = Path(params["out"])
+    review = report.weekly_review(
+        store, params["week"], models=params.get("models"), app_url=params.get("app_url")
+    )
+    text = report.render(review, out.suffix.lower())
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(out)
+    return (
+        f"wrote {out} ({len(text):,} characters): {len(review.models)} model(s), week {review.week}"
+    )
+
+
 def check_via_app(db_path: Path, params: dict[str, Any], wait: float, *, as_json: bool) -> int:
     """Queue the check for the process holding the database and print its outcome."""
     from lifecycle.alerts.check import EXIT_ERROR, print_report
 
     ticket = submit(db_path, params)
     print(
-        f"database {db_path} is held by another process (the app?): check queued as {ticket} "
+        f"database {db_path} is held by another process (the app?): "
+        f"{params.get('kind', 'check')} queued as {ticket} "
         f"in {checks_dir(db_path) / PENDING}; waiting up to {wait:.0f}s",
         file=sys.stderr,
     )
