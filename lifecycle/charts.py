@@ -17,8 +17,8 @@ import plotly.graph_objects as go
 
 from lifecycle.drift.severity import SEVERITIES
 
-HEIGHT = 340
-MARGIN = {"l": 10, "r": 10, "t": 56, "b": 10}
+HEIGHT = 370
+MARGIN = {"l": 10, "r": 10, "t": 84, "b": 10}
 SEVERITY_COLOURS = {
     "no data": "#e8e8e8",
     "insufficient": "#c9c9c9",
@@ -41,7 +41,7 @@ def _layout(fig: go.Figure, title: str, x: str, y: str, *, height: int = HEIGHT)
         yaxis_title=y,
         height=height,
         margin=MARGIN,
-        legend={"orientation": "h", "y": -0.22},
+        legend={"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom"},
         hovermode="x unified",
     )
     return fig

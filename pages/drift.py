@@ -13,7 +13,7 @@ from ui import monitoring as mon
 from ui.common import data_version, get_store
 
 st.title("Drift investigation")
-sel = mon.controls(with_reference=True, extra_keys=("feature", "window"))
+sel = mon.controls("drift", with_reference=True, extra_keys=("feature", "window"))
 if sel is None:
     st.stop()
 

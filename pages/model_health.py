@@ -13,7 +13,7 @@ from ui import monitoring as mon
 from ui.common import data_version
 
 st.title("Model health")
-sel = mon.controls()
+sel = mon.controls("model_health")
 if sel is None:
     st.stop()
 
@@ -30,7 +30,7 @@ fresh = mon.layer("freshness", dv, sel.model)
 
 
 def _when(ts) -> str:
-    return "never" if ts is None or pd.isna(ts) else f"{pd.Timestamp(ts):%Y-%m-%d %H:%M}"
+    return "never" if ts is None or pd.isna(ts) else f"{pd.Timestamp(ts):%b %d, %H:%M}"
 
 
 cols = st.columns(4)

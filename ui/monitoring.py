@@ -88,12 +88,14 @@ def results_key(model: str) -> tuple:
 # -- controls -------------------------------------------------------------------------------
 
 
-def _apply_links(defaults: dict[str, str]) -> None:
-    """Copy URL values that changed since the last run into widget state."""
+def _apply_links(keys: tuple[str, ...], page: str) -> None:
+    """Copy URL values into widget state: all of them when the page was just opened (a
+    followed link or a typed URL), else those that changed since the last run."""
     seen = st.session_state.get(SEEN, {})
-    for key in defaults:
+    arrived = seen.get("_page") != page
+    for key in keys:
         value = st.query_params.get(key)
-        if value is not None and value != seen.get(key):
+        if value is not None and (arrived or value != seen.get(key)):
             st.session_state[key] = value
 
 
@@ -109,7 +111,9 @@ def _parse_day(text: str | None) -> date | None:
         return None
 
 
-def controls(*, with_reference: bool = False, extra_keys: tuple[str, ...] = ()) -> Selection | None:
+def controls(
+    page: str, *, with_reference: bool = False, extra_keys: tuple[str, ...] = ()
+) -> Selection | None:
     """Render the selection row; return the selection, or None if no model has data."""
     version_key = data_version()
     models = model_names(version_key)
@@ -120,7 +124,7 @@ def controls(*, with_reference: bool = False, extra_keys: tuple[str, ...] = ()) 
         )
         return None
     keys = ("model", "version", "variant", "grain", "from", "to", "reference", *extra_keys)
-    _apply_links(dict.fromkeys(keys, ""))
+    _apply_links(keys, page)
     cols = st.columns([1.3, 1, 1, 0.8, 1.6] + ([1.3] if with_reference else []))
     _valid("model", models, models[0])
     model = cols[0].selectbox("Model", models, key="model")
@@ -145,7 +149,7 @@ def controls(*, with_reference: bool = False, extra_keys: tuple[str, ...] = ()) 
             "Reference", list(REFERENCES), key="reference", format_func=REFERENCES.get
         )
     selection = Selection(model, version, variant, grain, since, until, reference)
-    sync_url(selection, extra_keys)
+    sync_url(selection, page, extra_keys)
     return selection
 
 
@@ -179,7 +183,7 @@ def _period(col, ctx: dict, grain: str) -> tuple[datetime, datetime]:
     return since, until
 
 
-def sync_url(selection: Selection, extra_keys: tuple[str, ...] = ()) -> None:
+def sync_url(selection: Selection, page: str, extra_keys: tuple[str, ...] = ()) -> None:
     params = {
         "model": selection.model,
         "version": selection.version,
@@ -196,7 +200,7 @@ def sync_url(selection: Selection, extra_keys: tuple[str, ...] = ()) -> None:
             params[key] = str(value)
     if dict(st.query_params) != params:
         st.query_params.from_dict(params)
-    st.session_state[SEEN] = params
+    st.session_state[SEEN] = {**params, "_page": page}
 
 
 def set_url_value(key: str, value: str | None) -> None:
@@ -259,12 +263,12 @@ def ensure_monitored(selection: Selection) -> int:
 
 # -- portfolio (Overview) -------------------------------------------------------------------
 
-LIGHTS = {
-    "critical": "🔴 critical",
-    "warning": "🟠 warning",
-    "ok": "🟢 ok",
-    "insufficient": "⚪ too little data",
-    "not evaluated": "· not evaluated",
+LIGHTS = {  # status -> (label, background colour of the cell)
+    "critical": ("critical", "#f4c7c3"),
+    "warning": ("warning", "#fde3b0"),
+    "ok": ("ok", "#cdebd6"),
+    "insufficient": ("too little data", "#ececec"),
+    "not evaluated": ("not evaluated", "#ffffff"),
 }
 PORTFOLIO_DAYS = 7
 
@@ -303,10 +307,17 @@ def portfolio_section() -> None:
         "(production version and traffic), active alerts, and when data last arrived. "
         "Choose a row to open that model's health page."
     )
-    table = frame.assign(**{layer: frame[layer].map(LIGHTS) for layer in layers.PORTFOLIO_LAYERS})
+    labels = {status: label for status, (label, _) in LIGHTS.items()}
+    colours = dict(LIGHTS.values())
+    table = frame.assign(**{layer: frame[layer].map(labels) for layer in layers.PORTFOLIO_LAYERS})
+    columns = ["model", "production_version", *layers.PORTFOLIO_LAYERS, "critical_alerts",
+               "warning_alerts", "last_received"]  # fmt: skip
+    styled = table[columns].style.map(
+        lambda v: f"background-color: {colours.get(v, '#ffffff')}",
+        subset=list(layers.PORTFOLIO_LAYERS),
+    )
     event = st.dataframe(
-        table[["model", "production_version", *layers.PORTFOLIO_LAYERS, "critical_alerts",
-               "warning_alerts", "last_received"]],
+        styled,
         hide_index=True, width="stretch", key="portfolio", on_select="rerun",
         selection_mode="single-row",
         column_config={

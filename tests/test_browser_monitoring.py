@@ -1,0 +1,90 @@
+"""The investigation path in a real browser: Overview -> model health -> drift -> overlay,
+and a deep link opened directly. Screenshots go to test-artifacts/."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from tests.browser import CHROMIUM, running_app, screenshot, wait_until_idle
+
+pytestmark = pytest.mark.browser
+
+D = pd.Timestamp("2026-11-16", tz="UTC")
+
+
+def day(offset: int) -> str:
+    return f"{D + pd.Timedelta(days=offset):%Y-%m-%d}"
+
+
+def _settle(page) -> None:
+    wait_until_idle(page, timeout_ms=240_000)
+    page.wait_for_timeout(1500)  # plotly paints after the script run ends
+
+
+def _main_text(page) -> str:
+    return page.locator("[data-testid=stMainBlockContainer]").inner_text()
+
+
+def test_investigation_path_and_deep_link(demo_copy):
+    from playwright.sync_api import sync_playwright
+
+    with running_app(demo_copy) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM)
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 1000})
+            page.goto(url)
+            _settle(page)
+            assert "credit_risk" in _main_text(page)
+            screenshot(page, "monitoring-1-overview")
+
+            # follow the model with findings from the portfolio to its health page
+            page.get_by_role("link", name="credit_risk health").click()
+            _settle(page)
+            assert "/model_health" in page.url and "model=credit_risk" in page.url
+            assert "Model health" in _main_text(page)
+            assert page.locator(".js-plotly-plot").count() >= 6
+            screenshot(page, "monitoring-2-model-health")
+            page.get_by_role("tab", name="Performance").click()
+            page.wait_for_timeout(1500)
+            screenshot(page, "monitoring-3-model-health-performance")
+            page.get_by_role("tab", name="Data quality").click()
+            page.wait_for_timeout(1500)
+            screenshot(page, "monitoring-4-model-health-quality")
+
+            # on to the drift investigation: it opens on the worst cell and its overlay
+            page.get_by_text("Investigate drift of credit_risk").click()
+            _settle(page)
+            assert "/drift" in page.url and "model=credit_risk" in page.url
+            feature = next(f for f in ("debt_ratio", "employment_type")
+                           if f"feature={f}" in page.url)  # fmt: skip
+            overlay = page.locator(".js-plotly-plot", has_text=f"{feature}: reference")
+            overlay.first.scroll_into_view_if_needed()
+            assert overlay.count() == 1
+            screenshot(page, "monitoring-5-drift-worst-cell")
+
+            # choose the drifting debt_ratio on its onset day through the URL of the cell
+            page.goto(
+                f"{url}/drift?model=credit_risk&feature=debt_ratio&window={day(-35)}T00:00"
+                f"&from={day(-37)}&to={day(-34)}"
+            )
+            _settle(page)
+            overlay = page.locator(".js-plotly-plot", has_text="debt_ratio: reference")
+            overlay.first.scroll_into_view_if_needed()
+            assert overlay.count() == 1
+            screenshot(page, "monitoring-6-drift-debt-ratio-onset")
+
+            # a deep link from an alert: the unseen employment category on D-19
+            link = (
+                f"{url}/drift?model=credit_risk&version=1.1&feature=employment_type"
+                f"&window={day(-19)}T00:00&from={day(-19)}&to={day(-19)}"
+            )
+            page.goto(link)
+            _settle(page)
+            overlay = page.locator(".js-plotly-plot", has_text="employment_type: reference")
+            overlay.first.scroll_into_view_if_needed()
+            assert overlay.count() == 1
+            assert "gig_worker" in _main_text(page)
+            screenshot(page, "monitoring-7-drift-deep-link")
+        finally:
+            browser.close()
