@@ -69,6 +69,8 @@ def test_inbox_evidence_acknowledge_and_export(alerts_db):
             wait_until_idle(page)
             page.get_by_role("heading", name="Drift investigation").wait_for()
             assert "window=2026-03-04" in page.url
+            assert page.locator("[data-testid=stException]").count() == 0
+            page.locator("[data-testid=stPlotlyChart]").first.wait_for()
             screenshot(page, "alerts-evidence")
 
             # back to the inbox: acknowledge with a comment

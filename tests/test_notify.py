@@ -79,6 +79,9 @@ def test_payload_is_slack_text_plus_structured_fields(store):
     assert "Response: retrain." in body["text"]
     assert body["link"].startswith("http://console:8501/drift?model=credit&version=1.1")
     assert "feature=debt_ratio" in body["link"] and body["link"] in body["text"]
+    # the period starts no earlier than the alert's first window (pages refuse periods
+    # long before their data)
+    assert "from=2026-03-02&to=2026-03-02&window=2026-03-02T00%3A00" in body["link"]
     assert {k: body[k] for k in ("alert_id", "model", "severity", "event", "count")} == {
         "alert_id": alert_id, "model": "credit", "severity": "critical", "event": "opened",
         "count": 1,

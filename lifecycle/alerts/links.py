@@ -40,19 +40,26 @@ def evidence_link(
     window_start: datetime | pd.Timestamp | str | None = None,
     grain: str = "day",
     variant: str = "production",
+    since: datetime | pd.Timestamp | None = None,
 ) -> str:
     """Relative URL of the page view showing this evidence.
 
     The monitoring pages (ui/monitoring.py) read model, version, variant, grain and the
     period (from, to: UTC days) from the URL; the drift page also `feature` and `window`
-    (its heatmap cell, "%Y-%m-%dT%H:%M").
+    (its heatmap cell, "%Y-%m-%dT%H:%M"). The period shows up to CONTEXT_DAYS before the
+    window, but never before `since` (pass a time with data, e.g. the alert's first window:
+    the pages refuse a period that starts long before their data).
     """
     page = PAGES[layer]
     params = {"model": model, "version": version, "variant": variant, "grain": grain}
     if window_start is not None:
         ts = pd.Timestamp(window_start)
         day = ts.tz_convert("UTC") if ts.tzinfo else ts
-        params["from"] = f"{day - timedelta(days=CONTEXT_DAYS[grain]):%Y-%m-%d}"
+        start = day - timedelta(days=CONTEXT_DAYS[grain])
+        if since is not None:
+            first = pd.Timestamp(since)
+            start = max(start, first.tz_convert("UTC") if first.tzinfo else first)
+        params["from"] = f"{start:%Y-%m-%d}"
         params["to"] = f"{day:%Y-%m-%d}"
         if page == "drift":
             params["window"] = f"{day:%Y-%m-%dT%H:%M}"
@@ -71,6 +78,7 @@ def alert_link(alert: dict) -> str:
         alert["last_seen"],
         alert.get("grain", "day"),
         alert.get("variant", "production"),
+        since=alert["first_seen"],
     )
 
 
