@@ -420,3 +420,99 @@ def test_multiclass_macro_metrics_match_sklearn(tmp_path):
         assert row[name] == pytest.approx(expected, abs=1e-12), name
     assert math.isnan(row["roc_auc"])
     store.close()
+
+
+def test_portfolio_health_reads_alert_outcomes(toy, tmp_path):
+    store, _, _ = toy
+    frame = layers.portfolio_health(store)
+    assert list(frame["model"]) == ["toy"]
+    assert (frame[list(layers.PORTFOLIO_LAYERS)] == "not evaluated").all(axis=None)
+    with store.transaction() as cur:
+        cur.execute("UPDATE model_versions SET state = 'production' WHERE model_name = 'toy'")
+        rows = [
+            ("production", "infrastructure", "latency", "ok", 0),
+            ("production", "infrastructure", "error_rate", "warning", 1),
+            ("production", "drift", "data_drift", "insufficient", 0),
+            ("production", "business", "kpi_drop", "critical", 5),  # before the period
+            ("shadow", "performance", "performance_metric", "critical", 1),  # not served
+        ]
+        for variant, layer, rule, outcome, day in rows:
+            start = DAY0 + timedelta(days=day)
+            cur.execute(
+                "INSERT INTO alert_evaluations VALUES ('toy', '1.0', ?, ?, ?, 's', 'day', ?, ?, "
+                "?, NULL, NULL, '', NULL, now())",
+                [variant, layer, rule, start, start + timedelta(days=1), outcome],
+            )
+        cur.execute("UPDATE model_versions SET state = 'registered' WHERE model_name = 'toy'")
+    # no production version: nothing is attributed
+    assert (layers.portfolio_health(store)[list(layers.PORTFOLIO_LAYERS)]
+            == "not evaluated").all(axis=None)  # fmt: skip
+    with store.transaction() as cur:
+        cur.execute("UPDATE model_versions SET state = 'production' WHERE model_name = 'toy'")
+    try:
+        row = layers.portfolio_health(store, until=DAY0 + timedelta(days=3)).iloc[0]
+        assert row["infrastructure"] == "warning"  # worst of ok and warning
+        assert row["drift"] == "insufficient"
+        assert row["business"] == "not evaluated"  # its only window is outside the period
+        assert row["performance"] == "not evaluated"  # shadow traffic does not count
+        assert row["production_version"] == "1.0"
+        assert layers.portfolio_health(store).iloc[0]["business"] == "critical"
+    finally:
+        with store.transaction() as cur:
+            cur.execute("DELETE FROM alert_evaluations")
+            cur.execute("UPDATE model_versions SET state = 'registered' WHERE model_name = 'toy'")
+
+
+def test_model_context_and_unmonitored_windows(toy):
+    store, truth, _ = toy
+    ctx = layers.model_context(store, "toy")
+    assert ctx["task"] == "binary_classification" and ctx["positive_class"] == "1"
+    assert ctx["variants"] == {"1.0": ["production", "shadow"]}
+    assert set(ctx["kpis"]) == {"conversion"} and ctx["features"] == {
+        "x": "numeric", "color": "categorical"}  # fmt: skip
+    assert pd.Timestamp(ctx["last_ts"]) == truth["ts"].max()
+    assert layers.unmonitored_windows(store, "toy") == 6  # 3 days x 2 variants, none stored
+    assert layers.unmonitored_windows(store, "toy", variant="shadow",
+                                      since=DAY0 + timedelta(days=1)) == 2  # fmt: skip
+    assert layers.results_version(store, "toy")[0] == 0
+    from lifecycle.monitor import monitor_model
+
+    monitor_model(store, "toy", variant="shadow", since=DAY0 + timedelta(days=2))
+    assert layers.unmonitored_windows(store, "toy", variant="shadow",
+                                      since=DAY0 + timedelta(days=1)) == 1  # fmt: skip
+    assert layers.results_version(store, "toy")[0] > 0
+    quality = layers.quality_summary(store, "toy", variant="shadow")
+    assert set(quality["tier"]) == {"schema", "statistics", "business_rules"}
+    # no feature rows were logged: rates without a verdict, never a made-up 0
+    measured = quality["rate"].notna()
+    assert quality.loc[measured, "rate"].between(0, 1).all()
+    assert quality.loc[~measured, "severity"].isna().all()
+
+
+def test_drift_cells_order_and_worst_cell():
+    days = pd.date_range("2026-03-02", periods=3, tz="UTC")
+    stored = pd.DataFrame(
+        {
+            "check_name": ["data_drift"] * 6 + ["prediction_drift", "multivariate_drift"],
+            "subject": ["a", "a", "a", "b", "b", "b", "prediction", "all_features"],
+            "window_start": [*days, *days, days[0], days[0]],
+            "severity": [
+                "none",
+                "moderate",
+                "moderate",
+                "moderate",
+                None,
+                "none",
+                "significant",
+                "minor",
+            ],
+            "status": ["ok"] * 4 + ["insufficient_data"] + ["ok"] * 3,
+            "effect_size": [0.0] * 8,
+        }
+    )
+    cells = layers.drift_cells(stored.iloc[::-1])
+    assert list(dict.fromkeys(cells["row"])) == ["b", "a", "prediction · prediction",
+                                                 "multivariate · all_features"]  # fmt: skip
+    # moderate in two windows beats moderate in one; the latest of them is chosen
+    assert layers.worst_cell(cells) == ("a", days[2])
+    assert layers.worst_cell(cells, "concept_drift") is None
