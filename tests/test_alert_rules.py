@@ -201,6 +201,17 @@ def test_performance_drop_of_a_higher_is_better_metric():
     assert "50 labelled" in evals[3].summary
 
 
+def test_performance_drop_inside_its_interval_is_not_an_alert():
+    frame = perf_frame({"roc_auc": [0.74, 0.74]}, [250, 5000])
+    frame["roc_auc_low"] = [0.66, 0.73]
+    frame["roc_auc_high"] = [0.83, 0.75]  # few labels: the interval still reaches 0.82
+    evals = rules.performance_evaluations(
+        "m", frame, {"1.0": {"roc_auc": 0.82}}, {"1.0": "binary_classification"}, configs(), "day"
+    )
+    assert [e.outcome for e in evals] == ["ok", "warning"]
+    assert "not significant" in evals[0].summary
+
+
 def test_performance_increase_of_an_error_metric():
     frame = perf_frame({"mae": [3.3, 3.9, 7.0]}, [900, 900, 900])
     evals = rules.performance_evaluations(

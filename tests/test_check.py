@@ -265,6 +265,22 @@ GRAIN = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
 
 
 @pytest.mark.slow
+def test_demo_exit_codes_through_the_upstream_break(demo_db, tmp_path):
+    """churn replayed day by day: healthy before the break (0), critical during it (2),
+    healthy again once the alert resolved itself (0)."""
+    master = _monitored_demo_once(demo_db, demo_db.parent)
+    path = tmp_path / "replay.duckdb"
+    shutil.copyfile(master, path)
+    with Store(path) as store:
+        before = run_check(store, ["churn"], as_of=D - timedelta(days=51), monitor=False)
+        during = run_check(store, ["churn"], as_of=D - timedelta(days=49), monitor=False)
+        after = run_check(store, ["churn"], as_of=D - timedelta(days=44), monitor=False)
+        resolved = list_alerts(store, model="churn", state="resolved")
+    assert (before.exit_code, during.exit_code, after.exit_code) == (0, 2, 0)
+    assert ("missing_rate", "usage_gb") in set(zip(resolved.rule, resolved.subject, strict=True))
+
+
+@pytest.mark.slow
 def test_demo_check_is_quiet_in_weeks_without_incidents(demo_checked):
     """No failing production window outside an incident's weeks (known demo artefact aside)."""
     path, _ = demo_checked

@@ -441,7 +441,8 @@ def performance_evaluations(
 
     Higher-is-better metrics alert on an absolute drop (`drop`), error metrics (MAE, RMSE)
     on a relative increase (`increase`); windows with fewer than `min_labels` labelled
-    rows are insufficient.
+    rows are insufficient. A change whose 95% interval (the layer's `<metric>_low/_high`)
+    still reaches the reference value is not an alert: a few hundred early labels scatter.
     """
     out = []
     for row in windows.itertuples(index=False):
@@ -474,6 +475,11 @@ def performance_evaluations(
                 f"{metric} {value:.3f} vs reference {reference:.3f} "
                 f"({change:+.3f} below) on {labelled} labels"
             )
+            # the window's 95% interval still reaches the reference: not shown to be worse
+            high = evidence["value_high"]
+            if outcome in FAILING and high is not None and high >= reference:
+                outcome = OK
+                summary += f"; 95% interval reaches the reference ({high:.3f}): not significant"
         else:
             change = (value - reference) / reference if reference else None
             limits = perf["increase"]
@@ -482,6 +488,10 @@ def performance_evaluations(
                 f"{metric} {value:.3g} vs reference {reference:.3g} "
                 f"({_pct(change)} higher) on {labelled} labels"
             )
+            low = evidence["value_low"]
+            if outcome in FAILING and low is not None and low <= reference:
+                outcome = OK
+                summary += f"; 95% interval reaches the reference ({low:.3g}): not significant"
         out.append(
             _evaluation(
                 model,
