@@ -7,7 +7,6 @@ never axes that pretend to show something.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Iterable, Sequence
 
@@ -464,6 +463,12 @@ def severity_label(severity, status: str | None = None) -> str:
     return str(severity)
 
 
+def window_label(window, stamps: Sequence[pd.Timestamp]) -> str:
+    """A heatmap column label: the UTC day, with the hour when windows are shorter."""
+    hourly = any(t.hour or t.minute for t in stamps)
+    return pd.Timestamp(window).strftime("%Y-%m-%d %H:%M" if hourly else "%Y-%m-%d")
+
+
 def severity_heatmap(
     frame: pd.DataFrame,
     *,
@@ -508,10 +513,12 @@ def severity_heatmap(
     for i, key in enumerate(keys):
         lo, hi = i / len(keys), (i + 1) / len(keys)
         scale += [[lo, SEVERITY_COLOURS[key]], [hi, SEVERITY_COLOURS[key]]]
+    stamps = [pd.Timestamp(w) for w in windows]
+    labels = [window_label(w, stamps) for w in stamps]
     fig = go.Figure(
         go.Heatmap(
             z=z.fillna(-2).to_numpy(),
-            x=[pd.Timestamp(w) for w in windows],
+            x=labels,
             y=rows,
             zmin=-2.5,
             zmax=3.5,
@@ -528,18 +535,12 @@ def severity_heatmap(
         )
     )
     if selected is not None and selected[0] in rows and selected[1] is not None:
-        sel_row, sel_window = selected
-        stamps = [pd.Timestamp(w) for w in windows]
-        steps = [b - a for a, b in itertools.pairwise(stamps)]
-        half = (min(steps) if steps else pd.Timedelta(days=1)) / 2
-        fig.add_shape(
-            type="rect",
-            x0=pd.Timestamp(sel_window) - half,
-            x1=pd.Timestamp(sel_window) + half,
-            y0=rows.index(sel_row) - 0.5,
-            y1=rows.index(sel_row) + 0.5,
-            line={"color": "#000", "width": 3},
-        )
+        column = window_label(selected[1], stamps)
+        if column in labels:
+            x, y = labels.index(column), rows.index(selected[0])
+            _guide(fig, {"type": "rect", "x0": x - 0.5, "x1": x + 0.5, "y0": y - 0.5,
+                         "y1": y + 0.5, "line": {"color": "#000", "width": 3}})  # fmt: skip
+    fig.update_xaxes(type="category")
     fig.update_layout(hovermode="closest")
     fig.update_yaxes(autorange="reversed")
     return _layout(

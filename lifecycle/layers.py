@@ -654,6 +654,29 @@ def residual_histogram(
     return frame
 
 
+def label_delay(
+    store: Store, model: str, *, version: str | None = None, variant: str | None = None
+) -> dict[str, float | int | None]:
+    """How late labels arrive: median and 90th percentile of labeled_at - ts (hours) over
+    the labelled predictions, and how many predictions have a label at all."""
+    where, params = _where(
+        model, since=None, until=None, version=version, variant=variant, alias="p"
+    )
+    row = store.query_all(
+        f"""
+        SELECT count(*), count(l.prediction_id),
+               quantile_cont(epoch(l.labeled_at - p.ts) / 3600.0, [0.5, 0.9])
+        FROM predictions p
+        LEFT JOIN labels l ON l.prediction_id = p.prediction_id AND l.model_name = p.model_name
+        WHERE {where} AND p.status = 'ok'
+        """,
+        params,
+    )[0]
+    quantiles = row[2] or [None, None]
+    return {"predictions": int(row[0]), "labelled": int(row[1]),
+            "p50_hours": quantiles[0], "p90_hours": quantiles[1]}  # fmt: skip
+
+
 # -- business ---------------------------------------------------------------------------------
 
 

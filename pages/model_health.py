@@ -97,6 +97,21 @@ with perf_tab:
         coverage + "Labels arrive late, so recent windows have few: a window's metrics need "
         f"at least {layers.MIN_LABELS} labels and show a 95% interval."
     )
+    delay = mon.layer("label_delay", dv, sel.model, version=sel.version, variant=sel.variant)
+    if delay["p90_hours"] is not None and predicted and labelled < 0.5 * predicted:
+        lag = pd.Timedelta(hours=delay["p90_hours"]).ceil("D")
+        st.info(
+            f"Labels of {sel.model} arrive a median of {delay['p50_hours'] / 24:.1f} days after "
+            f"the prediction (90% within {delay['p90_hours'] / 24:.1f} days), so most of this "
+            "period has no label yet.",
+            icon=":material/schedule:",
+        )
+        st.button(
+            f"Show the {(sel.until - sel.since).days} days ending {lag.days} days earlier",
+            key="labelled_period",
+            on_click=mon.shift_period,
+            args=(-lag.days,),
+        )
     if task == "regression":
         names = ["mae", "rmse", "bias"]
     else:

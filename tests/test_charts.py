@@ -122,6 +122,11 @@ def test_severity_heatmap_keeps_worst_and_greys_insufficient():
     assert z[0, 1] == charts.SEVERITY_VALUE["insufficient"]
     assert z[1, 0] == charts.SEVERITY_VALUE["no data"]
     assert z[1, 1] == charts.SEVERITY_VALUE["none"]
+    assert list(fig.data[0].x) == ["2026-03-02", "2026-03-03"]  # one column per UTC day
+    fig = charts.severity_heatmap(frame, row="subject", title="t", row_title="feature",
+                                  selected=("y", DAYS[1]))  # fmt: skip
+    (rect,) = [s for s in fig.layout.shapes if s.type == "rect"]
+    assert (rect.x0, rect.x1, rect.y0, rect.y1) == (0.5, 1.5, 0.5, 1.5)
 
 
 def test_distribution_figure_numeric_and_categorical():

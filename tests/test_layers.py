@@ -516,3 +516,14 @@ def test_drift_cells_order_and_worst_cell():
     # moderate in two windows beats moderate in one; the latest of them is chosen
     assert layers.worst_cell(cells) == ("a", days[2])
     assert layers.worst_cell(cells, "concept_drift") is None
+
+
+def test_label_delay_quantiles(toy):
+    store, truth, _ = toy
+    served = truth[(truth["status"] == "ok")]
+    delay = layers.label_delay(store, "toy", variant="production")
+    part = served[served["variant"] == "production"]
+    hours = (part["labeled_at"] - part["ts"])[part["labelled"]].dt.total_seconds() / 3600
+    assert delay["predictions"] == len(part) and delay["labelled"] == len(hours)
+    assert delay["p50_hours"] == pytest.approx(np.quantile(hours, 0.5), rel=1e-9)
+    assert delay["p90_hours"] == pytest.approx(np.quantile(hours, 0.9), rel=1e-9)

@@ -106,6 +106,20 @@ def test_health_credit_risk_shows_every_layer(db, monkeypatch):
     assert any("declares no business KPI" in i.value for i in at.info)
 
 
+def test_health_offers_a_period_whose_labels_have_arrived(db, monkeypatch):
+    # credit_risk labels arrive 14-45 days late: the last days have none
+    at = open_page(db, monkeypatch, "pages/model_health.py", model="credit_risk",
+                   **{"from": day(-3), "to": day(-2)})  # fmt: skip
+    assert any("arrive a median of" in i.value for i in at.info)
+    assert at.dataframe[0].value["roc_auc"].isna().all()
+    at.button(key="labelled_period").click().run()
+    assert not at.exception
+    shifted = pd.Timestamp(url_value(at, "from"), tz="UTC")
+    assert shifted <= D - pd.Timedelta(days=40)
+    perf = at.dataframe[0].value
+    assert len(perf) == 2 and perf["roc_auc"].notna().all()
+
+
 def test_health_churn_shows_the_usage_feed_break(db, monkeypatch):
     # incident 2: usage_gb ~90% null from D-50 to D-48
     at = open_page(db, monkeypatch, "pages/model_health.py", model="churn",

@@ -163,12 +163,7 @@ def _period(col, ctx: dict, grain: str) -> tuple[datetime, datetime]:
         st.session_state["period"] = (start_q, end_q) if start_q and end_q else default
     for k in ("from", "to"):
         st.session_state.pop(k, None)
-    picked = col.date_input(
-        "Period (UTC days)",
-        key="period",
-        min_value=first - timedelta(days=7),
-        max_value=end + timedelta(days=7),
-    )
+    picked = col.date_input("Period (UTC days)", key="period")
     if not isinstance(picked, tuple | list) or len(picked) != 2:
         picked = default  # the user is half-way through choosing a range
     start, stop = sorted(picked)
@@ -181,6 +176,13 @@ def _period(col, ctx: dict, grain: str) -> tuple[datetime, datetime]:
     since = datetime.combine(start, time(), tzinfo=UTC)
     until = datetime.combine(stop + timedelta(days=1), time(), tzinfo=UTC)
     return since, until
+
+
+def shift_period(days: int) -> None:
+    """Move the period widget by `days` (a button callback, before the widgets are drawn)."""
+    start, stop = st.session_state["period"]
+    delta = timedelta(days=days)
+    st.session_state["period"] = (start + delta, stop + delta)
 
 
 def sync_url(selection: Selection, page: str, extra_keys: tuple[str, ...] = ()) -> None:
