@@ -18,6 +18,7 @@ from ui.common import data_version, get_store
 st.title("Alerts")
 store = get_store()
 FLASH = "_alerts_flash"
+LINK = "_alerts_link_seen"
 
 
 def current_actor() -> Actor:
@@ -124,6 +125,10 @@ def _label(alert_id: int) -> str:
 
 
 ids = [int(i) for i in shown["alert_id"]]
+linked = st.query_params.get("alert")  # ?alert=ID from a notification opens that alert
+if linked and linked.isdigit() and int(linked) in ids and st.session_state.get(LINK) != linked:
+    st.session_state["alert_pick"] = int(linked)
+    st.session_state[LINK] = linked
 if st.session_state.get("alert_pick") not in ids:
     st.session_state["alert_pick"] = ids[0]
 alert_id = st.selectbox("Alert", ids, format_func=_label, key="alert_pick")

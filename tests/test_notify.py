@@ -82,6 +82,7 @@ def test_payload_is_slack_text_plus_structured_fields(store):
     # the period starts no earlier than the alert's first window (pages refuse periods
     # long before their data)
     assert "from=2026-03-02&to=2026-03-02&window=2026-03-02T00%3A00" in body["link"]
+    assert body["inbox"] == f"http://console:8501/alerts?alert={alert_id}"
     assert {k: body[k] for k in ("alert_id", "model", "severity", "event", "count")} == {
         "alert_id": alert_id, "model": "credit", "severity": "critical", "event": "opened",
         "count": 1,

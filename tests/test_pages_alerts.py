@@ -72,6 +72,18 @@ def test_inbox_lists_alerts_with_evidence_and_link(page, alerts_db):
     assert "feature=x" in str(links[0].proto) and "window=2026-03-04T00" in str(links[0].proto)
 
 
+def test_a_link_with_an_alert_id_opens_that_alert(page, alerts_db, monkeypatch):
+    with Store(alerts_db) as store:
+        warning = int(lc.list_alerts(store, severity="warning").alert_id[0])
+    monkeypatch.setenv("LIFECYCLE_DB", str(alerts_db))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.query_params["alert"] = str(warning)
+    at.switch_page("pages/alerts.py")
+    at.run()
+    assert not at.exception
+    assert by_key(at, "selectbox", "alert_pick").value == warning
+
+
 def test_filters(page, alerts_db):
     at = page(alerts_db, "alerts")
     by_key(at, "multiselect", "f_severity").set_value(["warning"]).run()
@@ -102,7 +114,11 @@ def _page_store():
 
 def test_a_viewer_sees_no_actions(page, alerts_db):
     at = page(alerts_db, "alerts")
-    by_key(at, "multiselect", "alerts_roles").set_value(["viewer"]).run()
+    # the viewer of the development identity (ui/identity.py), or of the page's fallback
+    at.session_state["dev_identity"] = "victor.viewer@example.com"
+    at.session_state["alerts_roles"] = ["viewer"]
+    at.run()
+    assert not at.exception
     assert not [b for b in at.button if b.key in ("ack", "snooze", "resolve")]
     assert any("may view alerts" in i.value for i in at.info)
     assert by_key(at, "button", "run_check").disabled

@@ -43,6 +43,7 @@ class DeliveryReport:
 def payload(alert: dict, event: str, app_url: str | None = None) -> dict[str, Any]:
     """The JSON posted for one alert event."""
     link = absolute(alert_link(alert), app_url)
+    inbox = absolute(f"alerts?alert={int(alert['alert_id'])}", app_url)
     first, last = (pd.Timestamp(alert[k]).isoformat() for k in ("first_seen", "last_seen"))
     head = (
         f"{EMOJI.get(alert['severity'], '')} {EVENT_WORDS.get(event, event)} "
@@ -52,7 +53,8 @@ def payload(alert: dict, event: str, app_url: str | None = None) -> dict[str, An
     ).strip()
     text = (
         f"{head}\n{alert['summary']}\nSeen in {alert['count']} window(s) since {first}. "
-        f"Response: {alert['response']}.\nEvidence: <{link}|open in the console>"
+        f"Response: {alert['response']}.\nEvidence: <{link}|open in the console> · "
+        f"<{inbox}|acknowledge in the inbox>"
     )
     return {
         "text": text,
@@ -73,6 +75,7 @@ def payload(alert: dict, event: str, app_url: str | None = None) -> dict[str, An
         "response": alert["response"],
         "escalation_level": int(alert["escalation_level"]),
         "link": link,
+        "inbox": inbox,
     }
 
 
