@@ -81,6 +81,9 @@ def test_inbox_evidence_acknowledge_and_export(alerts_db):
             wait_until_idle(page)
             page.locator(".st-key-ack button").click()
             page.get_by_text("acknowledge recorded").wait_for(timeout=30_000)
+            wait_until_idle(page)
+            state = page.locator("[data-testid=stMetric]", has_text="State")
+            assert state.locator("[data-testid=stMetricValue]").inner_text() == "acknowledged"
             screenshot(page, "alerts-acknowledged")
 
             # weekly review: export the HTML
