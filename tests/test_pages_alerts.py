@@ -136,3 +136,22 @@ def test_weekly_review_page_with_exports(page, alerts_db):
     buttons = at.get("download_button")
     assert len(buttons) == 2
     assert any("#" in link.proto.label for link in at.get("page_link"))
+
+
+def test_snooze_and_resolve_from_the_page(page, alerts_db):
+    at = page(alerts_db, "alerts")
+    first = int(by_key(at, "selectbox", "alert_pick").value)
+    by_key(at, "number_input", "snooze_hours").set_value(12)
+    by_key(at, "text_input", "snooze_comment").set_value("deploy in progress")
+    by_key(at, "button", "snooze").click().run()
+    assert any(f"Alert #{first}: snooze recorded" in s.value for s in at.success)
+    row = lc.get_alert(_page_store(), first)
+    assert row["state"] == "snoozed" and row["snoozed_by"]
+    hours = (row["snoozed_until"] - row["updated_at"]).total_seconds() / 3600
+    assert 11.9 < hours <= 12.0
+    by_key(at, "text_input", "resolve_reason").set_value("fixed upstream")
+    by_key(at, "button", "resolve").click().run()
+    row = lc.get_alert(_page_store(), first)
+    assert row["state"] == "resolved" and row["resolution"] == "fixed upstream"
+    # resolved alerts leave the default (unresolved) view
+    assert first not in set(at.dataframe[0].value["alert_id"])
