@@ -5,7 +5,7 @@ Entry point only: page config, navigation, sidebar. Pages live in pages/ and cal
 
 import streamlit as st
 
-from ui import common
+from ui import common, identity
 
 st.set_page_config(
     page_title="Model lifecycle console",
@@ -25,8 +25,14 @@ SECTIONS = {
         st.Page("pages/alerts.py", title="Alerts inbox", icon=":material/notifications:"),
         st.Page("pages/weekly_review.py", title="Weekly review", icon=":material/summarize:"),
     ],
+    "Registry": [
+        st.Page("pages/registry.py", title="Registry", icon=":material/inventory_2:"),
+        st.Page("pages/version.py", title="Version detail", icon=":material/fact_check:"),
+        st.Page("pages/audit.py", title="Audit log", icon=":material/history:"),
+    ],
 }
 
 navigation = st.navigation(SECTIONS)
 common.sidebar()
+identity.sidebar_widget()
 navigation.run()

@@ -215,6 +215,45 @@ def lifecycle_history(store: Store, model: str, version: str | None = None) -> p
     )
 
 
+def audit_entries(
+    store: Store,
+    *,
+    models: list[str] | None = None,
+    actors: list[str] | None = None,
+    actions: list[str] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 10_000,
+) -> pd.DataFrame:
+    """Audit rows matching every given filter (None: no filter), newest first."""
+    return store.query_df(
+        """
+        SELECT audit_id, ts, actor, action, model_name AS model, version, from_state, to_state,
+               reason, evidence
+        FROM audit_log
+        WHERE (? IS NULL OR list_contains(?, model_name))
+          AND (? IS NULL OR list_contains(?, actor))
+          AND (? IS NULL OR list_contains(?, action))
+          AND (? IS NULL OR ts >= ?) AND (? IS NULL OR ts < ?)
+        ORDER BY ts DESC, audit_id DESC LIMIT ?
+        """,
+        [models, models, actors, actors, actions, actions, since, since, until, until, limit],
+    )
+
+
+def audit_facets(store: Store) -> dict[str, list[str]]:
+    """The models, actors and actions that occur in the audit log (for filter pickers)."""
+    out = {}
+    for key, column in (("models", "model_name"), ("actors", "actor"), ("actions", "action")):
+        out[key] = [
+            r[0]
+            for r in store.query_all(
+                f"SELECT DISTINCT {column} FROM audit_log WHERE {column} IS NOT NULL ORDER BY 1"
+            )
+        ]
+    return out
+
+
 def registry_table(store: Store, model: str | None = None) -> pd.DataFrame:
     """Every version with its state, risk tier, registrant, approvals in the current round
     and the quorum it needs, and its canary share when in canary."""

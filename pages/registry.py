@@ -1,0 +1,89 @@
+"""Registry: every model's versions with their states, approvals and what serves traffic."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from lifecycle import registry
+from ui.common import get_store
+
+st.title("Registry")
+store = get_store()
+
+
+@st.cache_data(show_spinner=False, ttl=30)
+def _table(revision: int) -> pd.DataFrame:
+    return registry.registry_table(get_store())
+
+
+def _revision() -> int:
+    """Grows with every registry change: the cache key of the registry reads."""
+    row = store.query_one("SELECT coalesce(sum(revision), 0) + count(*) FROM model_versions")
+    return int(row[0])
+
+
+table = _table(_revision())
+if table.empty:
+    st.info(
+        "No model version is registered yet. Register one with "
+        "`python -m lifecycle register --db PATH SPEC.toml`."
+    )
+    st.stop()
+
+models = sorted(table["model"].unique())
+chosen = st.multiselect("Models", models, default=models, key="registry_models")
+st.caption(
+    "States: registered -> pending_approval -> approved | rejected -> shadow -> canary (1% -> "
+    "5% -> 25% -> 50%) -> production; the replaced version waits on standby for a rollback. "
+    "Low-risk models need one approval, high-risk ones two distinct reviewers, never the "
+    "person who registered the version."
+)
+for model in chosen:
+    part = table[table["model"] == model]
+    serving = registry.serving_versions(store, model)
+    with st.container(border=True, key=f"registry_model_{model}"):
+        st.subheader(model)
+        cols = st.columns(4)
+        cols[0].metric("Production", serving["production"] or "none")
+        share = serving["canary_share"]
+        cols[1].metric(
+            "Canary", f"{serving['canary']} at {share:.0%}" if serving["canary"] else "none"
+        )
+        cols[2].metric("Shadow", ", ".join(serving["shadow"]) or "none")
+        cols[3].metric("Standby (rollback target)", serving["standby"] or "none")
+        view = part.assign(
+            approvals=part["approvals"].astype(str) + " of " + part["quorum"].astype(str),
+            open=[f"version?model={model}&version={v}" for v in part["version"]],
+        )
+        st.dataframe(
+            view[
+                [
+                    "version",
+                    "state",
+                    "approvals",
+                    "canary_share",
+                    "registered_by",
+                    "registered_at",
+                    "state_changed_at",
+                    "open",
+                ]
+            ],
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "canary_share": st.column_config.NumberColumn("canary share", format="percent"),
+                "registered_at": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
+                "state_changed_at": st.column_config.DatetimeColumn(
+                    "state since", format="YYYY-MM-DD HH:mm"
+                ),
+                "open": st.column_config.LinkColumn("details", display_text="open"),
+            },
+        )
+        for version in part["version"]:
+            st.page_link(
+                "pages/version.py",
+                label=f"{model} {version}: review pack and actions",
+                icon=":material/fact_check:",
+                query_params={"model": model, "version": version},
+            )

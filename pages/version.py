@@ -1,0 +1,275 @@
+"""Version detail: the review pack and the actions the current person may take.
+
+Every action opens a confirmation dialog that asks for a reason; the library checks the role,
+the state, four-eyes, quorum and the gates again, and refuses with a clear message if the
+version changed since this page was loaded (compare-and-swap on its revision)."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from lifecycle import registry, review
+from lifecycle.identity import PermissionDenied
+from ui.common import data_version, get_store
+from ui.identity import current_actor
+
+store = get_store()
+actor = current_actor()
+PENDING = "_version_pending_action"
+FLASH = "_version_flash"
+
+
+@st.cache_data(show_spinner=False, ttl=30)
+def _options(revision: int) -> dict[str, list[str]]:
+    return review.version_options(get_store())
+
+
+@st.cache_data(show_spinner="Computing the review pack…", ttl=300)
+def _pack(model: str, version: str, data: int, revision: int) -> dict:
+    return review.review_pack(get_store(), model, version, with_gates=False)
+
+
+def _revision() -> int:
+    row = store.query_one("SELECT coalesce(sum(revision), 0) + count(*) FROM model_versions")
+    return int(row[0])
+
+
+revision_key = _revision()
+options = _options(revision_key)
+if not options:
+    st.title("Version detail")
+    st.info("No model version is registered yet.")
+    st.stop()
+
+
+def _pick(label: str, param: str, choices: list[str], default: str) -> str:
+    """A picker that follows ?param= in the URL (deep links) and writes its choice back."""
+    key, applied = f"version_pick_{param}", f"_version_applied_{param}"
+    wanted = st.query_params.get(param)
+    if wanted in choices and st.session_state.get(applied) != wanted:
+        st.session_state[key] = wanted
+    if st.session_state.get(key) not in choices:
+        st.session_state[key] = default
+    value = st.selectbox(label, choices, key=key)
+    st.query_params[param] = st.session_state[applied] = value
+    return value
+
+
+cols = st.columns(2)
+models = list(options)
+with cols[0]:
+    model = _pick("Model", "model", models, models[0])
+with cols[1]:
+    version = _pick("Version", "version", options[model], options[model][-1])
+
+status = registry.version_status(store, model, version)
+st.title(f"{model} {version}")
+st.markdown(
+    f"**State:** `{status['state']}` · **risk tier:** {status['risk_tier']} · "
+    f"**approvals:** {len(status['approvers'])} of {status['quorum']}"
+    + (f" ({', '.join(status['approvers'])})" if status["approvers"] else "")
+    + f" · **registered by:** {status['registered_by']} · revision {status['revision']}"
+)
+if flash := st.session_state.pop(FLASH, None):
+    kind, text = flash
+    (st.success if kind == "ok" else st.error)(text)
+
+
+# -- actions ---------------------------------------------------------------------------------
+
+
+@st.dialog("Confirm the action")
+def _confirm(pending: dict) -> None:
+    st.markdown(f"**{pending['label']}**: {model} {version} (now `{pending['state']}`)")
+    required = pending["needs_reason"] or pending.get("override")
+    reason = st.text_area(
+        "Reason (recorded in the audit log)" + (" - required" if required else ""),
+        key="action_reason",
+    )
+    cols = st.columns(2)
+    if cols[0].button("Confirm", type="primary", key="action_confirm"):
+        if required and not reason.strip():
+            st.error("Please give a reason.")
+            return
+        _perform(pending, reason)
+    if cols[1].button("Cancel", key="action_cancel"):
+        st.session_state.pop(PENDING, None)
+        st.rerun()
+
+
+def _perform(pending: dict, reason: str) -> None:
+    st.session_state.pop(PENDING, None)
+    try:
+        result = registry.act(
+            store, actor, pending["action"], model, version, reason=reason or None,
+            expected_revision=pending["revision"], override_gates=pending.get("override", False),
+        )  # fmt: skip
+    except registry.Conflict as exc:
+        st.session_state[FLASH] = ("error", f"Not done: {exc}")
+    except (PermissionDenied, registry.RegistryError) as exc:
+        st.session_state[FLASH] = ("error", f"Refused: {exc}")
+    else:
+        st.session_state[FLASH] = (
+            "ok",
+            f"{result.message} ({result.from_state} -> {result.to_state}; recorded by "
+            f"{actor.name}).",
+        )
+    st.cache_data.clear()
+    st.rerun()
+
+
+choices = registry.available_actions(store, actor, model, version)
+with st.container(border=True, key="version_actions"):
+    st.markdown(f"**Actions** for {actor.name} ({', '.join(sorted(actor.roles))})")
+    if not choices:
+        st.caption(
+            "No action is open to you on this version in its current state "
+            "(approve / reject need the reviewer role; promote, roll back and retire the "
+            "deployer role)."
+        )
+    cols = st.columns(max(len(choices), 1))
+    for col, option in zip(cols, choices, strict=False):
+        with col:
+            if st.button(option.label, key=f"action_{option.action}", disabled=not option.allowed,
+                         help=option.why, width="stretch"):  # fmt: skip
+                st.session_state[PENDING] = {
+                    "action": option.action,
+                    "label": option.label,
+                    "state": status["state"],
+                    "revision": status["revision"],
+                    "needs_reason": option.needs_reason,
+                }
+                st.session_state.pop("action_reason", None)
+            if not option.allowed:
+                st.caption(f"Blocked: {option.why}")
+                may_override = option.gates and actor.can("override_gates")
+                if may_override and st.button(
+                    "Override gates (admin)", key=f"override_{option.action}"
+                ):
+                    st.session_state[PENDING] = {
+                        "action": option.action,
+                        "label": option.label + " despite failing gates",
+                        "state": status["state"],
+                        "revision": status["revision"],
+                        "needs_reason": True,
+                        "override": True,
+                    }
+if (pending := st.session_state.get(PENDING)) is not None:
+    _confirm(pending)  # a stale revision is reported by the library on confirm
+
+
+# -- review pack ---------------------------------------------------------------------------------
+
+pack = _pack(model, version, data_version(), revision_key)
+if pack.get("canary"):
+    rec = pack["canary"]
+    if rec["rollback"]:
+        st.error(
+            "**Rollback recommended** for the canary: " + "; ".join(rec["breaches"]),
+            icon=":material/undo:",
+        )
+    else:
+        st.success("Canary healthy so far: no breach against production.")
+
+tabs = st.tabs(["Metadata", "Metrics vs production", "Segments", "Fairness",
+                "Shadow comparison", "Drift baseline", "Gates", "History"])  # fmt: skip
+meta = pack["metadata"]
+with tabs[0]:
+    st.markdown(
+        f"**Task:** {meta['task']} · **owner:** {meta['owner']} · **risk tier:** "
+        f"{meta['risk_tier']} · **registered** {pd.Timestamp(meta['registered_at']):%Y-%m-%d} "
+        f"by {meta['registered_by']}"
+    )
+    st.markdown(f"**Training-data fingerprint:** `{meta['training_fingerprint']}`")
+    st.markdown(
+        f"**Reference (validation) data:** {meta['reference_rows']:,} rows, "
+        f"sha256 `{meta['reference_sha256'][:16]}…`"
+    )
+    cols = st.columns(2)
+    cols[0].markdown("**Parameters**")
+    cols[0].json(meta["parameters"])
+    cols[1].markdown("**Validation metrics**")
+    cols[1].json(meta["validation_metrics"])
+    st.markdown("**Feature schema**")
+    st.dataframe(pd.DataFrame(meta["features"]).astype(str), hide_index=True, width="stretch")
+with tabs[1]:
+    comparison = pack["comparison"]
+    if comparison is None:
+        st.info("This version is the production version: nothing to compare with.")
+    else:
+        st.caption(f"Basis: {comparison['basis']}; {comparison['rows']:,} labelled rows.")
+        frame = pd.DataFrame(comparison["metrics"]).T
+        frame.columns = [f"{version} (candidate)" if c == "candidate"
+                         else f"{pack['champion']} (production)" for c in frame.columns]  # fmt: skip
+        st.dataframe(frame, width="stretch")
+with tabs[2]:
+    seg = pack["segments"]
+    st.caption(f"Basis: {seg['basis']}.")
+    st.dataframe(seg["frame"], hide_index=True, width="stretch")
+with tabs[3]:
+    fair = pack["fairness"]
+    if fair.get("frame") is None:
+        st.info(fair.get("note", "No fairness analysis."))
+    else:
+        st.caption(
+            f"Rate of {fair['outcome']} per `{fair['attribute']}` group; disparate impact = "
+            f"group rate / highest group rate; the 80% rule needs every ratio >= 0.8. "
+            f"Basis: {fair['basis']}."
+        )
+        for side, summary in fair["summary"].items():
+            verdict = "meets" if summary["passes"] else "fails"
+            (st.success if summary["passes"] else st.warning)(
+                f"{side}: lowest ratio {summary['min_ratio']:.2f}: {verdict} the 80% rule"
+            )
+        st.dataframe(fair["frame"], hide_index=True, width="stretch")
+with tabs[4]:
+    shadow = pack["shadow"]
+    if not shadow.get("pairs"):
+        st.info(shadow.get("note", "No shadow predictions."))
+    else:
+        cols = st.columns(3)
+        cols[0].metric("Requests answered by both", f"{shadow['pairs']:,}")
+        if shadow["agreement"] is not None:
+            cols[1].metric("Label agreement", f"{shadow['agreement']:.1%}")
+        cols[2].metric("Mean |score difference|", f"{shadow['mean_abs_diff']:.4f}")
+        hist = shadow["histogram"]
+        fig = go.Figure(go.Bar(x=(hist["low"] + hist["high"]) / 2, y=hist["pairs"],
+                               width=(hist["high"] - hist["low"])))  # fmt: skip
+        fig.update_layout(
+            title="Score difference: candidate - production, same requests",
+            xaxis_title="score difference", yaxis_title="requests", height=320,
+            margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        )  # fmt: skip
+        st.plotly_chart(fig, width="stretch")
+        st.dataframe(
+            pd.DataFrame({"quantile": list(shadow["quantiles"]),
+                          "difference": list(shadow["quantiles"].values())}),
+            hide_index=True,
+        )  # fmt: skip
+with tabs[5]:
+    base = pack["baseline"]
+    st.caption(
+        f"Drift is measured against the version's reference data: {base['reference_rows']:,} rows."
+    )
+    if not base["numeric"].empty:
+        st.dataframe(base["numeric"], hide_index=True, width="stretch")
+    if not base["categorical"].empty:
+        st.dataframe(base["categorical"], hide_index=True, width="stretch")
+    if not base["latest_drift"].empty:
+        st.markdown("**Latest stored drift verdicts of this version**")
+        st.dataframe(base["latest_drift"], hide_index=True, width="stretch")
+with tabs[6]:
+    if status["state"] in (registry.SHADOW, registry.CANARY):
+        gates = registry.promotion_gates(store, model, version, status["deployment"]["production"])
+        for gate in gates:
+            (st.success if gate.passed else st.error)(f"**{gate.name}**: {gate.detail}")
+    else:
+        st.info("Promotion gates apply when a shadow or canary version takes production.")
+with tabs[7]:
+    history = registry.lifecycle_history(store, model, version)
+    history["evidence"] = history["evidence"].map(lambda e: json.dumps(json.loads(e or "{}")))
+    st.dataframe(history, hide_index=True, width="stretch")

@@ -1,0 +1,214 @@
+"""Registry, version detail and audit pages through AppTest: identity (development and OIDC
+via at.user), only allowed actions offered, confirmation dialogs with reasons, conflicts and
+gates explained, audit filters and CSV."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from lifecycle import registry
+from lifecycle.store import Store
+from tests.browser import ROOT
+from tests.test_registry import DANA, RITA, register_version, to_production_first
+from ui.identity import DEV_KEY
+
+APP = str(ROOT / "app.py")
+CONFIG = """
+[identity]
+mode = "{mode}"
+dev_user = "rita@example.com"
+
+[identity.roles]
+"rita@example.com" = ["reviewer"]
+"sam@example.com" = ["reviewer"]
+"dana@example.com" = ["deployer"]
+"victor@example.com" = ["viewer"]
+"""
+
+
+@pytest.fixture
+def db(tmp_path, monkeypatch):
+    """toy 1.0 in production, 2.0 pending approval; development identity config."""
+    path = tmp_path / "pages.duckdb"
+    with Store(path) as store:
+        for version in ("1.0", "2.0"):
+            register_version(store, tmp_path, version, auc=0.8, seed="same")
+        to_production_first(store, "1.0")
+        registry.request_approval(store, DANA, "toy", "2.0")
+    config = tmp_path / "lifecycle.toml"
+    config.write_text(CONFIG.format(mode="dev"))
+    monkeypatch.setenv("LIFECYCLE_DB", str(path))
+    monkeypatch.setenv("LIFECYCLE_CONFIG", str(config))
+    return path
+
+
+def app(page: str, *, who: str | None = None, **params) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    if who:
+        at.session_state[DEV_KEY] = who
+    for key, value in params.items():
+        at.query_params[key] = value
+    at.switch_page(page)
+    return at.run()
+
+
+def action_keys(at) -> list[str]:
+    return [b.key for b in at.button if b.key and b.key.startswith("action_")]
+
+
+def store_state(db, version="2.0") -> str:
+    with Store(db) as store:
+        return registry.version_status(store, "toy", version)["state"]
+
+
+def close_app_store():
+    """The app's cached store holds the file; release it before the test opens it."""
+    from ui import common
+
+    common._open.clear()
+
+
+def test_development_identity_banner_and_picker(db):
+    # the sidebar is checked on the first page (AppTest drops the entrypoint's sidebar
+    # elements from its tree after switch_page)
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert not at.exception
+    banner = " ".join(w.value for w in at.sidebar.warning)
+    assert "Development identity" in banner and "rita@example.com" in banner
+    picker = at.sidebar.selectbox(key=DEV_KEY)
+    assert picker.value == "rita@example.com"
+    assert set(picker.options) >= {"dana@example.com (deployer)", "victor@example.com (viewer)"}
+
+
+def test_registry_page_lists_versions_and_states(db):
+    at = app("pages/registry.py")
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert dict(zip(table["version"], table["state"], strict=True)) == {
+        "1.0": "production", "2.0": "pending_approval",
+    }  # fmt: skip
+    assert list(table["approvals"]) == ["1 of 1", "0 of 1"]
+    assert at.metric[0].value == "1.0"  # production
+
+
+def test_reviewer_approves_through_the_dialog_with_a_reason(db):
+    at = app("pages/version.py", model="toy", version="2.0")
+    assert action_keys(at) == ["action_approve", "action_reject"]
+    at.button(key="action_approve").click().run()
+    assert at.text_area(key="action_reason").label.startswith("Reason")
+    at.text_area(key="action_reason").input("review pack checked")
+    at.button(key="action_confirm").click().run()
+    assert not at.exception
+    assert any("approved" in s.value for s in at.success)
+    close_app_store()
+    with Store(db) as store:
+        last = registry.lifecycle_history(store, "toy", "2.0").iloc[-1]
+        assert (last.actor, last.action, last.reason) == (
+            "rita@example.com", "approve", "review pack checked",
+        )  # fmt: skip
+
+
+def test_reject_without_a_reason_is_refused_in_the_dialog(db):
+    at = app("pages/version.py", model="toy", version="2.0")
+    at.button(key="action_reject").click().run()
+    at.button(key="action_confirm").click().run()
+    assert any("give a reason" in e.value for e in at.error)
+    close_app_store()
+    assert store_state(db) == "pending_approval"
+
+
+def test_viewer_sees_no_action_buttons(db):
+    at = app("pages/version.py", who="victor@example.com", model="toy", version="2.0")
+    assert action_keys(at) == []
+    assert any("No action is open to you" in c.value for c in at.caption)
+
+
+def test_deployer_sees_only_deployer_actions(db):
+    at = app("pages/version.py", who="dana@example.com", model="toy", version="1.0")
+    assert action_keys(at) == ["action_rollback"]  # offered, but blocked, with the reason
+    assert at.button(key="action_rollback").disabled
+    assert any("no previous production version" in c.value for c in at.caption)
+    at = app("pages/version.py", who="dana@example.com", model="toy", version="2.0")
+    assert action_keys(at) == ["action_retire"]
+
+
+def test_change_behind_the_page_gives_a_clear_conflict(db):
+    at = app("pages/version.py", model="toy", version="2.0")
+    at.button(key="action_approve").click().run()
+    at.text_area(key="action_reason").input("looks fine")
+    # someone else rejects it while the dialog is open
+    store = _app_store()
+    registry.reject(store, registry_actor("sam@example.com"), "toy", "2.0", reason="fairness")
+    at.button(key="action_confirm").click().run()
+    assert any("changed since you loaded it" in e.value for e in at.error)
+    close_app_store()
+    assert store_state(db) == "rejected"
+
+
+def _app_store() -> Store:
+    from ui import common
+
+    return common.get_store()
+
+
+def registry_actor(name):
+    from lifecycle.identity import Actor
+
+    return Actor(name, frozenset({"reviewer"}))
+
+
+def test_failing_gate_disables_the_button_and_says_why(db):
+    store = Store(db)
+    try:
+        registry.approve(store, RITA, "toy", "2.0")
+        for _ in range(5):
+            registry.promote(store, DANA, "toy", "2.0")  # shadow, canary 1% .. 50%
+        store.query_all(
+            "INSERT INTO monitor_results (model_name, model_version, variant, grain, "
+            "window_start, window_end, reference_kind, check_name, subject, layer, severity, "
+            "status, input_version, computed_at) VALUES ('toy', '2.0', 'canary', 'day', "
+            "now(), now(), 'reference', 'data_drift', 'x', 'drift', 'significant', 'ok', 1, "
+            "now())"
+        )
+    finally:
+        store.close()
+    at = app("pages/version.py", who="dana@example.com", model="toy", version="2.0")
+    promote = at.button(key="action_promote")
+    assert promote.label == "Promote to production" and promote.disabled
+    assert any("Blocked: monitoring: 1 significant finding" in c.value for c in at.caption)
+    assert not at.button(key="action_rollback").disabled
+
+
+def test_oidc_user_from_st_user_gets_roles_by_email(db, tmp_path, monkeypatch):
+    config = tmp_path / "oidc.toml"
+    config.write_text(CONFIG.format(mode="oidc"))
+    monkeypatch.setenv("LIFECYCLE_CONFIG", str(config))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.user = {"is_logged_in": True, "email": "dana@example.com", "name": "Dana"}
+    at.query_params["model"], at.query_params["version"] = "toy", "2.0"
+    at.run()
+    assert not at.exception
+    signed_in = " ".join(c.value for c in at.sidebar.caption)
+    assert "Signed in as **dana@example.com** (deployer)" in signed_in
+    assert not at.sidebar.warning  # no development banner under OIDC
+    at.switch_page("pages/version.py").run()
+    assert action_keys(at) == ["action_retire"]
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.user = {"is_logged_in": False}
+    at.run()
+    assert at.sidebar.button(key="identity_login").label == "Log in"
+    at.switch_page("pages/version.py").run()
+    assert action_keys(at) == []
+
+
+def test_audit_page_filters_and_downloads_csv(db):
+    at = app("pages/audit.py")
+    assert not at.exception
+    assert any("entries" in m.value for m in at.markdown)
+    at.multiselect(key="audit_actions").select("approve").run()
+    frame = at.dataframe[0].value
+    assert set(frame["action"]) == {"approve"} and len(frame) == 1
+    at.multiselect(key="audit_actions").unselect("approve").select("register").run()
+    assert len(at.dataframe[0].value) == 2
+    assert at.get("download_button")
