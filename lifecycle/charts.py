@@ -33,7 +33,23 @@ THRESHOLD_COLOURS = ("#f2c14e", "#f08a24", "#d1332e")
 SIDE_COLOURS = {"reference": "#7f7f7f", "current": "#1f77b4"}
 
 
+def _single_time_range(fig: go.Figure) -> None:
+    """A time axis with one point would show sub-millisecond ticks: give it a day each side."""
+    stamps: set[pd.Timestamp] = set()
+    for trace in fig.data:
+        x = getattr(trace, "x", None)
+        if x is None or not len(x) or isinstance(trace, go.Heatmap):
+            return
+        if not isinstance(x[0], pd.Timestamp | np.datetime64) and not hasattr(x[0], "tzinfo"):
+            return
+        stamps.update(pd.Timestamp(v) for v in x)
+    if len(stamps) == 1:
+        (only,) = stamps
+        fig.update_xaxes(range=[only - pd.Timedelta(days=1), only + pd.Timedelta(days=1)])
+
+
 def _layout(fig: go.Figure, title: str, x: str, y: str, *, height: int = HEIGHT) -> go.Figure:
+    _single_time_range(fig)
     fig.update_layout(
         title=title,
         xaxis_title=x,

@@ -47,20 +47,12 @@ def _window_label(ts) -> str:
     return f"week of {text}" if sel.grain == "week" else text
 
 
-# -- the selected cell: URL > a clicked heatmap cell > the worst cell --------------------------
+# -- the selected cell: the URL (or the selectors), else the worst cell -----------------------
 features = [f for f in ctx["features"] if f in set(cells["subject"])]
 subjects = features + [s for s in ("prediction", "predicted_label") if s in set(cells["subject"])]
 windows = sorted(cells["window_start"].unique())
 window_keys = [pd.Timestamp(w).strftime("%Y-%m-%dT%H:%M") for w in windows]
 worst = layers.worst_cell(cells)
-clicked = st.session_state.get("heatmap")
-if clicked and clicked.get("selection", {}).get("points"):
-    point = clicked["selection"]["points"][0]
-    row = str(point.get("y", ""))
-    subject = row.split(" · ")[-1] if " · " in row else row
-    if subject in subjects:
-        st.session_state["feature"] = subject
-        st.session_state["window"] = pd.Timestamp(point["x"]).strftime("%Y-%m-%dT%H:%M")
 if st.session_state.get("feature") not in subjects:
     st.session_state["feature"] = worst[0] if worst else subjects[0]
 if st.session_state.get("window") not in window_keys:
@@ -83,7 +75,7 @@ drifting = flagged[flagged["check_name"] == "data_drift"]["subject"].unique()
 st.markdown(
     f"**{len(drifting)}** of {len(features)} features drifted in at least one window "
     f"({', '.join(drifting) if len(drifting) else 'none'}); {len(flagged)} flagged result(s) "
-    "in all. Choose a cell (click it, or use the selectors below)."
+    "in all. Choose a cell with the selectors below (the URL keeps the choice)."
 )
 st.plotly_chart(
     charts.severity_heatmap(
@@ -91,7 +83,7 @@ st.plotly_chart(
         row_title="feature / check",
         selected=(_row_label(st.session_state["feature"]), _selected_window()),
     ),
-    key="heatmap", on_select="rerun", selection_mode="points",
+    key="heatmap",
 )  # fmt: skip
 
 left, right, opt = st.columns([1, 1, 0.6])

@@ -175,3 +175,10 @@ def test_kpi_figure_shows_model_output_beside_the_kpi():
     assert names == ["conversion 1.0 production", "mean model output 1.0 production",
                      "accuracy 1.0 production"]  # fmt: skip
     assert charts.is_empty_figure(charts.kpi_figure(business, "revenue"))
+
+
+def test_a_single_window_gets_a_readable_time_axis():
+    fig = charts.error_rate_figure(_infra().iloc[:1])
+    low, high = (pd.Timestamp(v) for v in fig.layout.xaxis.range)
+    assert high - low == pd.Timedelta(days=2)
+    assert charts.error_rate_figure(_infra()).layout.xaxis.range is None

@@ -220,6 +220,11 @@ def set_url_value(key: str, value: str | None) -> None:
 # -- computing missing monitor results --------------------------------------------------------
 
 
+@st.cache_data(show_spinner=False, ttl=600, max_entries=256)
+def _unmonitored(data_key: int, results_key: tuple, model: str, **kwargs) -> int:
+    return layers.unmonitored_windows(get_store(), model, **kwargs)
+
+
 @st.cache_resource(show_spinner=False)
 def _monitor_lock() -> threading.Lock:
     return threading.Lock()
@@ -237,7 +242,7 @@ def ensure_monitored(selection: Selection) -> int:
         "version": selection.version,
         "variant": selection.variant,
     }
-    missing = layers.unmonitored_windows(store, selection.model, **args)
+    missing = _unmonitored(data_version(), results_key(selection.model), selection.model, **args)
     if not missing:
         return 0
     from lifecycle.monitor import MonitorError, monitor_model
