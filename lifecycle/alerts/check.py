@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,6 +36,7 @@ from lifecycle.alerts.sources import evaluate_model
 from lifecycle.store import Store
 
 EXIT_OK, EXIT_WARNING, EXIT_CRITICAL, EXIT_ERROR = 0, 1, 2, 3
+_CHECK_LOCK = threading.Lock()
 
 
 class CheckError(RuntimeError):
@@ -115,7 +117,16 @@ def run_check(
     attempts: int = 3,
     backoff: float = 0.5,
 ) -> CheckReport:
-    """One scheduled check (see the module docstring); returns what it did and found."""
+    """One scheduled check (see the module docstring); returns what it did and found.
+
+    Checks in one process run one at a time (the app may serve a queued request while a
+    reviewer presses "Run check now"): both would otherwise update the same alerts.
+    """
+    with _CHECK_LOCK:
+        return _run_check(store, models, as_of, notify_url, app_url, monitor, attempts, backoff)
+
+
+def _run_check(store, models, as_of, notify_url, app_url, monitor, attempts, backoff):
     started, started_at = time.perf_counter(), datetime.now(UTC)
     as_of = _utc(as_of or started_at)
     with store.cursor() as cur:
