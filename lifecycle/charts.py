@@ -16,8 +16,8 @@ import plotly.graph_objects as go
 
 from lifecycle.drift.severity import SEVERITIES
 
-HEIGHT = 370
-MARGIN = {"l": 10, "r": 10, "t": 84, "b": 10}
+HEIGHT = 380
+MARGIN = {"l": 10, "r": 10, "t": 100, "b": 10}
 SEVERITY_COLOURS = {
     "no data": "#e8e8e8",
     "insufficient": "#c9c9c9",
@@ -51,7 +51,7 @@ def _single_time_range(fig: go.Figure) -> None:
 def _layout(fig: go.Figure, title: str, x: str, y: str, *, height: int = HEIGHT) -> go.Figure:
     _single_time_range(fig)
     fig.update_layout(
-        title=title,
+        title={"text": title, "y": 0.98, "yref": "container", "yanchor": "top"},
         xaxis_title=x,
         yaxis_title=y,
         height=height,
@@ -321,7 +321,7 @@ def coverage_figure(perf: pd.DataFrame, *, grain: str = "day"):
         )
     fig.update_layout(
         yaxis2={"title": "coverage (% labelled)", "overlaying": "y", "side": "right",
-                "range": [0, 105]},
+                "range": [0, 105], "tickvals": [0, 25, 50, 75, 100], "showgrid": False},
         barmode="group",
     )  # fmt: skip
     return _layout(fig, title, "window start (UTC) of the predictions", "labelled predictions")
@@ -559,9 +559,11 @@ def severity_heatmap(
     fig.update_xaxes(type="category")
     fig.update_layout(hovermode="closest")
     fig.update_yaxes(autorange="reversed")
-    return _layout(
+    fig = _layout(
         fig, title, "window start (UTC)", row_title, height=height or max(260, 80 + 28 * len(rows))
     )
+    fig.update_layout(margin={**MARGIN, "t": 50})  # no legend above a heatmap
+    return fig
 
 
 def quality_rate_figure(quality: pd.DataFrame, check: str, subject: str, *, thresholds=None):
