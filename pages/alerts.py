@@ -120,7 +120,7 @@ def _label(alert_id: int) -> str:
     a = shown.loc[shown["alert_id"] == alert_id].iloc[0]
     return (
         f"#{alert_id} {a['severity']} · {a['model_name']} {a['model_version']} · "
-        f"{a['layer']} / {a['rule']} / {a['subject']} ({a['state']})"
+        f"{a['layer']} / {a['rule']} / {a['subject']}"
     )
 
 
