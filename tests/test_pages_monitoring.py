@@ -154,14 +154,8 @@ def test_health_delivery_time_shows_the_latency_spike(db, monkeypatch):
     assert errors[spike] > 3 * errors.drop(spike).max()
     p95 = trace(figure(at, "Latency per day"), "p95 1.1 production")
     assert p95[spike] > 3 * p95.drop(spike).max()
-    # the hourly view pins it to 10:00-16:00
-    at = open_page(db, monkeypatch, "pages/model_health.py", model="delivery_time",
-                   grain="hour", **{"from": day(-25), "to": day(-25)})  # fmt: skip
-    errors = trace(figure(at, "Error rate per hour"), "1.1 production")
-    hot = errors[errors > 5].index.hour
-    assert set(hot) <= set(range(10, 16)) and len(hot) >= 5
-    assert "Residuals" in " ".join(figures(at))
-    assert at.status and "Computed" in at.status[0].label  # hourly results computed here
+    # the period's data-quality results did not exist: the page computed them, with progress
+    assert at.status and "Computed" in at.status[0].label
 
 
 # -- drift investigation ------------------------------------------------------------------------
@@ -224,6 +218,11 @@ def test_drift_delivery_time_concept_evidence(db, monkeypatch):
     assert surrogate[onset] == 3 and surrogate.drop(onset).max() < 3
     concept = figure(at, "concept drift (mae)")
     assert values(concept["data"][0]["y"])[-1] > 1.0  # surrogate's MAE gain over production
+    # ... and the performance layer shows the MAE rising as the labels arrive
+    at = open_page(db, monkeypatch, "pages/model_health.py", model="delivery_time",
+                   **{"from": day(-41), "to": day(-40)})  # fmt: skip
+    mae = trace(figure(at, "MAE per day"), "1.1 production")
+    assert mae[onset] > 2 * mae[before]
 
 
 def test_drift_churn_page_runs_with_multivariate_and_prediction_sections(db, monkeypatch):
