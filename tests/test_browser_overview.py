@@ -73,3 +73,22 @@ def _live_batch(n: int) -> pd.DataFrame:
             "latency_ms": 21.5,
         }
     )
+
+
+def test_deep_link_as_first_request_uses_the_app_navigation(demo_copy):
+    """Streamlit's legacy pages/ mode must not run a deep-linked page on its own."""
+    from playwright.sync_api import sync_playwright
+
+    with running_app(demo_copy) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM)
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 800})
+            page.goto(url + "/alerts")  # the first request this server sees
+            wait_until_idle(page)
+            nav = page.locator("[data-testid=stSidebarNav]")
+            nav.get_by_text("Monitoring").wait_for()
+            assert nav.get_by_text("Overview").count() == 1
+            assert nav.get_by_text("app", exact=True).count() == 0  # no file-name entries
+            assert page.get_by_text("Demo data.").count() == 1  # app.py's sidebar ran
+        finally:
+            browser.close()

@@ -33,8 +33,24 @@ def _open(path: str) -> Store:
     return store
 
 
+def _leave_legacy_pages_mode() -> None:
+    """Run pages through app.py's navigation even when a deep link is a server's first request.
+
+    Streamlit treats a folder named pages/ beside the entry script as a legacy multipage app
+    until some run calls st.navigation. A link such as /drift?model=... opened first after a
+    server start would run that page alone: no sections, sidebar or identity. Switching the
+    flag off and rerunning makes app.py route the same URL (query parameters are kept).
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def get_store() -> Store:
     """The process-wide store; stops the page with a clear message if it cannot be opened."""
+    _leave_legacy_pages_mode()
     try:
         return _open(str(db_path()))
     except DatabaseLocked:
