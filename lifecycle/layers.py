@@ -805,7 +805,7 @@ def model_context(store: Store, model: str) -> dict[str, Any]:
 
     Keys: task, risk_tier, positive_class, versions (list of {version, state}, newest
     first), production_version, variants (version -> variants with predictions), first_ts /
-    last_ts of its predictions, kpis (name -> {unit, direction, description}), features
+    last_ts of its predictions (version_spans: the same per version), kpis (name -> {unit, direction, description}), features
     (name -> numeric / categorical, of the newest spec).
     """
     task = model_task(store, model)
@@ -839,6 +839,10 @@ def model_context(store: Store, model: str) -> dict[str, Any]:
         "variants": variants,
         "first_ts": min((s[2] for s in spans), default=None),
         "last_ts": max((s[3] for s in spans), default=None),
+        "version_spans": {
+            v: (min(s[2] for s in spans if s[0] == v), max(s[3] for s in spans if s[0] == v))
+            for v in variants
+        },
         "kpis": kpis,
         "features": {f["name"]: f["type"] for f in spec.get("features", [])},
     }

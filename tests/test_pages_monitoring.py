@@ -255,3 +255,21 @@ def test_controls_change_the_url(db, monkeypatch):
     assert {s.label: s.value for s in at.selectbox}["Variant"] == "shadow"
     assert url_value(at, "variant") == "shadow"
     assert np.isfinite(trace(figure(at, "Latency per day"), "p95 1.2 shadow")).all()
+
+
+def test_a_version_outside_the_period_offers_its_own_days(db, monkeypatch):
+    at = open_page(db, monkeypatch, "pages/model_health.py", model="churn", version="1.0",
+                   **{"from": day(-3), "to": day(-2)})  # fmt: skip
+    notes = [i.value for i in at.info]
+    assert any("Version 1.0 served from" in n and "outside this period" in n for n in notes)
+    assert charts_empty(at, "Latency per day")
+    at.button(key="version_period").click().run()
+    assert not at.exception
+    end = pd.Timestamp(url_value(at, "to"), tz="UTC")
+    assert end < D - pd.Timedelta(days=30)  # 1.0 was retired long before the end
+    assert not charts_empty(at, "Latency per day")
+
+
+def charts_empty(at: AppTest, title: str) -> bool:
+    fig = figure(at, title)
+    return not fig["data"]

@@ -25,7 +25,7 @@ REFERENCES = {
     "baseline": "baseline window (first 7 days)",
     "previous": "previous window",
 }
-DEFAULT_DAYS = {"hour": 3, "day": 30, "week": 84}
+DEFAULT_DAYS = {"hour": 1, "day": 30, "week": 84}
 MAX_DAYS = {"hour": 14, "day": 366, "week": 3 * 366}
 SEEN = "_monitoring_query_seen"
 
@@ -150,7 +150,34 @@ def controls(
         )
     selection = Selection(model, version, variant, grain, since, until, reference)
     sync_url(selection, page, extra_keys)
+    _offer_version_span(ctx, selection)
     return selection
+
+
+def _offer_version_span(ctx: dict, selection: Selection) -> None:
+    """A version whose traffic lies outside the period: say so and offer its last days."""
+    span = ctx["version_spans"].get(selection.version)
+    if span is None:
+        st.info(f"Version {selection.version} has no logged predictions yet.")
+        return
+    first, last = (pd.Timestamp(t) for t in span)
+    if last >= pd.Timestamp(selection.since) and first < pd.Timestamp(selection.until):
+        return
+    days = (selection.until - selection.since).days
+    st.info(
+        f"Version {selection.version} served from {first:%Y-%m-%d} to {last:%Y-%m-%d}, "
+        "outside this period."
+    )
+    st.button(
+        f"Show its last {days} days",
+        key="version_period",
+        on_click=_set_period,
+        args=(last.date() - timedelta(days=days - 1), last.date()),
+    )
+
+
+def _set_period(start: date, stop: date) -> None:
+    st.session_state["period"] = (start, stop)
 
 
 def _period(col, ctx: dict, grain: str) -> tuple[datetime, datetime]:
