@@ -943,7 +943,7 @@ def worst_cell(cells: pd.DataFrame, check: str = "data_drift") -> tuple[str, Any
 # -- portfolio ----------------------------------------------------------------------------------
 
 PORTFOLIO_LAYERS = ("infrastructure", "performance", "business", "data_quality", "drift")
-STATUS_ORDER = ("not evaluated", "insufficient", "ok", "warning", "critical")
+STATUS_ORDER = ("not evaluated", "insufficient", "ok", "warning", "critical")  # by rank
 
 
 def portfolio_health(
@@ -954,7 +954,8 @@ def portfolio_health(
     when data last arrived.
 
     Layer columns hold critical / warning / ok / insufficient (every evaluation lacked
-    data) / not evaluated (the alert check has not evaluated the layer in the period).
+    data) / not evaluated (the alert check has not evaluated the layer in the period);
+    business is "no KPI" for a model whose specs declare none.
     Outcomes come from `alert_evaluations`, written by the scheduled check
     (lifecycle.alerts); `since` / `until` bound window_start.
     """
@@ -972,6 +973,9 @@ def portfolio_health(
     )
     for layer in PORTFOLIO_LAYERS:
         base[layer] = "not evaluated"
+    with store.cursor() as cur:
+        without_kpi = [m for m in base["model"] if not catalog.model_kpis(cur, m)]
+    base.loc[base["model"].isin(without_kpi), "business"] = "no KPI"
     base["critical_alerts"] = 0
     base["warning_alerts"] = 0
     if not have_alerts or base.empty:

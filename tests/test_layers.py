@@ -354,6 +354,7 @@ def test_regression_metrics_match_sklearn(tmp_path):
     assert hist.attrs["mean"] == pytest.approx(np.mean(pred - y), rel=1e-9)
     assert layers.confusion_matrix(store, "eta").empty
     assert layers.calibration_bins(store, "eta").empty
+    assert layers.portfolio_health(store).iloc[0]["business"] == "no KPI"
     store.close()
 
 

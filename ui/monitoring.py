@@ -303,6 +303,7 @@ LIGHTS = {  # status -> (label, background colour of the cell)
     "ok": ("ok", "#cdebd6"),
     "insufficient": ("too little data", "#ececec"),
     "not evaluated": ("not evaluated", "#ffffff"),
+    "no KPI": ("no KPI declared", "#ffffff"),
 }
 PORTFOLIO_DAYS = 7
 
