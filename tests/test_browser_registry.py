@@ -64,12 +64,14 @@ def open_version(page, url: str, version: str) -> None:
     page.get_by_role("heading", name=f"credit {version}").wait_for()
 
 
-def act(page, action: str, reason: str) -> str:
+def act(page, action: str, reason: str, dialog_shot: str | None = None) -> str:
     """Click an action, give the reason in its dialog, confirm; return the success text."""
     page.locator(f".st-key-action_{action} button").click()
     dialog = page.get_by_role("dialog")
     dialog.wait_for()
     dialog.locator(".st-key-action_reason textarea").fill(reason)
+    if dialog_shot:
+        screenshot(page, dialog_shot)
     dialog.locator(".st-key-action_confirm button").click()
     wait_until_idle(page)
     alert = page.locator("[data-testid=stAlertContentSuccess]", has_text="recorded by").first
@@ -248,9 +250,10 @@ def test_walk_through_register_to_retire_with_screenshots(tmp_path):
             open_version(page, url, "2.0")
             for number, (who, action, reason, expected) in enumerate(steps, start=1):
                 pick_identity(page, who)
-                text = act(page, action, reason)
+                name = f"walk-{number:02d}-{action}-{who.split('@')[0]}"
+                text = act(page, action, reason, dialog_shot=f"{name}-dialog")
                 assert expected in text, text
-                screenshot(page, f"walk-{number:02d}-{action}-{who.split('@')[0]}")
+                screenshot(page, name)
             page.goto(f"{url}/audit")
             wait_until_idle(page)
             # 1.0's six rows and 2.0's registration, one row per step, and the two steps that
