@@ -102,16 +102,13 @@ DEMO_END = "2026-11-16"  # pinned so incident dates are the same on every run
 DEMO_DAYS = 90
 
 
-def _build_demo_once(folder: Path) -> Path:
-    """Build the demo DB in `folder` once, even when pytest-xdist workers ask at the same time."""
+def _build_once(path: Path, build) -> Path:
+    """Create `path` with `build(partial_path)` once, even when pytest-xdist workers ask at
+    the same time: one builds under a lock file, the others wait for the finished file."""
     import os
     import time
-    from datetime import datetime
 
-    from lifecycle.demo import build_demo
-
-    path = folder / "demo.duckdb"
-    lock = folder / "demo.lock"
+    lock = path.with_suffix(".lock")
     while not path.exists():
         try:
             fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
@@ -120,23 +117,52 @@ def _build_demo_once(folder: Path) -> Path:
             continue
         try:
             if not path.exists():
-                end = datetime.fromisoformat(DEMO_END).replace(tzinfo=UTC)
-                build_demo(path, days=DEMO_DAYS, seed=0, end=end)
+                partial = path.with_suffix(".partial")
+                partial.unlink(missing_ok=True)
+                build(partial)
+                partial.rename(path)
         finally:
             os.close(fd)
             lock.unlink()
     return path
 
 
-@pytest.fixture(scope="session")
-def demo_db(tmp_path_factory) -> Path:
-    """Path of the shared demo database. Read it only (open Store(path, read_only=True)) or
-    use `demo_copy` to change it."""
+def _session_folder(tmp_path_factory) -> Path:
     import os
 
     base = tmp_path_factory.getbasetemp()
     # xdist workers have their own base folders inside the session's: share the parent
-    return _build_demo_once(base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base)
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@pytest.fixture(scope="session")
+def demo_db(tmp_path_factory) -> Path:
+    """Path of the shared demo database. Read it only (open Store(path, read_only=True)) or
+    use `demo_copy` to change it."""
+    from datetime import datetime
+
+    from lifecycle.demo import build_demo
+
+    end = datetime.fromisoformat(DEMO_END).replace(tzinfo=UTC)
+    return _build_once(
+        _session_folder(tmp_path_factory) / "demo.duckdb",
+        lambda partial: build_demo(partial, days=DEMO_DAYS, seed=0, end=end),
+    )
+
+
+@pytest.fixture(scope="session")
+def demo_monitored(demo_db, tmp_path_factory) -> Path:
+    """The shared demo database with its daily monitoring results computed (read only)."""
+    import shutil
+
+    from lifecycle.monitor import monitor_all
+
+    def build(partial: Path) -> None:
+        shutil.copyfile(demo_db, partial)
+        with Store(partial) as store:
+            monitor_all(store)
+
+    return _build_once(_session_folder(tmp_path_factory) / "demo_monitored.duckdb", build)
 
 
 @pytest.fixture

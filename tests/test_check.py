@@ -194,50 +194,13 @@ INCIDENTS = [
      "day"),
     ("churn", "business", "kpi_drop", "conversion", D - timedelta(days=15), None, "day"),
 ]  # fmt: skip
-# A defect of the demo generator, not an incident: the delivery_time reference data draws
-# hour_of_day uniformly while served traffic follows the daily cycle, so hour_of_day (and the
-# multivariate check it drives) differ from the reference on every day. Reported to the lead.
-KNOWN_DEMO_ARTEFACTS = {
-    ("delivery_time", "data_drift", "hour_of_day"),
-    ("delivery_time", "multivariate_drift", "all_features"),
-}
-
-
-def _monitored_demo_once(demo_db, folder):
-    """Copy the shared demo DB and compute its daily monitoring results, once per session."""
-    import os
-    import time
-
-    from lifecycle.monitor import monitor_all
-
-    path = folder / "demo_monitored.duckdb"
-    lock = folder / "demo_monitored.lock"
-    while not path.exists():
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            time.sleep(1)
-            continue
-        try:
-            if not path.exists():
-                partial = folder / "demo_monitored.building"
-                shutil.copyfile(demo_db, partial)
-                with Store(partial) as store:
-                    monitor_all(store)
-                partial.rename(path)
-        finally:
-            os.close(fd)
-            lock.unlink()
-    return path
 
 
 @pytest.fixture(scope="session")
-def demo_checked(demo_db, tmp_path_factory):
+def demo_checked(demo_monitored, tmp_path_factory):
     """The demo with monitoring results and one check as of its end: (path, report)."""
-    folder = demo_db.parent
-    master = _monitored_demo_once(demo_db, folder)
     path = tmp_path_factory.mktemp("demo_check") / "demo.duckdb"
-    shutil.copyfile(master, path)
+    shutil.copyfile(demo_monitored, path)
     with Store(path) as store:
         report = run_check(store, as_of=D)
     return path, report
@@ -265,12 +228,11 @@ GRAIN = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
 
 
 @pytest.mark.slow
-def test_demo_exit_codes_through_the_upstream_break(demo_db, tmp_path):
+def test_demo_exit_codes_through_the_upstream_break(demo_monitored, tmp_path):
     """churn replayed day by day: healthy before the break (0), critical during it (2),
     healthy again once the alert resolved itself (0)."""
-    master = _monitored_demo_once(demo_db, demo_db.parent)
     path = tmp_path / "replay.duckdb"
-    shutil.copyfile(master, path)
+    shutil.copyfile(demo_monitored, path)
     with Store(path) as store:
         before = run_check(store, ["churn"], as_of=D - timedelta(days=51), monitor=False)
         during = run_check(store, ["churn"], as_of=D - timedelta(days=49), monitor=False)
@@ -282,7 +244,7 @@ def test_demo_exit_codes_through_the_upstream_break(demo_db, tmp_path):
 
 @pytest.mark.slow
 def test_demo_check_is_quiet_in_weeks_without_incidents(demo_checked):
-    """No failing production window outside an incident's weeks (known demo artefact aside)."""
+    """No failing production window outside an incident's weeks."""
     path, _ = demo_checked
     with Store(path, read_only=True) as store:
         failing = store.query_df(
@@ -296,7 +258,7 @@ def test_demo_check_is_quiet_in_weeks_without_incidents(demo_checked):
     }
     false_alarms = failing[
         [
-            (m, weekly.week_of(w)) not in incident_weeks and (m, r, s) not in KNOWN_DEMO_ARTEFACTS
+            (m, weekly.week_of(w)) not in incident_weeks
             for m, r, s, w in zip(
                 failing.model_name, failing.rule, failing.subject, failing.window_start, strict=True
             )
@@ -330,8 +292,6 @@ def test_demo_weekly_report_names_the_incidents(demo_checked):
     assert "infrastructure / latency / latency_p95" in text
     for m in quiet_week.models:
         layers_failing = {k for k, v in m.status.items() if v in ("warning", "critical")}
-        if m.model == "delivery_time":
-            layers_failing -= {"drift"}  # the known hour_of_day artefact
         assert not layers_failing, (m.model, m.status)
 
 
