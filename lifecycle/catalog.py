@@ -15,7 +15,6 @@ import duckdb
 import pandas as pd
 
 from lifecycle.audit import append_audit
-from lifecycle.drift.config import DriftConfigError, drift_config
 from lifecycle.spec import (
     MIN_REFERENCE_ROWS,
     ModelSpec,
@@ -144,6 +143,9 @@ def register_from_file(store: Store, spec_path: str | Path, *, actor: str | None
 
 def register(store: Store, spec: ModelSpec, *, actor: str | None = None) -> dict:
     """Register one model version; raise SpecError naming the problem, changing nothing."""
+    # imported here: the drift package pulls in scipy, which `ingest` callers need not pay for
+    from lifecycle.drift.config import DriftConfigError, drift_config
+
     actor = actor or spec.owner
     try:  # the [drift] table is read at monitoring time; refuse a bad one now, not then
         drift_config(spec.to_json())

@@ -32,7 +32,12 @@ def _db_arg(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Commands defined here; serving systems call `ingest` often, so running one of these skips
+# importing the extensions (scikit-learn and friends cost seconds per call).
+CORE_COMMANDS = ("register", "ingest")
+
+
+def build_parser(extensions: bool = True) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m lifecycle",
         description="Model-health and governance console: data, monitoring and registry tools.",
@@ -64,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ing.set_defaults(func=cmd_ingest)
 
-    for module_name in EXTENSIONS:
+    for module_name in EXTENSIONS if extensions else ():
         importlib.import_module(module_name).add_parser(sub)
     return parser
 
@@ -85,6 +90,13 @@ def cmd_register(args) -> int:
 
 def cmd_ingest(args) -> int:
     db_path = resolve_db_path(args.db)
+    if not db_path.exists():
+        print(
+            f"error: database {db_path} does not exist; register a model first "
+            "(python -m lifecycle register --db PATH SPEC.toml)",
+            file=sys.stderr,
+        )
+        return 2
     try:
         store = open_store(db_path, wait_seconds=1.0)
     except DatabaseLocked:
@@ -129,7 +141,9 @@ def _ingest_via_inbox(args, db_path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    core = bool(argv) and argv[0] in CORE_COMMANDS
+    parser = build_parser(extensions=not core)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)

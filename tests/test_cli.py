@@ -301,3 +301,27 @@ def test_business_and_infra_batches(toy_store, tmp_path, capsys, fmt):
     refused(capsys, toy_store, "infra", path, "row 2 ('2.0')", "a version of toy not in (1.0)")
     path = write(metrics.drop(columns=["metric"]), tmp_path, "nometric", fmt)
     refused(capsys, toy_store, "infra", path, "required column(s) missing: metric")
+
+
+def test_ingest_into_a_missing_database_is_refused_without_creating_it(tmp_path, capsys):
+    from lifecycle.cli import main
+
+    target = tmp_path / "nowhere.duckdb"
+    assert main(["ingest", "--db", str(target), "--model", "m", "--kind", "labels", "x.csv"]) == 2
+    assert "does not exist; register a model first" in capsys.readouterr().err
+    assert not target.exists()
+
+
+def test_ingest_command_does_not_load_the_heavy_extensions(tmp_path):
+    """Serving systems call ingest per batch: it must not import scikit-learn or scipy."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from lifecycle.cli import main; "
+        f"main(['ingest', '--db', {str(tmp_path / 'x.duckdb')!r}, '--model', 'm', "
+        "'--kind', 'labels', 'x.csv']); "
+        "print(sorted(m for m in ('sklearn', 'scipy', 'streamlit') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
