@@ -17,6 +17,11 @@ def _table(revision: int) -> pd.DataFrame:
     return registry.registry_table(get_store())
 
 
+@st.cache_data(show_spinner=False, ttl=60)
+def _canary(model: str, revision: int) -> dict | None:
+    return registry.canary_recommendation(get_store(), model)
+
+
 def _revision() -> int:
     """Grows with every registry change: the cache key of the registry reads."""
     row = store.query_one("SELECT coalesce(sum(revision), 0) + count(*) FROM model_versions")
@@ -52,6 +57,15 @@ for model in chosen:
         )
         cols[2].metric("Shadow", ", ".join(serving["shadow"]) or "none")
         cols[3].metric("Standby (rollback target)", serving["standby"] or "none")
+        if serving["canary"] and (rec := _canary(model, _revision())) is not None:
+            if rec["rollback"]:
+                st.error(
+                    f"Rollback of canary {rec['canary']} recommended: "
+                    + "; ".join(rec["breaches"]),
+                    icon=":material/undo:",
+                )
+            else:
+                st.success(f"Canary {rec['canary']}: no breach against production so far.")
         view = part.assign(
             approvals=part["approvals"].astype(str) + " of " + part["quorum"].astype(str),
             open=[f"version?model={model}&version={v}" for v in part["version"]],

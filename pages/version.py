@@ -33,6 +33,16 @@ def _pack(model: str, version: str, data: int, revision: int) -> dict:
     return review.review_pack(get_store(), model, version, with_gates=False)
 
 
+@st.cache_data(show_spinner="Checking the promotion gates…", ttl=30)
+def _actions(actor, model: str, version: str, data: int, revision: int) -> list:
+    return registry.available_actions(get_store(), actor, model, version)
+
+
+@st.cache_data(show_spinner="Checking the promotion gates…", ttl=30)
+def _gates(model: str, version: str, champion: str | None, data: int, revision: int) -> list:
+    return registry.promotion_gates(get_store(), model, version, champion)
+
+
 def _revision() -> int:
     row = store.query_one("SELECT coalesce(sum(revision), 0) + count(*) FROM model_versions")
     return int(row[0])
@@ -122,7 +132,7 @@ def _perform(pending: dict, reason: str) -> None:
     st.rerun()
 
 
-choices = registry.available_actions(store, actor, model, version)
+choices = _actions(actor, model, version, data_version(), revision_key)
 with st.container(border=True, key="version_actions"):
     st.markdown(f"**Actions** for {actor.name} ({', '.join(sorted(actor.roles))})")
     if not choices:

@@ -190,6 +190,29 @@ def test_failing_gate_disables_the_button_and_says_why(db):
     assert not at.button(key="action_rollback").disabled
 
 
+def test_registry_page_recommends_rolling_back_a_breaching_canary(db):
+    import pandas as pd
+
+    from lifecycle.ingest import ingest
+
+    with Store(db) as store:
+        now = pd.Timestamp.now(tz="UTC").floor("s")
+        registry.approve(store, RITA, "toy", "2.0")
+        registry.promote(store, DANA, "toy", "2.0", at=now - pd.Timedelta(hours=2))
+        registry.promote(store, DANA, "toy", "2.0", at=now - pd.Timedelta(hours=1))  # 1%
+        rows = []
+        for version, variant, status in (("1.0", "production", "ok"), ("2.0", "canary", "error")):
+            for i in range(40):
+                rows.append({"prediction_id": f"{variant}-{i}", "model_version": version,
+                             "variant": variant, "ts": now - pd.Timedelta(seconds=i),
+                             "prediction": 0.5, "predicted_label": "1", "latency_ms": 10.0,
+                             "status": status if i % 2 else "ok"})  # fmt: skip
+        ingest(store, "toy", "predictions", pd.DataFrame(rows))
+    at = app("pages/registry.py")
+    assert any("Rollback of canary 2.0 recommended" in e.value for e in at.error)
+    assert any("error rate 50.0%" in e.value for e in at.error)
+
+
 def test_oidc_user_from_st_user_gets_roles_by_email(db, tmp_path, monkeypatch):
     config = tmp_path / "oidc.toml"
     config.write_text(CONFIG.format(mode="oidc"))

@@ -504,3 +504,18 @@ def test_cli_drives_the_machine_with_roles_from_the_config(tmp_path, capsys):
     assert code == 0 and json.loads(text)[0]["state"] == "approved"
     code, text = run("history", "credit")
     assert code == 0 and text.count("approve") >= 2
+
+
+def test_audit_entries_filter_by_model_actor_action_and_time(reg):
+    everything = registry.audit_entries(reg)
+    assert len(everything) == audit_count(reg)
+    assert list(everything["audit_id"]) == sorted(everything["audit_id"], reverse=True)
+    approvals = registry.audit_entries(reg, actions=["approve"], actors=[RITA.name])
+    assert list(approvals["version"]) == ["1.0"]
+    assert registry.audit_entries(reg, models=["other"]).empty
+    newest = everything["ts"].max()
+    assert len(registry.audit_entries(reg, since=newest)) >= 1
+    assert registry.audit_entries(reg, until=everything["ts"].min()).empty
+    facets = registry.audit_facets(reg)
+    assert facets["models"] == ["toy"] and "switch" in facets["actions"]
+    assert set(facets["actors"]) == {OWNER, DANA.name, RITA.name}
