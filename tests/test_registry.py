@@ -519,3 +519,34 @@ def test_audit_entries_filter_by_model_actor_action_and_time(reg):
     facets = registry.audit_facets(reg)
     assert facets["models"] == ["toy"] and "switch" in facets["actions"]
     assert set(facets["actors"]) == {OWNER, DANA.name, RITA.name}
+
+
+# -- identity configuration ----------------------------------------------------------------------
+
+
+def test_identity_config_defaults_file_and_errors(tmp_path, monkeypatch):
+    from lifecycle.identity import ConfigError, load_identity_config
+
+    monkeypatch.delenv("LIFECYCLE_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    default = load_identity_config()  # no file: development with the demo's people
+    assert default.mode == "auto" and default.actor("developer@localhost").roles == {"admin"}
+    assert default.actor("Rita.Reviewer@example.com").roles == {"reviewer"}
+    assert default.actor("stranger@example.com").roles == {"viewer"}
+    path = tmp_path / "lifecycle.toml"
+    path.write_text(
+        '[identity]\nmode = "oidc"\ndefault_roles = []\n'
+        '[identity.roles]\n"Ops@Example.com" = ["deployer", "reviewer"]\n'
+    )
+    loaded = load_identity_config()
+    assert loaded.mode == "oidc" and loaded.source == "lifecycle.toml"
+    assert loaded.actor("ops@example.com").roles == {"deployer", "reviewer"}
+    assert loaded.actor("rita.reviewer@example.com").roles == frozenset()  # not listed
+    path.write_text('[identity]\nmode = "magic"\n[identity.roles]\n"a@b.c" = ["boss"]\n')
+    with pytest.raises(ConfigError) as problem:
+        load_identity_config()
+    assert "identity.mode is 'magic'" in str(problem.value)
+    assert "unknown role(s) ['boss']" in str(problem.value)
+    monkeypatch.setenv("LIFECYCLE_CONFIG", str(tmp_path / "missing.toml"))
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_identity_config()
