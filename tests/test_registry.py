@@ -550,3 +550,10 @@ def test_identity_config_defaults_file_and_errors(tmp_path, monkeypatch):
     monkeypatch.setenv("LIFECYCLE_CONFIG", str(tmp_path / "missing.toml"))
     with pytest.raises(ConfigError, match="does not exist"):
         load_identity_config()
+
+
+def test_permission_is_checked_before_anything_is_read(reg):
+    viewer = Actor("victor@example.com", frozenset({"viewer"}))
+    for action in machine.ACTIONS:
+        with pytest.raises(PermissionDenied):
+            registry.act(reg, viewer, action, "no_such_model", "9.9", reason="x")

@@ -87,6 +87,8 @@ def act(
     """Apply `action` to a version. A move into production first evaluates the promotion
     gates and raises GateBlocked (changing nothing) if one fails, unless an admin overrides
     them with a reason; the gates' evidence (and the override) go into the audit row."""
+    if action in PERMISSION:
+        require(actor, PERMISSION[action])  # before anything is read
     if override_gates:
         require(actor, "override_gates")
         if not (reason or "").strip():
