@@ -4,6 +4,8 @@ gates explained, audit filters and CSV."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -24,6 +26,7 @@ dev_user = "rita@example.com"
 "sam@example.com" = ["reviewer"]
 "dana@example.com" = ["deployer"]
 "victor@example.com" = ["viewer"]
+"alex@example.com" = ["admin"]
 """
 
 
@@ -188,6 +191,21 @@ def test_failing_gate_disables_the_button_and_says_why(db):
     assert promote.label == "Promote to production" and promote.disabled
     assert any("Blocked: monitoring: 1 significant finding" in c.value for c in at.caption)
     assert not at.button(key="action_rollback").disabled
+    assert "override_promote" not in [b.key for b in at.button]  # only admins override
+
+    at = app("pages/version.py", who="alex@example.com", model="toy", version="2.0")
+    at.button(key="override_promote").click().run()
+    at.button(key="action_confirm").click().run()
+    assert any("give a reason" in e.value for e in at.error)
+    at.text_area(key="action_reason").input("finding is a known logging artefact")
+    at.button(key="action_confirm").click().run()
+    assert any("in production" in s.value for s in at.success)
+    close_app_store()
+    with Store(db) as store:
+        last = registry.lifecycle_history(store, "toy", "2.0").iloc[-1]
+        evidence = json.loads(last.evidence)
+        assert (last.actor, last.to_state) == ("alex@example.com", "production")
+        assert evidence["gates"][-1]["name"] == "override"
 
 
 def test_registry_page_recommends_rolling_back_a_breaching_canary(db):
