@@ -50,6 +50,9 @@ def _window_label(ts) -> str:
 # -- the selected cell: the URL (or the selectors), else the worst cell -----------------------
 features = [f for f in ctx["features"] if f in set(cells["subject"])]
 subjects = features + [s for s in ("prediction", "predicted_label") if s in set(cells["subject"])]
+if not subjects:
+    st.info("The stored results hold no feature or prediction drift for this selection.")
+    st.stop()
 windows = sorted(cells["window_start"].unique())
 window_keys = [pd.Timestamp(w).strftime("%Y-%m-%dT%H:%M") for w in windows]
 worst = layers.worst_cell(cells)
@@ -168,10 +171,9 @@ else:
             f"{_fmt(details['reference_mean'])} → {_fmt(details.get('current_mean'))}"
         )
     unseen = details.get("unseen_categories")
-    if unseen:
+    if unseen:  # category -> its share of the window
         facts["categories never seen in the reference"] = ", ".join(
-            f"{k} ({v:.1%})" if isinstance(v, float) else str(k)
-            for k, v in (unseen.items() if isinstance(unseen, dict) else enumerate(unseen))
+            f"{name} ({share:.1%} of the window)" for name, share in unseen.items()
         )
     st.dataframe(
         pd.DataFrame({"": list(facts), "value": [str(v) for v in facts.values()]}),

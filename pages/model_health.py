@@ -171,7 +171,8 @@ with biz_tab:
                 key=f"kpi_{name}",
             )  # fmt: skip
             if kpi.get("description"):
-                st.caption(f"{name}: {kpi['description']} ({kpi.get('direction', '')}).")
+                direction = kpi.get("direction", "higher_is_better").replace("_", " ")
+                st.caption(f"{name}: {kpi['description']} ({direction}).")
 
 # -- data quality: stored results of the three tiers ------------------------------------------
 with quality_tab:
