@@ -273,3 +273,48 @@ def test_a_version_outside_the_period_offers_its_own_days(db, monkeypatch):
 def charts_empty(at: AppTest, title: str) -> bool:
     fig = figure(at, title)
     return not fig["data"]
+
+
+def test_overview_portfolio_rows_lead_to_health_pages(db, monkeypatch):
+    from lifecycle.store import Store
+
+    # one evaluated layer is enough to see the worst outcome reach the portfolio
+    with Store(db) as store, store.transaction() as cur:
+        start = D - pd.Timedelta(days=2)
+        cur.execute(
+            "INSERT INTO alert_evaluations VALUES ('delivery_time', '1.1', 'production', "
+            "'infrastructure', 'error_rate', 'error_rate', 'day', ?, ?, 'critical', 0.2, 0.05, "
+            "'test', NULL, now())",
+            [start, start + pd.Timedelta(days=1)],
+        )
+    monkeypatch.setenv("LIFECYCLE_DB", str(db))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "Model health" in [h.value for h in at.subheader]
+    table = at.dataframe[1].value
+    table = table.data if hasattr(table, "data") else table  # a Styler holds the frame
+    rows = table.set_index("model")
+    assert rows.loc["delivery_time", "infrastructure"] == "critical"
+    assert rows.loc["credit_risk", "business"] == "no KPI declared"
+    assert rows.loc["churn", "drift"] == "not evaluated"
+    links = [link.proto.label for link in at.get("page_link")]
+    assert {"churn health", "credit_risk health", "delivery_time health"} <= set(links)
+    # a shorter period leaves the critical window out
+    at.segmented_control(key="portfolio_days").set_value(1).run()
+    table = at.dataframe[1].value
+    table = table.data if hasattr(table, "data") else table
+    assert table.set_index("model").loc["delivery_time", "infrastructure"] == "not evaluated"
+
+
+def test_drift_ecdf_and_previous_window_reference(db, monkeypatch):
+    at = open_page(db, monkeypatch, "pages/drift.py", model="churn", reference="previous",
+                   feature="tenure_months", **{"from": day(-6), "to": day(-5)})  # fmt: skip
+    assert {s.label: s.value for s in at.selectbox}["Reference"] == "previous"
+    assert "previous window" in at.caption[0].value
+    overlay = figure(at, "tenure_months: reference")
+    assert overlay["layout"]["yaxis"]["title"]["text"].startswith("share")
+    at.toggle(key="ecdf").set_value(True).run()
+    overlay = figure(at, "tenure_months: reference")
+    assert overlay["layout"]["yaxis"]["title"]["text"] == "cumulative share"
+    assert values(overlay["data"][0]["y"])[-1] == pytest.approx(1.0)

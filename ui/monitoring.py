@@ -305,7 +305,7 @@ LIGHTS = {  # status -> (label, background colour of the cell)
     "not evaluated": ("not evaluated", "#ffffff"),
     "no KPI": ("no KPI declared", "#ffffff"),
 }
-PORTFOLIO_DAYS = 7
+PORTFOLIO_DAYS = (1, 7, 30)  # period choices; 7 by default
 
 
 @st.cache_data(show_spinner=False, ttl=300)
@@ -328,19 +328,23 @@ def portfolio_section() -> None:
     """Health per model and layer over the last days, each row leading to its health page."""
     dv = data_version()
     store = get_store()
+    if not model_names(dv):
+        return
+    st.subheader("Model health")
+    days = st.segmented_control(
+        "Period", PORTFOLIO_DAYS, default=7, key="portfolio_days",
+        format_func=lambda d: f"last {d} day{'s' if d > 1 else ''}",
+    ) or 7  # fmt: skip
     last = store.query_all("SELECT max(ts) FROM predictions")[0][0]
     since = None
     if last is not None:
         end = pd.Timestamp(last).floor("D") + pd.Timedelta(days=1)
-        since = (end - pd.Timedelta(days=PORTFOLIO_DAYS)).to_pydatetime()
+        since = (end - pd.Timedelta(days=days)).to_pydatetime()
     frame = _portfolio(dv, _alerts_key(), since)
-    if frame.empty:
-        return
-    st.subheader("Model health")
     st.caption(
-        f"Worst alert-rule outcome per layer over the last {PORTFOLIO_DAYS} days of data "
+        f"Worst alert-rule outcome per layer over the last {days} day(s) of data "
         "(production version and traffic), active alerts, and when data last arrived. "
-        "Choose a row to open that model's health page."
+        "Choose a row to open that model's health page on the same days."
     )
     labels = {status: label for status, (label, _) in LIGHTS.items()}
     colours = dict(LIGHTS.values())
