@@ -27,6 +27,7 @@ REFERENCES = {
 }
 DEFAULT_DAYS = {"hour": 1, "day": 30, "week": 84}
 MAX_DAYS = {"hour": 14, "day": 366, "week": 3 * 366}
+GRAIN_WORDS = {"hour": "Hourly", "day": "Daily", "week": "Weekly"}
 SEEN = "_monitoring_query_seen"
 
 
@@ -197,7 +198,8 @@ def _period(col, ctx: dict, grain: str) -> tuple[datetime, datetime]:
     if (stop - start).days + 1 > MAX_DAYS[grain]:
         start = stop - timedelta(days=MAX_DAYS[grain] - 1)
         st.caption(
-            f"Hourly windows are limited to the last {MAX_DAYS[grain]} days of the period "
+            f"{GRAIN_WORDS[grain]} windows are "
+            f"limited to the last {MAX_DAYS[grain]} days of the period "
             f"(from {start})."
         )
     since = datetime.combine(start, time(), tzinfo=UTC)
