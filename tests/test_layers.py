@@ -528,3 +528,32 @@ def test_label_delay_quantiles(toy):
     assert delay["predictions"] == len(part) and delay["labelled"] == len(hours)
     assert delay["p50_hours"] == pytest.approx(np.quantile(hours, 0.5), rel=1e-9)
     assert delay["p90_hours"] == pytest.approx(np.quantile(hours, 0.9), rel=1e-9)
+
+
+def test_quality_summary_carries_offending_rows(tmp_path):
+    """A business-rule violation reaches the quality summary with its evidence rows."""
+    from lifecycle.monitor import monitor_model
+
+    store = Store(tmp_path / "rules.duckdb")
+    catalog.register_from_file(store, write_toy_spec(tmp_path / "spec", rows=300))
+    rng = np.random.default_rng(4)
+    n = 300
+    ids = [f"q{i}" for i in range(n)]
+    ts = DAY0 + pd.to_timedelta(np.arange(n), unit="min")
+    ingest(store, "toy", "predictions",
+           pd.DataFrame({"prediction_id": ids, "model_version": "1.0", "ts": ts,
+                         "prediction": rng.uniform(0, 1, n)}))  # fmt: skip
+    x = rng.uniform(0, 10, n)
+    x[:12] = -1.0  # breaks the spec's rule x_not_negative (x >= 0) and its range
+    ingest(store, "toy", "features",
+           pd.DataFrame({"prediction_id": ids, "x": x,
+                         "color": rng.choice(["red", "green", "blue"], n)}))  # fmt: skip
+    monitor_model(store, "toy")
+    quality = layers.quality_summary(store, "toy")
+    rule = quality[(quality["check_name"] == "business_rule")].iloc[0]
+    assert rule["tier"] == "business_rules" and rule["subject"] == "x_not_negative"
+    assert rule["rate"] == pytest.approx(12 / n)
+    assert rule["severity"] in ("moderate", "significant")
+    assert 0 < len(rule["examples"]) <= 5
+    assert all(example["x"] == -1.0 for example in rule["examples"])
+    store.close()
