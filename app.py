@@ -13,6 +13,7 @@ st.set_page_config(
     layout="wide",
 )
 
+common.leave_legacy_pages_mode()  # before any work: it may rerun the script
 common.ensure_database()
 
 SECTIONS = {

@@ -33,13 +33,15 @@ def _open(path: str) -> Store:
     return store
 
 
-def _leave_legacy_pages_mode() -> None:
+def leave_legacy_pages_mode() -> None:
     """Run pages through app.py's navigation even when a deep link is a server's first request.
 
     Streamlit treats a folder named pages/ beside the entry script as a legacy multipage app
     until some run calls st.navigation. A link such as /drift?model=... opened first after a
     server start would run that page alone: no sections, sidebar or identity. Switching the
     flag off and rerunning makes app.py route the same URL (query parameters are kept).
+    app.py calls it first thing, so the rerun never interrupts work such as the first-start
+    build; get_store() calls it for a page that runs on its own.
     """
     from streamlit.runtime.pages_manager import PagesManager
 
@@ -50,7 +52,7 @@ def _leave_legacy_pages_mode() -> None:
 
 def get_store() -> Store:
     """The process-wide store; stops the page with a clear message if it cannot be opened."""
-    _leave_legacy_pages_mode()
+    leave_legacy_pages_mode()
     try:
         return _open(str(db_path()))
     except DatabaseLocked:
