@@ -37,7 +37,8 @@ def _no_legacy_pages_rerun(monkeypatch):
     and drops the button click being tested. Real servers clear the flag once, for good."""
     import ui.common
 
-    monkeypatch.setattr(ui.common, "_leave_legacy_pages_mode", lambda: None, raising=False)
+    for name in ("leave_legacy_pages_mode", "_leave_legacy_pages_mode"):
+        monkeypatch.setattr(ui.common, name, lambda: None, raising=False)
 
 
 @pytest.fixture
