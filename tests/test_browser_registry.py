@@ -238,12 +238,7 @@ def test_walk_through_register_to_retire_with_screenshots(tmp_path):
         browser = p.chromium.launch(executable_path=CHROMIUM)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         try:
-            # open the entry point first: on a fresh server a deep link runs the page file
-            # alone (Streamlit's pages/ folder fallback) until app.py has run st.navigation
-            page.goto(url)
-            wait_until_idle(page)
-            page.get_by_text("Development identity").first.wait_for()
-            page.goto(f"{url}/registry")
+            page.goto(f"{url}/registry")  # a deep link as the server's first request
             wait_until_idle(page)
             page.get_by_text("Development identity").first.wait_for()
             screenshot(page, "walk-00-registered-by-cli")
