@@ -53,6 +53,9 @@ cols[3].metric(
     help="Time stamp (UTC) of the newest prediction in the logs.",
 )
 
+monitoring.portfolio_section()
+
+st.subheader("Versions, traffic and data freshness")
 table = summary.assign(
     last_prediction=summary["last_prediction_at"],
     received=summary["last_received_at"].map(_age),
@@ -93,8 +96,6 @@ st.dataframe(
         ),
     },
 )
-
-monitoring.portfolio_section()
 
 daily = _daily(version)
 if daily.empty:

@@ -292,8 +292,7 @@ def test_overview_portfolio_rows_lead_to_health_pages(db, monkeypatch):
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert "Model health" in [h.value for h in at.subheader]
-    table = at.dataframe[1].value
-    table = table.data if hasattr(table, "data") else table  # a Styler holds the frame
+    table = _portfolio_table(at)
     rows = table.set_index("model")
     assert rows.loc["delivery_time", "infrastructure"] == "critical"
     assert rows.loc["credit_risk", "business"] == "no KPI declared"
@@ -302,9 +301,17 @@ def test_overview_portfolio_rows_lead_to_health_pages(db, monkeypatch):
     assert {"churn health", "credit_risk health", "delivery_time health"} <= set(links)
     # a shorter period leaves the critical window out
     at.segmented_control(key="portfolio_days").set_value(1).run()
-    table = at.dataframe[1].value
-    table = table.data if hasattr(table, "data") else table
+    table = _portfolio_table(at)
     assert table.set_index("model").loc["delivery_time", "infrastructure"] == "not evaluated"
+
+
+def _portfolio_table(at):
+    """Overview's health table (a Styler holds the frame), found by its layer columns."""
+    for element in at.dataframe:
+        frame = element.value.data if hasattr(element.value, "data") else element.value
+        if "infrastructure" in frame.columns:
+            return frame
+    raise AssertionError("no portfolio table on the page")
 
 
 def test_drift_ecdf_and_previous_window_reference(db, monkeypatch):
