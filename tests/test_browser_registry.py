@@ -66,7 +66,7 @@ def open_version(page, url: str, version: str) -> None:
 
 def act(page, action: str, reason: str, dialog_shot: str | None = None) -> str:
     """Click an action, give the reason in its dialog, confirm; return the success text."""
-    page.locator(f".st-key-action_{action} button").click()
+    page.locator(f".st-key-action_{action} button:not([disabled])").click()
     dialog = page.get_by_role("dialog")
     dialog.wait_for()
     dialog.locator(".st-key-action_reason textarea").fill(reason)
@@ -200,8 +200,9 @@ def test_oidc_login_reviewer_approves_deployer_promotes_viewer_sees_nothing(tmp_
 def pick_identity(page, email: str) -> None:
     page.locator("[data-testid=stSidebar] [data-testid=stSelectbox]").click()
     page.get_by_role("option", name=email).click()
-    wait_until_idle(page)
     page.locator("[data-testid=stSidebar]").get_by_text(f"acting as {email}").wait_for()
+    page.get_by_text(f"Actions for {email}").wait_for()  # the page ran for the new identity
+    wait_until_idle(page)
 
 
 def test_walk_through_register_to_retire_with_screenshots(tmp_path):
@@ -241,6 +242,11 @@ def test_walk_through_register_to_retire_with_screenshots(tmp_path):
             page.goto(f"{url}/registry")  # a deep link as the server's first request
             wait_until_idle(page)
             page.get_by_text("Development identity").first.wait_for()
+            page.get_by_text("credit 2.0: review pack and actions").wait_for()
+            page.wait_for_function(
+                "() => document.querySelector('[data-testid=stDataFrame]')"
+                "?.textContent.includes('registered')"
+            )
             screenshot(page, "walk-00-registered-by-cli")
             open_version(page, url, "2.0")
             for number, (who, action, reason, expected) in enumerate(steps, start=1):
