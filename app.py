@@ -13,7 +13,7 @@ st.set_page_config(
     layout="wide",
 )
 
-common.leave_legacy_pages_mode()  # before any work: it may rerun the script
+common.leave_legacy_pages_mode(entry_point=True)  # app.py routes every page itself
 common.ensure_database()
 
 SECTIONS = {

@@ -12,11 +12,13 @@ from lifecycle.store import Store
 STATE_ORDER = (
     "production",
     "canary",
+    "standby",
     "shadow",
     "approved",
     "pending_approval",
     "registered",
     "rejected",
+    "rolled_back",
     "retired",
 )
 

@@ -33,21 +33,29 @@ def _open(path: str) -> Store:
     return store
 
 
-def leave_legacy_pages_mode() -> None:
+_app_has_run = False  # set once app.py has routed a page in this process
+
+
+def leave_legacy_pages_mode(*, entry_point: bool = False) -> None:
     """Run pages through app.py's navigation even when a deep link is a server's first request.
 
     Streamlit treats a folder named pages/ beside the entry script as a legacy multipage app
-    until some run calls st.navigation. A link such as /drift?model=... opened first after a
-    server start would run that page alone: no sections, sidebar or identity. Switching the
-    flag off and rerunning makes app.py route the same URL (query parameters are kept).
-    app.py calls it first thing, so the rerun never interrupts work such as the first-start
-    build; get_store() calls it for a page that runs on its own.
+    until some run calls st.navigation. A link such as /drift?model=... opened as a fresh
+    server's first request would run that page alone: no sections, sidebar or identity. Such
+    a page switches the flag off and reruns, so app.py routes the same URL (query parameters
+    are kept). app.py calls this with entry_point=True first thing: it only records that the
+    process has been routed, since a rerun there would drop a click or interrupt the first
+    start. (AppTest resets the flag before every run; once app.py has run, no rerun is needed.)
     """
+    global _app_has_run
     from streamlit.runtime.pages_manager import PagesManager
 
+    if entry_point:
+        _app_has_run = True
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
-        st.rerun()
+        if not _app_has_run:
+            st.rerun()
 
 
 def get_store() -> Store:
