@@ -30,17 +30,6 @@ dev_user = "rita@example.com"
 """
 
 
-@pytest.fixture(autouse=True)
-def _no_legacy_pages_rerun(monkeypatch):
-    """AppTest resets Streamlit's legacy pages/ flag before every run, so ui.common's guard
-    against that mode (meant for a real server's first deep link) reruns every AppTest run
-    and drops the button click being tested. Real servers clear the flag once, for good."""
-    import ui.common
-
-    for name in ("leave_legacy_pages_mode", "_leave_legacy_pages_mode"):
-        monkeypatch.setattr(ui.common, name, lambda: None, raising=False)
-
-
 @pytest.fixture
 def db(tmp_path, monkeypatch):
     """toy 1.0 in production, 2.0 pending approval; development identity config."""
