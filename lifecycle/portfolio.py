@@ -100,3 +100,8 @@ def daily_predictions_figure(frame: pd.DataFrame) -> go.Figure:
     )
     fig.update_yaxes(rangemode="tozero")
     return fig
+
+
+def first_prediction_at(store: Store) -> datetime | None:
+    """Time stamp of the oldest logged prediction, or None when nothing is logged."""
+    return store.query_one("SELECT min(ts) FROM predictions")[0]

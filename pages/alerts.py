@@ -50,12 +50,11 @@ def _retraining(version: int, revision: int) -> list[dict]:
 
 def _revision() -> int:
     """Grows with every alert change: the cache key of the alert reads."""
-    return int(store.query_one("SELECT coalesce(sum(revision) + count(*), 0) FROM alerts")[0])
+    return lc.alerts_revision(store)
 
 
 def _last_check() -> dict | None:
-    row = store.query_df("SELECT * FROM check_runs ORDER BY run_id DESC LIMIT 1")
-    return None if row.empty else row.iloc[0].to_dict()
+    return lc.last_check_run(store)
 
 
 actor = current_actor()

@@ -24,8 +24,7 @@ def _canary(model: str, revision: int) -> dict | None:
 
 def _revision() -> int:
     """Grows with every registry change: the cache key of the registry reads."""
-    row = store.query_one("SELECT coalesce(sum(revision), 0) + count(*) FROM model_versions")
-    return int(row[0])
+    return registry.registry_revision(store)
 
 
 table = _table(_revision())

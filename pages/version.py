@@ -44,8 +44,7 @@ def _gates(model: str, version: str, champion: str | None, data: int, revision: 
 
 
 def _revision() -> int:
-    row = store.query_one("SELECT coalesce(sum(revision), 0) + count(*) FROM model_versions")
-    return int(row[0])
+    return registry.registry_revision(store)
 
 
 revision_key = _revision()

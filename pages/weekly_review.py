@@ -7,7 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import streamlit as st
 
+from lifecycle import portfolio
 from lifecycle.alerts import report
+from lifecycle.alerts.lifecycle import alerts_revision
 from lifecycle.alerts.links import page_target
 from lifecycle.alerts.rules import LAYERS
 from ui.common import data_version, get_store
@@ -19,7 +21,7 @@ store = get_store()
 @st.cache_data(show_spinner=False, ttl=300)
 def _weeks(version: int) -> list[str]:
     """ISO weeks from the first logged prediction to now, newest first."""
-    first = store.query_one("SELECT min(ts) FROM predictions")[0]
+    first = portfolio.first_prediction_at(store)
     now = datetime.now(UTC)
     if first is None:
         return [report.week_of(now)]
@@ -51,7 +53,7 @@ if st.session_state.get("week") not in weeks:
     st.session_state["week"] = default if default in weeks else weeks[0]
 week = st.selectbox("Week (ISO, UTC)", weeks, key="week")
 st.query_params["week"] = week
-revision = int(store.query_one("SELECT coalesce(sum(revision) + count(*), 0) FROM alerts")[0])
+revision = alerts_revision(store)
 review = _review(data_version(), revision, week)
 st.caption(f"{review.start:%Y-%m-%d} to {review.end - timedelta(days=1):%Y-%m-%d} (UTC)")
 

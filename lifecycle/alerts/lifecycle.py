@@ -564,3 +564,14 @@ __all__ = [
     "snooze",
     "store_evaluations",
 ]  # fmt: skip
+
+
+def alerts_revision(store) -> int:
+    """A number that grows with every alert change: a cache key for alert reads."""
+    return int(store.query_one("SELECT coalesce(sum(revision) + count(*), 0) FROM alerts")[0])
+
+
+def last_check_run(store) -> dict | None:
+    """The newest recorded `check` run (time, exit code, counts), or None."""
+    row = store.query_df("SELECT * FROM check_runs ORDER BY run_id DESC LIMIT 1")
+    return None if row.empty else row.iloc[0].to_dict()

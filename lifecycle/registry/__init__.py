@@ -226,3 +226,9 @@ def available_actions(
             )
         )
     return options
+
+
+def registry_revision(store) -> int:
+    """A number that grows with every registry change: a cache key for registry reads."""
+    row = store.query_one("SELECT coalesce(sum(revision), 0) + count(*) FROM model_versions")
+    return int(row[0])
