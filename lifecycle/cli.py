@@ -9,6 +9,7 @@ import argparse
 import importlib
 import json
 import sys
+from pathlib import Path
 
 from lifecycle import catalog, inbox
 from lifecycle.ingest import KINDS, IngestError, ingest
@@ -48,6 +49,12 @@ def build_parser(extensions: bool = True) -> argparse.ArgumentParser:
     _db_arg(reg)
     reg.add_argument("spec", help="path of the model spec (TOML)")
     reg.add_argument("--actor", help="who registers it (default: the spec's owner)")
+    reg.add_argument(
+        "--wait",
+        type=float,
+        default=60.0,
+        help="if the app holds the database, seconds to wait for it to register (default 60)",
+    )
     reg.set_defaults(func=cmd_register)
 
     ing = sub.add_parser("ingest", help="validate and append a batch of logs (Parquet or CSV)")
@@ -75,17 +82,26 @@ def build_parser(extensions: bool = True) -> argparse.ArgumentParser:
 
 
 def cmd_register(args) -> int:
+    from lifecycle import requests
+
+    spec = Path(args.spec).resolve()  # the app's process may be the one that reads it
+    params = {"kind": "register", "error_exit": 3, "spec": str(spec), "actor": args.actor}
+    return requests.run(resolve_db_path(args.db), params, wait=args.wait)
+
+
+def serve_register(store, params: dict):
+    """Register a version from a spec file (here, or in the app's process that holds the DB)."""
+    from lifecycle.requests import Outcome
+
     try:
-        with open_store(args.db, wait_seconds=10) as store:
-            result = catalog.register_from_file(store, args.spec, actor=args.actor)
+        result = catalog.register_from_file(store, params["spec"], actor=params.get("actor"))
     except SpecError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(
-        f"registered {result['model']} {result['version']} "
-        f"with {result['reference_rows']} reference rows (state: registered)"
+        return Outcome(2, stderr=f"error: {exc}")
+    return Outcome(
+        0,
+        stdout=f"registered {result['model']} {result['version']} "
+        f"with {result['reference_rows']} reference rows (state: registered)",
     )
-    return 0
 
 
 def cmd_ingest(args) -> int:

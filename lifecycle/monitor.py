@@ -475,6 +475,12 @@ def add_parser(subparsers) -> None:
     p.add_argument("--as-of", type=_utc_time, help="only windows complete by this time (UTC)")
     p.add_argument("--force", action="store_true", help="recompute unchanged windows too")
     p.add_argument("--json", action="store_true", help="print the run summaries as JSON")
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=1800.0,
+        help="if the app holds the database, seconds to wait for it to run this (default 1800)",
+    )
     p.set_defaults(func=cmd_monitor)
 
 
@@ -486,40 +492,49 @@ def _utc_time(text: str) -> datetime:
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
-    from lifecycle.store import open_store
+    from lifecycle import requests
+    from lifecycle.store import resolve_db_path
 
-    with open_store(args.db, wait_seconds=10) as store:
-        if args.model:
-            models = [args.model]
-        else:
-            with store.cursor() as cur:
-                models = catalog.model_names(cur)
-        runs = []
-        for model in models:
-            try:
-                run = monitor_model(
-                    store,
-                    model,
-                    grain=args.grain,
-                    reference=args.reference,
-                    version=args.version,
-                    variant=args.variant,
-                    since=args.since,
-                    until=args.until,
-                    as_of=args.as_of,
-                    force=args.force,
-                    progress=_progress_line(model),
-                )
-            except (KeyError, ValueError, MonitorError) as exc:
-                print(f"\nerror: {exc}", file=sys.stderr)
-                return 2
-            print(file=sys.stderr)
-            runs.append(run)
-            if not args.json:
-                print(run.summary())
-    if args.json:
-        print(json.dumps([r.to_dict() for r in runs], indent=2, default=str))
-    return 0
+    db_path = resolve_db_path(args.db)
+    if not db_path.exists():
+        print(f"error: no database at {db_path}", file=sys.stderr)
+        return 2
+    params = {"kind": "monitor", "error_exit": 2, "model": args.model, "grain": args.grain,
+              "reference": args.reference, "version": args.version, "variant": args.variant,
+              "json": args.json, "force": args.force}  # fmt: skip
+    for name in ("since", "until", "as_of"):
+        value = getattr(args, name)
+        params[name] = value.isoformat() if value else None
+    return requests.run(db_path, params, wait=args.wait)
+
+
+def serve_request(store, params: dict):
+    """Monitor the requested models (here, with a progress line, or in the app's process)."""
+    from lifecycle.requests import Outcome
+
+    with store.cursor() as cur:
+        models = [params["model"]] if params.get("model") else catalog.model_names(cur)
+    times = {
+        k: _utc_time(params[k]) if params.get(k) else None for k in ("since", "until", "as_of")
+    }
+    runs = []
+    for model in models:
+        try:
+            run = monitor_model(
+                store, model, grain=params["grain"], reference=params["reference"],
+                version=params.get("version"), variant=params.get("variant"),
+                force=params.get("force", False), **times,
+                progress=_progress_line(model) if params.get("here") else None,
+            )  # fmt: skip
+        except (KeyError, ValueError, MonitorError) as exc:
+            return Outcome(2, stderr=f"error: {exc}")
+        finally:
+            if params.get("here"):
+                print(file=sys.stderr)  # end the progress line
+        runs.append(run)
+    if params.get("json"):
+        return Outcome(0, stdout=json.dumps([r.to_dict() for r in runs], indent=2, default=str))
+    return Outcome(0, stdout="\n".join(run.summary() for run in runs))
 
 
 def _progress_line(model: str) -> Progress:

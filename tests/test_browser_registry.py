@@ -218,8 +218,6 @@ def test_walk_through_register_to_retire_with_screenshots(tmp_path):
     (tmp_path / "new" / "reference.csv").write_bytes(
         (tmp_path / "credit-1.0" / "reference.csv").read_bytes()
     )
-    done = cli("register", "--db", db, spec, "--actor", "alice@example.com")
-    assert done.returncode == 0, done.stderr
     config = tmp_path / "lifecycle.toml"
     config.write_text(ROLES.format(mode="dev"))
     steps = [
@@ -242,6 +240,13 @@ def test_walk_through_register_to_retire_with_screenshots(tmp_path):
             page.goto(f"{url}/registry")  # a deep link as the server's first request
             wait_until_idle(page)
             page.get_by_text("Development identity").first.wait_for()
+            # a pipeline registers 2.0 while the app holds the database: the command queues
+            # its request and the app's process runs it (lifecycle/requests.py)
+            done = cli("register", "--db", db, spec, "--actor", "alice@example.com")
+            assert done.returncode == 0, done.stderr
+            assert "held by another process" in done.stderr, done.stderr
+            page.reload()
+            wait_until_idle(page)
             page.get_by_text("credit 2.0: review pack and actions").wait_for()
             page.wait_for_function(
                 "() => document.querySelector('[data-testid=stDataFrame]')"

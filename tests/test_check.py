@@ -13,13 +13,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lifecycle import catalog, cli
+from lifecycle import catalog, cli, requests
 from lifecycle.alerts import report as weekly
-from lifecycle.alerts import requests
 from lifecycle.alerts.check import CheckError, run_check
 from lifecycle.alerts.lifecycle import list_alerts
 from lifecycle.ingest import ingest
-from lifecycle.store import Store
+from lifecycle.store import DatabaseLocked, Store
 from tests.conftest import write_toy_spec
 
 DAY0 = datetime(2026, 3, 2, tzinfo=UTC)
@@ -141,24 +140,23 @@ def test_check_while_another_process_holds_the_database(toy_db, capsys):
     """The app's process serves a queued check; the command prints its report and exit code."""
     with Store(toy_db) as store:
         serve_day(store, 2, missing_x=0.5)
-    params = {"models": None, "as_of": "2026-03-05T00:00:00+00:00", "notify_url": None,
-              "app_url": None, "monitor": True}  # fmt: skip
+    params = {"kind": "check", "error_exit": 3, "models": None, "monitor": True,
+              "as_of": "2026-03-05T00:00:00+00:00", "notify_url": None, "app_url": None}  # fmt: skip
     ticket = requests.submit(toy_db, params)
     with Store(toy_db) as store:  # stands in for the app: it holds the file and serves
         assert requests.serve(store) == [ticket]
         assert requests.serve(store) == []  # served once
     outcome = requests.result(toy_db, ticket)
-    assert outcome["exit_code"] == 2 and "CRITICAL" in outcome["text"]
+    assert outcome["exit_code"] == 2 and "CRITICAL" in outcome["stdout"]
 
 
 def test_cli_check_queues_for_the_app_when_locked(toy_db, capsys, monkeypatch):
     """With the file locked, `check` queues its request and returns the served exit code."""
-    from lifecycle import store as store_module
 
     def locked(*args, **kwargs):
-        raise store_module.DatabaseLocked("held by the app")
+        raise DatabaseLocked("held by the app")
 
-    monkeypatch.setattr(store_module, "open_store", locked)
+    monkeypatch.setattr(requests, "open_store", locked)
     holder = Store(toy_db)
     worker = requests.Worker(holder, interval=0.1)
     thread = threading.Thread(target=worker._run, daemon=True)

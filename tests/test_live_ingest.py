@@ -1,7 +1,7 @@
 """Live ingestion with two real processes: a holder of the database (like the app) and `ingest`.
 
-Process A opens the Store read-write and runs the inbox Drainer, as ui/common.py does, and
-answers "counts" on stdin with its own view of the row counts. Process B is
+Process A opens the Store read-write and runs the inbox Drainer and the request Worker, as
+ui/common.py does, and answers "counts" on stdin with its own view of the row counts. B is
 `python -m lifecycle ingest --db ... --wait 30`, which cannot open the held file and hands
 its batch to A through the inbox (lifecycle/inbox.py).
 """
@@ -26,17 +26,21 @@ HOLDER = textwrap.dedent(
     """
     import json, sys
     from lifecycle.inbox import Drainer
+    from lifecycle.requests import Worker
     from lifecycle.store import Store
 
     store = Store(sys.argv[1])
     drainer = Drainer(store, interval=0.2).start()
+    worker = Worker.start_for(store, interval=0.2)  # the app runs both (ui/common.py)
     print("ready", flush=True)
     for line in sys.stdin:
         if line.strip() == "counts":
-            print(json.dumps({**store.row_counts(), "last_error": drainer.last_error}), flush=True)
+            errors = drainer.last_error or worker.last_error
+            print(json.dumps({**store.row_counts(), "last_error": errors}), flush=True)
         elif line.strip() == "quit":
             break
     drainer.stop()
+    worker.stop()
     store.close()
     """
 )

@@ -117,7 +117,7 @@ def test_report_while_the_app_holds_the_database(reviewed, tmp_path, capsys, mon
     """The report command queues itself for the process holding the file, which writes it."""
     import threading
 
-    from lifecycle.alerts import requests
+    from lifecycle import requests
     from lifecycle.store import DatabaseLocked
 
     store, week, _ = reviewed
@@ -125,7 +125,7 @@ def test_report_while_the_app_holds_the_database(reviewed, tmp_path, capsys, mon
     def locked(*args, **kwargs):
         raise DatabaseLocked("held by the app")
 
-    monkeypatch.setattr("lifecycle.store.open_store", locked)
+    monkeypatch.setattr(requests, "open_store", locked)
     worker = requests.Worker(store, interval=0.1)
     thread = threading.Thread(target=worker._run, daemon=True)
     thread.start()

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from lifecycle import catalog, demo, inbox, monitor
-from lifecycle.alerts import requests as alert_requests
+from lifecycle import catalog, demo, inbox, monitor, requests
 from lifecycle.alerts.check import run_check
 from lifecycle.store import DatabaseLocked, Store, StoreError, open_store, resolve_db_path
 
@@ -28,8 +27,8 @@ def db_path() -> Path:
 def _open(path: str) -> Store:
     store = open_store(path, wait_seconds=10)
     inbox.Drainer(store).start()
-    # `python -m lifecycle check` from cron queues its run for this process (the DB holder)
-    alert_requests.Worker.start_for(store)
+    # check, report, register and registry commands from other processes queue for this one
+    requests.Worker.start_for(store)
     return store
 
 

@@ -12,8 +12,8 @@ the worst active alert is a warning, 2 when one is critical; 3 when the check co
 (bad arguments, unreadable settings, database busy and the app did not answer in time).
 
 While the app holds the database (DuckDB lets one process open the file), the command
-hands its request to the app's process through `<db>.inbox/checks/` (lifecycle.alerts.
-requests) and prints the outcome the app writes back.
+hands its request to the app's process through `<db>.inbox/requests/` (lifecycle.requests)
+and prints the outcome the app writes back.
 """
 
 from __future__ import annotations
@@ -245,11 +245,14 @@ def add_parser(subparsers) -> None:
 
 def request_params(args: argparse.Namespace) -> dict[str, Any]:
     return {
+        "kind": "check",
+        "error_exit": EXIT_ERROR,
         "models": args.model,
         "as_of": args.as_of.isoformat() if args.as_of else None,
         "notify_url": args.notify,
         "app_url": args.app_url,
         "monitor": not args.no_monitor,
+        "as_json": args.json,
     }
 
 
@@ -266,31 +269,25 @@ def run_params(store: Store, params: dict[str, Any]) -> CheckReport:
     )
 
 
+def serve_request(store: Store, params: dict[str, Any]):
+    """A check request, run here or by the app's process (lifecycle.requests)."""
+    from lifecycle.requests import Outcome
+
+    try:
+        report = run_params(store, params)
+    except (CheckError, KeyError, ValueError) as exc:
+        return Outcome(EXIT_ERROR, stderr=f"error: {exc}")
+    data = report.to_dict()
+    text = json.dumps(data, indent=2, default=str) if params.get("as_json") else report.text()
+    return Outcome(report.exit_code, stdout=text, data=data)
+
+
 def cmd_check(args: argparse.Namespace) -> int:
-    from lifecycle.alerts import requests
-    from lifecycle.store import DatabaseLocked, open_store, resolve_db_path
+    from lifecycle import requests
+    from lifecycle.store import resolve_db_path
 
     db_path = resolve_db_path(args.db)
     if not db_path.exists():
         print(f"error: no database at {db_path}", file=sys.stderr)
         return EXIT_ERROR
-    params = request_params(args)
-    try:
-        store = open_store(db_path, wait_seconds=2.0)
-    except DatabaseLocked:
-        return requests.check_via_app(db_path, params, args.wait, as_json=args.json)
-    with store:
-        try:
-            report = run_params(store, params)
-        except (CheckError, KeyError, ValueError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return EXIT_ERROR
-    print_report(report.to_dict(), report.text(), as_json=args.json)
-    return report.exit_code
-
-
-def print_report(data: dict, text: str, *, as_json: bool) -> None:
-    if as_json:
-        print(json.dumps(data, indent=2, default=str))
-    else:
-        print(text)
+    return requests.run(db_path, request_params(args), wait=args.wait)

@@ -489,13 +489,13 @@ def render(review: WeeklyReview, suffix: str) -> str:
 def cmd_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from lifecycle.store import DatabaseLocked, open_store, resolve_db_path
+    from lifecycle import requests
+    from lifecycle.store import resolve_db_path
 
     out = Path(args.out)
     try:
         parse_week(args.week)
-        render_check = out.suffix.lower()
-        if render_check not in (".md", ".html", ".htm"):
+        if out.suffix.lower() not in (".md", ".html", ".htm"):
             raise ValueError(f"--out must end in .md or .html, not {out.name!r}")
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -504,24 +504,34 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not db_path.exists():
         print(f"error: no database at {db_path}", file=sys.stderr)
         return 2
-    params = {"kind": "report", "week": args.week, "out": str(out.resolve()),
+    params = {"kind": "report", "error_exit": 2, "week": args.week, "out": str(out.resolve()),
               "models": args.model, "app_url": args.app_url}  # fmt: skip
+    return requests.run(db_path, params, wait=args.wait)
+
+
+def serve_request(store, params: dict):
+    """Write the weekly review file a report request asks for (here or in the app's process)."""
+    from pathlib import Path
+
+    from lifecycle.requests import Outcome
+
+    out = Path(params["out"])
     try:
-        store = open_store(db_path, wait_seconds=2.0)
-    except DatabaseLocked:
-        from lifecycle.alerts.requests import check_via_app
-
-        code = check_via_app(db_path, params, args.wait, as_json=False)
-        return 0 if code == 0 else 2
-    with store:
-        try:
-            from lifecycle.alerts.requests import write_report
-
-            print(write_report(store, params))
-        except (KeyError, ValueError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-    return 0
+        review = weekly_review(
+            store, params["week"], models=params.get("models"), app_url=params.get("app_url")
+        )
+        text = render(review, out.suffix.lower())
+    except (KeyError, ValueError) as exc:
+        return Outcome(2, stderr=f"error: {exc}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(out)
+    return Outcome(
+        0,
+        stdout=f"wrote {out} ({len(text):,} characters): {len(review.models)} model(s), "
+        f"week {review.week}",
+    )
 
 
 def review_json(review: WeeklyReview) -> str:

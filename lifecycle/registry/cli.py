@@ -3,7 +3,11 @@
 The actor is named with --actor (an e-mail); its roles come from the identity configuration
 (lifecycle.toml or $LIFECYCLE_CONFIG, see docs/governance.md), exactly as in the app.
 Exit codes: 0 done, 2 refused (permission, state, rule, gate or input; nothing changed),
-4 conflict (someone changed it at the same moment; nothing changed).
+3 the app holding the database did not answer within --wait (the request is withdrawn if it
+had not started) or failed, 4 conflict (someone changed it at the same moment; nothing changed).
+
+While the app holds the database, each command runs in the app's process through the request
+queue (lifecycle.requests), with the same checks, output and exit codes.
 """
 
 from __future__ import annotations
@@ -13,10 +17,10 @@ import json
 import sys
 
 from lifecycle import registry
-from lifecycle.identity import ConfigError, PermissionDenied, load_identity_config
-from lifecycle.store import open_store
+from lifecycle.identity import Actor, ConfigError, PermissionDenied, load_identity_config
+from lifecycle.store import resolve_db_path
 
-EXIT_REFUSED, EXIT_CONFLICT = 2, 4
+EXIT_REFUSED, EXIT_UNANSWERED, EXIT_CONFLICT = 2, 3, 4
 ACTION_COMMANDS = {
     "request-approval": "request_approval",
     "approve": "approve",
@@ -79,32 +83,21 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--db", help="DuckDB file (default: $LIFECYCLE_DB, else data/lifecycle.duckdb)"
     )
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=60.0,
+        help="if the app holds the database, seconds to wait for it to run this (default 60)",
+    )
 
 
 def cmd_list(args) -> int:
-    with open_store(args.db, wait_seconds=10) as store:
-        frame = registry.registry_table(store, args.model)
-    if args.json:
-        print(json.dumps(frame.to_dict("records"), indent=2, default=str))
-        return 0
-    if frame.empty:
-        print("no versions registered")
-        return 0
-    columns = ["model", "version", "state", "risk_tier", "approvals", "quorum", "canary_share",
-               "registered_by", "revision"]  # fmt: skip
-    print(frame[columns].to_string(index=False))
-    return 0
+    params = {"action": "list", "model": args.model, "json": args.json}
+    return _run(args, params)
 
 
 def cmd_history(args) -> int:
-    with open_store(args.db, wait_seconds=10) as store:
-        frame = registry.lifecycle_history(store, args.model)
-    if args.json:
-        print(json.dumps(frame.to_dict("records"), indent=2, default=str))
-        return 0
-    columns = ["ts", "actor", "action", "version", "from_state", "to_state", "reason"]
-    print(frame[columns].to_string(index=False) if len(frame) else "no history")
-    return 0
+    return _run(args, {"action": "history", "model": args.model, "json": args.json})
 
 
 def cmd_action(args) -> int:
@@ -118,17 +111,62 @@ def cmd_action(args) -> int:
         kwargs["share"] = args.share
     if args.action in ("promote", "switch"):
         kwargs["override_gates"] = args.override_gates
-    with open_store(args.db, wait_seconds=10) as store:
-        try:
-            result = registry.act(store, actor, args.action, args.model, args.version, **kwargs)
-        except registry.Conflict as exc:
-            print(f"conflict: {exc}", file=sys.stderr)
-            return EXIT_CONFLICT
-        except (PermissionDenied, registry.RegistryError) as exc:
-            print(f"refused: {exc}", file=sys.stderr)
-            return EXIT_REFUSED
-    print(
-        f"{result.message} ({result.from_state} -> {result.to_state}, revision "
-        f"{result.revision}, audit {', '.join(map(str, result.audit_ids))})"
+    params = {"action": args.action, "model": args.model, "version": args.version,
+              "actor": actor.name, "roles": sorted(actor.roles), "kwargs": kwargs}  # fmt: skip
+    return _run(args, params)
+
+
+def _run(args, params: dict) -> int:
+    """Here, or through the app's process when it holds the database (lifecycle.requests)."""
+    from lifecycle import requests
+
+    db_path = resolve_db_path(args.db)
+    if not db_path.exists():
+        print(f"error: no database at {db_path}", file=sys.stderr)
+        return EXIT_REFUSED
+    request = {"kind": "registry", "error_exit": EXIT_UNANSWERED, **params}
+    return requests.run(db_path, request, wait=args.wait)
+
+
+def serve_request(store, params: dict):
+    """One registry request; refusals and conflicts come back as exit codes, not exceptions."""
+    from lifecycle.requests import Outcome
+
+    if params["action"] == "list":
+        return Outcome(0, stdout=_list_text(store, params["model"], params["json"]))
+    if params["action"] == "history":
+        return Outcome(0, stdout=_history_text(store, params["model"], params["json"]))
+    actor = Actor(params["actor"], frozenset(params["roles"]))
+    try:
+        result = registry.act(
+            store, actor, params["action"], params["model"], params["version"], **params["kwargs"]
+        )
+    except registry.Conflict as exc:
+        return Outcome(EXIT_CONFLICT, stderr=f"conflict: {exc}")
+    except (PermissionDenied, registry.RegistryError) as exc:
+        return Outcome(EXIT_REFUSED, stderr=f"refused: {exc}")
+    return Outcome(
+        0,
+        stdout=f"{result.message} ({result.from_state} -> {result.to_state}, revision "
+        f"{result.revision}, audit {', '.join(map(str, result.audit_ids))})",
+        data={"revision": result.revision, "audit_ids": list(result.audit_ids)},
     )
-    return 0
+
+
+def _list_text(store, model: str | None, as_json: bool) -> str:
+    frame = registry.registry_table(store, model)
+    if as_json:
+        return json.dumps(frame.to_dict("records"), indent=2, default=str)
+    if frame.empty:
+        return "no versions registered"
+    columns = ["model", "version", "state", "risk_tier", "approvals", "quorum", "canary_share",
+               "registered_by", "revision"]  # fmt: skip
+    return frame[columns].to_string(index=False)
+
+
+def _history_text(store, model: str, as_json: bool) -> str:
+    frame = registry.lifecycle_history(store, model)
+    if as_json:
+        return json.dumps(frame.to_dict("records"), indent=2, default=str)
+    columns = ["ts", "actor", "action", "version", "from_state", "to_state", "reason"]
+    return frame[columns].to_string(index=False) if len(frame) else "no history"

@@ -1,0 +1,241 @@
+"""Commands that run while another process (the app) holds the database: a request queue.
+
+DuckDB lets one process open the file, and the app holds it for its whole life. A command
+such as `register`, `monitor`, `check`, `report` or `registry approve` runs through `run()`:
+it opens the file if it can and runs the request's handler right there; if another process
+holds the file, it writes the request as JSON into `<db>.inbox/requests/pending/` and waits
+while the holder's background thread (`Worker`, started with the app's store) runs the very
+same handler on its own store and writes the outcome to `requests/done/<ticket>.json`. Either
+way the command prints the same output and exits with the same code.
+
+Files are written under a temporary name and renamed, so no reader sees half a file. A
+request is served once: the server claims it by moving it to `running/`. A command that gives
+up waiting withdraws its request if it was not claimed yet, so a late app never acts on a
+command whose caller already reported failure.
+
+The queue is as trusted as the database file: whoever can write one can write the other.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import os
+import sys
+import threading
+import time
+import traceback
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from lifecycle.inbox import inbox_dir
+from lifecycle.store import DatabaseLocked, Store, open_store
+
+PENDING, RUNNING, DONE = "pending", "running", "done"
+
+# request kind -> "module:function(store, params) -> Outcome"; imported when first served
+HANDLERS: dict[str, str] = {
+    "check": "lifecycle.alerts.check:serve_request",
+    "monitor": "lifecycle.monitor:serve_request",
+    "report": "lifecycle.alerts.report:serve_request",
+    "register": "lifecycle.cli:serve_register",
+    "registry": "lifecycle.registry.cli:serve_request",
+}
+
+
+@dataclass
+class Outcome:
+    """What a command prints and exits with, wherever it ran."""
+
+    exit_code: int
+    stdout: str = ""
+    stderr: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def emit(self) -> int:
+        if self.stdout:
+            print(self.stdout)
+        if self.stderr:
+            print(self.stderr, file=sys.stderr)
+        return self.exit_code
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Outcome:
+        return cls(int(data["exit_code"]), data.get("stdout", ""), data.get("stderr", ""),
+                   data.get("data") or {})  # fmt: skip
+
+
+def requests_dir(db_path: str | os.PathLike) -> Path:
+    return inbox_dir(db_path) / "requests"
+
+
+def _write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
+    tmp.rename(path)
+
+
+def _handler(kind: str):
+    if kind not in HANDLERS:
+        raise ValueError(f"unknown request kind {kind!r}; known: {', '.join(HANDLERS)}")
+    module, function = HANDLERS[kind].split(":")
+    return getattr(importlib.import_module(module), function)
+
+
+def execute(store: Store, params: dict[str, Any]) -> Outcome:
+    """Run one request on `store`. Expected refusals come back as the handler's Outcome."""
+    return _handler(params["kind"])(store, params)
+
+
+def run(
+    db_path: str | os.PathLike, params: dict[str, Any], *, wait: float, open_wait: float = 0.5
+) -> int:
+    """Run a request here if the database can be opened, else through its holder; print the
+    outcome and return its exit code. `params` needs `kind`, and `error_exit`: the exit code
+    for a failure in the holder or no answer within `wait` seconds. A handler sees
+    `here=True` when it runs in the calling process (it may then print progress)."""
+    try:
+        store = open_store(db_path, wait_seconds=open_wait)
+    except DatabaseLocked:
+        return via_holder(db_path, params, wait).emit()
+    with store:
+        return execute(store, {**params, "here": True}).emit()
+
+
+def submit(db_path: str | os.PathLike, params: dict[str, Any]) -> str:
+    """Queue a request; return its ticket."""
+    now = time.time()  # microseconds in the name keep "oldest first" within one second
+    stamp = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime(now))}.{int(now % 1 * 1e6):06d}"
+    ticket = f"{stamp}-{uuid.uuid4().hex[:12]}"
+    _write_json(requests_dir(db_path) / PENDING / f"{ticket}.json", {"ticket": ticket, **params})
+    return ticket
+
+
+def result(db_path: str | os.PathLike, ticket: str) -> dict[str, Any] | None:
+    path = requests_dir(db_path) / DONE / f"{ticket}.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+def withdraw(db_path: str | os.PathLike, ticket: str) -> bool:
+    """Take back a request nobody has claimed; False if the holder already runs (or ran) it."""
+    try:
+        (requests_dir(db_path) / PENDING / f"{ticket}.json").unlink()
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def via_holder(db_path: str | os.PathLike, params: dict[str, Any], wait: float) -> Outcome:
+    """Queue the request for the process holding the database and wait for its outcome."""
+    ticket = submit(db_path, params)
+    print(
+        f"database {db_path} is held by another process (the app?): {params['kind']} "
+        f"queued as {ticket} in {requests_dir(db_path) / PENDING}; waiting up to {wait:.0f}s",
+        file=sys.stderr,
+    )
+    deadline = time.monotonic() + wait
+    while (outcome := result(db_path, ticket)) is None:
+        if time.monotonic() >= deadline:
+            return _timed_out(db_path, ticket, params, wait)
+        time.sleep(0.25)
+        if (local := _run_if_released(db_path, ticket, params)) is not None:
+            return local
+    return Outcome.from_dict(outcome)
+
+
+def _run_if_released(db_path, ticket: str, params: dict[str, Any]) -> Outcome | None:
+    """The holder may have been a short-lived command, not the app: once the file is free,
+    take the request back and run it here."""
+    try:
+        store = open_store(db_path)
+    except DatabaseLocked:
+        return None
+    with store:
+        if not withdraw(db_path, ticket):
+            return None  # claimed before we got the file: its outcome is on its way
+        return execute(store, {**params, "here": True})
+
+
+def _timed_out(db_path, ticket: str, params: dict[str, Any], wait: float) -> Outcome:
+    if withdraw(db_path, ticket):
+        message = (
+            f"error: no answer after {wait:.0f}s; request {ticket} withdrawn, nothing was done "
+            "(is the app that holds the database running this version?)"
+        )
+    else:
+        done = requests_dir(db_path) / DONE / f"{ticket}.json"
+        message = (
+            f"error: no answer after {wait:.0f}s; the app is still running request {ticket}; "
+            f"its outcome will be in {done}"
+        )
+    return Outcome(int(params["error_exit"]), stderr=message)
+
+
+def serve(store: Store) -> list[str]:
+    """Run every pending request on `store`, oldest first; return their tickets."""
+    root = requests_dir(store.path)
+    served = []
+    for path in sorted((root / PENDING).glob("*.json")):
+        running = root / RUNNING / path.name
+        running.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.rename(running)  # claim it: a second server, or a withdrawal, finds it gone
+        except FileNotFoundError:
+            continue
+        params = json.loads(running.read_text(encoding="utf-8"))
+        try:
+            outcome = execute(store, params)
+        except Exception as exc:  # the waiting command must hear about any failure
+            outcome = Outcome(
+                int(params.get("error_exit", 2)),
+                stderr=f"error: the request failed in the app: {type(exc).__name__}: {exc}",
+                data={"traceback": traceback.format_exc(limit=5)},
+            )
+        _write_json(root / DONE / path.name, {**params, **asdict(outcome)})
+        running.unlink(missing_ok=True)
+        served.append(params["ticket"])
+    return served
+
+
+class Worker:
+    """Background thread of the app: serves requests every `interval` seconds."""
+
+    _started: ClassVar[dict[str, Worker]] = {}
+    _lock = threading.Lock()
+
+    def __init__(self, store: Store, interval: float = 1.0):
+        self.store, self.interval = store, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="requests", daemon=True)
+        self.last_error: str | None = None
+
+    @classmethod
+    def start_for(cls, store: Store, interval: float = 1.0) -> Worker:
+        """Start one worker per database file in this process (idempotent)."""
+        key = str(Path(store.path).resolve())
+        with cls._lock:
+            worker = cls._started.get(key)
+            if worker is None or not worker._thread.is_alive() or worker.store is not store:
+                if worker is not None:
+                    worker.stop()
+                worker = cls(store, interval)
+                worker._thread.start()
+                cls._started[key] = worker
+            return worker
+
+    def stop(self) -> None:
+        self._stop.set()
+        with contextlib.suppress(RuntimeError):
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                serve(self.store)
+                self.last_error = None
+            except Exception as exc:  # keep serving; the next round retries
+                self.last_error = f"{type(exc).__name__}: {exc}"
