@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 
+import altair as alt
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -501,14 +502,7 @@ def severity_heatmap(
     """
     if frame.empty:
         return empty_figure(title, "No stored results for this selection.")
-    frame = frame.assign(
-        label=[severity_label(s, st) for s, st in zip(frame["severity"], frame["status"],
-                                                       strict=True)],
-    )  # fmt: skip
-    frame["value"] = frame["label"].map(SEVERITY_VALUE)
-    cells = frame.sort_values("value").groupby([row, "window_start"], sort=False).tail(1)
-    rows = list(dict.fromkeys(frame[row]))
-    windows = sorted(frame["window_start"].unique())
+    cells, rows, windows = _worst_cells(frame, row)
     z = cells.pivot(index=row, columns="window_start", values="value").reindex(
         index=rows, columns=windows
     )
@@ -564,6 +558,109 @@ def severity_heatmap(
     )
     fig.update_layout(margin={**MARGIN, "t": 50})  # no legend above a heatmap
     return fig
+
+
+def _worst_cells(frame: pd.DataFrame, row: str) -> tuple[pd.DataFrame, list, list]:
+    """One result per (row, window), the worst; with the rows in order and sorted windows."""
+    frame = frame.assign(
+        label=[severity_label(s, st) for s, st in zip(frame["severity"], frame["status"],
+                                                       strict=True)],
+    )  # fmt: skip
+    frame["value"] = frame["label"].map(SEVERITY_VALUE)
+    cells = frame.sort_values("value").groupby([row, "window_start"], sort=False).tail(1)
+    return cells, list(dict.fromkeys(frame[row])), sorted(frame["window_start"].unique())
+
+
+CELL_SELECTION = "cell"  # name of the severity grid's click selection
+WINDOW_KEY_FORMAT = "%Y-%m-%dT%H:%M"  # a window in URLs and in the grid's selection
+
+
+def severity_grid(
+    frame: pd.DataFrame, *, title: str, row_title: str, selected: tuple | None = None
+) -> alt.LayerChart:
+    """The drift heatmap as an Altair chart whose cells can be clicked (Plotly heatmaps
+    report no selection to Streamlit). Rows (features, then checks) x windows, coloured by
+    the worst severity; "no data" where nothing is stored. A click selects the cell's
+    (subject, window key) in the point selection CELL_SELECTION (see picked_cell);
+    `selected` (subject, window start) is outlined in black.
+
+    `frame`: lifecycle.layers.drift_cells (row, subject, window_start, severity, status,
+    effect_size).
+    """
+    cells, rows, windows = _worst_cells(frame, "row")
+    stamps = [pd.Timestamp(w) for w in windows]
+    grid = pd.MultiIndex.from_product([rows, windows], names=["row", "window_start"])
+    data = (
+        cells.set_index(["row", "window_start"])[["subject", "label", "effect_size"]]
+        .reindex(grid)
+        .reset_index()
+    )
+    subject_of = dict(zip(frame["row"], frame["subject"], strict=False))
+    data = pd.DataFrame(
+        {
+            "row": data["row"],
+            "subject": data["row"].map(subject_of),
+            "window": [pd.Timestamp(w).strftime(WINDOW_KEY_FORMAT) for w in data["window_start"]],
+            "window_label": [window_label(w, stamps) for w in data["window_start"]],
+            "severity": data["label"].fillna("no data"),
+            "effect": [_effect_text(v) for v in data["effect_size"]],
+        }
+    )
+    columns = [window_label(w, stamps) for w in stamps]
+    x = alt.X("window_label:O", sort=columns, title="window start (UTC)",
+              axis=alt.Axis(labelAngle=-45, labelOverlap=True))  # fmt: skip
+    y = alt.Y("row:N", sort=rows, title=row_title, axis=alt.Axis(labelLimit=260))
+    pick = alt.selection_point(name=CELL_SELECTION, fields=["subject", "window"], on="click",
+                               clear=False, toggle=False)  # fmt: skip
+    cells_layer = (
+        alt.Chart(data)
+        .mark_rect(stroke="white", strokeWidth=1, cursor="pointer")
+        .encode(
+            x=x,
+            y=y,
+            color=alt.Color(
+                "severity:N",
+                scale=alt.Scale(
+                    domain=list(SEVERITY_COLOURS), range=list(SEVERITY_COLOURS.values())
+                ),
+                legend=alt.Legend(title="severity", orient="bottom", direction="horizontal"),
+            ),
+            tooltip=[
+                alt.Tooltip("row:N", title=row_title),
+                alt.Tooltip("window_label:N", title="window start (UTC)"),
+                alt.Tooltip("severity:N", title="severity"),
+                alt.Tooltip("effect:N", title="effect size"),
+            ],
+        )
+        .add_params(pick)
+    )
+    layers_ = [cells_layer]
+    if selected is not None and selected[1] is not None:
+        key = pd.Timestamp(selected[1]).strftime(WINDOW_KEY_FORMAT)
+        mark = data[(data["subject"] == selected[0]) & (data["window"] == key)]
+        if not mark.empty:
+            outline = alt.Chart(mark).mark_rect(filled=False, stroke="#000", strokeWidth=3)
+            layers_.append(outline.encode(x=x, y=y))
+    return alt.layer(*layers_).properties(
+        title=title, height=alt.Step(24) if len(rows) > 3 else 110
+    )
+
+
+def _effect_text(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.4g}"
+
+
+def picked_cell(selection) -> tuple[str, str] | None:
+    """(subject, window key) of the clicked severity_grid cell in a chart event's selection,
+    or None when nothing is selected."""
+    points = (selection or {}).get(CELL_SELECTION) or []
+    if not points:
+        return None
+    point = points[0]
+    subject, window = point.get("subject"), point.get("window")
+    return (str(subject), str(window)) if subject and window else None
 
 
 def quality_rate_figure(quality: pd.DataFrame, check: str, subject: str, *, thresholds=None):

@@ -65,10 +65,6 @@ if st.session_state.get("window") not in window_keys:
 
 
 # -- heatmap ---------------------------------------------------------------------------------
-def _row_label(subject: str) -> str:
-    return subject if subject in features else layers.DRIFT_ROW_PREFIX["prediction_drift"] + subject
-
-
 def _selected_window():
     return windows[window_keys.index(st.session_state["window"])]
 
@@ -78,16 +74,25 @@ drifting = flagged[flagged["check_name"] == "data_drift"]["subject"].unique()
 st.markdown(
     f"**{len(drifting)}** of {len(features)} features drifted in at least one window "
     f"({', '.join(drifting) if len(drifting) else 'none'}); {len(flagged)} flagged result(s) "
-    "in all. Choose a cell with the selectors below (the URL keeps the choice)."
+    "in all. Click a feature or prediction cell, or use the selectors below; the URL keeps "
+    "the choice."
 )
-st.plotly_chart(
-    charts.severity_heatmap(
-        cells, row="row", title="Drift severity per feature and window",
-        row_title="feature / check",
-        selected=(_row_label(st.session_state["feature"]), _selected_window()),
+# A click selects a cell in the chart's own state, which would stay selected: after applying
+# it, the chart gets a new key (an empty selection), so the same cell can be clicked again
+# after the selectors have moved on.
+grid_key = f"heatmap-{st.session_state.setdefault('heatmap_picks', 0)}"
+event = st.altair_chart(
+    charts.severity_grid(
+        cells, title="Drift severity per feature and window", row_title="feature / check",
+        selected=(st.session_state["feature"], _selected_window()),
     ),
-    key="heatmap",
+    on_select="rerun", key=grid_key, width="stretch",
 )  # fmt: skip
+picked = charts.picked_cell(event.selection)
+if picked and picked[0] in subjects and picked[1] in window_keys:
+    st.session_state["feature"], st.session_state["window"] = picked
+    st.session_state["heatmap_picks"] += 1
+    st.rerun()
 
 left, right, opt = st.columns([1, 1, 0.6])
 feature = left.selectbox("Feature", subjects, key="feature")

@@ -63,6 +63,23 @@ def test_investigation_path_and_deep_link(demo_copy):
             assert overlay.count() == 1
             screenshot(page, "monitoring-5-drift-worst-cell")
 
+            # click another cell of the severity grid: income on D-3 (an SVG rect per cell,
+            # named by its encodings)
+            cell = page.locator(
+                f'[data-testid=stVegaLiteChart] .mark-rect path[aria-label*="{day(-3)};"]'
+                '[aria-label*="feature / check: income;"]'
+            )
+            labels = page.locator("[data-testid=stVegaLiteChart] .mark-rect path")
+            assert cell.count() == 1, labels.first.get_attribute("aria-label")
+            cell.click()
+            page.wait_for_url(f"**feature=income**window={day(-3)}T00%3A00**", timeout=60_000)
+            _settle(page)
+            overlay = page.locator(".js-plotly-plot", has_text="income: reference")
+            overlay.first.scroll_into_view_if_needed()
+            assert overlay.count() == 1
+            assert f"income in {day(-3)}" in _main_text(page)
+            screenshot(page, "monitoring-5b-drift-clicked-cell")
+
             # choose the drifting debt_ratio on its onset day through the URL of the cell
             page.goto(
                 f"{url}/drift?model=credit_risk&feature=debt_ratio&window={day(-35)}T00:00"

@@ -129,6 +129,44 @@ def test_severity_heatmap_keeps_worst_and_greys_insufficient():
     assert (rect.x0, rect.x1, rect.y0, rect.y1) == (0.5, 1.5, 0.5, 1.5)
 
 
+def test_severity_grid_cells_outline_and_click_selection():
+    """The drift page's clickable grid: worst result per cell, "no data" where nothing is
+    stored, the chosen cell outlined, and a click read back as (subject, window key)."""
+    frame = pd.DataFrame(
+        {
+            "row": ["x", "x", "x", "prediction · score"],
+            "check_name": ["data_drift", "data_drift", "data_drift", "prediction_drift"],
+            "subject": ["x", "x", "x", "score"],
+            "window_start": [DAYS[0], DAYS[0], DAYS[1], DAYS[1]],
+            "severity": ["minor", "significant", None, "none"],
+            "status": ["ok", "ok", "insufficient_data", "ok"],
+            "effect_size": [0.06, 0.4, None, 0.01],
+        }
+    )
+    chart = charts.severity_grid(frame, title="t", row_title="feature", selected=("x", DAYS[1]))
+    spec = chart.to_dict()
+    cells = pd.DataFrame(spec["datasets"][spec["layer"][0]["data"]["name"]])
+    by_cell = {(r.subject, r.window): (r.severity, r.effect) for r in cells.itertuples()}
+    assert by_cell == {
+        ("x", "2026-03-02T00:00"): ("significant", "0.4"),
+        ("x", "2026-03-03T00:00"): ("insufficient", "-"),
+        ("score", "2026-03-02T00:00"): ("no data", "-"),
+        ("score", "2026-03-03T00:00"): ("none", "0.01"),
+    }
+    (pick,) = spec["params"]  # Altair lifts a layer's selection to the top level
+    assert pick["name"] == charts.CELL_SELECTION and pick["select"]["fields"] == [
+        "subject",
+        "window",
+    ]
+    outline = spec["datasets"][spec["layer"][1]["data"]["name"]]
+    assert [(c["subject"], c["window"]) for c in outline] == [("x", "2026-03-03T00:00")]
+    colours = spec["layer"][0]["encoding"]["color"]["scale"]
+    assert dict(zip(colours["domain"], colours["range"], strict=True)) == charts.SEVERITY_COLOURS
+    assert charts.picked_cell({"cell": [{"subject": "x", "window": "2026-03-03T00:00"}]}) == (
+        "x", "2026-03-03T00:00")  # fmt: skip
+    assert charts.picked_cell({"cell": []}) is None and charts.picked_cell({}) is None
+
+
 def test_distribution_figure_numeric_and_categorical():
     num = pd.DataFrame({"bin_left": [0.0, 1.0], "bin_right": [1.0, 2.0],
                         "reference_count": [5, 5], "current_count": [2, 8],

@@ -14,9 +14,11 @@ import shutil
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from lifecycle import charts
 from tests.browser import ROOT
 
 D = pd.Timestamp("2026-11-16", tz="UTC")
@@ -162,9 +164,16 @@ def test_health_delivery_time_shows_the_latency_spike(db, monkeypatch):
 
 
 def heat(at: AppTest) -> pd.DataFrame:
-    spec = figure(at, "Drift severity per feature and window")["data"][0]
-    z = values(spec["z"])
-    return pd.DataFrame(z, index=spec["y"], columns=pd.to_datetime(spec["x"], utc=True))
+    """The drift page's severity grid (an Altair chart) as severity values, row x window."""
+    (chart,) = [c for c in at.get("vega_lite_chart")
+                if json.loads(c.proto.spec).get("title") == "Drift severity per feature and window"]  # fmt: skip
+    cells = pd.concat(
+        pa.ipc.open_stream(d.data.data).read_all().to_pandas() for d in chart.proto.datasets
+    ).drop_duplicates(["row", "window"])  # the outline layer repeats the chosen cell
+    cells["value"] = cells["severity"].map(charts.SEVERITY_VALUE)
+    grid = cells.pivot(index="row", columns="window", values="value")
+    grid.columns = pd.to_datetime(grid.columns, utc=True)
+    return grid
 
 
 def test_drift_credit_risk_debt_ratio_drifts_from_its_onset(db, monkeypatch):
