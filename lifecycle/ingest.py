@@ -216,9 +216,9 @@ class _Checker:
         if self.kind == "features":
             return self._features()
         spec = COLUMNS[self.kind]
+        # column, type and model-name problems are reported together; the checks after them
+        # (duplicates, unknown versions and ids, ranges) need typed columns, so they wait
         self._columns(spec)
-        if self.problems:
-            return ""
         self._types(spec)
         self._model_name_column()
         if self.problems:

@@ -81,6 +81,20 @@ def test_a_value_that_does_not_coerce_names_the_column_and_first_rows(toy_store)
     )
 
 
+def test_column_and_type_problems_are_reported_together(toy_store):
+    """One refusal names every problem found before the typed checks: a fix-and-retry loop
+    per problem is what a serving team should not have to do."""
+    batch = toy_predictions(6).drop(columns=["model_version"])
+    batch["latency_ms"] = batch["latency_ms"].astype(str)
+    batch.loc[4, "latency_ms"] = "slow"
+    batch["color_code"] = 1
+    message = refused(toy_store, "predictions", batch,
+                      "required column(s) missing: model_version",
+                      "unexpected column(s): color_code",
+                      "column `latency_ms`: 1 value(s) are not numbers, first rows: row 5 ('slow')")  # fmt: skip
+    assert message.count("\n  - ") == 3
+
+
 def test_a_value_that_is_not_a_timestamp_names_the_column_and_rows(toy_store):
     batch = toy_predictions(4)
     batch["ts"] = ["2026-01-01T00:00:00Z", "yesterday", "2026-01-01T00:02:00Z", "2026-13-45"]
