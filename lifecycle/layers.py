@@ -204,7 +204,7 @@ def _labelled_relation(
         label_params.append(as_of)
     sql = f"""
         SELECT {bucket_sql(grain, "p.ts")} AS window_start, p.model_version, p.variant,
-               p.prediction AS score, {_predicted("p", task)} AS predicted_label,
+               p.prediction AS score, {predicted_label_sql("p", task)} AS predicted_label,
                l.actual_value, l.actual_label, l.prediction_id IS NOT NULL AS has_label
         FROM predictions p
         LEFT JOIN (SELECT prediction_id, actual_value, actual_label FROM labels
@@ -215,7 +215,7 @@ def _labelled_relation(
     return sql, label_params + params
 
 
-def _predicted(alias: str, task: ModelTask) -> str:
+def predicted_label_sql(alias: str, task: ModelTask) -> str:
     """The predicted label; for binary models without one, score >= 0.5 means positive."""
     if task.positive is None or task.negative is None:
         return f"{alias}.predicted_label"
@@ -231,7 +231,7 @@ def _reference_relation(model: str, version: str, task: ModelTask) -> tuple[str,
     sql = f"""
         SELECT TIMESTAMPTZ '1970-01-01 00:00:00+00' AS window_start, r.model_version,
                'reference' AS variant,
-               r.prediction AS score, {_predicted("r", task)} AS predicted_label,
+               r.prediction AS score, {predicted_label_sql("r", task)} AS predicted_label,
                r.actual_value, r.actual_label,
                (r.actual_value IS NOT NULL OR r.actual_label IS NOT NULL) AS has_label
         FROM {table} r WHERE r.model_version = ?
@@ -415,7 +415,9 @@ def _regression_metrics(row) -> dict[str, float]:
     return out
 
 
-def _metrics_frame(store: Store, task: ModelTask, relation: str, params: list):
+def metrics_frame(store: Store, task: ModelTask, relation: str, params: list):
+    """The task's metrics per (window_start, model_version, variant) over `relation`, a SQL
+    relation of labelled rows (also used by the promotion gates and the review pack)."""
     if task.task == "regression":
         sums = _regression_sums(store, relation, params)
         compute = _regression_metrics
@@ -474,7 +476,7 @@ def performance_windows(
         variant=variant,
         as_of=as_of,
     )
-    frame = _metrics_frame(store, task, relation, params)
+    frame = metrics_frame(store, task, relation, params)
     if frame.empty:
         frame = pd.DataFrame(
             columns=[*KEYS, "predictions", "labelled", "coverage", *_metric_columns(task.task)]
@@ -494,7 +496,7 @@ def reference_performance(store: Store, model: str, version: str) -> dict[str, A
         if version not in catalog.version_names(cur, model):
             raise LayerError(f"{model} has no version {version!r}")
     relation, params = _reference_relation(model, version, task)
-    frame = _metrics_frame(store, task, relation, params)
+    frame = metrics_frame(store, task, relation, params)
     if frame.empty:
         return dict.fromkeys(["predictions", "labelled", *_metric_columns(task.task)], math.nan)
     row = frame.iloc[0]

@@ -86,7 +86,7 @@ def _reference_grouped(model: str, version: str, task, group: str) -> tuple[str,
         SELECT TIMESTAMPTZ '1970-01-01 00:00:00+00' AS window_start,
                'candidate' AS model_version,
                coalesce(CAST(r.{column} AS VARCHAR), '(none)') AS variant,
-               r.prediction AS score, {layers._predicted("r", task)} AS predicted_label,
+               r.prediction AS score, {layers.predicted_label_sql("r", task)} AS predicted_label,
                r.actual_value, r.actual_label,
                (r.actual_value IS NOT NULL OR r.actual_label IS NOT NULL) AS has_label
         FROM {quote_ident(reference_table(model))} r WHERE r.model_version = ?
@@ -112,14 +112,14 @@ def segment_metrics(store: Store, model: str, version: str, champion: str | None
     task = layers.model_task(store, model)
     if champion is not None:
         relation, params = gates_mod.paired_relation(model, version, champion, task, "segment")
-        frame = layers._metrics_frame(store, task, relation, params)
+        frame = layers.metrics_frame(store, task, relation, params)
         if not frame.empty and frame["labelled"].sum() > 0:
             return {
                 "basis": "same requests (shadow vs production)",
                 "frame": _tidy(frame, task.task),
             }
     relation, params = _reference_grouped(model, version, task, "segment")
-    frame = layers._metrics_frame(store, task, relation, params)
+    frame = layers.metrics_frame(store, task, relation, params)
     return {"basis": "validation data of the version", "frame": _tidy(frame, task.task)}
 
 
@@ -154,8 +154,8 @@ def fairness(store: Store, model: str, version: str, champion: str | None) -> di
             WITH rows_ AS (
                 SELECT coalesce(CAST(coalesce(fc.{column}, fp.{column}) AS VARCHAR), '(missing)')
                        AS grp,
-                       {layers._predicted("c", task)} = '{pos}' AS c_pos,
-                       {layers._predicted("p", task)} = '{pos}' AS p_pos
+                       {layers.predicted_label_sql("c", task)} = '{pos}' AS c_pos,
+                       {layers.predicted_label_sql("p", task)} = '{pos}' AS p_pos
                 FROM predictions c
                 LEFT JOIN predictions p ON p.request_id = c.request_id
                      AND p.model_name = c.model_name AND p.variant = 'production'
@@ -175,7 +175,7 @@ def fairness(store: Store, model: str, version: str, champion: str | None) -> di
         sql = f"""
             SELECT 'candidate' AS side,
                    coalesce(CAST(r.{column} AS VARCHAR), '(missing)') AS grp,
-                   {layers._predicted("r", task)} = '{pos}' AS positive
+                   {layers.predicted_label_sql("r", task)} = '{pos}' AS positive
             FROM {quote_ident(reference_table(model))} r WHERE r.model_version = ?
         """
         params = [version]
@@ -218,9 +218,9 @@ def shadow_comparison(store: Store, model: str, version: str, champion: str | No
     if champion is None:
         return {"pairs": 0, "note": "no production version to compare with"}
     task = layers.model_task(store, model)
+    c_label, p_label = (layers.predicted_label_sql(alias, task) for alias in ("c", "p"))
     pairs = f"""
-        SELECT c.prediction - p.prediction AS diff,
-               {layers._predicted("c", task)} AS c_label, {layers._predicted("p", task)} AS p_label
+        SELECT c.prediction - p.prediction AS diff, {c_label} AS c_label, {p_label} AS p_label
         FROM predictions c
         JOIN predictions p ON p.request_id = c.request_id AND p.model_name = c.model_name
              AND p.variant = 'production' AND p.model_version = ? AND p.status = 'ok'

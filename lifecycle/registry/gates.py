@@ -80,8 +80,8 @@ def paired_relation(
     label (from either prediction), in the shape layers' metric SQL expects: the side is
     in `model_version` ('candidate' / 'champion'), the group in `variant`: 'paired', or
     the request's segment (group='segment'), or a feature's value (group=feature name)."""
-    pred_c = layers._predicted("c", task)
-    pred_p = layers._predicted("p", task)
+    pred_c = layers.predicted_label_sql("c", task)
+    pred_p = layers.predicted_label_sql("p", task)
     if group is None:
         group_sql, join = "'paired'", ""
     elif group == "segment":
@@ -124,7 +124,7 @@ def compare_metrics(store: Store, model: str, candidate: str, champion: str) -> 
     their validation data. Keys: basis, rows, metrics {candidate, champion} per metric."""
     task = layers.model_task(store, model)
     relation, params = paired_relation(model, candidate, champion, task)
-    frame = layers._metrics_frame(store, task, relation, params)
+    frame = layers.metrics_frame(store, task, relation, params)
     sides = {r["model_version"]: r for r in frame.to_dict("records")}
     rows = int(sides.get("candidate", {}).get("labelled", 0))
     if rows >= layers.MIN_LABELS:
