@@ -169,27 +169,43 @@ def _drain_one(store: Store, root: Path, manifest_path: Path) -> Outcome:
     return Outcome(ticket, state, detail)
 
 
-class Drainer:
-    """Background thread that drains the inbox of a store every `interval` seconds."""
+class Periodic:
+    """A daemon thread that calls `tick()` every `interval` seconds until stopped; a failing
+    tick is kept in `last_error` and retried on the next round."""
+
+    thread_name = "periodic"
 
     def __init__(self, store: Store, interval: float = 2.0):
         self.store, self.interval = store, interval
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="inbox-drainer", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
         self.last_error: str | None = None
 
-    def start(self) -> Drainer:
+    def tick(self) -> None:
+        raise NotImplementedError
+
+    def start(self):
         self._thread.start()
         return self
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=5)
+        with contextlib.suppress(RuntimeError):  # never started
+            self._thread.join(timeout=5)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             try:
-                drain(self.store)
+                self.tick()
                 self.last_error = None
-            except Exception as exc:  # keep draining; the page shows the last error
+            except Exception as exc:  # keep going; the next round retries
                 self.last_error = f"{type(exc).__name__}: {exc}"
+
+
+class Drainer(Periodic):
+    """Drains the inbox of a store every `interval` seconds (the app runs one)."""
+
+    thread_name = "inbox-drainer"
+
+    def tick(self) -> None:
+        drain(self.store)

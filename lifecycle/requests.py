@@ -18,7 +18,6 @@ The queue is as trusted as the database file: whoever can write one can write th
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import json
 import os
@@ -31,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from lifecycle.inbox import inbox_dir
+from lifecycle.inbox import Periodic, inbox_dir
 from lifecycle.store import DatabaseLocked, Store, open_store
 
 PENDING, RUNNING, DONE = "pending", "running", "done"
@@ -201,17 +200,15 @@ def serve(store: Store) -> list[str]:
     return served
 
 
-class Worker:
+class Worker(Periodic):
     """Background thread of the app: serves requests every `interval` seconds."""
 
+    thread_name = "requests"
     _started: ClassVar[dict[str, Worker]] = {}
     _lock = threading.Lock()
 
     def __init__(self, store: Store, interval: float = 1.0):
-        self.store, self.interval = store, interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="requests", daemon=True)
-        self.last_error: str | None = None
+        super().__init__(store, interval)
 
     @classmethod
     def start_for(cls, store: Store, interval: float = 1.0) -> Worker:
@@ -222,20 +219,9 @@ class Worker:
             if worker is None or not worker._thread.is_alive() or worker.store is not store:
                 if worker is not None:
                     worker.stop()
-                worker = cls(store, interval)
-                worker._thread.start()
+                worker = cls(store, interval).start()
                 cls._started[key] = worker
             return worker
 
-    def stop(self) -> None:
-        self._stop.set()
-        with contextlib.suppress(RuntimeError):
-            self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                serve(self.store)
-                self.last_error = None
-            except Exception as exc:  # keep serving; the next round retries
-                self.last_error = f"{type(exc).__name__}: {exc}"
+    def tick(self) -> None:
+        serve(self.store)

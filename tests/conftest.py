@@ -96,6 +96,13 @@ def toy_store(store, tmp_path):
     return store
 
 
+@pytest.fixture
+def toy_db_file(toy_store):
+    """Path of a database with `toy` 1.0 registered, closed so other processes can open it."""
+    toy_store.close()
+    return toy_store.path
+
+
 # -- the demo database, built once per test session --------------------------------------------
 
 DEMO_END = "2026-11-16"  # pinned so incident dates are the same on every run

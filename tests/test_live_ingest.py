@@ -15,8 +15,6 @@ import subprocess
 import sys
 import textwrap
 
-import pytest
-
 from lifecycle import inbox
 from lifecycle.store import Store
 from tests.browser import ROOT
@@ -118,25 +116,21 @@ def finish(proc: subprocess.Popen) -> tuple[int, str, str]:
     return proc.returncode, out, err
 
 
-@pytest.fixture
-def toy_db(toy_store):
-    """Path of a database with the toy model registered, closed so other processes can open it."""
-    toy_store.close()
-    return toy_store.path
-
-
-def test_ingest_while_another_process_holds_the_database(toy_db, tmp_path):
+def test_ingest_while_another_process_holds_the_database(toy_db_file, tmp_path):
     good = tmp_path / "good.parquet"
     toy_predictions(50, prefix="live").to_parquet(good, index=False)
     bad = toy_predictions(8, prefix="bad")
     bad.loc[7, "prediction_id"] = "bad0"  # duplicate id inside the batch
     bad.to_csv(tmp_path / "bad.csv", index=False)
 
-    holder = Holder(toy_db)
+    holder = Holder(toy_db_file)
     try:
         before = holder.counts()
         # two serving processes submit at the same time while A holds the file
-        runs = [ingest_process(toy_db, good), ingest_process(toy_db, tmp_path / "bad.csv")]
+        runs = [
+            ingest_process(toy_db_file, good),
+            ingest_process(toy_db_file, tmp_path / "bad.csv"),
+        ]
         (good_code, good_out, good_err), (bad_code, bad_out, bad_err) = map(finish, runs)
 
         assert good_code == 0, good_err
@@ -156,42 +150,42 @@ def test_ingest_while_another_process_holds_the_database(toy_db, tmp_path):
     finally:
         holder.stop()
 
-    root = inbox.inbox_dir(toy_db)
+    root = inbox.inbox_dir(toy_db_file)
     assert not [p for p in (root / inbox.PENDING).iterdir() if not p.name.startswith(".")]
     assert len(list((root / inbox.DONE).glob("*.json"))) == 1
     rejected = list((root / inbox.REJECTED).glob("*.json"))
     assert len(rejected) == 1 and (root / inbox.REJECTED / f"{rejected[0].stem}.csv").exists()
-    with Store(toy_db) as s:
+    with Store(toy_db_file) as s:
         ids = s.query_all("SELECT prediction_id FROM predictions ORDER BY ts, prediction_id")
         assert [r[0] for r in ids] == [f"live{i}" for i in range(50)]
         source = s.query_one("SELECT source FROM ingest_batches")[0]
         assert source.startswith("inbox:") and source.endswith(f"({good.resolve()})")
 
 
-def test_ingest_with_no_holder_writes_directly_after_queued_batches(toy_db, tmp_path):
-    queued = inbox.submit(toy_db, "toy", "predictions", toy_predictions(5, prefix="queued"))
+def test_ingest_with_no_holder_writes_directly_after_queued_batches(toy_db_file, tmp_path):
+    queued = inbox.submit(toy_db_file, "toy", "predictions", toy_predictions(5, prefix="queued"))
     path = tmp_path / "direct.csv"
     toy_predictions(7, prefix="direct").to_csv(path, index=False)
 
-    code, out, err = finish(ingest_process(toy_db, path))
+    code, out, err = finish(ingest_process(toy_db_file, path))
 
     assert code == 0, err
     assert "queued" not in err and "ingested: 7 predictions row(s) for toy as batch 2" in out
-    assert inbox.outcome(toy_db, queued).state == inbox.DONE  # drained first, as batch 1
-    with Store(toy_db) as s:
+    assert inbox.outcome(toy_db_file, queued).state == inbox.DONE  # drained first, as batch 1
+    with Store(toy_db_file) as s:
         batches = s.query_all("SELECT batch_id, row_count, source FROM ingest_batches ORDER BY 1")
     assert [(b, n) for b, n, _ in batches] == [(1, 5), (2, 7)]
     assert batches[0][2].startswith(f"inbox:{queued}") and batches[1][2] == str(path.resolve())
 
 
-def test_a_batch_left_pending_by_a_crash_is_loaded_once(toy_db, tmp_path):
+def test_a_batch_left_pending_by_a_crash_is_loaded_once(toy_db_file, tmp_path):
     """The drainer committed but died before moving the manifest: the next drain must not
     load the batch again."""
-    ticket = inbox.submit(toy_db, "toy", "predictions", toy_predictions(4, prefix="once"))
-    pending = inbox.inbox_dir(toy_db) / inbox.PENDING
+    ticket = inbox.submit(toy_db_file, "toy", "predictions", toy_predictions(4, prefix="once"))
+    pending = inbox.inbox_dir(toy_db_file) / inbox.PENDING
     manifest = (pending / f"{ticket}.json").read_text()
     data = (pending / f"{ticket}.parquet").read_bytes()
-    with Store(toy_db) as s:
+    with Store(toy_db_file) as s:
         assert [o.state for o in inbox.drain(s)] == [inbox.DONE]
         (pending / f"{ticket}.json").write_text(manifest)  # as if the move never happened
         (pending / f"{ticket}.parquet").write_bytes(data)
@@ -202,15 +196,15 @@ def test_a_batch_left_pending_by_a_crash_is_loaded_once(toy_db, tmp_path):
     assert not os.listdir(pending)
 
 
-def test_queued_batches_load_in_the_order_they_were_submitted(toy_db):
+def test_queued_batches_load_in_the_order_they_were_submitted(toy_db_file):
     """A serving process submits predictions, then their labels: the labels must not be
     loaded first (they would be reported as unknown ids), even within one second."""
     frame = toy_predictions(1, prefix="o")
     tickets = [
-        inbox.submit(toy_db, "toy", "predictions", frame.assign(prediction_id=f"o{i}"))
+        inbox.submit(toy_db_file, "toy", "predictions", frame.assign(prediction_id=f"o{i}"))
         for i in range(12)
     ]
-    with Store(toy_db) as s:
+    with Store(toy_db_file) as s:
         assert [o.ticket for o in inbox.drain(s)] == tickets
         assert s.query_all("SELECT prediction_id FROM predictions ORDER BY batch_id") == [
             (f"o{i}",) for i in range(12)

@@ -37,9 +37,8 @@ def lifecycle_cmd(*argv, wait="30") -> tuple[int, str, str]:
 
 
 @pytest.fixture
-def db(toy_store):
-    toy_store.close()
-    return toy_store.path
+def db(toy_db_file):
+    return toy_db_file
 
 
 def test_register_and_registry_commands_run_in_the_holding_process(db, tmp_path):
