@@ -634,16 +634,21 @@ def severity_grid(
         )
         .add_params(pick)
     )
-    layers_ = [cells_layer]
+    parts = [cells_layer]
     if selected is not None and selected[1] is not None:
         key = pd.Timestamp(selected[1]).strftime(WINDOW_KEY_FORMAT)
-        mark = data[(data["subject"] == selected[0]) & (data["window"] == key)]
+        # feature and prediction rows only: a concept or multivariate subject may share a
+        # feature's name
+        own = data["row"].map(dict(zip(frame["row"], frame["check_name"], strict=False)))
+        mark = data[
+            own.isin(["data_drift", "prediction_drift"])
+            & (data["subject"] == selected[0])
+            & (data["window"] == key)
+        ]
         if not mark.empty:
             outline = alt.Chart(mark).mark_rect(filled=False, stroke="#000", strokeWidth=3)
-            layers_.append(outline.encode(x=x, y=y))
-    return alt.layer(*layers_).properties(
-        title=title, height=alt.Step(24) if len(rows) > 3 else 110
-    )
+            parts.append(outline.encode(x=x, y=y))
+    return alt.layer(*parts).properties(title=title, height=alt.Step(24) if len(rows) > 3 else 110)
 
 
 def _effect_text(value) -> str:

@@ -9,18 +9,28 @@ same handler on its own store and writes the outcome to `requests/done/<ticket>.
 way the command prints the same output and exits with the same code.
 
 Files are written under a temporary name and renamed, so no reader sees half a file. A
-request is served once: the server claims it by moving it to `running/`. A command that gives
-up waiting withdraws its request if it was not claimed yet, so a late app never acts on a
-command whose caller already reported failure.
+request is served once: the server claims it by moving it to `running/`. A command that stops
+waiting (answer, timeout, Ctrl-C, SIGTERM) withdraws its request if it was not claimed yet,
+and every request expires when its command's wait does (so even a SIGKILLed command's
+request is never acted on late). The waiting command deletes the outcome it read; a new
+serving process answers requests a dead one had claimed and sweeps unread outcomes after a
+day. One request runs at a time: a long `monitor` or `check` delays the rest, whose requests
+then expire cleanly rather than run late.
 
 The queue is as trusted as the database file: whoever can write one can write the other.
+That holds when the app and the commands run as one OS user and `<db>.inbox/` is not
+writable by others; the app takes the actor's roles from the request as the command
+resolved them from its identity configuration, reads the spec files and writes the report
+files the requests name.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -86,8 +96,17 @@ def _handler(kind: str):
 
 
 def execute(store: Store, params: dict[str, Any]) -> Outcome:
-    """Run one request on `store`. Expected refusals come back as the handler's Outcome."""
-    return _handler(params["kind"])(store, params)
+    """Run one request on `store`. Refusals come back as the handler's Outcome; anything
+    unexpected becomes the request's `error_exit` with the error named, here and in the app
+    alike."""
+    try:
+        return _handler(params["kind"])(store, params)
+    except Exception as exc:
+        return Outcome(
+            int(params.get("error_exit", 2)),
+            stderr=f"error: {params.get('kind', 'request')} failed: {type(exc).__name__}: {exc}",
+            data={"traceback": traceback.format_exc(limit=5)},
+        )
 
 
 def run(
@@ -95,8 +114,8 @@ def run(
 ) -> int:
     """Run a request here if the database can be opened, else through its holder; print the
     outcome and return its exit code. `params` needs `kind`, and `error_exit`: the exit code
-    for a failure in the holder or no answer within `wait` seconds. A handler sees
-    `here=True` when it runs in the calling process (it may then print progress)."""
+    for a failure or no answer within `wait` seconds. A handler sees `here=True` when it
+    runs in the calling process (it may then print progress)."""
     try:
         store = open_store(db_path, wait_seconds=open_wait)
     except DatabaseLocked:
@@ -105,18 +124,27 @@ def run(
         return execute(store, {**params, "here": True}).emit()
 
 
-def submit(db_path: str | os.PathLike, params: dict[str, Any]) -> str:
-    """Queue a request; return its ticket."""
+def submit(db_path: str | os.PathLike, params: dict[str, Any], wait: float) -> str:
+    """Queue a request that expires `wait` seconds from now; return its ticket."""
     now = time.time()  # microseconds in the name keep "oldest first" within one second
     stamp = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime(now))}.{int(now % 1 * 1e6):06d}"
     ticket = f"{stamp}-{uuid.uuid4().hex[:12]}"
-    _write_json(requests_dir(db_path) / PENDING / f"{ticket}.json", {"ticket": ticket, **params})
+    request = {**params, "ticket": ticket, "expires_at": now + wait}
+    request.pop("here", None)
+    _write_json(requests_dir(db_path) / PENDING / f"{ticket}.json", request)
     return ticket
 
 
-def result(db_path: str | os.PathLike, ticket: str) -> dict[str, Any] | None:
+def result(db_path: str | os.PathLike, ticket: str, *, consume: bool = False) -> dict | None:
+    """The outcome of a served request, or None; `consume` deletes it once read."""
     path = requests_dir(db_path) / DONE / f"{ticket}.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    if consume:
+        path.unlink(missing_ok=True)
+    return data
 
 
 def withdraw(db_path: str | os.PathLike, ticket: str) -> bool:
@@ -129,15 +157,26 @@ def withdraw(db_path: str | os.PathLike, ticket: str) -> bool:
 
 
 def via_holder(db_path: str | os.PathLike, params: dict[str, Any], wait: float) -> Outcome:
-    """Queue the request for the process holding the database and wait for its outcome."""
-    ticket = submit(db_path, params)
+    """Queue the request for the process holding the database and wait for its outcome.
+
+    However the wait ends (answer, timeout, Ctrl-C, SIGTERM), a request not yet claimed is
+    withdrawn; a SIGKILLed command's request expires with its wait instead (see serve)."""
+    ticket = submit(db_path, params, wait)
     print(
         f"database {db_path} is held by another process (the app?): {params['kind']} "
         f"queued as {ticket} in {requests_dir(db_path) / PENDING}; waiting up to {wait:.0f}s",
         file=sys.stderr,
     )
+    with _terminate_as_interrupt():
+        try:
+            return _wait_for(db_path, ticket, params, wait)
+        finally:
+            withdraw(db_path, ticket)
+
+
+def _wait_for(db_path: str | os.PathLike, ticket: str, params: dict, wait: float) -> Outcome:
     deadline = time.monotonic() + wait
-    while (outcome := result(db_path, ticket)) is None:
+    while (outcome := result(db_path, ticket, consume=True)) is None:
         if time.monotonic() >= deadline:
             return _timed_out(db_path, ticket, params, wait)
         time.sleep(0.25)
@@ -146,7 +185,24 @@ def via_holder(db_path: str | os.PathLike, params: dict[str, Any], wait: float) 
     return Outcome.from_dict(outcome)
 
 
-def _run_if_released(db_path, ticket: str, params: dict[str, Any]) -> Outcome | None:
+@contextlib.contextmanager
+def _terminate_as_interrupt():
+    """SIGTERM (a scheduler's timeout) unwinds like Ctrl-C, so the request is withdrawn."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run_if_released(db_path: str | os.PathLike, ticket: str, params: dict) -> Outcome | None:
     """The holder may have been a short-lived command, not the app: once the file is free,
     take the request back and run it here."""
     try:
@@ -159,23 +215,33 @@ def _run_if_released(db_path, ticket: str, params: dict[str, Any]) -> Outcome | 
         return execute(store, {**params, "here": True})
 
 
-def _timed_out(db_path, ticket: str, params: dict[str, Any], wait: float) -> Outcome:
+CLAIMED_GRACE = 10.0  # seconds to wait for a claimed request's outcome after the deadline
+
+
+def _timed_out(db_path: str | os.PathLike, ticket: str, params: dict, wait: float) -> Outcome:
     if withdraw(db_path, ticket):
-        message = (
-            f"error: no answer after {wait:.0f}s; request {ticket} withdrawn, nothing was done "
-            "(is the app that holds the database running this version?)"
+        return Outcome(
+            int(params["error_exit"]),
+            stderr=f"error: no answer after {wait:.0f}s; request {ticket} withdrawn, nothing "
+            "was done (is the app that holds the database running this version?)",
         )
-    else:
-        done = requests_dir(db_path) / DONE / f"{ticket}.json"
-        message = (
-            f"error: no answer after {wait:.0f}s; the app is still running request {ticket}; "
-            f"its outcome will be in {done}"
-        )
-    return Outcome(int(params["error_exit"]), stderr=message)
+    # the app claimed it: it may be finishing right now
+    deadline = time.monotonic() + CLAIMED_GRACE
+    while time.monotonic() < deadline:
+        if (outcome := result(db_path, ticket, consume=True)) is not None:
+            return Outcome.from_dict(outcome)
+        time.sleep(0.25)
+    done = requests_dir(db_path) / DONE / f"{ticket}.json"
+    return Outcome(
+        int(params["error_exit"]),
+        stderr=f"error: no answer after {wait:.0f}s; the app is still running request "
+        f"{ticket}; its outcome will be in {done}",
+    )
 
 
 def serve(store: Store) -> list[str]:
-    """Run every pending request on `store`, oldest first; return their tickets."""
+    """Run every pending request on `store`, oldest first; return their tickets. A request
+    whose caller stopped waiting (expired) is answered without running."""
     root = requests_dir(store.path)
     served = []
     for path in sorted((root / PENDING).glob("*.json")):
@@ -185,19 +251,60 @@ def serve(store: Store) -> list[str]:
             path.rename(running)  # claim it: a second server, or a withdrawal, finds it gone
         except FileNotFoundError:
             continue
-        params = json.loads(running.read_text(encoding="utf-8"))
-        try:
-            outcome = execute(store, params)
-        except Exception as exc:  # the waiting command must hear about any failure
-            outcome = Outcome(
-                int(params.get("error_exit", 2)),
-                stderr=f"error: the request failed in the app: {type(exc).__name__}: {exc}",
-                data={"traceback": traceback.format_exc(limit=5)},
-            )
-        _write_json(root / DONE / path.name, {**params, **asdict(outcome)})
-        running.unlink(missing_ok=True)
-        served.append(params["ticket"])
+        _answer(root, running, _serve_one(store, running))
+        served.append(path.stem)
     return served
+
+
+def _serve_one(store: Store, running: Path) -> tuple[dict, Outcome]:
+    try:
+        params = json.loads(running.read_text(encoding="utf-8"))
+        if not isinstance(params, dict) or "kind" not in params:
+            raise ValueError("not a request object with a `kind`")
+    except (OSError, ValueError) as exc:
+        return {}, Outcome(2, stderr=f"error: unreadable request {running.name}: {exc}")
+    if time.time() > float(params.get("expires_at", float("inf"))):
+        return params, Outcome(
+            int(params.get("error_exit", 2)),
+            stderr="error: the request expired before the app reached it (its command had "
+            "stopped waiting); nothing was done",
+        )
+    params.pop("here", None)  # only the calling process runs a request "here"
+    return params, execute(store, params)
+
+
+def _answer(root: Path, running: Path, answer: tuple[dict, Outcome]) -> None:
+    params, outcome = answer
+    _write_json(root / DONE / running.name, {**params, **asdict(outcome)})
+    running.unlink(missing_ok=True)
+
+
+DONE_KEPT_SECONDS = 24 * 3600  # outcomes nobody came to read are swept after a day
+
+
+def recover(store: Store) -> list[str]:
+    """At the start of a serving process: answer requests a dead server had claimed (each
+    action is one transaction, so it happened or not; the answer says to check), and sweep
+    old unread outcomes. Returns the tickets answered."""
+    root = requests_dir(store.path)
+    answered = []
+    for running in sorted((root / RUNNING).glob("*.json")):
+        params: Any = {}
+        with contextlib.suppress(OSError, ValueError):
+            params = json.loads(running.read_text(encoding="utf-8"))
+        params = params if isinstance(params, dict) else {}
+        _answer(root, running, (params, Outcome(
+            int(params.get("error_exit", 2)),
+            stderr="error: the app stopped while running this request; it either finished "
+            "or changed nothing (one transaction): check the audit log or the results",
+        )))  # fmt: skip
+        answered.append(running.stem)
+    cutoff = time.time() - DONE_KEPT_SECONDS
+    for done in (root / DONE).glob("*.json"):
+        with contextlib.suppress(OSError):
+            if done.stat().st_mtime < cutoff:
+                done.unlink()
+    return answered
 
 
 class Worker(Periodic):
@@ -219,6 +326,7 @@ class Worker(Periodic):
             if worker is None or not worker._thread.is_alive() or worker.store is not store:
                 if worker is not None:
                     worker.stop()
+                recover(store)  # this process is now the one that serves the queue
                 worker = cls(store, interval).start()
                 cls._started[key] = worker
             return worker

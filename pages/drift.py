@@ -89,10 +89,19 @@ event = st.altair_chart(
     on_select="rerun", key=grid_key, width="stretch",
 )  # fmt: skip
 picked = charts.picked_cell(event.selection)
-if picked and picked[0] in subjects and picked[1] in window_keys:
-    st.session_state["feature"], st.session_state["window"] = picked
+if picked:
+    if picked[0] in subjects and picked[1] in window_keys:
+        st.session_state["feature"], st.session_state["window"] = picked
+    else:
+        st.session_state["heatmap_note"] = (
+            "The multivariate and concept rows have their evidence in the sections below the "
+            "chosen cell's: multivariate drift with its driving features, concept drift with "
+            "the performance change and the surrogate check."
+        )
     st.session_state["heatmap_picks"] += 1
     st.rerun()
+if note := st.session_state.pop("heatmap_note", None):
+    st.info(note)
 
 left, right, opt = st.columns([1, 1, 0.6])
 feature = left.selectbox("Feature", subjects, key="feature")

@@ -142,7 +142,7 @@ def test_check_while_another_process_holds_the_database(toy_db, capsys):
         serve_day(store, 2, missing_x=0.5)
     params = {"kind": "check", "error_exit": 3, "models": None, "monitor": True,
               "as_of": "2026-03-05T00:00:00+00:00", "notify_url": None, "app_url": None}  # fmt: skip
-    ticket = requests.submit(toy_db, params)
+    ticket = requests.submit(toy_db, params, wait=60)
     with Store(toy_db) as store:  # stands in for the app: it holds the file and serves
         assert requests.serve(store) == [ticket]
         assert requests.serve(store) == []  # served once
