@@ -927,11 +927,17 @@ def drift_cells(stored: pd.DataFrame) -> pd.DataFrame:
     return part[columns].reset_index(drop=True)
 
 
-def worst_cell(cells: pd.DataFrame, check: str = "data_drift") -> tuple[str, Any] | None:
+def worst_cell(cells: pd.DataFrame, check: str | None = None) -> tuple[str, Any] | None:
     """(subject, window_start) of the most severe result of `check`: highest severity,
-    then the feature flagged in most windows, then the latest window."""
+    then the subject flagged in most windows, then the latest window. Without `check`: of
+    feature drift, else of prediction drift when no feature is flagged but the prediction is
+    (the cells an investigation opens on)."""
     from lifecycle.drift.severity import severity_rank
 
+    if check is None:
+        flagged = set(cells.loc[[severity_rank(s) > 0 for s in cells["severity"]], "check_name"])
+        check = "prediction_drift" if flagged.isdisjoint({"data_drift"}) and (
+            "prediction_drift" in flagged) else "data_drift"  # fmt: skip
     part = cells[cells["check_name"] == check]
     if part.empty:
         return None
@@ -940,6 +946,17 @@ def worst_cell(cells: pd.DataFrame, check: str = "data_drift") -> tuple[str, Any
     part = part.assign(flagged=flagged)
     best = part.sort_values(["rank", "flagged", "window_start"], kind="stable").iloc[-1]
     return best["subject"], best["window_start"]
+
+
+def findings_elsewhere(cells: pd.DataFrame) -> list[str]:
+    """Heatmap rows with a flagged result when no feature or prediction cell is flagged:
+    the investigation's evidence is then in the multivariate or concept sections."""
+    from lifecycle.drift.severity import severity_rank
+
+    flagged = cells[[severity_rank(s) > 0 for s in cells["severity"]]]
+    if flagged["check_name"].isin(["data_drift", "prediction_drift"]).any():
+        return []
+    return list(dict.fromkeys(flagged["row"]))
 
 
 # -- portfolio ----------------------------------------------------------------------------------

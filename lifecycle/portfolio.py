@@ -105,3 +105,8 @@ def daily_predictions_figure(frame: pd.DataFrame) -> go.Figure:
 def first_prediction_at(store: Store) -> datetime | None:
     """Time stamp of the oldest logged prediction, or None when nothing is logged."""
     return store.query_one("SELECT min(ts) FROM predictions")[0]
+
+
+def last_prediction_at(store: Store) -> datetime | None:
+    """Time stamp of the newest logged prediction, or None when nothing is logged."""
+    return store.query_one("SELECT max(ts) FROM predictions")[0]

@@ -86,11 +86,24 @@ for rec in due:
     st.warning(f"Retraining due - {rec['text']}", icon=":material/model_training:")
 
 # -- filters -----------------------------------------------------------------------------------
+FILTERS = {"f_model": "model_name", "f_layer": "layer", "f_severity": "severity",
+           "f_state": "state"}  # fmt: skip
+st.session_state.setdefault("f_state", list(lc.UNRESOLVED))
+linked = st.query_params.get("alert")  # ?alert=ID from a notification opens that alert
+if linked and st.session_state.get(LINK) != linked:
+    match = frame[frame["alert_id"].astype(str) == linked]
+    if match.empty:
+        st.warning(f"Alert #{linked} (from the link) does not exist in this database.")
+    else:  # widen the filters so the linked alert shows, resolved or not
+        for key, column in FILTERS.items():
+            chosen = st.session_state.get(key)
+            if chosen and match.iloc[0][column] not in chosen:
+                st.session_state[key] = [*chosen, match.iloc[0][column]]
 f = st.columns(4)
 models = f[0].multiselect("Model", sorted(frame["model_name"].unique()), key="f_model")
 layers = f[1].multiselect("Layer", list(LAYERS), key="f_layer")
 severities = f[2].multiselect("Severity", ["critical", "warning"], key="f_severity")
-states = f[3].multiselect("State", list(lc.STATES), default=list(lc.UNRESOLVED), key="f_state")
+states = f[3].multiselect("State", list(lc.STATES), key="f_state")
 shown = frame
 for column, chosen in (("model_name", models), ("layer", layers), ("severity", severities),
                        ("state", states)):  # fmt: skip
@@ -124,7 +137,6 @@ def _label(alert_id: int) -> str:
 
 
 ids = [int(i) for i in shown["alert_id"]]
-linked = st.query_params.get("alert")  # ?alert=ID from a notification opens that alert
 if linked and linked.isdigit() and int(linked) in ids and st.session_state.get(LINK) != linked:
     st.session_state["alert_pick"] = int(linked)
     st.session_state[LINK] = linked

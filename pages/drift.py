@@ -56,6 +56,12 @@ if not subjects:
 windows = sorted(cells["window_start"].unique())
 window_keys = [pd.Timestamp(w).strftime("%Y-%m-%dT%H:%M") for w in windows]
 worst = layers.worst_cell(cells)
+if elsewhere := layers.findings_elsewhere(cells):
+    st.warning(
+        f"No feature or prediction drift in this period; the findings are in "
+        f"{', '.join(elsewhere)}: see the multivariate and concept sections below.",
+        icon=":material/arrow_downward:",
+    )
 if st.session_state.get("feature") not in subjects:
     st.session_state["feature"] = worst[0] if worst else subjects[0]
 if st.session_state.get("window") not in window_keys:
@@ -191,7 +197,7 @@ else:
         )
     st.dataframe(
         pd.DataFrame({"": list(facts), "value": [str(v) for v in facts.values()]}),
-        hide_index=True, width="stretch",
+        hide_index=True, width="stretch", height=35 * len(facts) + 40,  # every row in view
     )  # fmt: skip
 
 

@@ -13,7 +13,8 @@ from ui import monitoring as mon
 from ui.common import data_version
 
 st.title("Model health")
-sel = mon.controls("model_health")
+mon.forget_unless_linked("model_health", "tab")
+sel = mon.controls("model_health", extra_keys=("tab",))
 if sel is None:
     st.stop()
 
@@ -48,9 +49,10 @@ st.page_link(
 )  # fmt: skip
 
 args = sel.layer_args()
-infra_tab, perf_tab, biz_tab, quality_tab = st.tabs(
-    ["Infrastructure", "Performance", "Business", "Data quality"]
-)
+TABS = ["Infrastructure", "Performance", "Business", "Data quality"]
+# an alert's link names the tab with its evidence (lifecycle.alerts.links)
+opened = st.session_state.get("tab") if st.session_state.get("tab") in TABS else None
+infra_tab, perf_tab, biz_tab, quality_tab = st.tabs(TABS, default=opened)
 
 # -- infrastructure: every variant of the version ------------------------------------------
 with infra_tab:

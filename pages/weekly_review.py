@@ -45,8 +45,18 @@ def _exports(version: int, alerts_revision: int, week: str) -> tuple[str, str]:
     return report.to_html(review), report.to_markdown(review)
 
 
+@st.cache_data(show_spinner=False, ttl=300)
+def _default_week(version: int) -> str:
+    """Last week, or the week of the newest data when logging stopped before it (a review
+    of an empty week answers nothing)."""
+    last_week = datetime.now(UTC) - timedelta(weeks=1)
+    newest = portfolio.last_prediction_at(store)
+    return report.week_of(min(last_week, pd.Timestamp(newest).to_pydatetime()) if newest
+                          else last_week)  # fmt: skip
+
+
 weeks = _weeks(data_version())
-default = report.week_of(datetime.now(UTC) - timedelta(weeks=1))
+default = _default_week(data_version())
 if st.query_params.get("week") in weeks and "week" not in st.session_state:
     st.session_state["week"] = st.query_params["week"]
 if st.session_state.get("week") not in weeks:

@@ -517,6 +517,17 @@ def test_drift_cells_order_and_worst_cell():
     # moderate in two windows beats moderate in one; the latest of them is chosen
     assert layers.worst_cell(cells) == ("a", days[2])
     assert layers.worst_cell(cells, "concept_drift") is None
+    assert layers.findings_elsewhere(cells) == []
+    # no feature flagged: the investigation opens on the drifting prediction
+    calm = cells.assign(severity=cells["severity"].where(cells["check_name"] != "data_drift",
+                                                         "none"))  # fmt: skip
+    assert layers.worst_cell(calm) == ("prediction", days[0])
+    assert layers.findings_elsewhere(calm) == []
+    # only the multivariate row flagged: the page points to its section
+    quiet = calm.assign(severity=calm["severity"].where(calm["check_name"] != "prediction_drift",
+                                                        "none"))  # fmt: skip
+    assert layers.worst_cell(quiet)[0] in ("a", "b")
+    assert layers.findings_elsewhere(quiet) == ["multivariate · all_features"]
 
 
 def test_label_delay_quantiles(toy):

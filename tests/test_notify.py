@@ -8,6 +8,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import pandas as pd
 import pytest
 
 from lifecycle.alerts import lifecycle as lc
@@ -79,9 +80,8 @@ def test_payload_is_slack_text_plus_structured_fields(store):
     assert "Response: retrain." in body["text"]
     assert body["link"].startswith("http://console:8501/drift?model=credit&version=1.1")
     assert "feature=debt_ratio" in body["link"] and body["link"] in body["text"]
-    # the period starts no earlier than the alert's first window (pages refuse periods
-    # long before their data)
-    assert "from=2026-03-02&to=2026-03-02&window=2026-03-02T00%3A00" in body["link"]
+    # the period shows the onset: from three days before the alert's first window
+    assert "from=2026-02-27&to=2026-03-02&window=2026-03-02T00%3A00" in body["link"]
     assert body["inbox"] == f"http://console:8501/alerts?alert={alert_id}"
     assert {k: body[k] for k in ("alert_id", "model", "severity", "event", "count")} == {
         "alert_id": alert_id, "model": "credit", "severity": "critical", "event": "opened",
@@ -166,3 +166,18 @@ def test_check_notifies_new_and_escalated_alerts_once(tmp_path):
         later = run_check(store, as_of=end_of(0) + timedelta(hours=5), notify_url=hook.url)
         escalated = [b for b in hook.received if b["event"] == "escalated"]
         assert later.escalated and {b["alert_id"] for b in escalated} == set(later.escalated)
+
+
+def test_evidence_links_show_the_onset_and_open_the_layer_tab():
+    from lifecycle.alerts.links import evidence_link
+
+    first, last = pd.Timestamp("2026-10-27", tz="UTC"), pd.Timestamp("2026-11-15", tz="UTC")
+    drift = evidence_link("credit", "1.1", "drift", "employment_type", last, since=first)
+    assert "from=2026-10-24&to=2026-11-15" in drift and "tab=" not in drift
+    mae = evidence_link("delivery", "1.1", "performance", "mae", last, since=first)
+    assert mae.startswith("model_health?") and "tab=Performance" in mae
+    # no first window known: the fortnight before the window
+    assert "from=2026-11-02&to=2026-11-15" in evidence_link("c", "1", "business", None, last)
+    # hourly windows: at most the 14 days the pages show at that grain
+    hourly = evidence_link("c", "1", "infrastructure", None, last, "hour", since=first)
+    assert "from=2026-11-02&to=2026-11-15" in hourly

@@ -557,3 +557,10 @@ def test_permission_is_checked_before_anything_is_read(reg):
     for action in machine.ACTIONS:
         with pytest.raises(PermissionDenied):
             registry.act(reg, viewer, action, "no_such_model", "9.9", reason="x")
+
+
+def test_gate_reasons_say_how_many_they_do_not_list():
+    from lifecycle.registry.gates import _first
+
+    assert _first([f"#{i}" for i in range(7)]) == "#0, #1, #2, #3, #4 and 2 more"
+    assert _first(["#1", "#2"]) == "#1, #2"

@@ -100,6 +100,14 @@ def _apply_links(keys: tuple[str, ...], page: str) -> None:
             st.session_state[key] = value
 
 
+def forget_unless_linked(page: str, key: str) -> None:
+    """Drop a remembered page value when the page is opened without it in the URL (a link
+    that names it, e.g. an alert's `tab`, applies to that visit only)."""
+    arrived = st.session_state.get(SEEN, {}).get("_page") != page
+    if arrived and key not in st.query_params:
+        st.session_state.pop(key, None)
+
+
 def _valid(key: str, options: list, fallback) -> None:
     if st.session_state.get(key) not in options:
         st.session_state[key] = fallback

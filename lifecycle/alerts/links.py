@@ -26,6 +26,12 @@ PAGES = {
     "data_quality": "drift",
 }
 CONTEXT_DAYS = {"hour": 2, "day": 13, "week": 55}  # period shown before the window
+# with the alert's first window known: the period starts this long before it (the onset and
+# what came just before), but spans at most MAX_SPAN_DAYS (the pages' limit per grain)
+LEAD = {"hour": timedelta(days=1), "day": timedelta(days=3), "week": timedelta(weeks=2)}
+MAX_SPAN_DAYS = {"hour": 14, "day": 366, "week": 3 * 366}
+# layer -> the model health tab that shows it (pages/model_health.py reads `tab`)
+TABS = {"infrastructure": "Infrastructure", "performance": "Performance", "business": "Business"}
 
 
 def app_url(explicit: str | None = None) -> str:
@@ -46,26 +52,32 @@ def evidence_link(
 
     The monitoring pages (ui/monitoring.py) read model, version, variant, grain and the
     period (from, to: UTC days) from the URL; the drift page also `feature` and `window`
-    (its heatmap cell, "%Y-%m-%dT%H:%M"). The period shows up to CONTEXT_DAYS before the
-    window, but never before `since` (pass a time with data, e.g. the alert's first window:
-    the pages refuse a period that starts long before their data).
+    (its heatmap cell, "%Y-%m-%dT%H:%M"), model health `tab`. Given `since` (the alert's
+    first window) the period runs from a little before it (LEAD) to the window, so the onset
+    shows; otherwise it shows CONTEXT_DAYS before the window.
     """
     page = PAGES[layer]
     params = {"model": model, "version": version, "variant": variant, "grain": grain}
     if window_start is not None:
-        ts = pd.Timestamp(window_start)
-        day = ts.tz_convert("UTC") if ts.tzinfo else ts
+        day = _utc(window_start)
         start = day - timedelta(days=CONTEXT_DAYS[grain])
         if since is not None:
-            first = pd.Timestamp(since)
-            start = max(start, first.tz_convert("UTC") if first.tzinfo else first)
+            start = _utc(since) - LEAD[grain]
+        start = max(start, day - timedelta(days=MAX_SPAN_DAYS[grain] - 1))
         params["from"] = f"{start:%Y-%m-%d}"
         params["to"] = f"{day:%Y-%m-%d}"
         if page == "drift":
             params["window"] = f"{day:%Y-%m-%dT%H:%M}"
     if page == "drift" and subject:
         params["feature"] = subject
+    if layer in TABS:
+        params["tab"] = TABS[layer]
     return f"{page}?{urlencode(params)}"
+
+
+def _utc(value) -> pd.Timestamp:
+    ts = pd.Timestamp(value)
+    return ts.tz_convert("UTC") if ts.tzinfo else ts
 
 
 def alert_link(alert: dict) -> str:

@@ -197,7 +197,7 @@ def promotion_gates(store: Store, model: str, version: str, champion: str | None
                 "no significant finding in the latest monitored windows"
                 if not findings
                 else f"{len(findings)} significant finding(s): "
-                + ", ".join(f"{f['check_name']} {f['subject']}" for f in findings[:5])
+                + _first([f"{f['check_name']} {f['subject']}" for f in findings])
             ),
             {"findings": findings},
         )
@@ -211,7 +211,7 @@ def promotion_gates(store: Store, model: str, version: str, champion: str | None
                 "no unresolved critical alert"
                 if not alerts
                 else f"{len(alerts)} unresolved critical alert(s): "
-                + ", ".join(f"#{a['alert_id']} {a['rule']} {a['subject']}" for a in alerts[:5]),
+                + _first([f"#{a['alert_id']} {a['rule']} {a['subject']}" for a in alerts]),
                 {"alerts": alerts},
             )
         )
@@ -279,3 +279,10 @@ def canary_recommendation(store: Store, model: str) -> dict[str, Any] | None:
         "served": served.reset_index().to_dict("records"),
         "since": since,
     }
+
+
+def _first(items: list[str], shown: int = 5) -> str:
+    """The first `shown` items, and how many more there are (a count and a shorter list
+    side by side read as a contradiction)."""
+    more = len(items) - shown
+    return ", ".join(items[:shown]) + (f" and {more} more" if more > 0 else "")
