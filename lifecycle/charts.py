@@ -571,6 +571,20 @@ def _worst_cells(frame: pd.DataFrame, row: str) -> tuple[pd.DataFrame, list, lis
     return cells, list(dict.fromkeys(frame[row])), sorted(frame["window_start"].unique())
 
 
+# y-axis titles of effect sizes whose sign or unit is not obvious (docs/drift.md)
+EFFECT_TITLES = {
+    "metric_drop": "metric drop vs reference (points; > 0 = worse)",
+    "error_increase": "error increase vs reference (relative; 1 = +100%)",
+    "surrogate_gain": "surrogate's gain over production (> 0 = production beaten)",
+}
+
+
+def effect_title(methods: Iterable, fallback: str) -> str:
+    """The effect-size axis title for a history of results (their `method` values)."""
+    known = [m for m in dict.fromkeys(methods) if isinstance(m, str)]
+    return EFFECT_TITLES.get(known[0], fallback) if len(known) == 1 else fallback
+
+
 CELL_SELECTION = "cell"  # name of the severity grid's click selection
 WINDOW_KEY_FORMAT = "%Y-%m-%dT%H:%M"  # a window in URLs and in the grid's selection
 

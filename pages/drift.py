@@ -199,6 +199,12 @@ else:
         pd.DataFrame({"": list(facts), "value": [str(v) for v in facts.values()]}),
         hide_index=True, width="stretch", height=35 * len(facts) + 40,  # every row in view
     )  # fmt: skip
+    if unseen:
+        st.caption(
+            "Part of this shift is a category the model never saw. Before the response above "
+            "(retraining included), confirm with the feed's owner that the category is real: "
+            "the data-quality check below flags it as a feed problem until then."
+        )
 
 
 quality_rows = mon.quality(
@@ -274,7 +280,8 @@ for col, check_name, title in (
     subject = part["subject"].iloc[0] if not part.empty else check_name
     col.plotly_chart(
         charts.statistic_figure(part, subject=f"{check_name.replace('_', ' ')} ({subject})",
-                                thresholds=_thresholds(part), y_title=title,
+                                thresholds=_thresholds(part),
+                                y_title=charts.effect_title(part["method"], title),
                                 selected_window=window),
         key=f"concept_{check_name}",
     )  # fmt: skip

@@ -220,3 +220,10 @@ def test_a_single_window_gets_a_readable_time_axis():
     low, high = (pd.Timestamp(v) for v in fig.layout.xaxis.range)
     assert high - low == pd.Timedelta(days=2)
     assert charts.error_rate_figure(_infra()).layout.xaxis.range is None
+
+
+def test_effect_titles_say_sign_and_unit():
+    assert "1 = +100%" in charts.effect_title(["error_increase", "error_increase"], "change")
+    assert "> 0 = worse" in charts.effect_title(["metric_drop", None], "change")
+    assert charts.effect_title(["metric_drop", "error_increase"], "change") == "change"
+    assert charts.effect_title(["wasserstein"], "effect size") == "effect size"
