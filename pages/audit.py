@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from lifecycle import registry
-from ui.common import get_store
+from ui.common import blank_missing, get_store
 
 st.title("Audit log")
 store = get_store()
@@ -49,7 +49,7 @@ st.download_button(
     key="audit_csv",
 )
 st.dataframe(
-    frame.assign(ts=pd.to_datetime(frame["ts"], utc=True)),
+    blank_missing(frame).assign(ts=pd.to_datetime(frame["ts"], utc=True)),
     hide_index=True,
     width="stretch",
     column_config={"ts": st.column_config.DatetimeColumn("time (UTC)",

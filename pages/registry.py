@@ -67,6 +67,9 @@ for model in chosen:
                 st.success(f"Canary {rec['canary']}: no breach against production so far.")
         view = part.assign(
             approvals=part["approvals"].astype(str) + " of " + part["quorum"].astype(str),
+            canary_share=[
+                f"{v:.0%}" if v == v and v is not None else "—" for v in part["canary_share"]
+            ],
             open=[f"version?model={model}&version={v}" for v in part["version"]],
         )
         st.dataframe(
@@ -85,7 +88,7 @@ for model in chosen:
             hide_index=True,
             width="stretch",
             column_config={
-                "canary_share": st.column_config.NumberColumn("canary share", format="percent"),
+                "canary_share": st.column_config.TextColumn("canary share"),
                 "registered_at": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
                 "state_changed_at": st.column_config.DatetimeColumn(
                     "state since", format="YYYY-MM-DD HH:mm"

@@ -14,7 +14,7 @@ import streamlit as st
 
 from lifecycle import registry, review
 from lifecycle.identity import PermissionDenied
-from ui.common import data_version, get_store
+from ui.common import blank_missing, data_version, get_store
 from ui.identity import current_actor
 
 store = get_store()
@@ -204,7 +204,8 @@ with tabs[0]:
     cols[1].markdown("**Validation metrics**")
     cols[1].json(meta["validation_metrics"])
     st.markdown("**Feature schema**")
-    st.dataframe(pd.DataFrame(meta["features"]).astype(str), hide_index=True, width="stretch")
+    features = pd.DataFrame(meta["features"])
+    st.dataframe(blank_missing(features).astype(str), hide_index=True, width="stretch")
 with tabs[1]:
     comparison = pack["comparison"]
     if comparison is None:
@@ -281,4 +282,4 @@ with tabs[6]:
 with tabs[7]:
     history = registry.lifecycle_history(store, model, version)
     history["evidence"] = history["evidence"].map(lambda e: json.dumps(json.loads(e or "{}")))
-    st.dataframe(history, hide_index=True, width="stretch")
+    st.dataframe(blank_missing(history), hide_index=True, width="stretch")

@@ -137,3 +137,13 @@ def sidebar() -> None:
         if st.button("Reload data", icon=":material/refresh:", key="reload_data"):
             st.cache_data.clear()
             st.rerun()
+
+
+def blank_missing(frame):
+    """A table for people: missing text shows as a dash, not as "None"."""
+    text = [c for c in frame.columns if frame[c].dtype == object or str(frame[c].dtype) == "str"]
+    return frame.assign(**{c: frame[c].map(lambda v: "—" if _missing(v) else v) for c in text})
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
