@@ -79,12 +79,16 @@ def is_empty_figure(fig: go.Figure) -> bool:
     return not fig.data
 
 
-def _hline(fig: go.Figure, y: float, label: str = "", colour: str = "#555") -> None:
-    """A dashed horizontal line across the plot (cheaper than fig.add_hline)."""
+def _hline(
+    fig: go.Figure, y: float, label: str = "", colour: str = "#555", at: float = 0.0
+) -> None:
+    """A dashed horizontal line across the plot (cheaper than fig.add_hline), labelled at
+    `at` (0 = left edge, 1 = right edge, in plot widths)."""
     _guide(fig, {"type": "line", "xref": "paper", "x0": 0, "x1": 1, "yref": "y", "y0": y,
                  "y1": y, "line": {"dash": "dash", "color": colour, "width": 1.5}})  # fmt: skip
     if label:
-        _label(fig, label, x=0, y=y, xref="paper", yref="y", xanchor="left")
+        anchor = "right" if at >= 1 else "left"
+        _label(fig, label, x=at, y=y, xref="paper", yref="y", xanchor=anchor)
 
 
 def _vline(fig: go.Figure, x, label: str = "", colour: str = "#555", dash: str = "solid"):
@@ -111,10 +115,12 @@ def _thresholds(
         return
     labels = labels or ["minor", "moderate", "significant"][: len(values)]
     colours = THRESHOLD_COLOURS[-len(values) :]
-    for value, label, colour in zip(values, labels, colours, strict=False):
+    # labels staggered across the width: close thresholds would print on top of each other
+    spots = (0.0, 0.36, 0.72)
+    for i, (value, label, colour) in enumerate(zip(values, labels, colours, strict=False)):
         if value is None or (isinstance(value, float) and math.isnan(value)):
             continue
-        _hline(fig, value, f"{label} {value:g}", colour)
+        _hline(fig, value, f"{label} {value:g}", colour, at=spots[i % len(spots)])
 
 
 def _series_name(version: str, variant: str) -> str:
@@ -295,7 +301,7 @@ def metric_figure(
             )
         )
     if reference is not None and not math.isnan(reference):
-        _hline(fig, reference, f"reference {reference:.3g}")
+        _hline(fig, reference, f"reference {reference:.3g}", at=1.0)  # clear of the thresholds
     return _layout(fig, title, "window start (UTC) of the predictions", label)
 
 
@@ -573,9 +579,9 @@ def _worst_cells(frame: pd.DataFrame, row: str) -> tuple[pd.DataFrame, list, lis
 
 # y-axis titles of effect sizes whose sign or unit is not obvious (docs/drift.md)
 EFFECT_TITLES = {
-    "metric_drop": "metric drop vs reference (points; > 0 = worse)",
-    "error_increase": "error increase vs reference (relative; 1 = +100%)",
-    "surrogate_gain": "surrogate's gain over production (> 0 = production beaten)",
+    "metric_drop": "metric drop (points; > 0 = worse)",
+    "error_increase": "error increase (relative; 1 = +100%)",
+    "surrogate_gain": "surrogate gain (> 0 = production beaten)",
 }
 
 
@@ -770,10 +776,11 @@ def statistic_figure(
     thresholds: Sequence[float] | None = None,
     y_title: str = "effect size",
     selected_window=None,
+    title: str | None = None,
 ):
     """A drift statistic of one subject over time, with its severity thresholds; windows
     without a verdict (insufficient data) are marked at the bottom, not plotted as 0."""
-    title = f"{subject}: {y_title} per window"
+    title = title or f"{subject}: {y_title} per window"
     have = history[history[value].notna()] if not history.empty else history
     if have.empty:
         return empty_figure(title, "No window of this subject has a measured value.")

@@ -278,10 +278,10 @@ for col, check_name, title in (
 ):
     part = _history(check_name)
     subject = part["subject"].iloc[0] if not part.empty else check_name
+    name = f"{check_name.replace('_', ' ')} ({subject})"
     col.plotly_chart(
-        charts.statistic_figure(part, subject=f"{check_name.replace('_', ' ')} ({subject})",
-                                thresholds=_thresholds(part),
+        charts.statistic_figure(part, subject=name, thresholds=_thresholds(part),
                                 y_title=charts.effect_title(part["method"], title),
-                                selected_window=window),
+                                selected_window=window, title=f"{name} per window"),
         key=f"concept_{check_name}",
     )  # fmt: skip
