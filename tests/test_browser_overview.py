@@ -89,6 +89,8 @@ def test_deep_link_as_first_request_uses_the_app_navigation(demo_copy):
             nav.get_by_text("Monitoring").wait_for()
             assert nav.get_by_text("Overview").count() == 1
             assert nav.get_by_text("app", exact=True).count() == 0  # no file-name entries
-            assert page.get_by_text("Demo data.").count() == 1  # app.py's sidebar ran
+            # app.py's sidebar ran (it may still be drawing after the guard's rerun)
+            page.get_by_text("Demo data.").wait_for(timeout=60_000)
+            assert page.get_by_text("Demo data.").count() == 1
         finally:
             browser.close()
