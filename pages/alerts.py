@@ -83,7 +83,7 @@ if cols[1].button("Run check now", key="run_check", disabled=not can_manage,
 frame = _alerts(data_version(), _revision())
 due = [r for r in _retraining(data_version(), _revision()) if r["due"]]
 for rec in due:
-    st.warning(f"Retraining due - {rec['text']}", icon=":material/model_training:")
+    st.warning(rec["text"], icon=":material/model_training:")
 
 # -- filters -----------------------------------------------------------------------------------
 FILTERS = {"f_model": "model_name", "f_layer": "layer", "f_severity": "severity",
