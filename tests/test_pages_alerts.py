@@ -72,16 +72,22 @@ def test_inbox_lists_alerts_with_evidence_and_link(page, alerts_db):
     assert "feature=x" in str(links[0].proto) and "window=2026-03-04T00" in str(links[0].proto)
 
 
-def test_a_link_with_an_alert_id_opens_that_alert(page, alerts_db, monkeypatch):
-    with Store(alerts_db) as store:
-        warning = int(lc.list_alerts(store, severity="warning").alert_id[0])
+def follow_alert_link(alerts_db, monkeypatch, alert_id: int) -> AppTest:
+    """The inbox opened by a notification's link, ?alert=ID, as a server's first run."""
     monkeypatch.setenv("LIFECYCLE_DB", str(alerts_db))
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    at.query_params["alert"] = str(warning)
+    at.query_params["alert"] = str(alert_id)
     at.switch_page("pages/alerts.py")
     at.run()
     assert not at.exception
-    assert by_key(at, "selectbox", "alert_pick").value == warning
+    assert by_key(at, "selectbox", "alert_pick").value == alert_id
+    return at
+
+
+def test_a_link_with_an_alert_id_opens_that_alert(alerts_db, monkeypatch):
+    with Store(alerts_db) as store:
+        warning = int(lc.list_alerts(store, severity="warning").alert_id[0])
+    follow_alert_link(alerts_db, monkeypatch, warning)
 
 
 def test_a_link_to_a_resolved_alert_opens_it_despite_the_state_filter(alerts_db, monkeypatch):
@@ -92,13 +98,7 @@ def test_a_link_to_a_resolved_alert_opens_it_despite_the_state_filter(alerts_db,
     with Store(alerts_db) as store:
         warning = int(lc.list_alerts(store, severity="warning").alert_id[0])
         lc.resolve(store, Actor("rita@example.com", frozenset({"admin"})), warning, "feed fixed")
-    monkeypatch.setenv("LIFECYCLE_DB", str(alerts_db))
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    at.query_params["alert"] = str(warning)
-    at.switch_page("pages/alerts.py")
-    at.run()
-    assert not at.exception
-    assert by_key(at, "selectbox", "alert_pick").value == warning
+    at = follow_alert_link(alerts_db, monkeypatch, warning)
     assert "resolved" in by_key(at, "multiselect", "f_state").value
     assert any(f"#{warning}:" in h.value for h in at.subheader)
 
