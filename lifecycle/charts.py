@@ -140,8 +140,9 @@ def _mark_window(fig: go.Figure, window_start) -> None:
 # -- infrastructure ----------------------------------------------------------------------------
 
 
-def latency_figure(infra: pd.DataFrame, *, grain: str = "day", limit_ms: float | None = None):
-    """Latency p50 / p95 / p99 (ms) per window and version/variant."""
+def latency_figure(infra: pd.DataFrame, *, grain: str = "day", thresholds_ms=None):
+    """Latency p50 / p95 / p99 (ms) per window and version/variant, with absolute alert
+    thresholds [warning, critical] when the model has them."""
     title = f"Latency per {grain} (p50, p95, p99)"
     if infra.empty:
         return empty_figure(title, "No requests in this period.")
@@ -157,8 +158,8 @@ def latency_figure(infra: pd.DataFrame, *, grain: str = "day", limit_ms: float |
                     line={"dash": VARIANT_DASH.get(variant, "solid"), "width": width},
                 )
             )
-    if limit_ms:
-        _thresholds(fig, [limit_ms], ["limit"])
+    if thresholds_ms:
+        _thresholds(fig, list(thresholds_ms), ["warning ms", "critical ms"])
     fig.update_yaxes(rangemode="tozero")
     return _layout(fig, title, "window start (UTC)", "latency (ms)")
 

@@ -8,9 +8,10 @@ import pandas as pd
 import streamlit as st
 
 from lifecycle import charts, layers
+from lifecycle.alerts.config import infra_limits
 from lifecycle.drift import severity_rank
 from ui import monitoring as mon
-from ui.common import data_version
+from ui.common import data_version, get_store
 
 st.title("Model health")
 mon.forget_unless_linked("model_health", "tab")
@@ -66,8 +67,15 @@ with infra_tab:
         c[2].metric("Worst window p95", f"{infra['latency_p95'].max():.0f} ms")
         c[3].metric("Variants", ", ".join(sorted(infra["variant"].unique())))
     left, right = st.columns(2)
-    left.plotly_chart(charts.latency_figure(infra, grain=sel.grain), key="latency")
-    right.plotly_chart(charts.error_rate_figure(infra, grain=sel.grain), key="errors")
+    limits = infra_limits(get_store(), sel.model, sel.version)  # the alert thresholds
+    left.plotly_chart(
+        charts.latency_figure(infra, grain=sel.grain, thresholds_ms=limits["latency_ms"]),
+        key="latency",
+    )
+    right.plotly_chart(
+        charts.error_rate_figure(infra, grain=sel.grain, thresholds=limits["error_rate"]),
+        key="errors",
+    )
     left.plotly_chart(charts.throughput_figure(infra, grain=sel.grain), key="throughput")
     metrics = sorted(resources["metric"].unique()) if not resources.empty else []
     if not metrics:

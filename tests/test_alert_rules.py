@@ -36,6 +36,23 @@ def test_defaults_and_overrides():
     assert DEFAULTS["infrastructure"]["error_rate"] == [0.02, 0.05]  # defaults not mutated
 
 
+def test_infra_limits_drawn_on_the_charts_follow_the_spec(toy_store, tmp_path):
+    """Model health draws the version's own absolute thresholds, none for a disabled rule
+    or for latency alerts relative to a baseline."""
+    from lifecycle import catalog
+    from lifecycle.alerts.config import infra_limits
+    from tests.conftest import write_toy_spec
+
+    assert infra_limits(toy_store, "toy", "1.0") == {"error_rate": [0.02, 0.05],
+                                                     "latency_ms": None}  # fmt: skip
+    spec = write_toy_spec(tmp_path / "v2", version="2.0")
+    spec.write_text(spec.read_text() + '\n[alerts]\ndisabled = ["error_rate"]\n'
+                    "[alerts.infrastructure]\nlatency_ms = [200, 500]\n")  # fmt: skip
+    catalog.register_from_file(toy_store, spec)
+    assert infra_limits(toy_store, "toy", "2.0") == {"error_rate": None,
+                                                     "latency_ms": [200, 500]}  # fmt: skip
+
+
 def test_every_bad_setting_is_named():
     with pytest.raises(AlertConfigError) as err:
         alert_config(

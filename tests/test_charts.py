@@ -53,11 +53,11 @@ def _titles(fig) -> tuple[str, str, str]:
 
 def test_infra_figures_have_titles_units_and_thresholds():
     infra = _infra()
-    fig = charts.latency_figure(infra, limit_ms=200)
+    fig = charts.latency_figure(infra, thresholds_ms=[200, 400])
     title, x, y = _titles(fig)
     assert "Latency" in title and "UTC" in x and "(ms)" in y
     assert len(fig.data) == 3  # p50, p95, p99 of one version/variant
-    assert [s.y0 for s in fig.layout.shapes] == [200]
+    assert [s.y0 for s in fig.layout.shapes] == [200, 400]
     fig = charts.error_rate_figure(infra, thresholds=[0.01, 0.05])
     assert "(%)" in fig.layout.yaxis.title.text
     assert fig.data[0].y[2] == pytest.approx(100 * 30 / 90)

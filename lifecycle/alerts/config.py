@@ -193,3 +193,22 @@ def _levels(d, path, problems) -> None:
         levels[0]
     ) > SEVERITY_LEVELS.index(levels[1]):
         problems.append(f"`{path}`: warning must not be above critical")
+
+
+def infra_limits(store, model: str, version: str) -> dict[str, list[float] | None]:
+    """The absolute infrastructure alert thresholds of a version, [warning, critical], for
+    drawing on its charts: `error_rate` (a share), `latency_ms` (None when latency alerts are
+    relative to a baseline, the default). A disabled rule or unreadable settings give None."""
+    from lifecycle import catalog
+
+    with store.cursor() as cur:
+        spec = catalog.version_spec(cur, model, version)
+    try:
+        config = alert_config(spec)
+    except AlertConfigError:
+        return {"error_rate": None, "latency_ms": None}
+    infra = config.section("infrastructure")
+    return {
+        "error_rate": list(infra["error_rate"]) if config.enabled("error_rate") else None,
+        "latency_ms": (list(infra["latency_ms"]) or None) if config.enabled("latency") else None,
+    }
