@@ -159,7 +159,7 @@ def latency_figure(infra: pd.DataFrame, *, grain: str = "day", thresholds_ms=Non
                 )
             )
     if thresholds_ms:
-        _thresholds(fig, list(thresholds_ms), ["warning ms", "critical ms"])
+        _thresholds(fig, list(thresholds_ms), ["warning", "critical"])
     fig.update_yaxes(rangemode="tozero")
     return _layout(fig, title, "window start (UTC)", "latency (ms)")
 
@@ -184,7 +184,7 @@ def error_rate_figure(infra: pd.DataFrame, *, grain: str = "day", thresholds=Non
             )
         )
     if thresholds:
-        _thresholds(fig, [100 * t for t in thresholds], ["warning %", "critical %"])
+        _thresholds(fig, [100 * t for t in thresholds], ["warning", "critical"])
     fig.update_yaxes(rangemode="tozero")
     return _layout(fig, title, "window start (UTC)", "requests failed (%)")
 
