@@ -213,8 +213,12 @@ with tabs[1]:
     else:
         st.caption(f"Basis: {comparison['basis']}; {comparison['rows']:,} labelled rows.")
         frame = pd.DataFrame(comparison["metrics"]).T
-        frame.columns = [f"{version} (candidate)" if c == "candidate"
-                         else f"{pack['champion']} (production)" for c in frame.columns]  # fmt: skip
+        names = {"candidate": f"{version} (candidate)",
+                 "champion": f"{pack['champion']} (production)",
+                 "difference": "candidate - production"}  # fmt: skip
+        frame.columns = [names.get(c, c) for c in frame.columns]
+        st.caption("Higher is better for ROC AUC, accuracy, precision, recall and F1; lower "
+                   "for MAE and RMSE; bias is best near 0.")  # fmt: skip
         st.dataframe(frame, width="stretch")
 with tabs[2]:
     seg = pack["segments"]

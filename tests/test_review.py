@@ -129,6 +129,9 @@ def test_metrics_beside_production_on_the_same_rows_match_sklearn(pair):
         assert m["roc_auc"][side] == pytest.approx(roc_auc_score(rows["y"], rows[column]))
         assert m["accuracy"][side] == pytest.approx(accuracy_score(rows["y"], pred))
         assert m["f1"][side] == pytest.approx(f1_score(rows["y"], pred))
+    for pair in result["metrics"].values():
+        if pair["candidate"] is not None and pair["champion"] is not None:
+            assert pair["difference"] == pytest.approx(pair["candidate"] - pair["champion"])
 
 
 def test_segment_metrics_match_sklearn_per_segment(pair):

@@ -121,7 +121,8 @@ def paired_relation(
 
 def compare_metrics(store: Store, model: str, candidate: str, champion: str) -> dict[str, Any]:
     """Candidate vs champion on the same labelled requests when there are enough, else on
-    their validation data. Keys: basis, rows, metrics {candidate, champion} per metric."""
+    their validation data. Keys: basis, rows, metrics {candidate, champion, difference
+    (candidate - champion)} per metric."""
     task = layers.model_task(store, model)
     relation, params = paired_relation(model, candidate, champion, task)
     frame = layers.metrics_frame(store, task, relation, params)
@@ -132,7 +133,8 @@ def compare_metrics(store: Store, model: str, candidate: str, champion: str) -> 
             name: {"candidate": sides["candidate"].get(name), "champion": sides["champion"][name]}
             for name in _metric_names(task.task)
         }
-        return {"basis": "same requests (shadow vs production)", "rows": rows, "metrics": metrics}
+        return {"basis": "same requests (shadow vs production)", "rows": rows,
+                "metrics": _with_differences(metrics)}  # fmt: skip
     cand = layers.reference_performance(store, model, candidate)
     champ = layers.reference_performance(store, model, champion)
     metrics = {
@@ -143,8 +145,16 @@ def compare_metrics(store: Store, model: str, candidate: str, champion: str) -> 
         "basis": "validation data of each version (too few labelled shadow pairs)",
         "rows": int(min(cand.get("labelled") or 0, champ.get("labelled") or 0)),
         "paired_rows": rows,
-        "metrics": metrics,
+        "metrics": _with_differences(metrics),
     }
+
+
+def _with_differences(metrics: dict[str, dict]) -> dict[str, dict]:
+    def diff(pair: dict):
+        cand, champ = _number(pair["candidate"]), _number(pair["champion"])
+        return None if cand is None or champ is None else cand - champ
+
+    return {name: {**pair, "difference": diff(pair)} for name, pair in metrics.items()}
 
 
 def _metric_names(task: str) -> list[str]:
