@@ -14,6 +14,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from lifecycle.drift.severity import SEVERITIES
 
@@ -431,51 +432,48 @@ def kpi_figure(
     metric: str | None = None,
     unit: str | None = None,
 ):
-    """A KPI per window beside the model's output (mean prediction of the events) and,
-    if given, the model's performance metric: a KPI drop with stable accuracy shows."""
+    """A KPI per window above the model's output (mean prediction of the events) and, if
+    given, the model's performance metric, in panels sharing the time axis: a KPI drop with
+    stable accuracy shows, and each series keeps its own scale (one shared second axis
+    squeezed minutes and errors, or scores and AUC, into one band)."""
     title = f"{kpi} per {grain} beside the model"
     part_all = business[business["kpi"] == kpi] if not business.empty else business
     if part_all.empty:
         return empty_figure(title, f"No {kpi} events in this period.")
-    fig = go.Figure()
+    with_metric = perf is not None and metric and metric in perf and perf[metric].notna().any()
+    rows = 3 if with_metric else 2
+    fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.06)
     for version, variant, part in _groups(part_all):
         name = _series_name(version, variant)
         fig.add_trace(
             go.Scatter(
-                x=part["window_start"],
-                y=part["value_mean"],
-                name=f"{kpi} {name}",
-                mode="lines+markers",
-                marker_size=4,
-                customdata=part["events"],
+                x=part["window_start"], y=part["value_mean"], name=f"{kpi} {name}",
+                mode="lines+markers", marker_size=4, customdata=part["events"],
                 hovertemplate="%{y:.3f} over %{customdata} events",
-            )
-        )
+            ),
+            row=1, col=1,
+        )  # fmt: skip
         fig.add_trace(
-            go.Scatter(
-                x=part["window_start"],
-                y=part["mean_prediction"],
-                name=f"mean model output {name}",
-                yaxis="y2",
-                mode="lines",
-                line_dash="dot",
-            )
-        )
-    if perf is not None and metric and metric in perf and perf[metric].notna().any():
+            go.Scatter(x=part["window_start"], y=part["mean_prediction"],
+                       name=f"mean model output {name}", mode="lines", line_dash="dot"),
+            row=2, col=1,
+        )  # fmt: skip
+    if with_metric:
         for version, variant, part in _groups(perf[perf[metric].notna()]):
             fig.add_trace(
-                go.Scatter(
-                    x=part["window_start"],
-                    y=part[metric],
-                    name=f"{metric} {_series_name(version, variant)}",
-                    yaxis="y2",
-                    mode="lines",
-                    line_dash="dash",
-                )
-            )
-    fig.update_layout(yaxis2={"title": "model output / metric", "overlaying": "y", "side": "right"})
-    label = f"{kpi} (mean per event{', ' + unit if unit else ''})"
-    return _layout(fig, title, "window start (UTC) of the events", label)
+                go.Scatter(x=part["window_start"], y=part[metric], mode="lines",
+                           name=f"{metric} {_series_name(version, variant)}", line_dash="dash"),
+                row=3, col=1,
+            )  # fmt: skip
+    label = f"{kpi} per event" + (f" ({unit})" if unit else "")
+    _layout(fig, title, "", label, height=HEIGHT + 120 * (rows - 1))
+    fig.update_yaxes(title_text="model output (mean)", row=2, col=1)
+    if with_metric:
+        fig.update_yaxes(title_text=metric, row=3, col=1)
+    # from zero: an autoscaled panel turns a flat series' noise into a cliff
+    fig.update_yaxes(rangemode="tozero", title_font_size=12)
+    fig.update_xaxes(title_text="window start (UTC) of the events", row=rows, col=1)
+    return fig
 
 
 # -- data quality --------------------------------------------------------------------------------

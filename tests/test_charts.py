@@ -212,6 +212,9 @@ def test_kpi_figure_shows_model_output_beside_the_kpi():
     names = [t.name for t in fig.data]
     assert names == ["conversion 1.0 production", "mean model output 1.0 production",
                      "accuracy 1.0 production"]  # fmt: skip
+    # each series in its own panel on one time axis, each with its own scale
+    assert [t.yaxis for t in fig.data] == ["y", "y2", "y3"]
+    assert fig.layout.yaxis3.title.text == "accuracy" and fig.layout.xaxis3.title.text
     assert charts.is_empty_figure(charts.kpi_figure(business, "revenue"))
 
 
