@@ -614,11 +614,12 @@ def severity_grid(
         .reindex(grid)
         .reset_index()
     )
-    subject_of = dict(zip(frame["row"], frame["subject"], strict=False))
+    row_info = frame.drop_duplicates("row").set_index("row")  # row -> subject, check_name
     data = pd.DataFrame(
         {
             "row": data["row"],
-            "subject": data["row"].map(subject_of),
+            "subject": data["row"].map(row_info["subject"]),
+            "check_name": data["row"].map(row_info["check_name"]),
             "window": [pd.Timestamp(w).strftime(WINDOW_KEY_FORMAT) for w in data["window_start"]],
             "window_label": [window_label(w, stamps) for w in data["window_start"]],
             "severity": data["label"].fillna("no data"),
@@ -658,9 +659,8 @@ def severity_grid(
         key = pd.Timestamp(selected[1]).strftime(WINDOW_KEY_FORMAT)
         # feature and prediction rows only: a concept or multivariate subject may share a
         # feature's name
-        own = data["row"].map(dict(zip(frame["row"], frame["check_name"], strict=False)))
         mark = data[
-            own.isin(["data_drift", "prediction_drift"])
+            data["check_name"].isin(["data_drift", "prediction_drift"])
             & (data["subject"] == selected[0])
             & (data["window"] == key)
         ]

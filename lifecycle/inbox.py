@@ -66,11 +66,7 @@ def submit(
     root = inbox_dir(db_path)
     pending = root / PENDING
     pending.mkdir(parents=True, exist_ok=True)
-    # tickets sort in submission order (drain goes by name): whole seconds alone left batches
-    # submitted within one second in random order, e.g. labels before their predictions
-    now = time.time_ns()
-    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now // 1_000_000_000))
-    ticket = f"{stamp}.{now % 1_000_000_000:09d}-{uuid.uuid4().hex[:12]}"
+    ticket = new_ticket()
     if isinstance(source, pd.DataFrame):
         suffix, name = ".parquet", "DataFrame"
         tmp = pending / f".{ticket}{suffix}.tmp"
@@ -92,11 +88,22 @@ def submit(
         "source": name,
         "submitted_at": pd.Timestamp.now(tz="UTC").isoformat(),
     }
-    _write_json(pending / f"{ticket}.json", manifest)
+    write_json(pending / f"{ticket}.json", manifest)
     return ticket
 
 
-def _write_json(path: Path, data: dict) -> None:
+def new_ticket() -> str:
+    """A unique name that sorts in submission order (queues are served by name): whole
+    seconds alone left batches submitted within one second in random order, e.g. labels
+    before their predictions."""
+    now = time.time_ns()
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now // 1_000_000_000))
+    return f"{stamp}.{now % 1_000_000_000:09d}-{uuid.uuid4().hex[:12]}"
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Write JSON under a temporary name, then rename: no reader sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
     tmp.rename(path)
@@ -164,7 +171,7 @@ def _drain_one(store: Store, root: Path, manifest_path: Path) -> Outcome:
     else:
         with contextlib.suppress(FileNotFoundError):
             data_path.rename(target / data_path.name)
-    _write_json(target / f"{ticket}.json", {**manifest, **detail, "state": state})
+    write_json(target / f"{ticket}.json", {**manifest, **detail, "state": state})
     manifest_path.unlink(missing_ok=True)
     return Outcome(ticket, state, detail)
 

@@ -935,7 +935,7 @@ def worst_cell(cells: pd.DataFrame, check: str | None = None) -> tuple[str, Any]
     from lifecycle.drift.severity import severity_rank
 
     if check is None:
-        flagged = set(cells.loc[[severity_rank(s) > 0 for s in cells["severity"]], "check_name"])
+        flagged = set(_flagged(cells)["check_name"])
         check = "prediction_drift" if flagged.isdisjoint({"data_drift"}) and (
             "prediction_drift" in flagged) else "data_drift"  # fmt: skip
     part = cells[cells["check_name"] == check]
@@ -951,12 +951,17 @@ def worst_cell(cells: pd.DataFrame, check: str | None = None) -> tuple[str, Any]
 def findings_elsewhere(cells: pd.DataFrame) -> list[str]:
     """Heatmap rows with a flagged result when no feature or prediction cell is flagged:
     the investigation's evidence is then in the multivariate or concept sections."""
-    from lifecycle.drift.severity import severity_rank
-
-    flagged = cells[[severity_rank(s) > 0 for s in cells["severity"]]]
+    flagged = _flagged(cells)
     if flagged["check_name"].isin(["data_drift", "prediction_drift"]).any():
         return []
     return list(dict.fromkeys(flagged["row"]))
+
+
+def _flagged(cells: pd.DataFrame) -> pd.DataFrame:
+    """The cells graded minor or worse."""
+    from lifecycle.drift.severity import severity_rank
+
+    return cells[[severity_rank(s) > 0 for s in cells["severity"]]]
 
 
 # -- portfolio ----------------------------------------------------------------------------------

@@ -35,12 +35,11 @@ import sys
 import threading
 import time
 import traceback
-import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from lifecycle.inbox import Periodic, inbox_dir
+from lifecycle.inbox import Periodic, inbox_dir, new_ticket, write_json
 from lifecycle.store import DatabaseLocked, Store, open_store
 
 PENDING, RUNNING, DONE = "pending", "running", "done"
@@ -81,13 +80,6 @@ def requests_dir(db_path: str | os.PathLike) -> Path:
     return inbox_dir(db_path) / "requests"
 
 
-def _write_json(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
-    tmp.rename(path)
-
-
 def _handler(kind: str):
     if kind not in HANDLERS:
         raise ValueError(f"unknown request kind {kind!r}; known: {', '.join(HANDLERS)}")
@@ -126,12 +118,10 @@ def run(
 
 def submit(db_path: str | os.PathLike, params: dict[str, Any], wait: float) -> str:
     """Queue a request that expires `wait` seconds from now; return its ticket."""
-    now = time.time()  # microseconds in the name keep "oldest first" within one second
-    stamp = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime(now))}.{int(now % 1 * 1e6):06d}"
-    ticket = f"{stamp}-{uuid.uuid4().hex[:12]}"
-    request = {**params, "ticket": ticket, "expires_at": now + wait}
+    ticket = new_ticket()
+    request = {**params, "ticket": ticket, "expires_at": time.time() + wait}
     request.pop("here", None)
-    _write_json(requests_dir(db_path) / PENDING / f"{ticket}.json", request)
+    write_json(requests_dir(db_path) / PENDING / f"{ticket}.json", request)
     return ticket
 
 
@@ -275,7 +265,7 @@ def _serve_one(store: Store, running: Path) -> tuple[dict, Outcome]:
 
 def _answer(root: Path, running: Path, answer: tuple[dict, Outcome]) -> None:
     params, outcome = answer
-    _write_json(root / DONE / running.name, {**params, **asdict(outcome)})
+    write_json(root / DONE / running.name, {**params, **asdict(outcome)})
     running.unlink(missing_ok=True)
 
 
@@ -313,9 +303,6 @@ class Worker(Periodic):
     thread_name = "requests"
     _started: ClassVar[dict[str, Worker]] = {}
     _lock = threading.Lock()
-
-    def __init__(self, store: Store, interval: float = 1.0):
-        super().__init__(store, interval)
 
     @classmethod
     def start_for(cls, store: Store, interval: float = 1.0) -> Worker:

@@ -54,7 +54,7 @@ if not subjects:
     st.info("The stored results hold no feature or prediction drift for this selection.")
     st.stop()
 windows = sorted(cells["window_start"].unique())
-window_keys = [pd.Timestamp(w).strftime("%Y-%m-%dT%H:%M") for w in windows]
+window_keys = [pd.Timestamp(w).strftime(charts.WINDOW_KEY_FORMAT) for w in windows]
 worst = layers.worst_cell(cells)
 if elsewhere := layers.findings_elsewhere(cells):
     st.warning(
@@ -66,7 +66,7 @@ if st.session_state.get("feature") not in subjects:
     st.session_state["feature"] = worst[0] if worst else subjects[0]
 if st.session_state.get("window") not in window_keys:
     st.session_state["window"] = (
-        pd.Timestamp(worst[1]).strftime("%Y-%m-%dT%H:%M") if worst else window_keys[-1]
+        pd.Timestamp(worst[1]).strftime(charts.WINDOW_KEY_FORMAT) if worst else window_keys[-1]
     )
 
 
