@@ -14,8 +14,10 @@
 
 Counts run as one aggregate query over all the window's rows; only counts and a few
 evidence rows reach Python. Severity grades the affected share of rows
-(severity.QUALITY_THRESHOLDS); a rate compared with the reference also needs a
-significant test (p < fdr) so a handful of rows in a small window does not raise a finding.
+(severity.QUALITY_THRESHOLDS), and only the part of it the window proves: the one-sided
+lower confidence bound of the rate's excess over the reference (lifecycle.drift.noise,
+`rate_excess_bound`), so two odd rows among 165 do not grade like 1.2% of a million rows.
+A rate compared with the reference also needs a significant test (p < fdr).
 """
 
 from __future__ import annotations
@@ -24,10 +26,11 @@ import json
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from scipy import stats
 
+from lifecycle.drift import noise
 from lifecycle.drift.config import DriftConfig, FeatureInfo
 from lifecycle.drift.results_model import CheckResult, clean, insufficient
 from lifecycle.drift.severity import grade, response
@@ -54,6 +57,9 @@ class ReferenceProfile:
     fences: dict[str, tuple[float, float]]  # numeric feature -> (low, high) far-out fences
     outlier_rate: dict[str, float]
     categories: dict[str, list[str]]  # categorical feature -> categories seen
+    # categorical feature -> Good-Turing estimate of the share of categories the reference
+    # never saw (its singletons / its rows): what "new" categories chance alone brings
+    unseen_mass: dict[str, float] = field(default_factory=dict)
 
 
 def reference_profile(
@@ -66,17 +72,18 @@ def reference_profile(
     ).fetchall()[0]
     missing = {f.name: int(row[i + 1]) for i, f in enumerate(features)}
     fences, outlier_rate = _fences(cur, ref_sample_table, features)
-    categories = {}
+    categories, unseen_mass = {}, {}
     for f in features:
         if f.type == "categorical":
             q = quote_ident(f.name)
-            categories[f.name] = [
-                r[0]
-                for r in cur.execute(
-                    f"SELECT DISTINCT {q} FROM ({ref_relation}) WHERE {q} IS NOT NULL ORDER BY 1"
-                ).fetchall()
-            ]
-    return ReferenceProfile(int(row[0]), missing, fences, outlier_rate, categories)
+            counts = cur.execute(
+                f"SELECT {q}, count(*) FROM ({ref_relation}) WHERE {q} IS NOT NULL "
+                "GROUP BY 1 ORDER BY 1"
+            ).fetchall()
+            categories[f.name] = [k for k, _ in counts]
+            total = sum(n for _, n in counts)
+            unseen_mass[f.name] = sum(n == 1 for _, n in counts) / total if total else 0.0
+    return ReferenceProfile(int(row[0]), missing, fences, outlier_rate, categories, unseen_mass)
 
 
 def _fences(cur, table: str, features: Sequence[FeatureInfo]):
@@ -273,7 +280,10 @@ def _missing_rate(f, rows, counts, profile, config) -> CheckResult:
     p = _two_proportion_p(missing, rows, ref_missing, ref_rows)
     thresholds = config.quality_thresholds["missing_rate"]
     significant = p is not None and p < config.fdr and increase > 0
-    severity = grade(increase, thresholds) if significant else "none"
+    bound = noise.rate_excess_bound(
+        missing, rows, ref_k=ref_missing, ref_n=ref_rows, quantile=config.noise_quantile
+    )
+    severity = grade(bound, thresholds) if significant else "none"
     return CheckResult(
         check="missing_rate",
         subject=f.name,
@@ -286,7 +296,12 @@ def _missing_rate(f, rows, counts, profile, config) -> CheckResult:
         response=response(severity, quality=True),
         n_reference=ref_rows,
         n_current=rows,
-        details={"missing": missing, "reference_rate": ref_rate, "all_missing": missing == rows},
+        details={
+            "missing": missing,
+            "reference_rate": ref_rate,
+            "all_missing": missing == rows,
+            **_noise_details(increase, bound, config),
+        },
     )
 
 
@@ -306,7 +321,8 @@ def _out_of_range(cur, relation, f, present, counts, config) -> CheckResult:
     bad = counts[f"range:{f.name}"]
     rate = bad / present
     thresholds = config.quality_thresholds["out_of_range"]
-    severity = grade(rate, thresholds) if bad else "none"
+    bound = noise.rate_excess_bound(bad, present, quantile=config.noise_quantile)
+    severity = grade(bound, thresholds) if bad else "none"
     lo, hi = f.range
     q = quote_ident(f.name)
     evidence = (
@@ -324,7 +340,12 @@ def _out_of_range(cur, relation, f, present, counts, config) -> CheckResult:
         severity=severity,
         response=response(severity, quality=True),
         n_current=present,
-        details={"violations": bad, "range": [lo, hi], "examples": evidence},
+        details={
+            "violations": bad,
+            "range": [lo, hi],
+            "examples": evidence,
+            **_noise_details(rate, bound, config),
+        },
     )
 
 
@@ -346,7 +367,8 @@ def _outliers(f, present, counts, profile, config) -> CheckResult:
     # more far outliers than the reference rate predicts? (binomial, one-sided)
     p = float(stats.binomtest(far, present, max(ref_rate, 1e-6), alternative="greater").pvalue)
     thresholds = config.quality_thresholds["outliers"]
-    severity = grade(excess, thresholds) if p < config.fdr else "none"
+    bound = noise.rate_excess_bound(far, present, ref_rate=ref_rate, quantile=config.noise_quantile)
+    severity = grade(bound, thresholds) if p < config.fdr else "none"
     lo, hi = profile.fences[f.name]
     return CheckResult(
         check="outliers",
@@ -359,7 +381,12 @@ def _outliers(f, present, counts, profile, config) -> CheckResult:
         severity=severity,
         response=response(severity, quality=True),
         n_current=present,
-        details={"outliers": far, "fences": [lo, hi], "reference_rate": ref_rate},
+        details={
+            "outliers": far,
+            "fences": [lo, hi],
+            "reference_rate": ref_rate,
+            **_noise_details(excess, bound, config),
+        },
     )
 
 
@@ -369,7 +396,10 @@ def _new_categories(cur, relation, f, present, counts, profile, config) -> Check
     new = counts[f"new:{f.name}"]
     rate = new / present
     thresholds = config.quality_thresholds["new_categories"]
-    severity = grade(rate, thresholds) if new else "none"
+    # against the reference's categories, a rare category it happened to miss is chance
+    expected = 0.0 if f.values else profile.unseen_mass.get(f.name, 0.0)
+    bound = noise.rate_excess_bound(new, present, ref_rate=expected, quantile=config.noise_quantile)
+    severity = grade(bound, thresholds) if new else "none"
     shares = {}
     if new:
         q = quote_ident(f.name)
@@ -390,7 +420,12 @@ def _new_categories(cur, relation, f, present, counts, profile, config) -> Check
         severity=severity,
         response=response(severity, quality=True),
         n_current=present,
-        details={"rows": new, "categories": shares},
+        details={
+            "rows": new,
+            "categories": shares,
+            "expected_unseen_share": expected,
+            **_noise_details(rate, bound, config),
+        },
     )
 
 
@@ -407,7 +442,8 @@ def _rules(cur, relation, features, rules, counts, config) -> list[CheckResult]:
             continue
         bad, unknown = counts[f"violations:{i}"], counts[f"unknown:{i}"]
         rate = bad / rows
-        severity = grade(rate, thresholds) if bad else "none"
+        bound = noise.rate_excess_bound(bad, rows, quantile=config.noise_quantile)
+        severity = grade(bound, thresholds) if bad else "none"
         columns = _rule_columns(rule.sql, features)
         evidence = _evidence(cur, relation, f"NOT ({rule.sql})", columns) if bad else []
         out.append(
@@ -426,10 +462,21 @@ def _rules(cur, relation, features, rules, counts, config) -> list[CheckResult]:
                     "violations": bad,
                     "not_evaluable": unknown,
                     "examples": evidence,
+                    **_noise_details(rate, bound, config),
                 },
             )
         )
     return out
+
+
+def _noise_details(effect: float, bound: float, config: DriftConfig) -> dict:
+    """What the window proves about a rate (`graded_effect`, the lower confidence bound that
+    severity grades) and how much of the measured rate chance could explain."""
+    return {
+        "graded_effect": bound,
+        "chance_level": max(effect - bound, 0.0),
+        "chance_quantile": config.noise_quantile,
+    }
 
 
 def _rule_columns(sql: str, features) -> list[str]:

@@ -61,6 +61,7 @@ class DriftConfig:
     min_labels: int = 100
     label_sample: int = 10_000
     bootstrap: int = 200
+    noise_quantile: float = 0.99  # chance level: this quantile of the no-change distance
     thresholds: dict[str, tuple[float, float, float]] = field(
         default_factory=lambda: dict(EFFECT_THRESHOLDS)
     )
@@ -89,6 +90,7 @@ _INT_KEYS = {
 _BOOL_KEYS = ("multivariate", "concept")
 _KNOWN = {
     "fdr",
+    "noise_quantile",
     "baseline",
     "numeric_method",
     "categorical_method",
@@ -112,6 +114,12 @@ def drift_config(spec: dict[str, Any]) -> DriftConfig:
             problems.append(f"`[drift].fdr` must be a number between 0 and 1, got {fdr!r}")
         else:
             values["fdr"] = float(fdr)
+    if "noise_quantile" in raw:
+        q = raw["noise_quantile"]
+        if not isinstance(q, int | float) or isinstance(q, bool) or not 0.5 <= q < 1:
+            problems.append(f"`[drift].noise_quantile` must be a number in [0.5, 1), got {q!r}")
+        else:
+            values["noise_quantile"] = float(q)
     for key, (low, high) in _INT_KEYS.items():
         if key in raw:
             v = raw[key]

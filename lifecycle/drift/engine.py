@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from lifecycle.drift import ecdf, stats
+from lifecycle.drift import ecdf, noise, stats
 from lifecycle.drift.config import DriftConfig, FeatureInfo
 from lifecycle.drift.results_model import (
     CHECKS,
@@ -33,10 +33,10 @@ from lifecycle.drift.windows import (
     numeric_moments,
     pooled_std,
 )
-from lifecycle.store import Store
+from lifecycle.store import Store, quote_ident
 
 # Bump when a change to the computations alters stored results: windows are recomputed.
-ENGINE_VERSION = 1
+ENGINE_VERSION = 2  # 2: severity graded beyond the chance level (noise.py)
 
 
 # -- univariate ---------------------------------------------------------------------
@@ -60,19 +60,20 @@ def univariate_drift(
     numeric = [f.name for f in features if f.type == "numeric"]
     moments_ref = numeric_moments(cur, ref_table, numeric)
     moments_cur = numeric_moments(cur, cur_table, numeric)
+    atoms = reference_atoms(cur, ref_table, numeric)
     results = []
     for f in features:
         if f.type == "numeric":
             res = numeric_drift(
                 cur, ref_table, cur_table, f, moments_ref[f.name], moments_cur[f.name], config
             )
+            reference = atoms[f.name]
         else:
-            res = categorical_drift(
-                category_counts(cur, ref_table, f.name),
-                category_counts(cur, cur_table, f.name),
-                f,
-                config,
-            )
+            ref_counts = category_counts(cur, ref_table, f.name)
+            res = categorical_drift(ref_counts, category_counts(cur, cur_table, f.name), f, config)
+            reference = noise.categorical_atoms(ref_counts) if ref_counts else None
+        if res.status == OK and reference is not None:
+            attach_chance_level(res, reference, config)
         res.check = check
         if context:
             res.details.update(context)
@@ -213,17 +214,50 @@ def _too_little(n_ref: int, n_cur: int, min_rows: int) -> str | None:
     return None
 
 
+def reference_atoms(cur, ref_table: str, columns: list[str]) -> dict[str, noise.Atoms | None]:
+    """Each numeric column's reference distribution as at most 1,000 quantile points (one
+    query for all columns): the input of the chance-level simulation."""
+    if not columns:
+        return {}
+    points = noise.atom_quantile_points()
+    parts = ", ".join(f"quantile_disc({quote_ident(c)}, ?::DOUBLE[])" for c in columns)
+    row = cur.execute(f"SELECT {parts} FROM {ref_table}", [points] * len(columns)).fetchall()[0]
+    return {c: (noise.numeric_atoms(v) if v else None) for c, v in zip(columns, row, strict=True)}
+
+
+def attach_chance_level(res: CheckResult, atoms: noise.Atoms, config: DriftConfig) -> None:
+    """Store the chance level of the result's effect at its sizes, and the smallest effect
+    those sizes can grade (details: chance_level, detectable_effect)."""
+    d = res.details
+    binned = d.get("type") == "numeric" and res.method in ("psi", "jensenshannon")
+    chance = noise.chance_level(
+        atoms,
+        res.method,
+        res.n_reference,
+        res.n_current,
+        scale=d.get("scale") or 0.0,
+        edges=d.get("bin_edges", []) if binned else None,
+        quantile=config.noise_quantile,
+    )
+    minor = config.thresholds[res.method][0]
+    d["chance_level"] = number(chance)
+    d["chance_quantile"] = config.noise_quantile
+    d["detectable_effect"] = number(noise.detectable(minor, chance, res.method))
+
+
 def apply_verdicts(results: list[CheckResult], config: DriftConfig, *, correct: bool) -> None:
-    """Benjamini-Hochberg over the tested results, then severity = effect grade if significant."""
+    """Benjamini-Hochberg over the tested results; the severity of a significant result
+    grades the part of its effect that stands clear of chance (noise.beyond_chance)."""
     tested = [r for r in results if r.status == OK and r.p_value is not None]
     p = [r.p_value for r in tested]
     adjusted = stats.bh_adjust(p) if correct else np.asarray(p, dtype=float)
     for r, p_adj in zip(tested, adjusted, strict=True):
         r.p_adjusted = number(p_adj)
         significant = r.p_adjusted is not None and r.p_adjusted < config.fdr
-        thresholds = config.thresholds[r.method]
-        r.severity = grade(r.effect_size, thresholds) if significant else "none"
+        graded = noise.beyond_chance(r.effect_size, r.details.get("chance_level"), r.method)
+        r.severity = grade(graded, config.thresholds[r.method]) if significant else "none"
         r.response = response(r.severity)
+        r.details["graded_effect"] = number(graded)
         r.details["significant"] = bool(significant)
         r.details["fdr"] = config.fdr
 

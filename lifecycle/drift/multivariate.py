@@ -3,7 +3,8 @@
 A gradient-boosted domain classifier is trained on a bounded, deterministic sample of each
 side (hash-ordered rows from SQL). Its cross-validated ROC AUC is the effect size: 0.5 means
 the two samples are indistinguishable. The p-value is the one-sided Mann-Whitney test of the
-out-of-fold scores (current above reference). When the verdict flags drift, permutation
+out-of-fold scores (current above reference). Severity grades the AUC beyond its chance
+level at the two sample sizes (lifecycle.drift.noise). When the verdict flags drift, permutation
 importance on a held-out fold names the features that drive it.
 """
 
@@ -19,6 +20,7 @@ from sklearn.inspection import permutation_importance
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
+from lifecycle.drift import noise
 from lifecycle.drift.config import DriftConfig, FeatureInfo
 from lifecycle.drift.results_model import CheckResult, clean, insufficient
 from lifecycle.drift.severity import grade, response
@@ -76,7 +78,9 @@ def domain_classifier(
     auc = float(roc_auc_score(y, oof))
     p = float(stats.mannwhitneyu(oof[y == 1], oof[y == 0], alternative="greater").pvalue)
     thresholds = config.thresholds["domain_auc"]
-    severity = grade(auc, thresholds) if p < config.fdr else "none"
+    chance = noise.auc_chance_level(n_ref, n_cur, config.noise_quantile)
+    graded = noise.beyond_chance(auc, chance, "domain_auc")
+    severity = grade(graded, thresholds) if p < config.fdr else "none"
     drivers = _drivers(held_out, features, seed) if severity != "none" else []
     return CheckResult(
         check="multivariate_drift",
@@ -98,6 +102,10 @@ def domain_classifier(
                 "roc_auc": auc,
                 "drivers": drivers,
                 "thresholds": thresholds,
+                "chance_level": chance,
+                "chance_quantile": config.noise_quantile,
+                "graded_effect": graded,
+                "detectable_effect": noise.detectable(thresholds[0], chance, "domain_auc"),
             }
         ),
     )
