@@ -808,10 +808,76 @@ def statistic_figure(
                 marker={"symbol": "x", "color": "#999"},
             )
         )
-    _thresholds(fig, list(thresholds) if thresholds else None)
+    bounds = severity_bounds(have, thresholds) if value == "effect_size" else None
+    if bounds is not None:
+        _bound_traces(fig, bounds)
+    else:
+        _thresholds(fig, list(thresholds) if thresholds else None)
     _mark_window(fig, selected_window)
     fig.update_yaxes(rangemode="tozero")
     return _layout(fig, title, "window start (UTC)", y_title)
+
+
+def severity_bounds(history: pd.DataFrame, thresholds: Sequence[float] | None):
+    """Per window: the chance level stored with the result and the measured effect at which
+    each severity starts at that window's sizes (noise.detectable), or None when the
+    results carry no chance level (computed before noise-aware grading)."""
+    from lifecycle.drift import noise
+
+    if not thresholds or history.empty or "details" not in history:
+        return None
+    chance = history["details"].map(lambda d: (d or {}).get("chance_level"))
+    if chance.isna().all():
+        return None
+    rows = []
+    for start, method, level in zip(history["window_start"], history["method"], chance,
+                                    strict=True):  # fmt: skip
+        if level is None or pd.isna(level):
+            continue
+        rows.append({"window_start": start, "chance": float(level),
+                     **{name: noise.detectable(t, float(level), method)
+                        for name, t in zip(SEVERITIES[1:], thresholds, strict=False)}})  # fmt: skip
+    if not rows:
+        return None
+    # several series in one chart: the widest band per window (what any of them needs)
+    return pd.DataFrame(rows).groupby("window_start", as_index=False).max()
+
+
+def noise_sentence(result) -> str | None:
+    """One line that puts a stored result's effect next to its chance level, e.g. "effect
+    0.13, chance level at n = 165 (reference 5,000): 0.11; graded 0.02 ..." (None when the
+    result has no chance level)."""
+    details = result["details"] or {}
+    chance = details.get("chance_level")
+    if chance is None or result["effect_size"] is None or pd.isna(result["effect_size"]):
+        return None
+    n_cur, n_ref = result["n_current"], result["n_reference"]
+    sizes = f"n = {int(n_cur):,}" if n_cur is not None and not pd.isna(n_cur) else "these sizes"
+    if n_ref is not None and not pd.isna(n_ref):
+        sizes += f" (reference {int(n_ref):,})"
+    text = (f"Effect {result['effect_size']:.3g}; chance level at {sizes}: {chance:.3g} "
+            f"({details.get('chance_quantile', 0.99):.0%} of no-change windows stay below it).")  # fmt: skip
+    graded, smallest = details.get("graded_effect"), details.get("detectable_effect")
+    if graded is not None:
+        text += f" Graded on the part beyond chance: {graded:.3g}."
+    if smallest is not None:
+        unit = " sd" if result["method"] == "wasserstein" else ""
+        text += f" The smallest effect a window of this size can grade: {smallest:.3g}{unit}."
+    return text
+
+
+def _bound_traces(fig: go.Figure, bounds: pd.DataFrame) -> None:
+    fig.add_trace(
+        go.Scatter(x=bounds["window_start"], y=bounds["chance"], name="chance level",
+                   mode="lines", line={"color": "#9a9a9a", "dash": "dot", "shape": "hv"})
+    )  # fmt: skip
+    for name, colour in zip(SEVERITIES[1:], THRESHOLD_COLOURS, strict=True):
+        if name in bounds:
+            fig.add_trace(
+                go.Scatter(x=bounds["window_start"], y=bounds[name], name=f"{name} from",
+                           mode="lines", line={"color": colour, "dash": "dash", "width": 1.5,
+                                               "shape": "hv"})
+            )  # fmt: skip
 
 
 def drivers_figure(drivers: Sequence[dict] | None, *, title: str = "Features driving it"):

@@ -343,7 +343,12 @@ class _Runner:
         w, config = inputs.window, ctx.config
         results, ref_table, ref_rel = self.feature_drift(ctx, w, inputs.rows)
         results += prediction_drift(
-            self.cur, ref_table, CUR_TABLE, config, classifier=ctx.classifier
+            self.cur,
+            ref_table,
+            CUR_TABLE,
+            config,
+            classifier=ctx.classifier,
+            atoms_cache=self._atoms_cache("prediction"),
         )
         if config.multivariate:
             results.append(self.multivariate(ctx, w, ref_table))
@@ -372,7 +377,13 @@ class _Runner:
             "sampled": rows > cap or ref_rows > cap,
         }
         results = univariate_drift(
-            self.cur, ref_table, CUR_TABLE, config.features, config, context=context
+            self.cur,
+            ref_table,
+            CUR_TABLE,
+            config.features,
+            config,
+            context=context,
+            atoms_cache=self._atoms_cache("features"),
         )
         return results, ref_table, ref_rel
 
@@ -396,6 +407,13 @@ class _Runner:
             reference_relation(self.cur, self.reference, w, names, config.baseline, sampling),
         )
         return REF_TABLE, rel, rows
+
+    def _atoms_cache(self, part: str) -> dict | None:
+        """Reference atoms kept across windows: only the spec reference stays the same
+        (spec_state is reset whenever the version changes)."""
+        if self.reference != "spec":
+            return None
+        return self.spec_state.setdefault(f"atoms:{part}", {})
 
     def reference_profile(self, ctx: VersionContext, ref_table: str, ref_rel: str):
         """The reference's quality profile; computed once per version for the spec reference."""

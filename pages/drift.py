@@ -142,6 +142,8 @@ if result is not None:
         result["severity"], "gray"
     )
     st.markdown(f"Severity **:{colour}[{severity}]** → response: **{response}**")
+    if (noise_note := charts.noise_sentence(result)) is not None:
+        st.caption(noise_note)
 left, right = st.columns(2)
 left.plotly_chart(
     charts.distribution_figure(dist, feature=feature, window_label=_window_label(window),
@@ -157,6 +159,11 @@ right.plotly_chart(
     ),
     key="statistic",
 )  # fmt: skip
+right.caption(
+    "Grey dotted: the effect that chance alone reaches at each window's size (99% of windows "
+    "without drift stay below it). Dashed: where minor, moderate and significant start at "
+    "that size. Small windows need larger effects; a window too small to judge is marked x."
+)
 
 
 def _fmt(value, digits: int = 4) -> str:
@@ -178,6 +185,9 @@ else:
         "p-value": _fmt(result["p_value"]),
         "p-value, BH-adjusted": _fmt(result["p_adjusted"]),
         "effect size": _fmt(result["effect_size"]),
+        "chance level at these sizes": _fmt(details.get("chance_level")),
+        "effect beyond chance (graded)": _fmt(details.get("graded_effect")),
+        "smallest effect these sizes can grade": _fmt(details.get("detectable_effect")),
         "thresholds (minor, moderate, significant)": ", ".join(_fmt(t) for t in thresholds or []),
         "severity": result["severity"] or "no verdict",
         "response": result["response"] or "—",

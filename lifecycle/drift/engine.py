@@ -52,15 +52,17 @@ def univariate_drift(
     check: str = "data_drift",
     correct: bool = True,
     context: dict | None = None,
+    atoms_cache: dict | None = None,
 ) -> list[CheckResult]:
     """Test every feature of two sample tables; verdicts use BH over the features if `correct`.
 
-    `context` (e.g. row counts before sampling) is copied into each result's details.
+    `context` (e.g. row counts before sampling) is copied into each result's details;
+    `atoms_cache` keeps the reference's atoms when the reference is the same every window.
     """
     numeric = [f.name for f in features if f.type == "numeric"]
     moments_ref = numeric_moments(cur, ref_table, numeric)
     moments_cur = numeric_moments(cur, cur_table, numeric)
-    atoms = reference_atoms(cur, ref_table, numeric)
+    atoms = reference_atoms(cur, ref_table, numeric, atoms_cache)
     results = []
     for f in features:
         if f.type == "numeric":
@@ -214,15 +216,29 @@ def _too_little(n_ref: int, n_cur: int, min_rows: int) -> str | None:
     return None
 
 
-def reference_atoms(cur, ref_table: str, columns: list[str]) -> dict[str, noise.Atoms | None]:
-    """Each numeric column's reference distribution as at most 1,000 quantile points (one
-    query for all columns): the input of the chance-level simulation."""
-    if not columns:
-        return {}
-    points = noise.atom_quantile_points()
-    parts = ", ".join(f"quantile_disc({quote_ident(c)}, ?::DOUBLE[])" for c in columns)
-    row = cur.execute(f"SELECT {parts} FROM {ref_table}", [points] * len(columns)).fetchall()[0]
-    return {c: (noise.numeric_atoms(v) if v else None) for c, v in zip(columns, row, strict=True)}
+def reference_atoms(
+    cur, ref_table: str, columns: list[str], cache: dict | None = None
+) -> dict[str, noise.Atoms | None]:
+    """Each numeric column's reference distribution as at most `noise.MAX_ATOMS` equally
+    weighted order statistics (SQL): the input of the chance-level simulation. `cache`
+    (column -> atoms) is for a reference that stays the same across windows."""
+    out = {}
+    for c in columns:
+        if cache is not None and c in cache:
+            out[c] = cache[c]
+            continue
+        q = quote_ident(c)
+        values = cur.execute(
+            f"SELECT list(x ORDER BY x) FROM (SELECT {q} AS x, "
+            f"row_number() OVER (ORDER BY {q}) AS rn, count(*) OVER () AS n "
+            f"FROM {ref_table} WHERE {q} IS NOT NULL) "
+            "WHERE (rn * ?) // n != ((rn - 1) * ?) // n",
+            [noise.MAX_ATOMS, noise.MAX_ATOMS],
+        ).fetchall()[0][0]
+        out[c] = noise.numeric_atoms(values) if values else None
+        if cache is not None:
+            cache[c] = out[c]
+    return out
 
 
 def attach_chance_level(res: CheckResult, atoms: noise.Atoms, config: DriftConfig) -> None:
@@ -266,14 +282,27 @@ def apply_verdicts(results: list[CheckResult], config: DriftConfig, *, correct: 
 
 
 def prediction_drift(
-    cur, ref_table: str, cur_table: str, config: DriftConfig, *, classifier: bool
+    cur,
+    ref_table: str,
+    cur_table: str,
+    config: DriftConfig,
+    *,
+    classifier: bool,
+    atoms_cache: dict | None = None,
 ) -> list[CheckResult]:
     """The score/value distribution and, for classifiers, the predicted-class mix."""
     subjects = [FeatureInfo("prediction", "numeric", "wasserstein")]
     if classifier:
         subjects.append(FeatureInfo("predicted_label", "categorical", "jensenshannon"))
     return univariate_drift(
-        cur, ref_table, cur_table, subjects, config, check="prediction_drift", correct=False
+        cur,
+        ref_table,
+        cur_table,
+        subjects,
+        config,
+        check="prediction_drift",
+        correct=False,
+        atoms_cache=atoms_cache,
     )
 
 
