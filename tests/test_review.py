@@ -304,3 +304,32 @@ def test_canary_breach_recommends_rollback(pair):
     assert any("p95 latency 40 ms" in b for b in rec["breaches"])
     assert rec["since"] == START - pd.Timedelta(hours=1)
     assert review.review_pack(store, "toy", "2.0")["canary"]["rollback"]
+
+
+def test_gates_judge_the_production_version_they_replace(pair, tmp_path, monkeypatch):
+    """Two versions switched at once: the loser's gates compared it with a production version
+    that was replaced while they ran, so it must not take production (issue 17, finding 2)."""
+    store, _ = pair
+    register(store, tmp_path, "3.0")
+    approve_fully(store, "3.0")
+    registry.promote(store, DANA, "toy", "3.0")  # shadow
+    real_gates = registry.promotion_gates
+
+    def gates_then_race(store_, model, version, champion):
+        results = real_gates(store_, model, version, champion)
+        if version == "3.0":  # another deployer switches 2.0 while 3.0's gates were evaluated
+            monkeypatch.setattr(registry, "promotion_gates", real_gates)
+            registry.switch(store, DANA, "toy", "2.0")
+        return results
+
+    monkeypatch.setattr(registry, "promotion_gates", gates_then_race)
+    audit_before = store.query_one("SELECT count(*) FROM audit_log")[0]
+    with pytest.raises(registry.Conflict, match="production of toy changed"):
+        registry.switch(store, DANA, "toy", "3.0")
+    status = registry.version_status(store, "toy", "3.0")
+    assert status["state"] == "shadow"
+    assert status["deployment"]["production"] == "2.0"
+    # only the winner's switch was audited (its version and the replaced 1.0)
+    assert store.query_one("SELECT count(*) FROM audit_log")[0] == audit_before + 2
+    # evaluated afresh against 2.0, the switch goes through
+    assert registry.switch(store, DANA, "toy", "3.0").to_state == "production"

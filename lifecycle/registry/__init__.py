@@ -93,7 +93,7 @@ def act(
         require(actor, "override_gates")
         if not (reason or "").strip():
             raise RegistryError("overriding a failing gate needs a reason")
-    gates = None
+    gates, pointer_revision = None, None
     if action in ("promote", "switch"):
         status = version_status(store, model, version)
         stale = expected_revision is not None and status["revision"] != expected_revision
@@ -114,8 +114,11 @@ def act(
             if failed:
                 detail = f"failing gates overridden by {actor.name} (admin)"
                 gates.append({"name": "override", "passed": True, "detail": detail})
-            # the gates were evaluated on this revision: promote only if it is still current
+            # the gates were evaluated on this revision of the version and against the
+            # production version of this revision of the pointer: promote only if both
+            # are still current when the transaction writes (perform checks inside it)
             expected_revision = status["revision"]
+            pointer_revision = status["deployment"]["revision"]
     return perform(
         store,
         actor,
@@ -127,6 +130,7 @@ def act(
         share=share,
         gates=gates,
         at=at,
+        expected_pointer=(pointer_revision,) if gates is not None else None,
     )
 
 

@@ -502,12 +502,16 @@ def perform(
     share: float | None = None,
     gates: list | None = None,
     at: datetime | None = None,
+    expected_pointer: tuple[int | None] | None = None,
 ) -> Transition:
     """Apply one action as one transaction with its audit rows; see the module docstring.
 
     `expected_revision` is the version's revision the caller showed to the user (pages pass
     it; None means "whatever it is now", still safe against concurrent writers). `at` records
-    the change at a past instant instead of now (backfilling history, e.g. the demo)."""
+    the change at a past instant instead of now (backfilling history, e.g. the demo).
+    `expected_pointer` = (revision,) of the model's deployment pointer that promotion gates
+    were evaluated against: if production changed since, the gates judged the wrong
+    incumbent and nothing is written."""
     if action not in PLANNERS:
         raise RegistryError(f"unknown action {action!r}; actions are {', '.join(ACTIONS)}")
     require(actor, PERMISSION[action])
@@ -523,6 +527,13 @@ def perform(
             if row["state"] not in SOURCES[action]:
                 raise RegistryError(_explain_source(action, row))
             dep = _deployment_row(cur, model)
+            if expected_pointer is not None and dep["revision"] != expected_pointer[0]:
+                raise Conflict(
+                    f"production of {model} changed while the promotion gates were evaluated "
+                    f"(now {dep['production'] or 'none'}); the gates compared {version} with "
+                    "the previous production version, so nothing was changed: reload and "
+                    "decide again"
+                )
             plan = PLANNERS[action](actor, row, dep, reason, share=share, gates=gates)
             audit_ids = _apply(cur, actor, model, row, dep, plan, when)
     except duckdb.TransactionException as exc:
