@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -46,6 +47,7 @@ _INDEX_DRAWS = 500  # samples up to this size are drawn value by value
 _GRID = 2 ** (1 / 8)  # size buckets: about 9% apart
 _CACHE_SIZE = 4096
 _cache: OrderedDict[tuple, float] = OrderedDict()
+_cache_lock = threading.Lock()
 
 QUADRATIC = frozenset({"jensenshannon"})  # noise adds in squares (see module docstring)
 
@@ -117,14 +119,16 @@ def chance_level(
         tuple(edges) if edges is not None else None,
         quantile,
     )
-    raw = _cache.get(key)
+    with _cache_lock:
+        raw = _cache.get(key)
+        if raw is not None:
+            _cache.move_to_end(key)
     if raw is None:
         raw = _simulate(atoms, method, m1, m2, edges, quantile, _seed(key))
-        _cache[key] = raw
-        if len(_cache) > _CACHE_SIZE:
-            _cache.popitem(last=False)
-    else:
-        _cache.move_to_end(key)
+        with _cache_lock:  # monitoring may run on several threads of the app's process
+            _cache[key] = raw
+            if len(_cache) > _CACHE_SIZE:
+                _cache.popitem(last=False)
     if method == "wasserstein":
         return raw / scale if scale > 0 else float("nan")
     return raw
@@ -269,4 +273,5 @@ def rate_excess_bound(
 
 
 def clear_cache() -> None:
-    _cache.clear()
+    with _cache_lock:
+        _cache.clear()
