@@ -300,3 +300,36 @@ def test_auto_without_traffic_and_with_multivariate_minimum(tmp_path):
             serve(store, day, 40)
         # multivariate on by default: its 200-row minimum decides (a day of 40 is too small)
         assert monitoring_plan(store, "toy").grains == ("week",)
+
+
+# -- pages: the declared window is the default view ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("page", "settings", "expected"),
+    [
+        ("drift", '\n[monitoring]\ngrains = ["week", "day"]\n', "week"),
+        ("drift", "\n[monitoring]\nchunk_rows = 100\n", "chunk:100"),
+        ("model_health", "\n[monitoring]\nchunk_rows = 100\n", "day"),  # layers: calendar
+        ("model_health", '\n[alerts]\ngrain = "week"\n', "week"),
+    ],
+)
+def test_pages_open_on_the_declared_window(tmp_path, monkeypatch, page, settings, expected):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.browser import ROOT
+
+    store = toy(tmp_path, settings)
+    for day in range(3):
+        serve(store, day, 120)
+    store.close()
+    monkeypatch.setenv("LIFECYCLE_DB", str(tmp_path / "grains.duckdb"))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    at.run()
+    at.switch_page(f"pages/{page}.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="grain").value == expected
+    assert at.query_params["grain"] in (expected, [expected])
+    if page == "drift" and expected.startswith("chunk"):
+        assert any("100-row chunk windows" in c.value for c in at.caption)
