@@ -1012,7 +1012,8 @@ def portfolio_health(
     data) / not evaluated (the alert check has not evaluated the layer in the period);
     business is "no KPI" for a model whose specs declare none.
     Outcomes come from `alert_evaluations`, written by the scheduled check
-    (lifecycle.alerts); `since` / `until` bound window_start.
+    (lifecycle.alerts) on the model's declared grains; the period holds the windows that
+    ended in (since, until], so a weekly or monthly window counts once it is complete.
     """
     have_alerts = store.table_exists("alert_evaluations")
     base = store.query_df(
@@ -1044,8 +1045,8 @@ def portfolio_health(
         JOIN model_versions v ON v.model_name = e.model_name AND v.version = e.model_version
              AND v.state = 'production'
         WHERE e.variant = 'production'
-          AND ($since IS NULL OR e.window_start >= $since)
-          AND ($until IS NULL OR e.window_start < $until)
+          AND ($since IS NULL OR e.window_end > $since)
+          AND ($until IS NULL OR e.window_end <= $until)
         GROUP BY ALL
         """,
         {"since": since, "until": until},

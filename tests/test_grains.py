@@ -96,7 +96,19 @@ def test_weekly_model_is_monitored_alerted_and_reported_weekly(tmp_path, setting
     (model,) = review.models
     assert model.status["drift"] == "critical" and model.overall == "critical"
     assert "week windows" in weekly.to_markdown(review)
+    from lifecycle import layers
+
+    # the overview reads the production version's evaluations: the state alone matters here
+    store.query_all("UPDATE model_versions SET state = 'production' RETURNING 1")
+    overview = layers.portfolio_health(store, since=as_of - timedelta(days=7))
+    assert overview.set_index("model").loc["toy", "drift"] == "critical"
     store.close()
+
+    out = tmp_path / "review.md"
+    db = str(tmp_path / "grains.duckdb")
+    assert cli.main(["report", "--db", db, "--week", "2026-W11", "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "| toy | 1.0 | CRITICAL |" in text and "Monitored on week windows" in text
 
 
 def test_daily_windows_of_the_same_traffic_give_no_verdict(tmp_path):
