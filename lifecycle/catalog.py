@@ -147,10 +147,20 @@ def register(store: Store, spec: ModelSpec, *, actor: str | None = None) -> dict
     from lifecycle.drift.config import DriftConfigError, drift_config
 
     actor = actor or spec.owner
-    try:  # the [drift] table is read at monitoring time; refuse a bad one now, not then
+    from lifecycle.monitoring_plan import MonitoringConfigError, monitoring_settings
+
+    # [drift] and [monitoring] are read at monitoring time; refuse bad ones now, not then
+    problems = []
+    try:
         drift_config(spec.to_json())
     except DriftConfigError as exc:
-        raise SpecError(spec.name, exc.problems) from exc
+        problems += exc.problems
+    try:
+        monitoring_settings(spec.to_json())
+    except MonitoringConfigError as exc:
+        problems += exc.problems
+    if problems:
+        raise SpecError(spec.name, problems)
     source = str(spec.reference_path)
     if not spec.reference_path.exists():
         raise SpecError(source, [f"reference file {spec.reference_path} does not exist"])

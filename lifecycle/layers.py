@@ -28,7 +28,14 @@ import numpy as np
 import pandas as pd
 
 from lifecycle import catalog
-from lifecycle.drift.windows import GRAIN_DELTA, bucket_sql, check_grain
+from lifecycle.drift.windows import (
+    bucket_sql,
+    check_calendar_grain,
+    check_grain,
+    chunk_size,
+    list_windows,
+    window_ends,
+)
 from lifecycle.store import Store, quote_ident, reference_table
 
 MIN_LABELS = 30  # fewer labelled rows in a window: its metrics are NULL (count shown beside)
@@ -100,7 +107,7 @@ def model_task(store: Store, model: str) -> ModelTask:
 def _window_end(frame: pd.DataFrame, grain: str) -> pd.DataFrame:
     if "window_start" in frame and len(frame):
         frame["window_start"] = pd.to_datetime(frame["window_start"], utc=True)
-    frame.insert(1, "window_end", frame["window_start"] + GRAIN_DELTA[grain])
+    frame.insert(1, "window_end", window_ends(frame["window_start"], grain))
     return frame
 
 
@@ -123,15 +130,16 @@ def infra_windows(
     Columns: window_start, window_end, model_version, variant, requests, errors,
     error_rate, latency_p50, latency_p95, latency_p99, throughput_per_min.
     """
-    bucket = bucket_sql(check_grain(grain))
+    bucket = bucket_sql(check_calendar_grain(grain))
+    # a month has no fixed length: the rate divides by each window's own length
+    end = f"window_start + INTERVAL 1 {grain.upper()}"
     where, params = _where(model, since=since, until=until, version=version, variant=variant)
-    minutes = GRAIN_DELTA[grain].total_seconds() / 60
     frame = store.query_df(
         f"""
         SELECT window_start, model_version, variant, requests, errors,
                errors / requests AS error_rate,
                q[1] AS latency_p50, q[2] AS latency_p95, q[3] AS latency_p99,
-               requests / {minutes} AS throughput_per_min
+               requests / (epoch({end}) - epoch(window_start)) * 60 AS throughput_per_min
         FROM (
             SELECT {bucket} AS window_start, model_version, variant,
                    count(*) AS requests,
@@ -161,7 +169,7 @@ def resource_windows(
     Columns: window_start, window_end, model_version, variant, metric, samples,
     value_mean, value_max.
     """
-    bucket = bucket_sql(check_grain(grain))
+    bucket = bucket_sql(check_calendar_grain(grain))
     where, params = _where(model, since=since, until=until, version=version, variant=variant)
     frame = store.query_df(
         f"""
@@ -464,7 +472,7 @@ def performance_windows(
     95%). Metrics are NaN where fewer than MIN_LABELS labelled rows exist (or a ratio is
     undefined, e.g. precision with no positive predictions; AUC with one class).
     """
-    check_grain(grain)
+    check_calendar_grain(grain)
     task = model_task(store, model)
     relation, params = _labelled_relation(
         model,
@@ -700,7 +708,7 @@ def business_windows(
     window_end, model_version, variant, kpi, events, value_mean, mean_prediction (mean
     score or value of the predictions behind the events).
     """
-    bucket = bucket_sql(check_grain(grain), "e.ts")
+    bucket = bucket_sql(check_calendar_grain(grain), "e.ts")
     where, params = _where(model, since=since, until=until, version=None, variant=None, alias="e")
     for column, value in (("p.model_version", version), ("p.variant", variant)):
         if value is not None:
@@ -870,8 +878,11 @@ def unmonitored_windows(
     variant: str | None = None,
 ) -> int:
     """How many windows with predictions have no stored data-check results yet
-    (run lifecycle.monitor.monitor_model to compute them)."""
-    bucket = bucket_sql(check_grain(grain))
+    (run lifecycle.monitor.monitor_model to compute them). For chunk grains only complete
+    chunks count (the trailing one is not judged until it is full)."""
+    if chunk_size(check_grain(grain)):
+        return _unmonitored_chunks(store, model, grain, reference, since, until, version, variant)
+    bucket = bucket_sql(grain)
     where, params = _where(model, since=None, until=None, version=version, variant=variant)
     window_filter, window_params = "", []
     if since is not None:
@@ -896,6 +907,26 @@ def unmonitored_windows(
         [*params, *window_params, model, grain, reference],
     )
     return int(row[0][0])
+
+
+def _unmonitored_chunks(store, model, grain, reference, since, until, version, variant) -> int:
+    with store.cursor() as cur:
+        found = list_windows(
+            cur, model, grain, version=version, variant=variant, since=since, until=until
+        )
+        stored = cur.execute(
+            "SELECT DISTINCT model_version, variant, window_start FROM monitor_results "
+            "WHERE model_name = ? AND grain = ? AND reference_kind = ? "
+            "AND check_name = 'data_drift'",
+            [model, grain, reference],
+        ).fetchall()
+    done = {(v, var, pd.Timestamp(start)) for v, var, start in stored}
+    return sum(
+        1
+        for w in found
+        if w.complete
+        and (w.window.version, w.window.variant, pd.Timestamp(w.window.start)) not in done
+    )
 
 
 DRIFT_ROW_PREFIX = {
@@ -981,7 +1012,8 @@ def portfolio_health(
     data) / not evaluated (the alert check has not evaluated the layer in the period);
     business is "no KPI" for a model whose specs declare none.
     Outcomes come from `alert_evaluations`, written by the scheduled check
-    (lifecycle.alerts); `since` / `until` bound window_start.
+    (lifecycle.alerts) on the model's declared grains; the period holds the windows that
+    ended in (since, until], so a weekly or monthly window counts once it is complete.
     """
     have_alerts = store.table_exists("alert_evaluations")
     base = store.query_df(
@@ -1013,8 +1045,8 @@ def portfolio_health(
         JOIN model_versions v ON v.model_name = e.model_name AND v.version = e.model_version
              AND v.state = 'production'
         WHERE e.variant = 'production'
-          AND ($since IS NULL OR e.window_start >= $since)
-          AND ($until IS NULL OR e.window_start < $until)
+          AND ($since IS NULL OR e.window_end > $since)
+          AND ($until IS NULL OR e.window_end <= $until)
         GROUP BY ALL
         """,
         {"since": since, "until": until},

@@ -11,7 +11,12 @@ recomputes a group only when its fingerprint differs from the stored one, so a r
 the same data changes nothing, and a new day of logs costs only the windows it touches.
 All sampling is seeded and hash-based, so a recomputation gives identical numbers.
 
-CLI: `python -m lifecycle monitor --db PATH [--model NAME] [--grain hour|day|week]
+Which windows: a calendar grain (hour, day, week, month) or row-count chunks (`chunk:N`);
+without --grain the model's declared windows (lifecycle.monitoring_plan). Only complete
+windows are judged: for chunks the trailing one that is not full yet is reported as
+pending, not computed.
+
+CLI: `python -m lifecycle monitor --db PATH [--model NAME] [--grain hour|day|week|month|chunk:N]
 [--reference spec|baseline|previous]` (see add_parser).
 """
 
@@ -25,7 +30,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import duckdb
@@ -39,9 +44,8 @@ from lifecycle.drift.engine import (
     store_results,
     univariate_drift,
 )
-from lifecycle.drift.results_model import DATA_CHECKS, LABEL_CHECKS, CheckResult
+from lifecycle.drift.results_model import DATA_CHECKS, INSUFFICIENT, LABEL_CHECKS, CheckResult
 from lifecycle.drift.windows import (
-    GRAIN_DELTA,
     GRAINS,
     HAS_FEATURES,
     KEY,
@@ -50,7 +54,9 @@ from lifecycle.drift.windows import (
     Window,
     WindowInputs,
     check_grain,
+    chunk_size,
     fingerprint,
+    grain_label,
     labelled_relation,
     list_windows,
     materialise,
@@ -60,8 +66,10 @@ from lifecycle.drift.windows import (
     sample_rows,
     spec_labelled_relation,
     spec_relation,
+    window_end,
     window_relation,
 )
+from lifecycle.monitoring_plan import monitoring_plan
 from lifecycle.quality import RuleInfo, quality_checks, reference_profile
 from lifecycle.store import Store, feature_table
 
@@ -115,15 +123,29 @@ class MonitorRun:
     rows_written: int = 0
     seconds: float = 0.0
     findings: Counter = field(default_factory=Counter)  # severity -> results (written now)
+    insufficient: int = 0  # results written now without a verdict (too little data)
+    insufficient_example: str | None = None  # one of their reasons: size and minimum
+    pending: list[str] = field(default_factory=list)  # chunks not full yet: not judged
+    removed: int = 0  # stored chunk results whose boundaries moved (late rows), deleted
+    plan: str | None = None  # the model's declared windows, when they chose this grain
 
     def summary(self) -> str:
         found = ", ".join(f"{n} {s}" for s, n in sorted(self.findings.items())) or "none"
-        return (
-            f"{self.model}: {self.windows} {self.grain} window(s) vs {self.reference} "
-            f"reference; computed {self.computed} (labels {self.label_computed}), unchanged "
-            f"{self.skipped}; {self.rows_written} result row(s) written; findings in "
-            f"recomputed windows: {found}; {self.seconds:.1f}s"
+        text = (
+            f"{self.model}: {self.windows} {grain_label(self.grain)} window(s) vs "
+            f"{self.reference} reference; computed {self.computed} (labels "
+            f"{self.label_computed}), unchanged {self.skipped}; {self.rows_written} result "
+            f"row(s) written; findings in recomputed windows: {found}; {self.seconds:.1f}s"
         )
+        if self.insufficient:
+            text += (
+                f"\n  no verdict (too little data) in {self.insufficient} result(s), e.g. "
+                f"{self.insufficient_example}"
+            )
+        text += "".join(f"\n  pending: {p}" for p in self.pending)
+        if self.removed:
+            text += f"\n  {self.removed} result row(s) of chunks whose boundaries moved removed"
+        return text
 
     def to_dict(self) -> dict[str, Any]:
         data = dict(vars(self))
@@ -148,7 +170,8 @@ def monitor_model(
     """Compute and store results for the model's windows whose inputs changed.
 
     `as_of` keeps only windows that ended by then (complete windows); `force` recomputes
-    every window. Raises KeyError for an unknown model, ValueError for bad arguments.
+    every window. Chunk grains judge full chunks only (see windows.chunk_windows). Raises
+    KeyError for an unknown model, ValueError for bad arguments.
     """
     check_grain(grain)
     if reference not in REFERENCE_KINDS:
@@ -162,6 +185,11 @@ def monitor_model(
         todo = list_windows(
             cur, model, grain, version=version, variant=variant, since=since, until=until
         )
+        if chunk_size(grain):
+            run.removed = _drop_moved_chunks(store, model, grain, reference, todo, version,
+                                             variant, since, until)  # fmt: skip
+            run.pending = [_pending(w, grain) for w in todo if not w.complete]
+            todo = [w for w in todo if w.complete]
         if as_of is not None:
             todo = [w for w in todo if w.window.end <= as_of]
         run.windows = len(todo)
@@ -208,8 +236,7 @@ def feature_drift_suite(
     The same code path as monitor_model's data checks (sampling, tests, BH verdicts);
     used by the bench and handy in a notebook. `sample_rows` overrides the spec's cap.
     """
-    check_grain(grain)
-    end = window_start + GRAIN_DELTA[grain]
+    end = window_end(window_start, grain)  # calendar grains only
     with store.cursor() as cur:
         # only the row count is needed (it sets the sampling rate): no join with the logs
         found = cur.execute(
@@ -235,12 +262,76 @@ def feature_drift_suite(
     return results
 
 
-def monitor_all(store: Store, models: list[str] | None = None, **kwargs) -> list[MonitorRun]:
-    """monitor_model for each model (all registered models by default)."""
+def monitor_declared(
+    store: Store, model: str, grain: str | None = None, **kwargs
+) -> list[MonitorRun]:
+    """monitor_model on `grain`, else on each of the model's declared windows
+    (lifecycle.monitoring_plan: [monitoring], else [alerts] grain, else day)."""
+    if grain is not None:
+        return [monitor_model(store, model, grain=grain, **kwargs)]
+    plan = monitoring_plan(store, model)
+    runs = [monitor_model(store, model, grain=g, **kwargs) for g in plan.grains]
+    for run in runs:
+        run.plan = plan.describe()
+    return runs
+
+
+def monitor_all(
+    store: Store, models: list[str] | None = None, grain: str | None = None, **kwargs
+) -> list[MonitorRun]:
+    """monitor_declared for each model (all registered models by default)."""
     if models is None:
         with store.cursor() as cur:
             models = catalog.model_names(cur)
-    return [monitor_model(store, m, **kwargs) for m in models]
+    return [run for m in models for run in monitor_declared(store, m, grain, **kwargs)]
+
+
+def _pending(inputs: WindowInputs, grain: str) -> str:
+    w = inputs.window
+    return (
+        f"{w.version} {w.variant} chunk from {w.start:%Y-%m-%d %H:%M}: {inputs.rows:,} of "
+        f"{chunk_size(grain):,} rows, not judged until it is full"
+    )
+
+
+def _drop_moved_chunks(
+    store, model, grain, reference, current: list[WindowInputs], version, variant, since, until
+) -> int:
+    """Delete stored results of chunks that no longer exist: rows logged late (older
+    timestamps) move the chunk boundaries after them. One transaction."""
+    starts: dict[tuple[str, str], list] = {}
+    for w in current:
+        if w.complete:
+            starts.setdefault((w.window.version, w.window.variant), []).append(w.window.start)
+    where = ["model_name = ?", "grain = ?", "reference_kind = ?"]
+    params: list = [model, grain, reference]
+    for column, value in (("model_version", version), ("variant", variant)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    if since is not None:
+        where.append("window_start >= ?")
+        params.append(since)
+    if until is not None:
+        where.append("window_start < ?")
+        params.append(until)
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    keep = [
+        f"{v}|{var}|{(s - epoch) // timedelta(microseconds=1)}"
+        for (v, var), items in starts.items()
+        for s in items
+    ]
+    where.append("NOT list_contains(?, model_version || '|' || variant || '|' || "
+                 "epoch_us(window_start))")  # fmt: skip
+    params.append(keep)
+    condition = " AND ".join(where)
+    with store.write_lock(), store.transaction() as cur:
+        stale = cur.execute(
+            f"SELECT count(*) FROM monitor_results WHERE {condition}", params
+        ).fetchall()[0][0]
+        if stale:
+            cur.execute(f"DELETE FROM monitor_results WHERE {condition}", params)
+    return int(stale)
 
 
 def _stored_fingerprints(cur, model: str, grain: str, reference: str) -> dict:
@@ -336,6 +427,14 @@ class _Runner:
         for r in results:
             if r.severity not in (None, "none"):
                 run.findings[r.severity] += 1
+            if r.status == INSUFFICIENT:
+                run.insufficient += 1
+                if run.insufficient_example is None:
+                    reason = r.details.get("reason", "too little data")
+                    run.insufficient_example = (
+                        f"{r.check} {r.subject} in the {grain_label(window.grain)} window of "
+                        f"{window.start:%Y-%m-%d %H:%M}: {reason}"
+                    )
 
     # -- data checks ---------------------------------------------------------------
 
@@ -478,7 +577,12 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--db", help="DuckDB file (default: $LIFECYCLE_DB, else data/lifecycle.duckdb)")
     p.add_argument("--model", help="one model (default: every registered model)")
-    p.add_argument("--grain", choices=GRAINS, default="day", help="window size (default day)")
+    p.add_argument(
+        "--grain",
+        type=_grain,
+        help=f"window size: {', '.join(GRAINS)} or chunk:N (N consecutive predictions); "
+        "default: the model's declared windows ([monitoring] in its spec, else day)",
+    )
     p.add_argument(
         "--reference",
         choices=REFERENCE_KINDS,
@@ -500,6 +604,13 @@ def add_parser(subparsers) -> None:
         help="if the app holds the database, seconds to wait for it to run this (default 1800)",
     )
     p.set_defaults(func=cmd_monitor)
+
+
+def _grain(text: str) -> str:
+    try:
+        return check_grain(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def _utc_time(text: str) -> datetime:
@@ -538,8 +649,8 @@ def serve_request(store, params: dict):
     runs = []
     for model in models:
         try:
-            run = monitor_model(
-                store, model, grain=params["grain"], reference=params["reference"],
+            runs += monitor_declared(
+                store, model, params.get("grain"), reference=params["reference"],
                 version=params.get("version"), variant=params.get("variant"),
                 force=params.get("force", False), **times,
                 progress=_progress_line(model) if params.get("here") else None,
@@ -549,10 +660,15 @@ def serve_request(store, params: dict):
         finally:
             if params.get("here"):
                 print(file=sys.stderr)  # end the progress line
-        runs.append(run)
     if params.get("json"):
         return Outcome(0, stdout=json.dumps([r.to_dict() for r in runs], indent=2, default=str))
-    return Outcome(0, stdout="\n".join(run.summary() for run in runs))
+    lines, described = [], set()
+    for run in runs:
+        if run.plan and run.model not in described:
+            lines.append(f"{run.model}: monitored on {run.plan}")
+            described.add(run.model)
+        lines.append(run.summary())
+    return Outcome(0, stdout="\n".join(lines))
 
 
 def _progress_line(model: str) -> Progress:

@@ -47,6 +47,7 @@ TOP_LEVEL_KEYS = {
     "drift",
     "alerts",
     "retraining",
+    "monitoring",
 }
 
 
@@ -220,7 +221,7 @@ def _build(raw: dict, problems: list[str], base_dir: Path) -> ModelSpec | None:
     if not isinstance(training, dict):
         problems.append("`training` must be a table")
         training = {}
-    extra = {k: raw[k] for k in ("drift", "alerts", "retraining") if k in raw}
+    extra = {k: raw[k] for k in ("drift", "alerts", "retraining", "monitoring") if k in raw}
     for key, value in extra.items():
         if not isinstance(value, dict):
             problems.append(f"`{key}` must be a table")

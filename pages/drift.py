@@ -9,11 +9,12 @@ import streamlit as st
 
 from lifecycle import charts, layers
 from lifecycle.drift import feature_distribution
+from lifecycle.drift.windows import chunk_size, grain_label
 from ui import monitoring as mon
 from ui.common import data_version, get_store
 
 st.title("Drift investigation")
-sel = mon.controls("drift", with_reference=True, extra_keys=("feature", "window"))
+sel = mon.controls("drift", with_reference=True, extra_keys=("feature", "window"), chunks=True)
 if sel is None:
     st.stop()
 
@@ -26,7 +27,7 @@ stored = mon.stored(
 )  # fmt: skip
 cells = layers.drift_cells(stored)
 st.caption(
-    f"**{sel.model}** {sel.version} · {sel.variant} traffic · {sel.grain} windows · "
+    f"**{sel.model}** {sel.version} · {sel.variant} traffic · {grain_label(sel.grain)} windows · "
     f"{sel.period_label} · compared with the {mon.REFERENCES[sel.reference]}"
 )
 if cells.empty:
@@ -42,7 +43,9 @@ def _distribution(data_key: int, model, model_version, variant, grain, window, f
 
 
 def _window_label(ts) -> str:
-    fmt = "%Y-%m-%d %H:00" if sel.grain == "hour" else "%Y-%m-%d"
+    if chunk_size(sel.grain):
+        return f"chunk from {pd.Timestamp(ts):%Y-%m-%d %H:%M}"
+    fmt = {"hour": "%Y-%m-%d %H:00", "month": "%Y-%m"}.get(sel.grain, "%Y-%m-%d")
     text = pd.Timestamp(ts).strftime(fmt)
     return f"week of {text}" if sel.grain == "week" else text
 

@@ -124,8 +124,16 @@ def test_infra_filters_and_hour_grain(toy):
     assert frame["throughput_per_min"].iloc[0] == pytest.approx(frame["requests"].iloc[0] / 60)
     week = layers.infra_windows(store, "toy", grain="week")
     assert set(week["window_start"]) == {pd.Timestamp(DAY0)}
+    month = layers.infra_windows(store, "toy", grain="month")
+    assert (month["window_end"] == month["window_start"] + pd.DateOffset(months=1)).all()
+    minutes = (month["window_end"] - month["window_start"]).dt.total_seconds() / 60
+    assert month["throughput_per_min"].iloc[0] == pytest.approx(
+        month["requests"].iloc[0] / minutes.iloc[0]
+    )
     with pytest.raises(ValueError, match="grain"):
-        layers.infra_windows(store, "toy", grain="month")
+        layers.infra_windows(store, "toy", grain="fortnight")
+    with pytest.raises(ValueError, match="calendar grain"):
+        layers.infra_windows(store, "toy", grain="chunk:100")
 
 
 def test_resource_windows(toy):

@@ -103,8 +103,9 @@ def ensure_database() -> None:
 
 
 def _first_monitoring(store: Store, bar) -> None:
-    """Compute the daily drift and data-quality results once, so every page has history."""
-    st.write("Computing daily drift and data-quality results for every model and version…")
+    """Compute the drift and data-quality results of every model's declared windows once
+    (daily for the demo), so every page has history."""
+    st.write("Computing drift and data-quality results for every model and version…")
     with store.cursor() as cur:
         models = catalog.model_names(cur)
     for index, model in enumerate(models):
@@ -113,7 +114,7 @@ def _first_monitoring(store: Store, bar) -> None:
             fraction = (index + done / max(total, 1)) / len(models)
             bar.progress(fraction, text=f"monitoring {model}: window {done} of {total}")
 
-        monitor.monitor_model(store, model, progress=show)
+        monitor.monitor_declared(store, model, progress=show)
     st.write("Evaluating the alert rules (first check)…")
     run_check(store, monitor=False)
 

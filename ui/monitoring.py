@@ -1,7 +1,8 @@
 """Controls and cached reads shared by the monitoring pages (model health, drift).
 
 The selection (model, version, variant, window size, period, reference) lives in widget
-state and is mirrored into the URL (st.query_params), so a link from an alert or a chat
+state; the window size defaults to the model's declared windows (lifecycle.monitoring_plan),
+and and is mirrored into the URL (st.query_params), so a link from an alert or a chat
 message opens the same view. A URL that changed since the last run (a followed link) wins
 over the widgets' previous state.
 """
@@ -17,17 +18,20 @@ import streamlit as st
 
 from lifecycle import catalog, layers
 from lifecycle.drift import results as stored_results
+from lifecycle.drift.windows import chunk_size, grain_label
+from lifecycle.monitoring_plan import MonitoringConfigError, MonitoringPlan, monitoring_plan
 from ui.common import data_version, get_store
 
-GRAINS = ("hour", "day", "week")
+GRAINS = ("hour", "day", "week", "month")
 REFERENCES = {
     "spec": "version's reference data",
     "baseline": "baseline window (first 7 days)",
     "previous": "previous window",
 }
-DEFAULT_DAYS = {"hour": 1, "day": 30, "week": 84}
-MAX_DAYS = {"hour": 14, "day": 366, "week": 3 * 366}
-GRAIN_WORDS = {"hour": "Hourly", "day": "Daily", "week": "Weekly"}
+# periods per grain; row-count chunks take the daily ones
+DEFAULT_DAYS = {"hour": 1, "day": 30, "week": 84, "month": 366}
+MAX_DAYS = {"hour": 14, "day": 366, "week": 3 * 366, "month": 5 * 366}
+GRAIN_WORDS = {"hour": "Hourly", "day": "Daily", "week": "Weekly", "month": "Monthly"}
 SEEN = "_monitoring_query_seen"
 
 
@@ -82,6 +86,28 @@ def quality(data_key: int, results_key: tuple, model: str, **kwargs) -> pd.DataF
     return layers.quality_summary(get_store(), model, **kwargs)
 
 
+@st.cache_data(show_spinner=False, ttl=300)
+def plan(data_key: int, model: str) -> MonitoringPlan | None:
+    """The model's declared windows (None when its settings cannot be read)."""
+    try:
+        return monitoring_plan(get_store(), model)
+    except (KeyError, MonitoringConfigError):
+        return None
+
+
+def grain_options(data_key: int, model: str, *, chunks: bool) -> tuple[list[str], str]:
+    """(window sizes to offer, the default): calendar grains, plus the model's declared
+    chunks where the page can show them; the default is its first declared window."""
+    declared = plan(data_key, model)
+    options = list(GRAINS)
+    if declared is None:
+        return options, "day"
+    if chunks:
+        options += [g for g in declared.grains if chunk_size(g)]
+    default = declared.default_grain if declared.default_grain in options else None
+    return options, default or declared.layer_grain
+
+
 def results_key(model: str) -> tuple:
     return layers.results_version(get_store(), model)
 
@@ -121,9 +147,14 @@ def _parse_day(text: str | None) -> date | None:
 
 
 def controls(
-    page: str, *, with_reference: bool = False, extra_keys: tuple[str, ...] = ()
+    page: str,
+    *,
+    with_reference: bool = False,
+    extra_keys: tuple[str, ...] = (),
+    chunks: bool = False,
 ) -> Selection | None:
-    """Render the selection row; return the selection, or None if no model has data."""
+    """Render the selection row; return the selection, or None if no model has data.
+    `chunks`: the page can show row-count chunk windows (drift and quality results)."""
     version_key = data_version()
     models = model_names(version_key)
     if not models:
@@ -148,8 +179,14 @@ def controls(
     variants = ctx["variants"].get(version) or ["production"]
     _valid("variant", variants, "production" if "production" in variants else variants[0])
     variant = cols[2].selectbox("Variant", variants, key="variant")
-    _valid("grain", list(GRAINS), "day")
-    grain = cols[3].selectbox("Window", GRAINS, key="grain", help="UTC hours, days or ISO weeks")
+    grains, default_grain = grain_options(version_key, model, chunks=chunks)
+    _valid("grain", grains, default_grain)
+    grain = cols[3].selectbox(
+        "Window", grains, key="grain", format_func=grain_label,
+        help=f"UTC hours, days, ISO weeks, calendar months, or the model's row-count chunks; "
+        f"{model} is declared on {grain_label(default_grain)} windows ([monitoring] in its "
+        "spec)",
+    )  # fmt: skip
     since, until = _period(cols[4], ctx, grain)
     reference = "spec"
     if with_reference:
@@ -193,6 +230,7 @@ def _period(col, ctx: dict, grain: str) -> tuple[datetime, datetime]:
     last = ctx["last_ts"]
     end = pd.Timestamp(last).date() if last is not None else datetime.now(UTC).date()
     first = pd.Timestamp(ctx["first_ts"]).date() if ctx["first_ts"] is not None else end
+    grain = grain if grain in DEFAULT_DAYS else "day"  # chunks: the daily periods
     default = (max(first, end - timedelta(days=DEFAULT_DAYS[grain] - 1)), end)
     start_q, end_q = (_parse_day(st.session_state.get(k)) for k in ("from", "to"))
     if "period" not in st.session_state or (start_q and end_q):

@@ -1,8 +1,9 @@
 """The scheduled check: `python -m lifecycle check --db PATH [--model NAME] [--as-of TIME]
 [--json] [--notify URL]`.
 
-One run: compute the monitoring windows that new data completed (lifecycle.monitor, which
-skips unchanged windows), evaluate every alert rule on complete windows, feed new or changed
+One run: compute the monitoring windows that new data completed on each of the model's
+declared grains (lifecycle.monitoring_plan; lifecycle.monitor skips unchanged windows),
+evaluate every alert rule on complete windows, feed new or changed
 evaluations to the alert lifecycle (open / repeat / raise, auto-resolve, snooze expiry,
 escalation), post new, raised and escalated alerts to the webhook (and retry earlier failed
 deliveries), and report retraining recommendations.
@@ -33,6 +34,7 @@ from lifecycle.alerts.config import AlertConfigError
 from lifecycle.alerts.lifecycle import LifecycleResult, active_counts, apply_evaluations
 from lifecycle.alerts.retraining import RetrainingConfigError, recommendations
 from lifecycle.alerts.sources import evaluate_model
+from lifecycle.monitoring_plan import MonitoringConfigError, monitoring_plan
 from lifecycle.store import Store
 
 EXIT_OK, EXIT_WARNING, EXIT_CRITICAL, EXIT_ERROR = 0, 1, 2, 3
@@ -56,6 +58,7 @@ class CheckReport:
     escalated: list[int] = field(default_factory=list)
     active: dict[str, int] = field(default_factory=dict)
     active_alerts: list[dict[str, Any]] = field(default_factory=list)
+    windows: dict[str, str] = field(default_factory=dict)  # model -> its monitoring plan
     notifications: dict[str, Any] | None = None
     retraining: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
@@ -103,6 +106,7 @@ class CheckReport:
         for r in self.retraining:
             lines.append(f"  retraining: {r['text']}")
         lines += [f"  skipped: {s}" for s in self.skipped]
+        lines += [f"  {m} monitored on {text}" for m, text in self.windows.items()]
         return "\n".join(lines)
 
 
@@ -138,13 +142,19 @@ def _run_check(store, models, as_of, notify_url, app_url, monitor, attempts, bac
     report = CheckReport(as_of=as_of, models=list(names))
     result = LifecycleResult()
     for model in names:
+        try:
+            plan = monitoring_plan(store, model)
+        except MonitoringConfigError as exc:
+            raise CheckError(str(exc)) from exc
+        report.windows[model] = plan.describe()
         if monitor:
             from lifecycle.monitor import monitor_model  # heavy imports only when used
 
-            run = monitor_model(store, model, as_of=as_of)
-            report.monitor.append(run.to_dict())
+            for grain in plan.grains:
+                run = monitor_model(store, model, grain=grain, as_of=as_of)
+                report.monitor.append(run.to_dict())
         try:
-            found = evaluate_model(store, model, as_of)
+            found = evaluate_model(store, model, as_of, plan=plan)
         except (AlertConfigError, RetrainingConfigError) as exc:
             raise CheckError(str(exc)) from exc
         report.skipped += [f"{model}: {s}" for s in found.skipped]

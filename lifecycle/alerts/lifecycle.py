@@ -1,6 +1,6 @@
 """The alert lifecycle: open, repeat, acknowledge, snooze, escalate, resolve.
 
-One unresolved alert per (model, version, rule, subject): a failing window of a key with an
+One unresolved alert per (model, version, rule, subject, grain): a failing window of a key with an
 unresolved alert raises its `count` and moves `last_seen` instead of opening another. An
 alert resolves by itself once `resolve_after` evaluated windows after its last failing one
 are all healthy; a critical alert nobody acknowledged within `escalate_after_hours` of
@@ -187,13 +187,13 @@ def _record_failures(store: Store, key, items: list[Evaluation], now, result) ->
     items = sorted(items, key=lambda e: e.window_start)
     latest = items[-1]
     worst = max((e.outcome for e in items), key=SEVERITY_ORDER.__getitem__)
-    model, version, rule, subject = key
+    model, version, rule, subject, grain = key
     with store.transaction() as cur:
         rows = cur.execute(
             "SELECT alert_id, severity, state, count, last_seen, first_seen FROM alerts "
             "WHERE model_name = ? AND model_version = ? AND rule = ? AND subject = ? "
-            "AND state <> 'resolved'",
-            [model, version, rule, subject],
+            "AND grain = ? AND state <> 'resolved'",
+            [model, version, rule, subject, grain],
         ).fetchall()
         if not rows:
             alert_id = _open_alert(cur, items, worst, now)

@@ -2,7 +2,7 @@
 
 The one place that knows the evidence pages' URLs and query parameters (pages/model_health.py
 for infrastructure, performance and business; pages/drift.py for drift and data quality).
-Drift-page links to a monitor window use the day grain, the grain monitor results are kept at.
+Links to a window carry the alert's grain (hour, day, week, month or chunk:N).
 Links are relative to the app ("model_health?model=..."); `absolute` prefixes the app's base
 URL (--app-url, else $LIFECYCLE_APP_URL, else http://localhost:8501) for notifications.
 """
@@ -25,11 +25,17 @@ PAGES = {
     "drift": "drift",
     "data_quality": "drift",
 }
-CONTEXT_DAYS = {"hour": 2, "day": 13, "week": 55}  # period shown before the window
+CONTEXT_DAYS = {"hour": 2, "day": 13, "week": 55, "month": 181}  # period shown before the window
 # with the alert's first window known: the period starts this long before it (the onset and
 # what came just before), but spans at most MAX_SPAN_DAYS (the pages' limit per grain)
-LEAD = {"hour": timedelta(days=1), "day": timedelta(days=3), "week": timedelta(weeks=2)}
-MAX_SPAN_DAYS = {"hour": 14, "day": 366, "week": 3 * 366}
+LEAD = {
+    "hour": timedelta(days=1),
+    "day": timedelta(days=3),
+    "week": timedelta(weeks=2),
+    "month": timedelta(days=62),
+}
+MAX_SPAN_DAYS = {"hour": 14, "day": 366, "week": 3 * 366, "month": 5 * 366}
+CHUNK_PERIOD = "day"  # row-count chunks: the period around them is chosen as for days
 # layer -> the model health tab that shows it (pages/model_health.py reads `tab`)
 TABS = {"infrastructure": "Infrastructure", "performance": "Performance", "business": "Business"}
 
@@ -60,10 +66,11 @@ def evidence_link(
     params = {"model": model, "version": version, "variant": variant, "grain": grain}
     if window_start is not None:
         day = _utc(window_start)
-        start = day - timedelta(days=CONTEXT_DAYS[grain])
+        period = grain if grain in CONTEXT_DAYS else CHUNK_PERIOD
+        start = day - timedelta(days=CONTEXT_DAYS[period])
         if since is not None:
-            start = _utc(since) - LEAD[grain]
-        start = max(start, day - timedelta(days=MAX_SPAN_DAYS[grain] - 1))
+            start = _utc(since) - LEAD[period]
+        start = max(start, day - timedelta(days=MAX_SPAN_DAYS[period] - 1))
         params["from"] = f"{start:%Y-%m-%d}"
         params["to"] = f"{day:%Y-%m-%d}"
         if page == "drift":

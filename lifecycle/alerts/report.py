@@ -1,7 +1,8 @@
 """The weekly model-health review: one ISO week, model by model.
 
 For each model: status per layer this week and last (worst rule outcome of the production
-traffic, from `alert_evaluations`), what changed, key figures against last week (from
+traffic over the windows that ended in the week, on the model's declared grains
+(lifecycle.monitoring_plan), from `alert_evaluations`), what changed, key figures against last week (from
 lifecycle.layers), alerts open / raised / resolved in the week, decisions taken (audit log),
 whether retraining is due, and links to the evidence. Rendered as Markdown or as one
 self-contained HTML file (plotly.js inlined, no external resources) by `to_markdown` /
@@ -28,6 +29,7 @@ from lifecycle.alerts.lifecycle import list_alerts
 from lifecycle.alerts.links import absolute, alert_link, evidence_link
 from lifecycle.alerts.retraining import recommendation
 from lifecycle.alerts.rules import LAYERS
+from lifecycle.monitoring_plan import MonitoringConfigError, monitoring_plan
 from lifecycle.store import Store
 
 WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
@@ -68,6 +70,8 @@ class ModelWeek:
     retraining: dict[str, Any] = field(default_factory=dict)
     daily: pd.DataFrame = field(default_factory=pd.DataFrame)  # day x layer -> rank
     notes: list[str] = field(default_factory=list)
+    windows: str = ""  # the monitoring plan, in words
+    grain: str = "day"  # the plan's calendar grain (evidence links)
 
     @property
     def changes(self) -> list[str]:
@@ -128,6 +132,11 @@ def _model_week(store: Store, info: dict, start: datetime, end: datetime) -> Mod
         retraining={**rec.to_dict(), "text": rec.text()},
         daily=daily,
     )
+    try:
+        plan = monitoring_plan(store, model)
+        week.windows, week.grain = plan.describe(), plan.layer_grain
+    except MonitoringConfigError as exc:
+        week.notes.append(str(exc))
     week.alerts = _alerts(store, model, start, end)
     week.decisions = _decisions(store, model, start, end)
     try:
@@ -138,12 +147,15 @@ def _model_week(store: Store, info: dict, start: datetime, end: datetime) -> Mod
 
 
 def _layer_status(store: Store, model: str, start: datetime, end: datetime):
-    """Worst outcome per layer (production traffic) and a day x layer table of ranks."""
+    """Worst outcome per layer (production traffic) and a day x layer table of ranks.
+
+    A window counts in the week it ended in (a daily window on its own day, a weekly one on
+    its Sunday, a monthly one on the month's last day), whatever grain it has."""
     frame = store.query_df(
-        "SELECT date_trunc('day', window_start) AS day, layer, "
+        "SELECT date_trunc('day', window_end - INTERVAL 1 MICROSECOND) AS day, layer, "
         "max(CASE outcome WHEN 'critical' THEN 2 WHEN 'warning' THEN 1 WHEN 'ok' THEN 0 END) "
         "AS rank FROM alert_evaluations WHERE model_name = ? AND variant = 'production' "
-        "AND window_start >= ? AND window_start < ? AND outcome <> 'insufficient' "
+        "AND window_end > ? AND window_end <= ? AND outcome <> 'insufficient' "
         "GROUP BY ALL ORDER BY 1, 2",
         [model, start, end],
     )
@@ -308,8 +320,10 @@ def to_markdown(review: WeeklyReview) -> str:
         out.append(
             f"{m.task}, risk tier {m.risk_tier}; production version "
             f"{m.production_version or 'none'}. "
-            f"[Model health]({review.link(evidence_link(m.model, m.production_version or '', 'performance'))})"
+            f"[Model health]({review.link(evidence_link(m.model, m.production_version or '', 'performance', grain=m.grain))})"
         )
+        if m.windows:
+            out += ["", f"Monitored on {m.windows}."]
         out += ["", "**What changed since last week:** " + ("; ".join(m.changes) or "nothing")]
         out += ["", "| layer | last week | this week |", "|---|---|---|"]
         out += [f"| {layer} | {m.previous[layer]} | {m.status[layer]} |" for layer in LAYERS]
@@ -400,11 +414,15 @@ def _status_cell(status: str) -> str:
 
 def _model_html(review: WeeklyReview, m: ModelWeek) -> str:
     e = html.escape
-    health = review.link(evidence_link(m.model, m.production_version or "", "performance"))
+    health = review.link(
+        evidence_link(m.model, m.production_version or "", "performance", grain=m.grain)
+    )
     parts = [
         f"<h2 id='{e(m.model)}'>{e(m.model)}</h2>",
         f"<p>{e(m.task)}, risk tier {e(m.risk_tier)}; production version "
-        f"{e(m.production_version or 'none')}. <a href='{e(health)}'>Model health</a></p>",
+        f"{e(m.production_version or 'none')}. <a href='{e(health)}'>Model health</a>"
+        + (f" · monitored on {e(m.windows)}" if m.windows else "")
+        + "</p>",
         f"<p><b>What changed since last week:</b> {e('; '.join(m.changes) or 'nothing')}</p>",
         status_figure(m, review.start, review.end).to_html(
             full_html=False, include_plotlyjs=False, config={"displayModeBar": False}

@@ -16,12 +16,14 @@ from typing import Any
 import pandas as pd
 
 from lifecycle.alerts.config import HIGHER_IS_BETTER, SEVERITY_LEVELS, AlertConfig
+from lifecycle.drift.windows import GRAIN_STEP
 
 OK, WARNING, CRITICAL, INSUFFICIENT = "ok", "warning", "critical", "insufficient"
 FAILING = (WARNING, CRITICAL)
 SEVERITY_ORDER = {OK: 0, WARNING: 1, CRITICAL: 2}
 LAYERS = ("infrastructure", "performance", "business", "data_quality", "drift")
-GRAIN_DELTA = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(weeks=1)}
+# window start -> next start per calendar grain (a month is a calendar offset, not a timedelta)
+GRAIN_DELTA = GRAIN_STEP
 
 # rule -> (layer, what it watches)
 RULES: dict[str, tuple[str, str]] = {
@@ -113,9 +115,10 @@ class Evaluation:
     evidence: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def key(self) -> tuple[str, str, str, str]:
-        """The de-duplication key of the alert this evaluation feeds."""
-        return (self.model, self.version, self.rule, self.subject)
+    def key(self) -> tuple[str, str, str, str, str]:
+        """The de-duplication key of the alert this evaluation feeds (one alert per grain:
+        a model monitored on days and weeks has a daily and a weekly alert)."""
+        return (self.model, self.version, self.rule, self.subject, self.grain)
 
     @property
     def failing(self) -> bool:

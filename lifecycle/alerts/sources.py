@@ -1,8 +1,10 @@
 """Gather a model's rule evaluations from the stored monitor results and the layer summaries.
 
-Drift, data quality and concept come from `monitor_results` (lifecycle.drift.results);
-infrastructure, performance and business from lifecycle.layers (per-window summaries
-computed in SQL). Only complete windows (ending by `as_of`) are evaluated; performance
+Drift, data quality and concept come from `monitor_results` (lifecycle.drift.results), on
+every grain of the model's monitoring plan (lifecycle.monitoring_plan: [monitoring], else
+[alerts] grain, else day); infrastructure, performance and business from lifecycle.layers
+(per-window summaries computed in SQL), performance and business on the plan's calendar
+grain. Only complete windows (ending by `as_of`) are evaluated; performance
 counts only labels that had arrived by `as_of`.
 """
 
@@ -16,8 +18,10 @@ import pandas as pd
 from lifecycle import catalog
 from lifecycle.alerts import rules
 from lifecycle.alerts.config import AlertConfig, alert_config
-from lifecycle.alerts.rules import GRAIN_DELTA, Evaluation
+from lifecycle.alerts.rules import Evaluation
 from lifecycle.drift import results as drift_results
+from lifecycle.drift.windows import window_ends
+from lifecycle.monitoring_plan import MonitoringPlan, monitoring_plan
 from lifecycle.store import Store
 
 
@@ -40,21 +44,25 @@ def model_configs(store: Store, model: str) -> dict[str, AlertConfig]:
 def _complete(frame: pd.DataFrame, grain: str, as_of: datetime) -> pd.DataFrame:
     if frame.empty:
         return frame
-    ends = pd.to_datetime(frame["window_start"], utc=True) + GRAIN_DELTA[grain]
+    ends = window_ends(frame["window_start"], grain)
     return frame[ends <= pd.Timestamp(as_of)].reset_index(drop=True)
 
 
 def evaluate_model(
-    store: Store, model: str, as_of: datetime, *, monitor_grain: str = "day"
+    store: Store, model: str, as_of: datetime, *, plan: MonitoringPlan | None = None
 ) -> ModelEvaluations:
+    """Every rule on the model's complete windows by `as_of`; `plan` (default: the model's
+    own, lifecycle.monitoring_plan) names the grains."""
     configs = model_configs(store, model)
     out = ModelEvaluations(model, configs={(model, v): c for v, c in configs.items()})
     newest = configs[max(configs, key=lambda v: _registered(store, model, v))]
-    grain = newest["grain"]
+    plan = plan or monitoring_plan(store, model)
+    grain = plan.layer_grain
 
-    monitored = drift_results(store, model, grain=monitor_grain, reference="spec")
-    monitored = monitored[monitored["window_end"] <= pd.Timestamp(as_of)]
-    out.evaluations += rules.monitor_evaluations(monitored, configs)
+    for monitor_grain in plan.grains:
+        monitored = drift_results(store, model, grain=monitor_grain, reference="spec")
+        monitored = monitored[monitored["window_end"] <= pd.Timestamp(as_of)]
+        out.evaluations += rules.monitor_evaluations(monitored, configs)
     try:
         from lifecycle import layers
     except ImportError:

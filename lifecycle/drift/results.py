@@ -16,11 +16,13 @@ from lifecycle import catalog
 from lifecycle.drift.config import drift_config
 from lifecycle.drift.results_model import CHECKS
 from lifecycle.drift.windows import (
-    GRAIN_DELTA,
-    Window,
     bucket_sql,
     check_grain,
+    chunk_size,
+    list_windows,
     reference_relation,
+    window_at,
+    window_ends,
     window_relation,
 )
 from lifecycle.store import Store, quote_ident
@@ -90,7 +92,26 @@ def window_counts(
     version: str | None = None,
     variant: str | None = None,
 ) -> pd.DataFrame:
-    """Windows that hold predictions: model_version, variant, window_start, window_end, rows."""
+    """Windows that hold predictions: model_version, variant, window_start, window_end, rows
+    (and `complete`: False for a trailing row-count chunk that is not full yet)."""
+    if chunk_size(check_grain(grain)):
+        with store.cursor() as cur:
+            found = list_windows(cur, model, grain, version=version, variant=variant)
+        columns = ["model_version", "variant", "window_start", "window_end", "rows", "complete"]
+        return pd.DataFrame(
+            [
+                (
+                    w.window.version,
+                    w.window.variant,
+                    w.window.start,
+                    w.window.end,
+                    w.rows,
+                    w.complete,
+                )
+                for w in found
+            ],
+            columns=columns,
+        ).sort_values(["window_start", "model_version", "variant"], ignore_index=True)
     bucket = bucket_sql(grain)
     where, params = ["model_name = ?"], [model]
     for column, value in (("model_version", version), ("variant", variant)):
@@ -102,7 +123,8 @@ def window_counts(
         f"FROM predictions WHERE {' AND '.join(where)} GROUP BY ALL ORDER BY 3, 1, 2",
         params,
     )
-    frame.insert(3, "window_end", frame["window_start"] + GRAIN_DELTA[grain])
+    frame.insert(3, "window_end", window_ends(frame["window_start"], grain))
+    frame["complete"] = True
     return frame
 
 
@@ -128,10 +150,12 @@ def feature_distribution(
     non-missing values; `frame.attrs` holds kind, n_reference, n_current and the
     missing counts. An empty side gives zero counts (and NaN shares), never an error.
     """
-    window = Window(model, version, variant, grain, window_start, window_start + GRAIN_DELTA[grain])
     kind, config = _feature_kind(store, model, version, feature)
     features = [] if feature in PREDICTION_SUBJECTS else [feature]
     with store.cursor() as cur:
+        window = window_at(cur, model, version, variant, grain, window_start)
+        if window is None:
+            raise KeyError(f"no {grain} window of {model} {version} {variant} at {window_start}")
         ref_rel = reference_relation(cur, reference, window, features, config.baseline)
         cur_rel = window_relation(window, features)
         union = (

@@ -1,7 +1,9 @@
 """Windows over a model's logs, the samples they compare, and SQL summaries of those samples.
 
-A window is one (model, version, variant) over [start, end) where start is the UTC hour, day
-or ISO week (Monday) of the prediction timestamps. A *sample* is a temporary table on the
+A window is one (model, version, variant) over [start, end). Its grain is either calendar
+(start is the UTC hour, day, ISO week (Monday) or calendar month of the prediction
+timestamps) or a row-count chunk (`chunk:N`, see `chunk_windows`: N consecutive predictions
+ordered by ts then prediction_id, kept as the time range they span). A *sample* is a temporary table on the
 caller's cursor holding one side of a comparison: the rows of a window (predictions
 left-joined with the feature log), or the version's reference data from its spec.
 Everything below returns small summaries; only `sample_rows` returns rows, and only a
@@ -10,19 +12,30 @@ bounded, deterministic sample of them.
 
 from __future__ import annotations
 
+import calendar
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from lifecycle.drift.ecdf import Bins
 from lifecycle.store import feature_table, quote_ident, reference_table
 
-GRAINS = ("hour", "day", "week")
-GRAIN_DELTA = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(weeks=1)}
+GRAINS = ("hour", "day", "week", "month")  # calendar grains, smallest first
+# The step from one window start to the next, for pandas (`Series + step`, `date_range`):
+# a month has no fixed length, so its step is a calendar offset, not a timedelta.
+GRAIN_STEP = {
+    "hour": timedelta(hours=1),
+    "day": timedelta(days=1),
+    "week": timedelta(weeks=1),
+    "month": pd.DateOffset(months=1),
+}
+CHUNK_PREFIX = "chunk:"
+MAX_CHUNK_ROWS = 10_000_000
 REFERENCE_KINDS = ("spec", "baseline", "previous")
 # Columns a sample adds to the features start with "_" (a feature name cannot), so a
 # feature called e.g. `ts` or `status` never collides with them.
@@ -31,15 +44,72 @@ HAS_FEATURES = "_has_features"
 BATCH = "_batch"  # feature-log batch of the row (NULL when the row has no feature record)
 
 
+def chunk_grain(rows: int) -> str:
+    """The grain of row-count chunks of `rows` predictions, e.g. "chunk:5000"."""
+    return f"{CHUNK_PREFIX}{int(rows)}"
+
+
+def chunk_size(grain: str) -> int | None:
+    """Rows per chunk of a chunk grain; None for a calendar grain."""
+    if not isinstance(grain, str) or not grain.startswith(CHUNK_PREFIX):
+        return None
+    text = grain[len(CHUNK_PREFIX) :]
+    return int(text) if text.isdigit() else None
+
+
 def check_grain(grain: str) -> str:
-    if grain not in GRAINS:
-        raise ValueError(f"unknown grain {grain!r}; use one of {', '.join(GRAINS)}")
+    """`grain` if it is a calendar grain or a valid `chunk:N`; ValueError naming it if not."""
+    if grain in GRAINS:
+        return grain
+    rows = chunk_size(grain)
+    if rows is not None and 2 <= rows <= MAX_CHUNK_ROWS:
+        return grain
+    raise ValueError(
+        f"unknown grain {grain!r}; use one of {', '.join(GRAINS)} or chunk:N "
+        f"(N consecutive predictions, 2 <= N <= {MAX_CHUNK_ROWS:,})"
+    )
+
+
+def check_calendar_grain(grain: str) -> str:
+    """`grain` if it is a calendar grain (hour, day, week, month)."""
+    if check_grain(grain) not in GRAINS:
+        raise ValueError(
+            f"grain {grain!r} is a row-count chunk; this summary needs a calendar grain "
+            f"({', '.join(GRAINS)})"
+        )
     return grain
+
+
+def grain_label(grain: str) -> str:
+    """Words for a grain: "day", "month", "5,000-row chunk"."""
+    rows = chunk_size(grain)
+    return f"{rows:,}-row chunk" if rows else grain
 
 
 def bucket_sql(grain: str, column: str = "ts") -> str:
     """SQL for the UTC window start of a timestamp (ISO weeks start on Monday)."""
-    return f"date_trunc('{check_grain(grain)}', {column})"
+    return f"date_trunc('{check_calendar_grain(grain)}', {column})"
+
+
+def add_months(when: datetime, months: int) -> datetime:
+    """`when` moved by whole calendar months (the day is kept, capped at the month's end)."""
+    index = when.year * 12 + when.month - 1 + months
+    year, month = divmod(index, 12)
+    day = min(when.day, calendar.monthrange(year, month + 1)[1])
+    return when.replace(year=year, month=month + 1, day=day)
+
+
+def window_end(start: datetime, grain: str) -> datetime:
+    """End of the calendar window starting at `start` (a month ends on the next 1st)."""
+    check_calendar_grain(grain)
+    if grain == "month":
+        return add_months(start, 1)
+    return start + GRAIN_STEP[grain]
+
+
+def window_ends(starts: pd.Series, grain: str) -> pd.Series:
+    """Ends of calendar windows from their starts (a pandas Series of UTC timestamps)."""
+    return pd.to_datetime(starts, utc=True) + GRAIN_STEP[check_calendar_grain(grain)]
 
 
 @dataclass(frozen=True)
@@ -50,17 +120,18 @@ class Window:
     grain: str
     start: datetime
     end: datetime
+    # chunk windows only: where the chunk before this one starts (None: this is the first)
+    prev_start: datetime | None = field(default=None, compare=False)
 
     def previous(self) -> Window:
-        delta = GRAIN_DELTA[self.grain]
-        return Window(
-            self.model,
-            self.version,
-            self.variant,
-            self.grain,
-            self.start - delta,
-            self.start,
-        )
+        """The window just before this one (for a first chunk: an empty range)."""
+        if chunk_size(self.grain):
+            start = self.prev_start or self.start
+        elif self.grain == "month":
+            start = add_months(self.start, -1)
+        else:
+            start = self.start - GRAIN_STEP[self.grain]
+        return Window(self.model, self.version, self.variant, self.grain, start, self.start)
 
     def seed(self, salt: str = "") -> int:
         """A deterministic seed for this window (sampling, bootstrap, classifiers)."""
@@ -79,6 +150,7 @@ class WindowInputs:
     last_feature_batch: int
     labels: int
     last_label_batch: int
+    complete: bool = True  # False for the trailing chunk that has not reached its size yet
 
     @property
     def data_key(self) -> tuple:
@@ -99,7 +171,15 @@ def list_windows(
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> list[WindowInputs]:
-    """Every window that holds predictions, with the counts that fingerprint its inputs."""
+    """Every window that holds predictions, with the counts that fingerprint its inputs.
+
+    For chunk grains this includes the trailing chunk that is not full yet
+    (`complete=False`); `since`/`until` bound the window start.
+    """
+    if chunk_size(check_grain(grain)):
+        return chunk_windows(
+            cur, model, grain, version=version, variant=variant, since=since, until=until
+        )
     bucket = bucket_sql(grain, "p.ts")
     where, params = ["p.model_name = ?"], [model]
     for column, value in (("p.model_version", version), ("p.variant", variant)):
@@ -122,10 +202,9 @@ def list_windows(
         f"WHERE {' AND '.join(where)} GROUP BY ALL ORDER BY 1, 2, 3",
         params,
     ).fetchall()
-    delta = GRAIN_DELTA[grain]
     return [
         WindowInputs(
-            window=Window(model, v, var, grain, w, w + delta),
+            window=Window(model, v, var, grain, w, window_end(w, grain)),
             rows=int(n),
             feature_rows=int(nf),
             last_prediction_batch=int(bp),
@@ -135,6 +214,103 @@ def list_windows(
         )
         for v, var, w, n, nf, bp, bf, nl, bl in rows
     ]
+
+
+def chunk_windows(
+    cur,
+    model: str,
+    grain: str,
+    *,
+    version: str | None = None,
+    variant: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[WindowInputs]:
+    """Row-count chunks: the predictions of each (version, variant), ordered by ts then
+    prediction_id, cut every N rows (N from `chunk:N`), each kept as a time range.
+
+    A chunk spans [ts of its first row, ts of the next chunk's first row); the last one ends
+    a microsecond after its newest row. Tie rule: rows that share their timestamp with the
+    next chunk's first row belong to the next chunk (a time range cannot split a timestamp),
+    so a chunk can hold a few rows fewer (and the next a few more) than N when timestamps
+    tie at a boundary; chunks whose ranges would be empty merge into the next. A chunk is
+    complete once its N-row block is full; the trailing one is listed with complete=False.
+    Rows logged late (with older timestamps) move the boundaries after them, and the moved
+    chunks are recomputed. Boundaries and counts come from one SQL query (row_number and an
+    ASOF join), never a loop over rows.
+    """
+    size = chunk_size(check_grain(grain))
+    if size is None:
+        raise ValueError(f"grain {grain!r} is not a chunk grain")
+    where, params = ["model_name = ?"], [model]
+    for column, value in (("model_version", version), ("variant", variant)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    ftable = quote_ident(feature_table(model))
+    rows = cur.execute(
+        f"""
+        WITH ordered AS (
+            SELECT model_version, variant, ts, prediction_id, batch_id,
+                   (row_number() OVER (PARTITION BY model_version, variant
+                                       ORDER BY ts, prediction_id) - 1) // ? AS chunk
+            FROM predictions WHERE {" AND ".join(where)}
+        ), blocks AS (
+            SELECT model_version, variant, chunk, min(ts) AS first_ts, max(ts) AS last_ts,
+                   count(*) AS block_rows
+            FROM ordered GROUP BY ALL
+        ), starts AS (  -- blocks starting at one timestamp share one range: merge them
+            SELECT model_version, variant, first_ts AS window_start, max(chunk) AS last_chunk,
+                   arg_max(block_rows, chunk) = ? AS full_block
+            FROM blocks GROUP BY ALL
+        ), bounds AS (
+            SELECT s.*, lag(window_start) OVER w AS prev_start,
+                   coalesce(lead(window_start) OVER w, b.last_ts + INTERVAL 1 MICROSECOND)
+                   AS window_end
+            FROM starts s JOIN (SELECT model_version, variant, max(last_ts) AS last_ts
+                                FROM blocks GROUP BY ALL) b USING (model_version, variant)
+            WINDOW w AS (PARTITION BY s.model_version, s.variant ORDER BY window_start)
+        )
+        SELECT b.model_version, b.variant, b.window_start, any_value(b.window_end),
+               any_value(b.prev_start), any_value(b.full_block), count(*),
+               count(f.prediction_id), max(o.batch_id), coalesce(max(f.batch_id), 0),
+               count(l.prediction_id), coalesce(max(l.batch_id), 0)
+        FROM ordered o ASOF JOIN bounds b ON o.model_version = b.model_version
+             AND o.variant = b.variant AND o.ts >= b.window_start
+        LEFT JOIN {ftable} f ON f.prediction_id = o.prediction_id
+        LEFT JOIN labels l ON l.prediction_id = o.prediction_id AND l.model_name = ?
+        GROUP BY b.model_version, b.variant, b.window_start ORDER BY 1, 2, 3
+        """,
+        [size, *params, size, model],
+    ).fetchall()
+    out = []
+    for v, var, start, end, prev, full, n, nf, bp, bf, nl, bl in rows:
+        if (since is not None and start < since) or (until is not None and start >= until):
+            continue
+        out.append(
+            WindowInputs(
+                window=Window(model, v, var, grain, start, end, prev_start=prev),
+                rows=int(n),
+                feature_rows=int(nf),
+                last_prediction_batch=int(bp),
+                last_feature_batch=int(bf),
+                labels=int(nl),
+                last_label_batch=int(bl),
+                complete=bool(full),
+            )
+        )
+    return out
+
+
+def window_at(
+    cur, model: str, version: str, variant: str, grain: str, start: datetime
+) -> Window | None:
+    """The window of `grain` that starts at `start` (None if no chunk starts there)."""
+    if not chunk_size(check_grain(grain)):
+        return Window(model, version, variant, grain, start, window_end(start, grain))
+    found = chunk_windows(cur, model, grain, version=version, variant=variant, since=start)
+    match = [w.window for w in found if w.window.start == start]
+    return match[0] if match else None
 
 
 def window_inputs(cur, window: Window) -> WindowInputs | None:
