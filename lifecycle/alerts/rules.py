@@ -345,7 +345,8 @@ def _latency(row, infra, *common) -> Evaluation:
         layer="infrastructure", rule="latency", subject=column, outcome=outcome,
         value=measured, threshold=limits[0], summary=summary,
         evidence={"latency_ms": value, "baseline_ms": baseline, "requests": requests,
-                  "limits": limits, "absolute": absolute},
+                  "limits": limits, "absolute": absolute,
+                  **_too_few(outcome, requests, infra["min_requests"], "requests")},
     )  # fmt: skip
 
 
@@ -362,7 +363,8 @@ def _error_rate(row, infra, *common) -> Evaluation:
     return _evaluation(
         *common, layer="infrastructure", rule="error_rate", subject="error_rate",
         outcome=outcome, value=rate, threshold=infra["error_rate"][0], summary=summary,
-        evidence={"requests": requests, "errors": errors, "limits": infra["error_rate"]},
+        evidence={"requests": requests, "errors": errors, "limits": infra["error_rate"],
+                  **_too_few(outcome, requests, infra["min_requests"], "requests")},
     )  # fmt: skip
 
 
@@ -414,6 +416,14 @@ def resource_evaluations(
             )
         )
     return out
+
+
+def _too_few(outcome: str, size: int, needed: int, what: str) -> dict[str, str]:
+    """Evidence `reason` of a window too small for a verdict, with its size and the minimum
+    (lifecycle.coverage reads it)."""
+    if outcome != INSUFFICIENT or size >= needed:
+        return {}
+    return {"reason": f"only {size} {what} in the window; at least {needed} needed"}
 
 
 def _pct(share: float | None) -> str:
@@ -583,6 +593,7 @@ def business_evaluations(
                         "mean_prediction": _num(getattr(row, "mean_prediction", None)),
                         "baseline_days": biz["baseline_days"],
                         "limits": biz["drop"],
+                        **_too_few(outcome, events, biz["min_events"], "events"),
                     },
                 )
             )
