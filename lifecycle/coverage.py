@@ -261,30 +261,28 @@ def _reason(row) -> str | None:
 
 
 def describe(row) -> str:
-    """One line for people: what ran and, when something did not, why.
+    """One line for people, e.g. `drift (0 of 28 checks had a verdict; all 7 windows
+    insufficient: 24 rows a window, 30 needed)`."""
+    return f"{row.layer} ({detail(row)})"
 
-    e.g. `drift: 0 of 21 checks had a verdict (all 7 windows insufficient: 24 rows a
-    window, 30 needed)`."""
-    head = f"{row.layer}: {row.verdicts} of {row.checks} checks had a verdict"
+
+def detail(row) -> str:
+    """What ran and, when something did not, why (with the size and the minimum)."""
+    head = f"{row.verdicts} of {row.checks} checks had a verdict"
     if row.state == "no traffic":
-        return f"{row.layer}: no traffic in the period"
+        return "no traffic in the period"
     if row.checks == 0:
-        return f"{row.layer}: no rule evaluation in any of {row.windows} window(s) with traffic"
+        return f"no rule evaluation in any of {row.windows} window(s) with traffic"
     if row.state == "evaluated":
         return head
     if row.state == "awaiting labels":
-        return f"{head} (labels of its {row.windows} window(s) are not due yet)"
+        return f"{head}; labels of its {row.windows} window(s) are not due yet"
     missing = row.windows - row.windows_evaluated
-    parts = []
-    if row.windows_without_results == row.windows:
-        parts.append(f"no results in any of {row.windows} window(s) with traffic")
-    elif missing == row.windows:
-        parts.append(f"all {row.windows} windows insufficient")
+    if missing == row.windows:
+        why = f"all {row.windows} windows insufficient"
     else:
-        parts.append(f"{missing} of {row.windows} windows without a verdict")
-    if row.reason:
-        parts[-1] += f": {row.reason}"
-    return f"{head} ({'; '.join(parts)})"
+        why = f"{missing} of {row.windows} windows without a verdict"
+    return f"{head}; {why}" + (f": {row.reason}" if row.reason else "")
 
 
 def not_evaluated(coverage: pd.DataFrame, layers=KEY_LAYERS) -> pd.DataFrame:
