@@ -409,7 +409,7 @@ def portfolio_section() -> None:
         "Choose a row to open that model's health page on the same days."
     )
     labels = {status: label for status, (label, _) in LIGHTS.items()}
-    colours = {label: colour for label, colour in LIGHTS.values()}
+    colours = dict(LIGHTS.values())
     table = frame.assign(**{layer: [_light(labels[s], c) for s, c in
                                     zip(frame[layer], frame[f"{layer}_checks"], strict=True)]
                             for layer in layers.PORTFOLIO_LAYERS})  # fmt: skip

@@ -32,8 +32,14 @@ from lifecycle.store import Store
 
 WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 STATUS_RANK = {"no data": -1, "ok": 0, "warning": 1, "critical": 2}
-STATUS_ICON = {"no data": "·", "ok": "OK", "warning": "WARNING", "critical": "CRITICAL",
-               "not evaluated": "NOT EVALUATED", "awaiting labels": "awaiting labels"}
+STATUS_ICON = {
+    "no data": "·",
+    "ok": "OK",
+    "warning": "WARNING",
+    "critical": "CRITICAL",
+    "not evaluated": "NOT EVALUATED",
+    "awaiting labels": "awaiting labels",
+}
 # coverage states (lifecycle.coverage) shown instead of a verdict when a layer had none
 UNJUDGED = ("not evaluated", "awaiting labels")
 SYSTEM_ACTIONS = ("alert_repeated", "alert_notified", "alert_notify_failed")
@@ -295,8 +301,14 @@ def status_figure(week: ModelWeek, start: datetime, end: datetime) -> go.Figure:
             texttemplate="%{text}",
             zmin=-1,  # only insufficient evaluations that day: grey, never green
             zmax=2,
-            colorscale=[[0, "#bdbdbd"], [0.25, "#bdbdbd"], [0.34, "#2e7d32"], [0.5, "#2e7d32"],
-                        [0.67, "#f9a825"], [1, "#c62828"]],
+            colorscale=[
+                [0, "#bdbdbd"],
+                [0.25, "#bdbdbd"],
+                [0.34, "#2e7d32"],
+                [0.5, "#2e7d32"],
+                [0.67, "#f9a825"],
+                [1, "#c62828"],
+            ],
             showscale=False,
             hovertemplate="%{y} %{x}: %{text}<extra></extra>",
         )
@@ -351,8 +363,11 @@ def to_markdown(review: WeeklyReview) -> str:
             f"[Model health]({review.link(evidence_link(m.model, m.production_version or '', 'performance'))})"
         )
         out += ["", "**What changed since last week:** " + ("; ".join(m.changes) or "nothing")]
-        out += ["", "| layer | last week | this week | checks with a verdict this week |",
-                "|---|---|---|---|"]
+        out += [
+            "",
+            "| layer | last week | this week | checks with a verdict this week |",
+            "|---|---|---|---|",
+        ]
         out += [
             f"| {layer} | {m.previous[layer]} | {m.status[layer]} | {m.coverage_text(layer)} |"
             for layer in LAYERS
