@@ -72,13 +72,12 @@ def _not_evaluated_section(run: dict | None) -> None:
     if rows:
         with st.expander("Evaluation coverage of the last check (checks with a verdict per "
                          "model and layer, last 7 days, production traffic)"):  # fmt: skip
-            table = pd.DataFrame(rows)
-            st.dataframe(
-                table[["model", "layer", "state", "verdicts", "insufficient",
-                       "windows_without_results", "text"]],
-                hide_index=True, width="stretch", key="coverage_table",
-                column_config={"verdicts": "Checks with a verdict", "text": "Detail"},
-            )  # fmt: skip
+            table = pd.DataFrame(rows)[["model", "layer", "state", "verdicts", "text"]]
+            st.table(
+                table.rename(
+                    columns={"verdicts": "checks with a verdict", "text": "detail"}
+                ).set_index(["model", "layer"])
+            )
 
 
 actor = current_actor()
