@@ -382,7 +382,10 @@ def _throughput(row, infra, *common) -> Evaluation:
     return _evaluation(
         *common, layer="infrastructure", rule="throughput_drop", subject="throughput",
         outcome=outcome, value=drop, threshold=infra["throughput_drop"][0], summary=summary,
-        evidence={"requests": requests, "baseline": baseline, "limits": infra["throughput_drop"]},
+        evidence={"requests": requests, "baseline": baseline, "limits": infra["throughput_drop"],
+                  **({"reason": f"this hour's baseline is {_fmt(baseline)} requests; at least "
+                      f"{infra['throughput_min_baseline']} needed for a verdict"}
+                     if outcome == INSUFFICIENT else {})},
     )  # fmt: skip
 
 
