@@ -998,7 +998,8 @@ def _flagged(cells: pd.DataFrame) -> pd.DataFrame:
 # -- portfolio ----------------------------------------------------------------------------------
 
 PORTFOLIO_LAYERS = ("infrastructure", "performance", "business", "data_quality", "drift")
-STATUS_ORDER = ("not evaluated", "insufficient", "ok", "warning", "critical")  # by rank
+# by rank; a layer whose evaluations were all insufficient had no verdict: not evaluated
+STATUS_ORDER = ("not evaluated", "not evaluated", "ok", "warning", "critical")
 
 
 def portfolio_health(
@@ -1008,9 +1009,12 @@ def portfolio_health(
     the period's windows (production version and traffic), active alerts by severity and
     when data last arrived.
 
-    Layer columns hold critical / warning / ok / insufficient (every evaluation lacked
-    data) / not evaluated (the alert check has not evaluated the layer in the period);
-    business is "no KPI" for a model whose specs declare none.
+    Layer columns hold critical / warning / ok / not evaluated (no verdict in the period:
+    every evaluation lacked data, or the alert check has not evaluated the layer) /
+    awaiting labels (performance whose labels are not due yet); business is "no KPI" for
+    a model whose specs declare none. `<layer>_checks` says how many checks had a verdict
+    ("21/28": 7 were insufficient) and `evaluation` is the model's coverage state:
+    "not evaluated" when its drift or performance had no verdict (lifecycle.coverage).
     Outcomes come from `alert_evaluations`, written by the scheduled check
     (lifecycle.alerts) on the model's declared grains; the period holds the windows that
     ended in (since, until], so a weekly or monthly window counts once it is complete.
@@ -1032,6 +1036,9 @@ def portfolio_health(
     with store.cursor() as cur:
         without_kpi = [m for m in base["model"] if not catalog.model_kpis(cur, m)]
     base.loc[base["model"].isin(without_kpi), "business"] = "no KPI"
+    for layer in PORTFOLIO_LAYERS:
+        base[f"{layer}_checks"] = ""
+    base["evaluation"] = "not evaluated"
     base["critical_alerts"] = 0
     base["warning_alerts"] = 0
     if not have_alerts or base.empty:
@@ -1054,6 +1061,7 @@ def portfolio_health(
     for row in outcomes.itertuples(index=False):
         if row.layer in PORTFOLIO_LAYERS:
             base.loc[base["model"] == row.model, row.layer] = STATUS_ORDER[int(row.rank)]
+    _add_coverage(store, base, since, until)
     active = store.query_df(
         "SELECT model_name AS model, severity, count(*) AS n FROM alerts "
         "WHERE state IN ('open', 'acknowledged') GROUP BY ALL"
@@ -1063,3 +1071,33 @@ def portfolio_health(
         if column in base:
             base.loc[base["model"] == row.model, column] = int(row.n)
     return base
+
+
+def _add_coverage(store: Store, base: pd.DataFrame, since, until) -> None:
+    """Checks with a verdict per layer and the model's coverage state, for the production
+    version's production traffic (lifecycle.coverage)."""
+    from lifecycle import coverage
+
+    # windows that ended in (since, until]: the same windows as window_start >= since
+    frame = coverage.evaluation_coverage(store, list(base["model"]), since, until,
+                                         variant="production")  # fmt: skip
+    production = dict(zip(base["model"], base["production_version"], strict=True))
+    frame = frame[frame["model_version"] == frame["model"].map(production)]
+    base["evaluation"] = [
+        "no traffic" if pd.notna(v) else "no production version" for v in base["production_version"]
+    ]
+    for row in frame.itertuples(index=False):
+        at = base.index[base["model"] == row.model]
+        base.loc[at, f"{row.layer}_checks"] = f"{row.verdicts}/{row.checks}" if row.checks else ""
+        if row.state == "awaiting labels" and (base.loc[at, row.layer] == "not evaluated").all():
+            base.loc[at, row.layer] = "awaiting labels"
+    for model, rows in frame.groupby("model"):
+        states = dict(zip(rows["layer"], rows["state"], strict=True))
+        key = [states.get(layer, "not evaluated") for layer in coverage.KEY_LAYERS]
+        if "not evaluated" in key:
+            state = "not evaluated"
+        elif "partly evaluated" in states.values():
+            state = "partly evaluated"
+        else:
+            state = "evaluated"
+        base.loc[base["model"] == model, "evaluation"] = state

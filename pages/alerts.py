@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
@@ -57,6 +58,28 @@ def _last_check() -> dict | None:
     return lc.last_check_run(store)
 
 
+def _not_evaluated_section(run: dict | None) -> None:
+    """What the last check could not evaluate (lifecycle.coverage via the check's summary):
+    drift or performance without a verdict is shown, never taken for healthy."""
+    if run is None:
+        return
+    summary = run["summary"]
+    summary = json.loads(summary) if isinstance(summary, str) else summary or {}
+    for item in summary.get("not_evaluated", []):
+        st.warning(f"**Not evaluated - {item['model']}:** {item['text']}",
+                   icon=":material/block:")  # fmt: skip
+    rows = summary.get("coverage") or []
+    if rows:
+        with st.expander("Evaluation coverage of the last check (checks with a verdict per "
+                         "model and layer, last 7 days, production traffic)"):  # fmt: skip
+            table = pd.DataFrame(rows)[["model", "layer", "state", "verdicts", "text"]]
+            st.table(
+                table.rename(
+                    columns={"verdicts": "checks with a verdict", "text": "detail"}
+                ).set_index(["model", "layer"])
+            )
+
+
 actor = current_actor()
 can_manage = actor.can("manage_alerts")
 if flash := st.session_state.pop(FLASH, None):
@@ -79,6 +102,8 @@ if cols[1].button("Run check now", key="run_check", disabled=not can_manage,
     st.cache_data.clear()
     st.session_state[FLASH] = ("ok", report.text().splitlines()[0])
     st.rerun()
+
+_not_evaluated_section(last)
 
 frame = _alerts(data_version(), _revision())
 due = [r for r in _retraining(data_version(), _revision()) if r["due"]]

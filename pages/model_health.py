@@ -49,6 +49,8 @@ st.page_link(
                   "to": f"{sel.until - pd.Timedelta(days=1):%Y-%m-%d}"},
 )  # fmt: skip
 
+mon.coverage_section(sel)
+
 args = sel.layer_args()
 TABS = ["Infrastructure", "Performance", "Business", "Data quality"]
 # an alert's link names the tab with its evidence (lifecycle.alerts.links)

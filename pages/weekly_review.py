@@ -90,8 +90,17 @@ summary = pd.DataFrame(
 st.dataframe(summary, hide_index=True, width="stretch")
 
 for m in review.models:
-    with st.expander(f"{m.model}: {m.overall}", expanded=m.overall in ("warning", "critical")):
+    alarming = m.overall in ("warning", "critical", "not evaluated")
+    with st.expander(f"{m.model}: {m.overall}", expanded=alarming):
         st.markdown(f"**What changed since last week:** {'; '.join(m.changes) or 'nothing'}")
+        st.dataframe(
+            pd.DataFrame(
+                [{"layer": layer, "last week": m.previous[layer], "this week": m.status[layer],
+                  "checks with a verdict this week": m.coverage_text(layer)}
+                 for layer in LAYERS]
+            ),
+            hide_index=True, width="stretch", key=f"layers_{m.model}",
+        )  # fmt: skip
         st.plotly_chart(report.status_figure(m, review.start, review.end), key=f"fig_{m.model}")
         if m.figures:
             figures = pd.DataFrame(

@@ -26,14 +26,23 @@ ROWS = 2000
 FAST_DRIFT = "\n[drift]\nmultivariate = false\nconcept = false\n"
 
 
-def serve_day(store: Store, day: int, *, new_color: float = 0.0, missing_x: float = 0.0):
-    """One day of toy traffic like the reference; optionally an unseen colour or missing x."""
+def serve_day(
+    store: Store,
+    day: int,
+    *,
+    new_color: float = 0.0,
+    missing_x: float = 0.0,
+    rows: int = ROWS,
+    labels: bool = True,
+):
+    """One day of toy traffic like the reference, labelled an hour later; optionally an
+    unseen colour or missing x."""
     rng = np.random.default_rng(100 + day)  # not 0: the reference is drawn with seed 0
     ts = pd.Timestamp(DAY0 + timedelta(days=day)) + pd.to_timedelta(
-        np.sort(rng.uniform(0, 86_000, ROWS)), unit="s"
+        np.sort(rng.uniform(0, 86_000, rows)), unit="s"
     )
-    ids = [f"d{day}-{i}" for i in range(ROWS)]
-    score = rng.uniform(0, 1, ROWS)
+    ids = [f"d{day}-{i}" for i in range(rows)]
+    score = rng.uniform(0, 1, rows)
     predictions = pd.DataFrame(
         {
             "prediction_id": ids,
@@ -41,16 +50,20 @@ def serve_day(store: Store, day: int, *, new_color: float = 0.0, missing_x: floa
             "ts": ts,
             "prediction": score,
             "predicted_label": np.where(score >= 0.5, "1", "0"),
-            "latency_ms": rng.gamma(2.0, 10.0, ROWS),
+            "latency_ms": rng.gamma(2.0, 10.0, rows),
             "status": "ok",
         }
     )
-    x = rng.uniform(0, 10, ROWS)
-    x[rng.random(ROWS) < missing_x] = np.nan
-    color = rng.choice(["red", "green", "blue"], ROWS).astype(object)
-    color[rng.random(ROWS) < new_color] = "purple"
+    x = rng.uniform(0, 10, rows)
+    x[rng.random(rows) < missing_x] = np.nan
+    color = rng.choice(["red", "green", "blue"], rows).astype(object)
+    color[rng.random(rows) < new_color] = "purple"
     ingest(store, "toy", "predictions", predictions)
     ingest(store, "toy", "features", pd.DataFrame({"prediction_id": ids, "x": x, "color": color}))
+    if labels:  # as random as the reference's: performance stays at its reference value
+        actual = rng.choice(["0", "1"], rows)
+        frame = {"prediction_id": ids, "actual": actual, "labeled_at": ts + pd.Timedelta(hours=1)}
+        ingest(store, "toy", "labels", pd.DataFrame(frame))
 
 
 def end_of(day: int) -> datetime:
@@ -368,3 +381,81 @@ def test_retraining_policy_scheduled_ignores_alerts_and_bad_policy_is_named(tmp_
     text = str(err.value)
     assert "retraining.policy" in text and "retraining.every_days" in text
     assert "unknown key `retraining.x`" in text
+
+
+# -- "not evaluated" is never "OK" ----------------------------------------------------------------
+
+
+@pytest.fixture
+def low_traffic_db(tmp_path):
+    """toy at 24 predictions a day for a week: every daily drift check (30 rows needed) and
+    every performance window (200 labels needed) is insufficient."""
+    path = tmp_path / "low.duckdb"
+    spec = write_toy_spec(tmp_path / "spec", rows=3000)
+    spec.write_text(spec.read_text() + FAST_DRIFT, encoding="utf-8")
+    with Store(path) as store:
+        catalog.register_from_file(store, spec)
+        for day in range(7):
+            serve_day(store, day, rows=24)
+    return path
+
+
+def test_a_model_whose_drift_could_not_be_evaluated_is_not_ok(low_traffic_db, capsys):
+    with Store(low_traffic_db) as store:
+        report = run_check(store, as_of=end_of(6))
+    assert report.active == {"warning": 0, "critical": 0} or not any(report.active.values())
+    assert report.exit_code == 4
+    first, *rest = report.text().splitlines()
+    assert "NOT EVALUATED" in first and ": OK" not in first
+    lines = {line.split(" (", 1)[0].strip(): line for line in rest if "NOT EVALUATED" in line}
+    drift = lines["NOT EVALUATED - toy: drift"]
+    assert "all 7 windows insufficient: 24 rows a window, 30 needed" in drift
+    performance = lines["NOT EVALUATED - toy: performance"]
+    assert "labelled rows a window, 200 needed" in performance
+    assert {(n["model"], n["layer"]) for n in report.not_evaluated} == {
+        ("toy", "drift"), ("toy", "performance")}  # fmt: skip
+    covered = {c["layer"]: c for c in report.coverage}
+    assert covered["drift"]["verdicts"] == 0 and covered["drift"]["insufficient"] > 0
+    assert covered["data_quality"]["verdicts"] > 0  # the rate checks still ran
+
+    # the command: exit code 4, and the JSON names what was not evaluated
+    code = cli.main(["check", "--db", str(low_traffic_db), "--as-of", "2026-03-09", "--json",
+                     "--no-monitor"])  # fmt: skip
+    data = json.loads(capsys.readouterr().out)
+    assert code == 4 == data["exit_code"]
+    assert {n["layer"] for n in data["not_evaluated"]} == {"drift", "performance"}
+
+
+def test_the_weekly_review_says_not_evaluated(low_traffic_db):
+    with Store(low_traffic_db) as store:
+        run_check(store, as_of=end_of(6))
+        review = weekly.weekly_review(store, weekly.week_of(DAY0))
+    (m,) = review.models
+    assert m.status["drift"] == m.status["performance"] == "not evaluated"
+    assert m.overall == "not evaluated"
+    assert m.coverage["drift"]["verdicts"] == 0 and m.coverage["drift"]["windows"] == 7
+    text = weekly.to_markdown(review)
+    assert "| toy | - | NOT EVALUATED |" in text
+    assert "24 rows a window, 30 needed" in text
+    assert "not evaluated" in weekly.to_html(review)
+
+
+def test_labels_not_due_yet_are_awaited_not_a_failure(tmp_path):
+    """Labels that arrive three weeks late leave this week's performance without a verdict:
+    "awaiting labels", and the check stays OK while drift was evaluated."""
+    path = tmp_path / "late.duckdb"
+    spec = write_toy_spec(tmp_path / "spec", rows=3000)
+    spec.write_text(spec.read_text() + FAST_DRIFT, encoding="utf-8")
+    with Store(path) as store:
+        catalog.register_from_file(store, spec)
+        for day in range(2):
+            serve_day(store, day, labels=False)
+            ids = [f"d{day}-{i}" for i in range(ROWS)]
+            late = pd.Timestamp(DAY0 + timedelta(days=day + 21))
+            labels = pd.DataFrame({"prediction_id": ids, "actual": "1", "labeled_at": late})
+            ingest(store, "toy", "labels", labels)
+        report = run_check(store, as_of=end_of(1))
+    covered = {c["layer"]: c for c in report.coverage}
+    assert covered["performance"]["state"] == "awaiting labels"
+    assert covered["drift"]["state"] == "evaluated"
+    assert report.exit_code == 0 and report.not_evaluated == []

@@ -461,7 +461,9 @@ def test_portfolio_health_reads_alert_outcomes(toy, tmp_path):
     try:
         row = layers.portfolio_health(store, until=DAY0 + timedelta(days=3)).iloc[0]
         assert row["infrastructure"] == "warning"  # worst of ok and warning
-        assert row["drift"] == "insufficient"
+        assert row["drift"] == "not evaluated"  # its only evaluation had no verdict
+        assert row["drift_checks"] == "0/1" and row["infrastructure_checks"] == "2/2"
+        assert row["evaluation"] == "not evaluated"
         assert row["business"] == "not evaluated"  # its only window is outside the period
         assert row["performance"] == "not evaluated"  # shadow traffic does not count
         assert row["production_version"] == "1.0"

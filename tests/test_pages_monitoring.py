@@ -303,7 +303,7 @@ def test_overview_portfolio_rows_lead_to_health_pages(db, monkeypatch):
     assert "Model health" in [h.value for h in at.subheader]
     table = _portfolio_table(at)
     rows = table.set_index("model")
-    assert rows.loc["delivery_time", "infrastructure"] == "critical"
+    assert rows.loc["delivery_time", "infrastructure"] == "critical · 1/1"  # checks: 1 verdict
     assert rows.loc["credit_risk", "business"] == "no KPI declared"
     assert rows.loc["churn", "drift"] == "not evaluated"
     links = [link.proto.label for link in at.get("page_link")]
@@ -312,6 +312,7 @@ def test_overview_portfolio_rows_lead_to_health_pages(db, monkeypatch):
     at.segmented_control(key="portfolio_days").set_value(1).run()
     table = _portfolio_table(at)
     assert table.set_index("model").loc["delivery_time", "infrastructure"] == "not evaluated"
+    assert set(table["evaluation"]) == {"not evaluated"}  # no check ran: nothing evaluated
 
 
 def _portfolio_table(at):

@@ -108,6 +108,48 @@ def grain_options(data_key: int, model: str, *, chunks: bool) -> tuple[list[str]
     return options, default or declared.layer_grain
 
 
+@st.cache_data(show_spinner=False, ttl=600, max_entries=256)
+def coverage(data_key: int, alerts_key: tuple, model: str, **kwargs) -> pd.DataFrame:
+    """Evaluation coverage of the alert rules (lifecycle.coverage), keyed on data and alerts."""
+    from lifecycle.coverage import evaluation_coverage
+
+    return evaluation_coverage(get_store(), model, **kwargs)
+
+
+def coverage_section(selection: Selection) -> None:
+    """Per layer: checks with a verdict in the period and, where some had none, why. Drift
+    or performance without a single verdict is a warning: not evaluated is not healthy."""
+    from lifecycle.coverage import KEY_LAYERS, detail
+
+    frame = coverage(data_version(), _alerts_key(), selection.model, since=selection.since,
+                     until=selection.until, version=selection.version,
+                     variant=selection.variant)  # fmt: skip
+    if frame.empty:
+        st.info("No alert-rule evaluation in this period: run `python -m lifecycle check`.")
+        return
+    missing = frame[(frame["state"] == "not evaluated") & frame["layer"].isin(KEY_LAYERS)]
+    for row in missing.itertuples(index=False):
+        st.warning(f"**Not evaluated - {row.layer}:** {detail(row)}.", icon=":material/block:")
+    table = frame.assign(detail=[detail(r) for r in frame.itertuples(index=False)])
+    with st.expander("Evaluation coverage: checks with a verdict per layer",
+                     expanded=not missing.empty):  # fmt: skip
+        st.dataframe(
+            table[["layer", "state", "grain", "verdicts", "insufficient",
+                   "windows_without_results", "detail"]],
+            hide_index=True, width="stretch", key="coverage_table",
+            column_config={
+                "state": st.column_config.TextColumn("State"),
+                "verdicts": st.column_config.NumberColumn("Checks with a verdict"),
+                "insufficient": st.column_config.NumberColumn("Insufficient"),
+                "windows_without_results": st.column_config.NumberColumn(
+                    "Windows without results"),
+                "detail": st.column_config.TextColumn("Why", width="large"),
+            },
+        )  # fmt: skip
+        st.caption("Alert-rule evaluations of the period's complete windows (written by the "
+                   "scheduled check), at the windows the rules use.")  # fmt: skip
+
+
 def results_key(model: str) -> tuple:
     return layers.results_version(get_store(), model)
 
@@ -345,14 +387,21 @@ def ensure_monitored(selection: Selection) -> int:
 
 # -- portfolio (Overview) -------------------------------------------------------------------
 
-LIGHTS = {  # status -> (label, background colour of the cell)
+
+def _light(label: str, checks: str) -> str:
+    """A layer cell: its status and, when it was evaluated at all, checks with a verdict."""
+    return f"{label} · {checks}" if checks else label
+
+
+LIGHTS = {  # status -> (label, background colour of the cell); no verdict is never green
     "critical": ("critical", "#f4c7c3"),
     "warning": ("warning", "#fde3b0"),
     "ok": ("ok", "#cdebd6"),
-    "insufficient": ("too little data", "#ececec"),
-    "not evaluated": ("not evaluated", "#ffffff"),
+    "not evaluated": ("not evaluated", "#d6d6d6"),
+    "awaiting labels": ("awaiting labels", "#e8eef5"),
     "no KPI": ("no KPI declared", "#ffffff"),
 }
+EVALUATION_COLOURS = {"not evaluated": "#d6d6d6", "partly evaluated": "#f1f1f1"}
 PORTFOLIO_DAYS = (1, 7, 30)  # period choices; 7 by default
 
 
@@ -391,17 +440,29 @@ def portfolio_section() -> None:
     frame = _portfolio(dv, _alerts_key(), since)
     st.caption(
         f"Worst alert-rule outcome per layer over the last {days} day(s) of data "
-        "(production version and traffic), active alerts, and when data last arrived. "
+        "(production version and traffic) with the checks that had a verdict (e.g. 21/28: "
+        "7 had too little data), active alerts, and when data last arrived. A layer without "
+        "a single verdict is *not evaluated* (grey, never ok); a model whose drift or "
+        "performance was not evaluated says so in *Evaluated*. "
         "Choose a row to open that model's health page on the same days."
     )
     labels = {status: label for status, (label, _) in LIGHTS.items()}
     colours = dict(LIGHTS.values())
-    table = frame.assign(**{layer: frame[layer].map(labels) for layer in layers.PORTFOLIO_LAYERS})
-    columns = ["model", "production_version", *layers.PORTFOLIO_LAYERS, "critical_alerts",
-               "warning_alerts", "last_received"]  # fmt: skip
-    styled = table[columns].style.map(
-        lambda v: f"background-color: {colours.get(v, '#ffffff')}",
-        subset=list(layers.PORTFOLIO_LAYERS),
+    table = frame.assign(**{layer: [_light(labels[s], c) for s, c in
+                                    zip(frame[layer], frame[f"{layer}_checks"], strict=True)]
+                            for layer in layers.PORTFOLIO_LAYERS})  # fmt: skip
+    columns = ["model", "production_version", "evaluation", *layers.PORTFOLIO_LAYERS,
+               "critical_alerts", "warning_alerts", "last_received"]  # fmt: skip
+    styled = (
+        table[columns]
+        .style.map(
+            lambda v: f"background-color: {colours.get(v.split(' · ')[0], '#ffffff')}",
+            subset=list(layers.PORTFOLIO_LAYERS),
+        )
+        .map(
+            lambda v: f"background-color: {EVALUATION_COLOURS.get(v, '#ffffff')}",
+            subset=["evaluation"],
+        )
     )
     event = st.dataframe(
         styled,
@@ -409,6 +470,10 @@ def portfolio_section() -> None:
         selection_mode="single-row",
         column_config={
             "model": "Model", "production_version": "In production",
+            "evaluation": st.column_config.TextColumn(
+                "Evaluated", help="not evaluated: drift or performance had no verdict in "
+                "the period (too little data, or no check ran); partly: some windows had "
+                "none"),
             "infrastructure": "Infrastructure", "performance": "Performance",
             "business": "Business", "data_quality": "Data quality", "drift": "Drift",
             "critical_alerts": st.column_config.NumberColumn("Critical alerts"),

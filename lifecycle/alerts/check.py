@@ -10,7 +10,9 @@ deliveries), and report retraining recommendations.
 
 Exit code: 0 when no alert is active (open or acknowledged) at warning or above, 1 when
 the worst active alert is a warning, 2 when one is critical; 3 when the check could not run
-(bad arguments, unreadable settings, database busy and the app did not answer in time).
+(bad arguments, unreadable settings, database busy and the app did not answer in time);
+4 when no alert is active but a model's drift or performance had no verdict at all in the
+last 7 days (lifecycle.coverage: "not evaluated" is never "OK").
 
 While the app holds the database (DuckDB lets one process open the file), the command
 hands its request to the app's process through `<db>.inbox/requests/` (lifecycle.requests)
@@ -25,7 +27,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from lifecycle import catalog
@@ -38,6 +40,8 @@ from lifecycle.monitoring_plan import MonitoringConfigError, monitoring_plan
 from lifecycle.store import Store
 
 EXIT_OK, EXIT_WARNING, EXIT_CRITICAL, EXIT_ERROR = 0, 1, 2, 3
+EXIT_NOT_EVALUATED = 4  # healthy as far as evaluated, but drift or performance was not
+COVERAGE_DAYS = 7  # the period whose evaluation coverage the check reports
 _CHECK_LOCK = threading.Lock()
 
 
@@ -62,6 +66,8 @@ class CheckReport:
     notifications: dict[str, Any] | None = None
     retraining: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    coverage: list[dict[str, Any]] = field(default_factory=list)  # per model and layer
+    not_evaluated: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -70,6 +76,8 @@ class CheckReport:
             return EXIT_CRITICAL
         if self.active.get("warning"):
             return EXIT_WARNING
+        if self.not_evaluated:
+            return EXIT_NOT_EVALUATED
         return EXIT_OK
 
     def to_dict(self) -> dict[str, Any]:
@@ -79,7 +87,7 @@ class CheckReport:
         return data
 
     def text(self) -> str:
-        status = {0: "OK", 1: "WARNING", 2: "CRITICAL"}[self.exit_code]
+        status = {0: "OK", 1: "WARNING", 2: "CRITICAL", 4: "NOT EVALUATED"}[self.exit_code]
         lines = [
             f"check as of {self.as_of:%Y-%m-%d %H:%M} UTC: {status} - "
             f"{self.active.get('critical', 0)} critical, {self.active.get('warning', 0)} "
@@ -96,6 +104,8 @@ class CheckReport:
             )
         if len(self.active_alerts) > 20:
             lines.append(f"  ... and {len(self.active_alerts) - 20} more (use --json)")
+        lines += [f"  NOT EVALUATED - {n['model']}: {n['text']}" for n in self.not_evaluated]
+        lines += _coverage_lines(self.coverage)
         if self.notifications:
             n = self.notifications
             lines.append(
@@ -173,9 +183,58 @@ def _run_check(store, models, as_of, notify_url, app_url, monitor, attempts, bac
     except RetrainingConfigError as exc:
         raise CheckError(str(exc)) from exc
     report.retraining = [{**r.to_dict(), "text": r.text()} for r in recs]
+    _add_coverage(store, report)
     report.seconds = round(time.perf_counter() - started, 2)
     _record_run(store, report, started_at)
     return report
+
+
+def _add_coverage(store: Store, report: CheckReport) -> None:
+    """Per model and layer: checks with a verdict and without, in the last COVERAGE_DAYS
+    (production traffic); drift or performance with no verdict at all is NOT EVALUATED."""
+    from lifecycle import coverage
+
+    since = report.as_of - timedelta(days=COVERAGE_DAYS)
+    frame = coverage.evaluation_coverage(store, report.models, since, report.as_of,
+                                         variant="production", as_of=report.as_of,
+                                         by_version=False)  # fmt: skip
+    rows = frame.drop(columns=["model_version", "variant"])
+    report.coverage = [
+        {**{k: _plain(v) for k, v in r.items()}, "text": coverage.describe(t)}
+        for r, t in zip(rows.to_dict("records"), rows.itertuples(index=False), strict=True)
+    ]
+    report.not_evaluated = [
+        {"model": r["model"], "layer": r["layer"], "text": r["text"]}
+        for r in report.coverage
+        if r["state"] == "not evaluated" and r["layer"] in coverage.KEY_LAYERS
+    ]
+
+
+def _plain(value):
+    """JSON-able scalars (numpy numbers, pandas NA)."""
+    import pandas as pd
+
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    return value.item() if hasattr(value, "item") else value
+
+
+def _coverage_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """One line per model: checks with a verdict / all, per layer (production, last days)."""
+    lines, by_model = [], {}
+    for r in rows:
+        by_model.setdefault(r["model"], []).append(r)
+    for model, layers in by_model.items():
+        parts = [
+            f"{r['layer']} {r['verdicts']}/{r['checks']}"
+            + ("" if r["state"] == "evaluated" else f" ({r['state']})")
+            for r in layers
+        ]
+        lines.append(
+            f"  evaluated {model} (checks with a verdict, last {COVERAGE_DAYS} days): "
+            + ", ".join(parts)
+        )
+    return lines
 
 
 def _active_alerts(store: Store, models) -> list[dict[str, Any]]:
@@ -228,10 +287,11 @@ def parse_time(text: str) -> datetime:
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "check",
-        help="scheduled monitoring: compute new windows, update alerts, notify; exit 0/1/2",
+        help="scheduled monitoring: compute new windows, update alerts, notify; exit 0/1/2/4",
         description="Compute the windows new data completed, evaluate the alert rules, update "
         "the alerts and print a summary. Exit code: 0 nothing active at warning or above, "
-        "1 warnings, 2 critical, 3 the check could not run.",
+        "1 warnings, 2 critical, 3 the check could not run, 4 nothing active but a model's "
+        "drift or performance could not be evaluated in the last 7 days (too little data).",
     )
     p.add_argument("--db", help="DuckDB file (default: $LIFECYCLE_DB, else data/lifecycle.duckdb)")
     p.add_argument("--model", action="append", help="only this model (repeatable)")

@@ -34,7 +34,16 @@ from lifecycle.store import Store
 
 WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 STATUS_RANK = {"no data": -1, "ok": 0, "warning": 1, "critical": 2}
-STATUS_ICON = {"no data": "·", "ok": "OK", "warning": "WARNING", "critical": "CRITICAL"}
+STATUS_ICON = {
+    "no data": "·",
+    "ok": "OK",
+    "warning": "WARNING",
+    "critical": "CRITICAL",
+    "not evaluated": "NOT EVALUATED",
+    "awaiting labels": "awaiting labels",
+}
+# coverage states (lifecycle.coverage) shown instead of a verdict when a layer had none
+UNJUDGED = ("not evaluated", "awaiting labels")
 SYSTEM_ACTIONS = ("alert_repeated", "alert_notified", "alert_notify_failed")
 
 
@@ -72,6 +81,7 @@ class ModelWeek:
     notes: list[str] = field(default_factory=list)
     windows: str = ""  # the monitoring plan, in words
     grain: str = "day"  # the plan's calendar grain (evidence links)
+    coverage: dict[str, dict[str, Any]] = field(default_factory=dict)  # layer -> this week's
 
     @property
     def changes(self) -> list[str]:
@@ -90,7 +100,22 @@ class ModelWeek:
 
     @property
     def overall(self) -> str:
-        return max(self.status.values(), key=STATUS_RANK.__getitem__)
+        """Worst verdict; "not evaluated" rather than "ok" when drift or performance had
+        no verdict at all this week (lifecycle.coverage.KEY_LAYERS)."""
+        from lifecycle.coverage import KEY_LAYERS
+
+        worst = max((v for v in self.status.values() if v in STATUS_RANK),
+                    key=STATUS_RANK.__getitem__, default="no data")  # fmt: skip
+        if worst in ("warning", "critical"):
+            return worst
+        if any(self.status[layer] == "not evaluated" for layer in KEY_LAYERS):
+            return "not evaluated"
+        return worst
+
+    def coverage_text(self, layer: str) -> str:
+        """Checks with a verdict this week, and why the others had none."""
+        row = self.coverage.get(layer)
+        return row["text"] if row else "no traffic, no evaluation"
 
 
 @dataclass
@@ -120,8 +145,8 @@ def weekly_review(
 def _model_week(store: Store, info: dict, start: datetime, end: datetime) -> ModelWeek:
     model = info["name"]
     rec = recommendation(store, model, as_of=end)
-    status, daily = _layer_status(store, model, start, end)
-    previous, _ = _layer_status(store, model, start - timedelta(weeks=1), start)
+    status, daily, covered = _layer_status(store, model, start, end)
+    previous, _, _ = _layer_status(store, model, start - timedelta(weeks=1), start)
     week = ModelWeek(
         model=model,
         task=info["task"],
@@ -131,6 +156,7 @@ def _model_week(store: Store, info: dict, start: datetime, end: datetime) -> Mod
         previous=previous,
         retraining={**rec.to_dict(), "text": rec.text()},
         daily=daily,
+        coverage=covered,
     )
     try:
         plan = monitoring_plan(store, model)
@@ -147,25 +173,42 @@ def _model_week(store: Store, info: dict, start: datetime, end: datetime) -> Mod
 
 
 def _layer_status(store: Store, model: str, start: datetime, end: datetime):
-    """Worst outcome per layer (production traffic) and a day x layer table of ranks.
+    """Worst outcome per layer (production traffic), a day x layer table of ranks (-1: only
+    insufficient evaluations that day) and the week's evaluation coverage per layer.
 
     A window counts in the week it ended in (a daily window on its own day, a weekly one on
-    its Sunday, a monthly one on the month's last day), whatever grain it has."""
+    its Sunday, a monthly one on the month's last day), whatever grain it has. A layer
+    without a single verdict is "not evaluated" (or "awaiting labels"), never "ok" and never
+    silently "no data" (lifecycle.coverage)."""
+    from lifecycle import coverage
+
     frame = store.query_df(
         "SELECT date_trunc('day', window_end - INTERVAL 1 MICROSECOND) AS day, layer, "
-        "max(CASE outcome WHEN 'critical' THEN 2 WHEN 'warning' THEN 1 WHEN 'ok' THEN 0 END) "
-        "AS rank FROM alert_evaluations WHERE model_name = ? AND variant = 'production' "
-        "AND window_end > ? AND window_end <= ? AND outcome <> 'insufficient' "
+        "max(CASE outcome WHEN 'critical' THEN 2 WHEN 'warning' THEN 1 WHEN 'ok' THEN 0 "
+        "ELSE -1 END) AS rank FROM alert_evaluations WHERE model_name = ? "
+        "AND variant = 'production' AND window_end > ? AND window_end <= ? "
         "GROUP BY ALL ORDER BY 1, 2",
         [model, start, end],
     )
+    covered = coverage.evaluation_coverage(store, model, start, end, variant="production",
+                                           by_version=False)  # fmt: skip
+    rows = {
+        r.layer: {"state": r.state, "verdicts": int(r.verdicts), "checks": int(r.checks),
+                  "insufficient": int(r.insufficient), "windows": int(r.windows),
+                  "text": coverage.detail(r)}
+        for r in covered.itertuples(index=False)
+    }  # fmt: skip
     names = {v: k for k, v in STATUS_RANK.items()}
     status = {}
     for layer in LAYERS:
-        ranks = frame.loc[frame.layer == layer, "rank"]
-        status[layer] = names[int(ranks.max())] if len(ranks) else "no data"
+        ranks = frame.loc[(frame.layer == layer) & (frame["rank"] >= 0), "rank"]
+        state = rows.get(layer, {}).get("state")
+        if len(ranks):
+            status[layer] = names[int(ranks.max())]
+        else:
+            status[layer] = state if state in UNJUDGED else "no data"
     daily = frame.pivot(index="day", columns="layer", values="rank") if len(frame) else frame
-    return status, daily
+    return status, daily, rows
 
 
 def _alerts(store: Store, model: str, start: datetime, end: datetime) -> list[dict]:
@@ -258,7 +301,8 @@ def status_figure(week: ModelWeek, start: datetime, end: datetime) -> go.Figure:
     days = pd.date_range(start, end - timedelta(days=1), freq="D", tz="UTC")
     daily = week.daily.reindex(index=days) if len(week.daily) else pd.DataFrame(index=days)
     z = [[_cell(daily, day, layer) for day in days] for layer in LAYERS]
-    text = [[{None: "no data", 0: "ok", 1: "warning", 2: "critical"}[v] for v in row] for row in z]
+    words = {None: "no data", -1: "not evaluated", 0: "ok", 1: "warning", 2: "critical"}
+    text = [[words[v] for v in row] for row in z]
     fig = go.Figure(
         go.Heatmap(
             z=[[None if v is None else v for v in row] for row in z],
@@ -266,9 +310,16 @@ def status_figure(week: ModelWeek, start: datetime, end: datetime) -> go.Figure:
             y=list(LAYERS),
             text=text,
             texttemplate="%{text}",
-            zmin=0,
+            zmin=-1,  # only insufficient evaluations that day: grey, never green
             zmax=2,
-            colorscale=[[0, "#2e7d32"], [0.5, "#f9a825"], [1, "#c62828"]],
+            colorscale=[
+                [0, "#bdbdbd"],
+                [0.25, "#bdbdbd"],
+                [0.34, "#2e7d32"],
+                [0.5, "#2e7d32"],
+                [0.67, "#f9a825"],
+                [1, "#c62828"],
+            ],
             showscale=False,
             hovertemplate="%{y} %{x}: %{text}<extra></extra>",
         )
@@ -325,8 +376,15 @@ def to_markdown(review: WeeklyReview) -> str:
         if m.windows:
             out += ["", f"Monitored on {m.windows}."]
         out += ["", "**What changed since last week:** " + ("; ".join(m.changes) or "nothing")]
-        out += ["", "| layer | last week | this week |", "|---|---|---|"]
-        out += [f"| {layer} | {m.previous[layer]} | {m.status[layer]} |" for layer in LAYERS]
+        out += [
+            "",
+            "| layer | last week | this week | checks with a verdict this week |",
+            "|---|---|---|---|",
+        ]
+        out += [
+            f"| {layer} | {m.previous[layer]} | {m.status[layer]} | {m.coverage_text(layer)} |"
+            for layer in LAYERS
+        ]
         if m.figures:
             out += ["", "| figure | last week | this week |", "|---|---|---|"]
             out += [
@@ -369,7 +427,7 @@ body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem 
 max-width:1100px;color:#1f2328;padding:0 1rem}
 table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #d0d7de;padding:.3rem .6rem;
 text-align:left}th{background:#f6f8fa}.ok{background:#e6f4ea}.warning{background:#fff4ce}
-.critical{background:#fde2e1}.muted{color:#57606a}h2{border-bottom:1px solid #d0d7de;
+.critical{background:#fde2e1}.unjudged{background:#e0e0e0}.muted{color:#57606a}h2{border-bottom:1px solid #d0d7de;
 padding-bottom:.3rem;margin-top:2.5rem}li{margin:.3rem 0}
 """
 
@@ -409,6 +467,7 @@ def to_html(review: WeeklyReview) -> str:
 
 def _status_cell(status: str) -> str:
     css = status if status in ("ok", "warning", "critical") else ""
+    css = "unjudged" if status in UNJUDGED else css
     return f"<td class='{css}'>{html.escape(status)}</td>"
 
 
@@ -427,10 +486,11 @@ def _model_html(review: WeeklyReview, m: ModelWeek) -> str:
         status_figure(m, review.start, review.end).to_html(
             full_html=False, include_plotlyjs=False, config={"displayModeBar": False}
         ),
-        "<table><tr><th>layer</th><th>last week</th><th>this week</th></tr>",
+        "<table><tr><th>layer</th><th>last week</th><th>this week</th>"
+        "<th>checks with a verdict this week</th></tr>",
         *[
             f"<tr><td>{e(layer)}</td>{_status_cell(m.previous[layer])}"
-            f"{_status_cell(m.status[layer])}</tr>"
+            f"{_status_cell(m.status[layer])}<td>{e(m.coverage_text(layer))}</td></tr>"
             for layer in LAYERS
         ],
         "</table>",

@@ -348,7 +348,8 @@ def _latency(row, infra, *common) -> Evaluation:
         layer="infrastructure", rule="latency", subject=column, outcome=outcome,
         value=measured, threshold=limits[0], summary=summary,
         evidence={"latency_ms": value, "baseline_ms": baseline, "requests": requests,
-                  "limits": limits, "absolute": absolute},
+                  "limits": limits, "absolute": absolute,
+                  **_too_few(outcome, requests, infra["min_requests"], "requests")},
     )  # fmt: skip
 
 
@@ -365,7 +366,8 @@ def _error_rate(row, infra, *common) -> Evaluation:
     return _evaluation(
         *common, layer="infrastructure", rule="error_rate", subject="error_rate",
         outcome=outcome, value=rate, threshold=infra["error_rate"][0], summary=summary,
-        evidence={"requests": requests, "errors": errors, "limits": infra["error_rate"]},
+        evidence={"requests": requests, "errors": errors, "limits": infra["error_rate"],
+                  **_too_few(outcome, requests, infra["min_requests"], "requests")},
     )  # fmt: skip
 
 
@@ -383,7 +385,10 @@ def _throughput(row, infra, *common) -> Evaluation:
     return _evaluation(
         *common, layer="infrastructure", rule="throughput_drop", subject="throughput",
         outcome=outcome, value=drop, threshold=infra["throughput_drop"][0], summary=summary,
-        evidence={"requests": requests, "baseline": baseline, "limits": infra["throughput_drop"]},
+        evidence={"requests": requests, "baseline": baseline, "limits": infra["throughput_drop"],
+                  **({"reason": f"this hour's baseline is {_fmt(baseline)} requests; at least "
+                      f"{infra['throughput_min_baseline']} needed for a verdict"}
+                     if outcome == INSUFFICIENT else {})},
     )  # fmt: skip
 
 
@@ -417,6 +422,14 @@ def resource_evaluations(
             )
         )
     return out
+
+
+def _too_few(outcome: str, size: int, needed: int, what: str) -> dict[str, str]:
+    """Evidence `reason` of a window too small for a verdict, with its size and the minimum
+    (lifecycle.coverage reads it)."""
+    if outcome != INSUFFICIENT or size >= needed:
+        return {}
+    return {"reason": f"only {size} {what} in the window; at least {needed} needed"}
 
 
 def _pct(share: float | None) -> str:
@@ -586,6 +599,7 @@ def business_evaluations(
                         "mean_prediction": _num(getattr(row, "mean_prediction", None)),
                         "baseline_days": biz["baseline_days"],
                         "limits": biz["drop"],
+                        **_too_few(outcome, events, biz["min_events"], "events"),
                     },
                 )
             )
