@@ -143,7 +143,8 @@ evals AS (
            e.window_end, e.outcome,
            coalesce(e.evidence->>'reason', e.summary) AS reason
     FROM alert_evaluations e JOIN grains g ON g.model = e.model_name AND g.layer = e.layer
-         AND g.grain = e.grain
+         -- drift and quality may be monitored on several grains: count the one shown
+         AND (g.layer NOT IN ('drift', 'data_quality') OR g.grain = e.grain)
     WHERE ($version IS NULL OR e.model_version = $version)
       AND ($variant IS NULL OR e.variant = $variant)
       AND ($since IS NULL OR e.window_end > $since)
