@@ -12,7 +12,7 @@ the same data changes nothing, and a new day of logs costs only the windows it t
 All sampling is seeded and hash-based, so a recomputation gives identical numbers.
 
 CLI: `python -m lifecycle monitor --db PATH [--model NAME] [--grain hour|day|week]
-[--reference spec|baseline|previous]` (see add_parser).
+[--reference spec|baseline|previous]` (parser in lifecycle.commands).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import duckdb
@@ -42,7 +42,6 @@ from lifecycle.drift.engine import (
 from lifecycle.drift.results_model import DATA_CHECKS, LABEL_CHECKS, CheckResult
 from lifecycle.drift.windows import (
     GRAIN_DELTA,
-    GRAINS,
     HAS_FEATURES,
     KEY,
     REFERENCE_KINDS,
@@ -451,46 +450,6 @@ class _Runner:
 # -- command line ---------------------------------------------------------------------
 
 
-def add_parser(subparsers) -> None:
-    p = subparsers.add_parser(
-        "monitor",
-        help="compute drift, concept-drift and data-quality results for new windows",
-        description="Compute and store monitoring results for every window whose logs "
-        "changed since the last run (unchanged windows are skipped).",
-    )
-    p.add_argument("--db", help="DuckDB file (default: $LIFECYCLE_DB, else data/lifecycle.duckdb)")
-    p.add_argument("--model", help="one model (default: every registered model)")
-    p.add_argument("--grain", choices=GRAINS, default="day", help="window size (default day)")
-    p.add_argument(
-        "--reference",
-        choices=REFERENCE_KINDS,
-        default="spec",
-        help="compare with the version's reference data (spec), its fixed baseline window, "
-        "or the previous window (default spec)",
-    )
-    p.add_argument("--version", help="only this model version")
-    p.add_argument("--variant", choices=("production", "shadow", "canary"))
-    p.add_argument("--since", type=_utc_time, help="first window start (UTC), e.g. 2026-01-01")
-    p.add_argument("--until", type=_utc_time, help="windows starting before this time (UTC)")
-    p.add_argument("--as-of", type=_utc_time, help="only windows complete by this time (UTC)")
-    p.add_argument("--force", action="store_true", help="recompute unchanged windows too")
-    p.add_argument("--json", action="store_true", help="print the run summaries as JSON")
-    p.add_argument(
-        "--wait",
-        type=float,
-        default=1800.0,
-        help="if the app holds the database, seconds to wait for it to run this (default 1800)",
-    )
-    p.set_defaults(func=cmd_monitor)
-
-
-def _utc_time(text: str) -> datetime:
-    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value
-
-
 def cmd_monitor(args: argparse.Namespace) -> int:
     from lifecycle import requests
     from lifecycle.store import resolve_db_path
@@ -510,13 +469,12 @@ def cmd_monitor(args: argparse.Namespace) -> int:
 
 def serve_request(store, params: dict):
     """Monitor the requested models (here, with a progress line, or in the app's process)."""
+    from lifecycle.commands import utc_time
     from lifecycle.requests import Outcome
 
     with store.cursor() as cur:
         models = [params["model"]] if params.get("model") else catalog.model_names(cur)
-    times = {
-        k: _utc_time(params[k]) if params.get(k) else None for k in ("since", "until", "as_of")
-    }
+    times = {k: utc_time(params[k]) if params.get(k) else None for k in ("since", "until", "as_of")}
     runs = []
     for model in models:
         try:

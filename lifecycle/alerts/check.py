@@ -25,15 +25,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lifecycle import catalog
-from lifecycle.alerts import notify
-from lifecycle.alerts.config import AlertConfigError
-from lifecycle.alerts.lifecycle import LifecycleResult, active_counts, apply_evaluations
-from lifecycle.alerts.retraining import RetrainingConfigError, recommendations
-from lifecycle.alerts.sources import evaluate_model
-from lifecycle.store import Store
+if TYPE_CHECKING:
+    from lifecycle.store import Store
 
 EXIT_OK, EXIT_WARNING, EXIT_CRITICAL, EXIT_ERROR = 0, 1, 2, 3
 _CHECK_LOCK = threading.Lock()
@@ -127,6 +122,14 @@ def run_check(
 
 
 def _run_check(store, models, as_of, notify_url, app_url, monitor, attempts, backoff):
+    # imported here, not at the top, so that `check --help` stays fast (pandas, scipy)
+    from lifecycle import catalog
+    from lifecycle.alerts import notify
+    from lifecycle.alerts.config import AlertConfigError
+    from lifecycle.alerts.lifecycle import LifecycleResult, active_counts, apply_evaluations
+    from lifecycle.alerts.retraining import RetrainingConfigError, recommendations
+    from lifecycle.alerts.sources import evaluate_model
+
     started, started_at = time.perf_counter(), datetime.now(UTC)
     as_of = _utc(as_of or started_at)
     with store.cursor() as cur:
@@ -139,7 +142,7 @@ def _run_check(store, models, as_of, notify_url, app_url, monitor, attempts, bac
     result = LifecycleResult()
     for model in names:
         if monitor:
-            from lifecycle.monitor import monitor_model  # heavy imports only when used
+            from lifecycle.monitor import monitor_model
 
             run = monitor_model(store, model, as_of=as_of)
             report.monitor.append(run.to_dict())

@@ -19,11 +19,10 @@ from typing import Any
 import numpy as np
 
 from lifecycle.drift.ecdf import Bins
+from lifecycle.names import GRAINS, REFERENCE_KINDS
 from lifecycle.store import feature_table, quote_ident, reference_table
 
-GRAINS = ("hour", "day", "week")
 GRAIN_DELTA = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(weeks=1)}
-REFERENCE_KINDS = ("spec", "baseline", "previous")
 # Columns a sample adds to the features start with "_" (a feature name cannot), so a
 # feature called e.g. `ts` or `status` never collides with them.
 KEY = "_key"  # stable row identity in a sample (prediction id, or reference row number)
