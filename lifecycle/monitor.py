@@ -167,13 +167,10 @@ def monitor_model(
         stored = _stored_fingerprints(cur, model, grain, reference)
         table_types = _feature_log_types(cur, model)
         runner = _Runner(store, cur, reference, table_types)
-        # The per-window models (domain classifier, surrogate) fit a few thousand rows: one
-        # thread is as fast, and OpenMP threads spinning on a busy 2-core box were 5x slower.
         try:
             for i, inputs in enumerate(todo, start=1):
                 try:
-                    with threadpool_limits(limits=1):
-                        did = runner.window(inputs, stored, force, run)
+                    did = runner.window(inputs, stored, force, run)
                 except (KeyError, ValueError, duckdb.Error) as exc:
                     w = inputs.window
                     raise MonitorError(
@@ -273,8 +270,22 @@ class _Runner:
         self.table_types = table_types
         self.contexts: dict[str, VersionContext] = {}
         self.spec_state: dict[str, Any] = {}  # version -> cached spec-reference state
+        self.thread_limits = None
+
+    def one_thread(self) -> None:
+        """BLAS and OpenMP on one thread until close(). The per-window models (domain
+        classifier, surrogate) fit a few thousand rows: one thread is as fast, and OpenMP
+        threads spinning on a busy 2-core box were 5x slower. Set once per run, when a
+        window is first computed (each call scans the loaded libraries: 1.3 s per 360
+        windows), after loading scikit-learn so that its OpenMP runtime is limited too."""
+        if self.thread_limits is None:
+            from lifecycle.drift import concept, multivariate  # noqa: F401
+
+            self.thread_limits = threadpool_limits(limits=1)
 
     def close(self) -> None:
+        if self.thread_limits is not None:
+            self.thread_limits.restore_original_limits()
         for t in (CUR_TABLE, REF_TABLE, f"{REF_TABLE}_spec"):
             self.cur.execute(f"DROP TABLE IF EXISTS {t}")
 
@@ -317,6 +328,7 @@ class _Runner:
         label_fp = fingerprint("labels", *common, inputs.label_key)
         did = False
         if force or stored.get((w.version, w.variant, w.start, "data")) != data_fp:
+            self.one_thread()
             results = self.data_checks(ctx, inputs)
             self._store(w, DATA_CHECKS, data_fp, results, run)
             run.computed += 1
@@ -324,6 +336,7 @@ class _Runner:
         if ctx.config.concept and (
             force or stored.get((w.version, w.variant, w.start, "labels")) != label_fp
         ):
+            self.one_thread()
             results = self.label_checks(ctx, w)
             self._store(w, LABEL_CHECKS, label_fp, results, run)
             run.label_computed += 1
