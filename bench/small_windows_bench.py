@@ -28,11 +28,11 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lifecycle import catalog  # noqa: E402
-from lifecycle.ingest import ingest  # noqa: E402
-from lifecycle.monitor import monitor_model  # noqa: E402
-from lifecycle.spec import parse_spec  # noqa: E402
-from lifecycle.store import Store  # noqa: E402
+from lifecycle import catalog
+from lifecycle.ingest import ingest
+from lifecycle.monitor import monitor_model
+from lifecycle.spec import parse_spec
+from lifecycle.store import Store
 
 OUT = Path(__file__).resolve().parent / "out" / "small_windows.duckdb"
 MODEL = "small_credit"
