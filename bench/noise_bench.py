@@ -60,7 +60,9 @@ def chance_table(n_ref: int, sizes) -> None:
 
     rng = np.random.default_rng(0)
     ref = rng.normal(0, 1, n_ref)
-    atoms = noise.numeric_atoms(np.quantile(ref, noise.atom_quantile_points(), method="inverted_cdf"))
+    atoms = noise.numeric_atoms(
+        np.quantile(ref, noise.atom_quantile_points(), method="inverted_cdf")
+    )
     cat3 = noise.categorical_atoms({str(i): round(p * n_ref) for i, p in enumerate(CAT3)})
     cat18 = noise.categorical_atoms({str(i): round(p * n_ref) for i, p in enumerate(CAT18)})
     print("\nchance level -> smallest effect graded minor (normal feature; JS of category mixes)")

@@ -1,6 +1,8 @@
 """`python -m lifecycle ...`: command-line entry points.
 
-Each command module contributes `add_parser(subparsers)`; a parser sets `func(args) -> int`.
+Each command contributes a parser through an `add_parser(subparsers)` function; a parser sets
+`func(args) -> int`. Parsers import only light modules and commands import their heavy
+dependencies when they run, so `--help` answers in a fraction of a second (lifecycle.commands).
 """
 
 from __future__ import annotations
@@ -11,18 +13,15 @@ import json
 import sys
 from pathlib import Path
 
-from lifecycle import catalog, inbox
-from lifecycle.ingest import KINDS, IngestError, ingest
-from lifecycle.spec import SpecError
-from lifecycle.store import DatabaseLocked, StoreError, open_store, resolve_db_path
+from lifecycle.names import KINDS
 
-# Modules that add their own sub-commands (each defines add_parser(subparsers)).
+# "module:function" adding further sub-commands (function(subparsers)), in help order.
 EXTENSIONS: tuple[str, ...] = (
-    "lifecycle.demo",
-    "lifecycle.monitor",
-    "lifecycle.alerts.check",
-    "lifecycle.alerts.report",
-    "lifecycle.registry.cli",
+    "lifecycle.commands:add_demo_parser",
+    "lifecycle.commands:add_monitor_parser",
+    "lifecycle.alerts.check:add_parser",
+    "lifecycle.commands:add_report_parser",
+    "lifecycle.commands:add_registry_parser",
 )
 
 
@@ -34,7 +33,7 @@ def _db_arg(parser: argparse.ArgumentParser) -> None:
 
 
 # Commands defined here; serving systems call `ingest` often, so running one of these skips
-# importing the extensions (scikit-learn and friends cost seconds per call).
+# building the extensions' parsers.
 CORE_COMMANDS = ("register", "ingest")
 
 
@@ -76,13 +75,15 @@ def build_parser(extensions: bool = True) -> argparse.ArgumentParser:
     )
     ing.set_defaults(func=cmd_ingest)
 
-    for module_name in EXTENSIONS if extensions else ():
-        importlib.import_module(module_name).add_parser(sub)
+    for target in EXTENSIONS if extensions else ():
+        module_name, function_name = target.split(":")
+        getattr(importlib.import_module(module_name), function_name)(sub)
     return parser
 
 
 def cmd_register(args) -> int:
     from lifecycle import requests
+    from lifecycle.store import resolve_db_path
 
     spec = Path(args.spec).resolve()  # the app's process may be the one that reads it
     params = {"kind": "register", "error_exit": 3, "spec": str(spec), "actor": args.actor}
@@ -91,7 +92,9 @@ def cmd_register(args) -> int:
 
 def serve_register(store, params: dict):
     """Register a version from a spec file (here, or in the app's process that holds the DB)."""
+    from lifecycle import catalog
     from lifecycle.requests import Outcome
+    from lifecycle.spec import SpecError
 
     try:
         result = catalog.register_from_file(store, params["spec"], actor=params.get("actor"))
@@ -105,6 +108,10 @@ def serve_register(store, params: dict):
 
 
 def cmd_ingest(args) -> int:
+    from lifecycle import inbox
+    from lifecycle.ingest import IngestError, ingest
+    from lifecycle.store import DatabaseLocked, open_store, resolve_db_path
+
     db_path = resolve_db_path(args.db)
     if not db_path.exists():
         print(
@@ -129,6 +136,8 @@ def cmd_ingest(args) -> int:
 
 
 def _ingest_via_inbox(args, db_path) -> int:
+    from lifecycle import inbox
+
     try:
         ticket = inbox.submit(db_path, args.model, args.kind, args.file, assume_utc=args.assume_utc)
     except FileNotFoundError as exc:
@@ -161,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     core = bool(argv) and argv[0] in CORE_COMMANDS
     parser = build_parser(extensions=not core)
     args = parser.parse_args(argv)
+    from lifecycle.store import StoreError
+
     try:
         return int(args.func(args) or 0)
     except StoreError as exc:

@@ -865,18 +865,6 @@ def seed_lifecycle(store: Store, line: Timeline) -> None:
 # -- command line ------------------------------------------------------------------------------
 
 
-def add_parser(subparsers) -> None:
-    demo = subparsers.add_parser("demo", help="build a demo database with known incidents")
-    demo.add_argument("--db", help="DuckDB file to create (default: $LIFECYCLE_DB, else data/...)")
-    demo.add_argument("--days", type=int, default=90, help="days of traffic (default 90)")
-    demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    demo.add_argument(
-        "--end",
-        help="end of the data, YYYY-MM-DD (UTC midnight; default: today), so a build can be pinned",
-    )
-    demo.set_defaults(func=cmd_demo)
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
     path = resolve_db_path(args.db)
     end = None

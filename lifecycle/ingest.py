@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from lifecycle import catalog
+from lifecycle.names import KINDS
 from lifecycle.staging import (
     Staged,
     bad_numeric_rows,
@@ -30,7 +31,6 @@ from lifecycle.staging import (
 )
 from lifecycle.store import Store, feature_table, quote_ident
 
-KINDS = ("predictions", "features", "labels", "business", "infra")
 VARIANTS = ("production", "shadow", "canary")
 STATUSES = ("ok", "error")
 SAMPLE_IDS = 10

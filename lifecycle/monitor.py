@@ -17,7 +17,7 @@ windows are judged: for chunks the trailing one that is not full yet is reported
 pending, not computed.
 
 CLI: `python -m lifecycle monitor --db PATH [--model NAME] [--grain hour|day|week|month|chunk:N]
-[--reference spec|baseline|previous]` (see add_parser).
+[--reference spec|baseline|previous]` (parser in lifecycle.commands).
 """
 
 from __future__ import annotations
@@ -46,7 +46,6 @@ from lifecycle.drift.engine import (
 )
 from lifecycle.drift.results_model import DATA_CHECKS, INSUFFICIENT, LABEL_CHECKS, CheckResult
 from lifecycle.drift.windows import (
-    GRAINS,
     HAS_FEATURES,
     KEY,
     REFERENCE_KINDS,
@@ -196,13 +195,10 @@ def monitor_model(
         stored = _stored_fingerprints(cur, model, grain, reference)
         table_types = _feature_log_types(cur, model)
         runner = _Runner(store, cur, reference, table_types)
-        # The per-window models (domain classifier, surrogate) fit a few thousand rows: one
-        # thread is as fast, and OpenMP threads spinning on a busy 2-core box were 5x slower.
         try:
             for i, inputs in enumerate(todo, start=1):
                 try:
-                    with threadpool_limits(limits=1):
-                        did = runner.window(inputs, stored, force, run)
+                    did = runner.window(inputs, stored, force, run)
                 except (KeyError, ValueError, duckdb.Error) as exc:
                     w = inputs.window
                     raise MonitorError(
@@ -365,8 +361,22 @@ class _Runner:
         self.table_types = table_types
         self.contexts: dict[str, VersionContext] = {}
         self.spec_state: dict[str, Any] = {}  # version -> cached spec-reference state
+        self.thread_limits = None
+
+    def one_thread(self) -> None:
+        """BLAS and OpenMP on one thread until close(). The per-window models (domain
+        classifier, surrogate) fit a few thousand rows: one thread is as fast, and OpenMP
+        threads spinning on a busy 2-core box were 5x slower. Set once per run, when a
+        window is first computed (each call scans the loaded libraries: 1.3 s per 360
+        windows), after loading scikit-learn so that its OpenMP runtime is limited too."""
+        if self.thread_limits is None:
+            from lifecycle.drift import concept, multivariate  # noqa: F401
+
+            self.thread_limits = threadpool_limits(limits=1)
 
     def close(self) -> None:
+        if self.thread_limits is not None:
+            self.thread_limits.restore_original_limits()
         for t in (CUR_TABLE, REF_TABLE, f"{REF_TABLE}_spec"):
             self.cur.execute(f"DROP TABLE IF EXISTS {t}")
 
@@ -409,6 +419,7 @@ class _Runner:
         label_fp = fingerprint("labels", *common, inputs.label_key)
         did = False
         if force or stored.get((w.version, w.variant, w.start, "data")) != data_fp:
+            self.one_thread()
             results = self.data_checks(ctx, inputs)
             self._store(w, DATA_CHECKS, data_fp, results, run)
             run.computed += 1
@@ -416,6 +427,7 @@ class _Runner:
         if ctx.config.concept and (
             force or stored.get((w.version, w.variant, w.start, "labels")) != label_fp
         ):
+            self.one_thread()
             results = self.label_checks(ctx, w)
             self._store(w, LABEL_CHECKS, label_fp, results, run)
             run.label_computed += 1
@@ -568,58 +580,6 @@ class _Runner:
 # -- command line ---------------------------------------------------------------------
 
 
-def add_parser(subparsers) -> None:
-    p = subparsers.add_parser(
-        "monitor",
-        help="compute drift, concept-drift and data-quality results for new windows",
-        description="Compute and store monitoring results for every window whose logs "
-        "changed since the last run (unchanged windows are skipped).",
-    )
-    p.add_argument("--db", help="DuckDB file (default: $LIFECYCLE_DB, else data/lifecycle.duckdb)")
-    p.add_argument("--model", help="one model (default: every registered model)")
-    p.add_argument(
-        "--grain",
-        type=_grain,
-        help=f"window size: {', '.join(GRAINS)} or chunk:N (N consecutive predictions); "
-        "default: the model's declared windows ([monitoring] in its spec, else day)",
-    )
-    p.add_argument(
-        "--reference",
-        choices=REFERENCE_KINDS,
-        default="spec",
-        help="compare with the version's reference data (spec), its fixed baseline window, "
-        "or the previous window (default spec)",
-    )
-    p.add_argument("--version", help="only this model version")
-    p.add_argument("--variant", choices=("production", "shadow", "canary"))
-    p.add_argument("--since", type=_utc_time, help="first window start (UTC), e.g. 2026-01-01")
-    p.add_argument("--until", type=_utc_time, help="windows starting before this time (UTC)")
-    p.add_argument("--as-of", type=_utc_time, help="only windows complete by this time (UTC)")
-    p.add_argument("--force", action="store_true", help="recompute unchanged windows too")
-    p.add_argument("--json", action="store_true", help="print the run summaries as JSON")
-    p.add_argument(
-        "--wait",
-        type=float,
-        default=1800.0,
-        help="if the app holds the database, seconds to wait for it to run this (default 1800)",
-    )
-    p.set_defaults(func=cmd_monitor)
-
-
-def _grain(text: str) -> str:
-    try:
-        return check_grain(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
-
-
-def _utc_time(text: str) -> datetime:
-    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value
-
-
 def cmd_monitor(args: argparse.Namespace) -> int:
     from lifecycle import requests
     from lifecycle.store import resolve_db_path
@@ -639,13 +599,12 @@ def cmd_monitor(args: argparse.Namespace) -> int:
 
 def serve_request(store, params: dict):
     """Monitor the requested models (here, with a progress line, or in the app's process)."""
+    from lifecycle.commands import utc_time
     from lifecycle.requests import Outcome
 
     with store.cursor() as cur:
         models = [params["model"]] if params.get("model") else catalog.model_names(cur)
-    times = {
-        k: _utc_time(params[k]) if params.get(k) else None for k in ("since", "until", "as_of")
-    }
+    times = {k: utc_time(params[k]) if params.get(k) else None for k in ("since", "until", "as_of")}
     runs = []
     for model in models:
         try:

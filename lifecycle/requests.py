@@ -151,14 +151,15 @@ def via_holder(db_path: str | os.PathLike, params: dict[str, Any], wait: float) 
 
     However the wait ends (answer, timeout, Ctrl-C, SIGTERM), a request not yet claimed is
     withdrawn; a SIGKILLed command's request expires with its wait instead (see serve)."""
-    ticket = submit(db_path, params, wait)
-    print(
-        f"database {db_path} is held by another process (the app?): {params['kind']} "
-        f"queued as {ticket} in {requests_dir(db_path) / PENDING}; waiting up to {wait:.0f}s",
-        file=sys.stderr,
-    )
-    with _terminate_as_interrupt():
+    with _terminate_as_interrupt():  # before the request exists, or a SIGTERM could orphan it
+        ticket = submit(db_path, params, wait)
         try:
+            print(
+                f"database {db_path} is held by another process (the app?): {params['kind']} "
+                f"queued as {ticket} in {requests_dir(db_path) / PENDING}; waiting up to "
+                f"{wait:.0f}s",
+                file=sys.stderr,
+            )
             return _wait_for(db_path, ticket, params, wait)
         finally:
             withdraw(db_path, ticket)

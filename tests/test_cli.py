@@ -325,3 +325,21 @@ def test_ingest_command_does_not_load_the_heavy_extensions(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("command", ["", "demo", "monitor", "check", "report", "registry approve"])
+def test_help_does_not_load_the_heavy_libraries(command):
+    """`--help` builds every parser: parsers must not import pandas, scipy, scikit-learn,
+    plotly or DuckDB (they cost seconds), only the command that runs does."""
+    code = (
+        "import sys, contextlib, io; from lifecycle.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        f"    try: main({command.split()!r} + ['--help'])\n"
+        "    except SystemExit: pass\n"
+        "assert 'usage:' in out.getvalue()\n"
+        "heavy = ('pandas', 'numpy', 'scipy', 'sklearn', 'plotly', 'duckdb', 'pyarrow')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

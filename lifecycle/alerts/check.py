@@ -28,16 +28,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lifecycle import catalog
-from lifecycle.alerts import notify
-from lifecycle.alerts.config import AlertConfigError
-from lifecycle.alerts.lifecycle import LifecycleResult, active_counts, apply_evaluations
-from lifecycle.alerts.retraining import RetrainingConfigError, recommendations
-from lifecycle.alerts.sources import evaluate_model
-from lifecycle.monitoring_plan import MonitoringConfigError, monitoring_plan
-from lifecycle.store import Store
+if TYPE_CHECKING:
+    from lifecycle.store import Store
 
 EXIT_OK, EXIT_WARNING, EXIT_CRITICAL, EXIT_ERROR = 0, 1, 2, 3
 EXIT_NOT_EVALUATED = 4  # healthy as far as evaluated, but drift or performance was not
@@ -141,6 +135,15 @@ def run_check(
 
 
 def _run_check(store, models, as_of, notify_url, app_url, monitor, attempts, backoff):
+    # imported here, not at the top, so that `check --help` stays fast (pandas, scipy)
+    from lifecycle import catalog
+    from lifecycle.alerts import notify
+    from lifecycle.alerts.config import AlertConfigError
+    from lifecycle.alerts.lifecycle import LifecycleResult, active_counts, apply_evaluations
+    from lifecycle.alerts.retraining import RetrainingConfigError, recommendations
+    from lifecycle.alerts.sources import evaluate_model
+    from lifecycle.monitoring_plan import MonitoringConfigError, monitoring_plan
+
     started, started_at = time.perf_counter(), datetime.now(UTC)
     as_of = _utc(as_of or started_at)
     with store.cursor() as cur:
@@ -158,7 +161,7 @@ def _run_check(store, models, as_of, notify_url, app_url, monitor, attempts, bac
             raise CheckError(str(exc)) from exc
         report.windows[model] = plan.describe()
         if monitor:
-            from lifecycle.monitor import monitor_model  # heavy imports only when used
+            from lifecycle.monitor import monitor_model
 
             for grain in plan.grains:
                 run = monitor_model(store, model, grain=grain, as_of=as_of)

@@ -535,27 +535,6 @@ def _model_html(review: WeeklyReview, m: ModelWeek) -> str:
 # -- command line ---------------------------------------------------------------------------------
 
 
-def add_parser(subparsers) -> None:
-    p = subparsers.add_parser(
-        "report",
-        help="weekly model-health review as Markdown or self-contained HTML",
-        description="Write the weekly review of one ISO week. The format follows --out's "
-        "suffix: .md (Markdown) or .html (one self-contained file with its charts).",
-    )
-    p.add_argument("--db", help="DuckDB file (default: $LIFECYCLE_DB, else data/lifecycle.duckdb)")
-    p.add_argument("--week", required=True, help="ISO week, e.g. 2026-W46")
-    p.add_argument("--out", required=True, help="output file, .md or .html")
-    p.add_argument("--model", action="append", help="only this model (repeatable)")
-    p.add_argument("--app-url", help="base URL of the app for evidence links")
-    p.add_argument(
-        "--wait",
-        type=float,
-        default=300.0,
-        help="if the app holds the database, seconds to wait for it to write the report",
-    )
-    p.set_defaults(func=cmd_report)
-
-
 def render(review: WeeklyReview, suffix: str) -> str:
     if suffix == ".md":
         return to_markdown(review)

@@ -365,10 +365,11 @@ def store_results(
                 list(checks),
             ],
         )
-        if rows:
-            cur.executemany(
-                f"INSERT INTO monitor_results ({', '.join(COLUMNS)}) VALUES ({placeholders})",
-                rows,
+        if rows:  # one multi-row statement: executemany runs one INSERT per row
+            values = ", ".join([f"({placeholders})"] * len(rows))
+            cur.execute(
+                f"INSERT INTO monitor_results ({', '.join(COLUMNS)}) VALUES {values}",
+                [v for row in rows for v in row],
             )
     return len(rows)
 

@@ -23,9 +23,16 @@ import numpy as np
 import pandas as pd
 
 from lifecycle.drift.ecdf import Bins
+from lifecycle.names import (  # noqa: F401 - re-exported
+    CHUNK_PREFIX,
+    GRAINS,
+    MAX_CHUNK_ROWS,
+    REFERENCE_KINDS,
+    check_grain,
+    chunk_size,
+)
 from lifecycle.store import feature_table, quote_ident, reference_table
 
-GRAINS = ("hour", "day", "week", "month")  # calendar grains, smallest first
 # The step from one window start to the next, for pandas (`Series + step`, `date_range`):
 # a month has no fixed length, so its step is a calendar offset, not a timedelta.
 GRAIN_STEP = {
@@ -34,9 +41,6 @@ GRAIN_STEP = {
     "week": timedelta(weeks=1),
     "month": pd.DateOffset(months=1),
 }
-CHUNK_PREFIX = "chunk:"
-MAX_CHUNK_ROWS = 10_000_000
-REFERENCE_KINDS = ("spec", "baseline", "previous")
 # Columns a sample adds to the features start with "_" (a feature name cannot), so a
 # feature called e.g. `ts` or `status` never collides with them.
 KEY = "_key"  # stable row identity in a sample (prediction id, or reference row number)
@@ -47,27 +51,6 @@ BATCH = "_batch"  # feature-log batch of the row (NULL when the row has no featu
 def chunk_grain(rows: int) -> str:
     """The grain of row-count chunks of `rows` predictions, e.g. "chunk:5000"."""
     return f"{CHUNK_PREFIX}{int(rows)}"
-
-
-def chunk_size(grain: str) -> int | None:
-    """Rows per chunk of a chunk grain; None for a calendar grain."""
-    if not isinstance(grain, str) or not grain.startswith(CHUNK_PREFIX):
-        return None
-    text = grain[len(CHUNK_PREFIX) :]
-    return int(text) if text.isdigit() else None
-
-
-def check_grain(grain: str) -> str:
-    """`grain` if it is a calendar grain or a valid `chunk:N`; ValueError naming it if not."""
-    if grain in GRAINS:
-        return grain
-    rows = chunk_size(grain)
-    if rows is not None and 2 <= rows <= MAX_CHUNK_ROWS:
-        return grain
-    raise ValueError(
-        f"unknown grain {grain!r}; use one of {', '.join(GRAINS)} or chunk:N "
-        f"(N consecutive predictions, 2 <= N <= {MAX_CHUNK_ROWS:,})"
-    )
 
 
 def check_calendar_grain(grain: str) -> str:

@@ -7,12 +7,12 @@ Exit codes: 0 done, 2 refused (permission, state, rule, gate or input; nothing c
 had not started) or failed, 4 conflict (someone changed it at the same moment; nothing changed).
 
 While the app holds the database, each command runs in the app's process through the request
-queue (lifecycle.requests), with the same checks, output and exit codes.
+queue (lifecycle.requests), with the same checks, output and exit codes. The parser is in
+lifecycle.commands.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
@@ -21,74 +21,6 @@ from lifecycle.identity import Actor, ConfigError, PermissionDenied, load_identi
 from lifecycle.store import resolve_db_path
 
 EXIT_REFUSED, EXIT_UNANSWERED, EXIT_CONFLICT = 2, 3, 4
-ACTION_COMMANDS = {
-    "request-approval": "request_approval",
-    "approve": "approve",
-    "reject": "reject",
-    "promote": "promote",
-    "switch": "switch",
-    "rollback": "rollback",
-    "retire": "retire",
-}
-HELP = {
-    "request_approval": "send a registered (or rejected / rolled back) version for review",
-    "approve": "approve a version pending approval (not your own; high risk needs 2 reviewers)",
-    "reject": "reject a version pending approval (needs --reason)",
-    "promote": "next step: approved -> shadow -> canary steps -> production (gated)",
-    "switch": "blue-green switch of a shadow or canary version to production (gated)",
-    "rollback": "roll back a canary, or production to the standby version (needs --reason)",
-    "retire": "retire a version that does not serve",
-}
-
-
-def add_parser(subparsers) -> None:
-    reg = subparsers.add_parser("registry", help="list versions and approve, promote, roll back")
-    sub = reg.add_subparsers(dest="registry_command", required=True, metavar="ACTION")
-    listing = sub.add_parser("list", help="versions with their states and approvals")
-    _common(listing)
-    listing.add_argument("--model", help="only this model")
-    listing.add_argument("--json", action="store_true", help="print JSON")
-    listing.set_defaults(func=cmd_list)
-    history = sub.add_parser("history", help="a model's audit trail")
-    _common(history)
-    history.add_argument("model")
-    history.add_argument("--json", action="store_true", help="print JSON")
-    history.set_defaults(func=cmd_history)
-    for command, action in ACTION_COMMANDS.items():
-        p = sub.add_parser(command, help=HELP[action])
-        _common(p)
-        p.add_argument("model")
-        p.add_argument("version")
-        p.add_argument("--actor", required=True, help="who acts (e-mail in the role mapping)")
-        p.add_argument("--reason", help="why (required for reject and rollback)")
-        p.add_argument(
-            "--expected-revision",
-            type=int,
-            help="fail with a conflict unless the version is still at this revision",
-        )
-        if action == "promote":
-            p.add_argument("--share", type=float, help="canary traffic share for this step")
-        if action in ("promote", "switch"):
-            p.add_argument(
-                "--override-gates",
-                action="store_true",
-                help="admin only, with --reason: take production despite a failing gate",
-            )
-        p.add_argument("--config", help="identity config (default: $LIFECYCLE_CONFIG, else "
-                       "lifecycle.toml)")  # fmt: skip
-        p.set_defaults(func=cmd_action, action=action)
-
-
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--db", help="DuckDB file (default: $LIFECYCLE_DB, else data/lifecycle.duckdb)"
-    )
-    parser.add_argument(
-        "--wait",
-        type=float,
-        default=60.0,
-        help="if the app holds the database, seconds to wait for it to run this (default 60)",
-    )
 
 
 def cmd_list(args) -> int:

@@ -1,0 +1,185 @@
+"""Parsers of the commands whose modules are slow to import: `demo` (scikit-learn), `monitor`
+(the drift engine: pandas, scipy), `report` (pandas, plotly) and `registry` (its package loads
+the gates and the layers' metrics).
+
+`python -m lifecycle --help` builds every command's parser, so parsers import only the standard
+library and `lifecycle.names`; the module that runs a command is imported when it runs
+(`run_in`). `check`, whose module is light, keeps its parser beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from lifecycle.names import GRAINS, REFERENCE_KINDS, check_grain
+
+
+def run_in(target: str) -> Callable[[argparse.Namespace], int]:
+    """`func` for a parser: "module:function", imported on the first call."""
+    module_name, function_name = target.split(":")
+
+    def run(args: argparse.Namespace) -> int:
+        return getattr(importlib.import_module(module_name), function_name)(args)
+
+    run.__qualname__ = run.__name__ = function_name
+    return run
+
+
+def utc_time(text: str) -> datetime:
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value
+
+
+def _grain(text: str) -> str:
+    try:
+        return check_grain(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def add_demo_parser(subparsers) -> None:
+    demo = subparsers.add_parser("demo", help="build a demo database with known incidents")
+    demo.add_argument("--db", help="DuckDB file to create (default: $LIFECYCLE_DB, else data/...)")
+    demo.add_argument("--days", type=int, default=90, help="days of traffic (default 90)")
+    demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    demo.add_argument(
+        "--end",
+        help="end of the data, YYYY-MM-DD (UTC midnight; default: today), so a build can be pinned",
+    )
+    demo.set_defaults(func=run_in("lifecycle.demo:cmd_demo"))
+
+
+def add_monitor_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "monitor",
+        help="compute drift, concept-drift and data-quality results for new windows",
+        description="Compute and store monitoring results for every window whose logs "
+        "changed since the last run (unchanged windows are skipped).",
+    )
+    p.add_argument("--db", help="DuckDB file (default: $LIFECYCLE_DB, else data/lifecycle.duckdb)")
+    p.add_argument("--model", help="one model (default: every registered model)")
+    p.add_argument(
+        "--grain",
+        type=_grain,
+        help=f"window size: {', '.join(GRAINS)} or chunk:N (N consecutive predictions); "
+        "default: the model's declared windows ([monitoring] in its spec, else day)",
+    )
+    p.add_argument(
+        "--reference",
+        choices=REFERENCE_KINDS,
+        default="spec",
+        help="compare with the version's reference data (spec), its fixed baseline window, "
+        "or the previous window (default spec)",
+    )
+    p.add_argument("--version", help="only this model version")
+    p.add_argument("--variant", choices=("production", "shadow", "canary"))
+    p.add_argument("--since", type=utc_time, help="first window start (UTC), e.g. 2026-01-01")
+    p.add_argument("--until", type=utc_time, help="windows starting before this time (UTC)")
+    p.add_argument("--as-of", type=utc_time, help="only windows complete by this time (UTC)")
+    p.add_argument("--force", action="store_true", help="recompute unchanged windows too")
+    p.add_argument("--json", action="store_true", help="print the run summaries as JSON")
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=1800.0,
+        help="if the app holds the database, seconds to wait for it to run this (default 1800)",
+    )
+    p.set_defaults(func=run_in("lifecycle.monitor:cmd_monitor"))
+
+
+def add_report_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "report",
+        help="weekly model-health review as Markdown or self-contained HTML",
+        description="Write the weekly review of one ISO week. The format follows --out's "
+        "suffix: .md (Markdown) or .html (one self-contained file with its charts).",
+    )
+    p.add_argument("--db", help="DuckDB file (default: $LIFECYCLE_DB, else data/lifecycle.duckdb)")
+    p.add_argument("--week", required=True, help="ISO week, e.g. 2026-W46")
+    p.add_argument("--out", required=True, help="output file, .md or .html")
+    p.add_argument("--model", action="append", help="only this model (repeatable)")
+    p.add_argument("--app-url", help="base URL of the app for evidence links")
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=300.0,
+        help="if the app holds the database, seconds to wait for it to write the report",
+    )
+    p.set_defaults(func=run_in("lifecycle.alerts.report:cmd_report"))
+
+
+# -- registry: "<registry command>" -> state-machine action ---------------------------------
+
+REGISTRY_ACTIONS = {
+    "request-approval": "request_approval",
+    "approve": "approve",
+    "reject": "reject",
+    "promote": "promote",
+    "switch": "switch",
+    "rollback": "rollback",
+    "retire": "retire",
+}
+REGISTRY_HELP = {
+    "request_approval": "send a registered (or rejected / rolled back) version for review",
+    "approve": "approve a version pending approval (not your own; high risk needs 2 reviewers)",
+    "reject": "reject a version pending approval (needs --reason)",
+    "promote": "next step: approved -> shadow -> canary steps -> production (gated)",
+    "switch": "blue-green switch of a shadow or canary version to production (gated)",
+    "rollback": "roll back a canary, or production to the standby version (needs --reason)",
+    "retire": "retire a version that does not serve",
+}
+
+
+def add_registry_parser(subparsers) -> None:
+    reg = subparsers.add_parser("registry", help="list versions and approve, promote, roll back")
+    sub = reg.add_subparsers(dest="registry_command", required=True, metavar="ACTION")
+    listing = sub.add_parser("list", help="versions with their states and approvals")
+    _registry_common(listing)
+    listing.add_argument("--model", help="only this model")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    listing.set_defaults(func=run_in("lifecycle.registry.cli:cmd_list"))
+    history = sub.add_parser("history", help="a model's audit trail")
+    _registry_common(history)
+    history.add_argument("model")
+    history.add_argument("--json", action="store_true", help="print JSON")
+    history.set_defaults(func=run_in("lifecycle.registry.cli:cmd_history"))
+    for command, action in REGISTRY_ACTIONS.items():
+        p = sub.add_parser(command, help=REGISTRY_HELP[action])
+        _registry_common(p)
+        p.add_argument("model")
+        p.add_argument("version")
+        p.add_argument("--actor", required=True, help="who acts (e-mail in the role mapping)")
+        p.add_argument("--reason", help="why (required for reject and rollback)")
+        p.add_argument(
+            "--expected-revision",
+            type=int,
+            help="fail with a conflict unless the version is still at this revision",
+        )
+        if action == "promote":
+            p.add_argument("--share", type=float, help="canary traffic share for this step")
+        if action in ("promote", "switch"):
+            p.add_argument(
+                "--override-gates",
+                action="store_true",
+                help="admin only, with --reason: take production despite a failing gate",
+            )
+        p.add_argument("--config", help="identity config (default: $LIFECYCLE_CONFIG, else "
+                       "lifecycle.toml)")  # fmt: skip
+        p.set_defaults(func=run_in("lifecycle.registry.cli:cmd_action"), action=action)
+
+
+def _registry_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--db", help="DuckDB file (default: $LIFECYCLE_DB, else data/lifecycle.duckdb)"
+    )
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=60.0,
+        help="if the app holds the database, seconds to wait for it to run this (default 60)",
+    )
