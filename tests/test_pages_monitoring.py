@@ -75,6 +75,11 @@ def values(data) -> np.ndarray:
     return np.asarray(data)
 
 
+def table(at: AppTest, column: str) -> pd.DataFrame:
+    """The first table on the page with `column` (the coverage table may come first)."""
+    return next(d.value for d in at.dataframe if column in d.value.columns)
+
+
 def url_value(at: AppTest, key: str) -> str:
     value = at.query_params[key]
     return value if isinstance(value, str) else value[0]
@@ -97,7 +102,7 @@ def test_health_credit_risk_shows_every_layer(db, monkeypatch):
     assert [t.label for t in at.tabs] == ["Infrastructure", "Performance", "Business",
                                           "Data quality"]  # fmt: skip
     assert {s.label: s.value for s in at.selectbox}["Version"] == "1.1"  # production default
-    perf = at.dataframe[0].value  # metrics per window, with counts
+    perf = table(at, "labelled")  # metrics per window, with counts
     assert len(perf) == 4 and (perf["labelled"] >= 30).all()
     assert perf["roc_auc"].between(0.6, 0.95).all()
     assert (perf["roc_auc_low"] < perf["roc_auc"]).all()
@@ -113,12 +118,12 @@ def test_health_offers_a_period_whose_labels_have_arrived(db, monkeypatch):
     at = open_page(db, monkeypatch, "pages/model_health.py", model="credit_risk",
                    **{"from": day(-3), "to": day(-2)})  # fmt: skip
     assert any("arrive a median of" in i.value for i in at.info)
-    assert at.dataframe[0].value["roc_auc"].isna().all()
+    assert table(at, "roc_auc")["roc_auc"].isna().all()
     at.button(key="labelled_period").click().run()
     assert not at.exception
     shifted = pd.Timestamp(url_value(at, "from"), tz="UTC")
     assert shifted <= D - pd.Timedelta(days=40)
-    perf = at.dataframe[0].value
+    perf = table(at, "labelled")
     assert len(perf) == 2 and perf["roc_auc"].notna().all()
 
 
@@ -126,7 +131,7 @@ def test_health_churn_shows_the_usage_feed_break(db, monkeypatch):
     # incident 2: usage_gb ~90% null from D-50 to D-48
     at = open_page(db, monkeypatch, "pages/model_health.py", model="churn",
                    **{"from": day(-51), "to": day(-49)})  # fmt: skip
-    flagged = at.dataframe[1].value
+    flagged = table(at, "check_name")
     usage = flagged[(flagged["check_name"] == "missing_rate") & (flagged["subject"] == "usage_gb")]
     days = set(pd.to_datetime(usage["window_start"], utc=True).dt.strftime("%Y-%m-%d"))
     assert days == {day(-50), day(-49)}
@@ -194,10 +199,15 @@ def test_drift_credit_risk_debt_ratio_drifts_from_its_onset(db, monkeypatch):
     overlay = figure(at, "debt_ratio: reference")
     assert [t["name"] for t in overlay["data"]] == ["reference", "current"]
     stat = figure(at, "debt_ratio: effect size")
-    assert len([s for s in stat["layout"]["shapes"] if s["xref"] == "paper"]) == 3
+    # where each severity starts at each window's size, above the chance level
+    names = {t["name"] for t in stat["data"]}
+    assert {"chance level", "minor from", "moderate from", "significant from"} <= names
     details = dict(at.dataframe[0].value.to_numpy())
-    assert details["severity"] in ("moderate", "significant")
-    assert details["response"] in ("enhanced monitoring", "retrain")
+    # +0.15-0.18 sd in its first two days: beyond the daily window's chance level it grades
+    # minor (investigate); moderate follows as the shift grows (tests/test_check.py RAMP)
+    assert details["severity"] in ("minor", "moderate", "significant")
+    assert details["response"] in ("investigate", "enhanced monitoring", "retrain")
+    assert float(details["chance level at these sizes"]) > 0
 
 
 def test_drift_deep_link_opens_the_unseen_category(db, monkeypatch):
