@@ -28,7 +28,7 @@ from lifecycle.drift.windows import GRAIN_DELTA, bucket_sql, check_grain
 from lifecycle.layers import MIN_LABELS, Z95, ModelTask, model_task, predicted_label_sql
 from lifecycle.store import Store
 
-AUC_RESOLUTION = 3  # decimals of the score histogram behind pooled ROC AUC
+AUC_RESOLUTION = 2  # decimals of the score histogram behind pooled ROC AUC (101 bins)
 
 _BINARY_COUNTS = {
     "n": "predicted_label IS NOT NULL AND actual_label IS NOT NULL",
@@ -319,7 +319,11 @@ def _multiclass_metrics(frame: pd.DataFrame, k: int) -> None:
     """Accuracy (Wilson) and macro precision / recall / F1 over the classes present in the
     span (labels or predictions), normal intervals with the classes taken as independent."""
     n = frame["c_n"].to_numpy(float)
-    tp = np.stack([frame[f"c_tp{i}"].to_numpy(float) for i in range(k)]) if k else np.zeros((0, len(frame)))
+    tp = (
+        np.stack([frame[f"c_tp{i}"].to_numpy(float) for i in range(k)])
+        if k
+        else np.zeros((0, len(frame)))
+    )
     pred = np.stack([frame[f"c_pred{i}"].to_numpy(float) for i in range(k)]) if k else tp
     act = np.stack([frame[f"c_act{i}"].to_numpy(float) for i in range(k)]) if k else tp
     enough = n >= MIN_LABELS
@@ -361,19 +365,3 @@ def _regression_metrics(frame: pd.DataFrame) -> None:
         frame[f"{name}_low"] = np.where(enough, np.maximum(0, value - Z95 * se), np.nan)
         frame[f"{name}_high"] = np.where(enough, value + Z95 * se, np.nan)
     frame["bias"] = np.where(enough, _div(s_err, n), np.nan)
-
-
-def span_text(start, end_window_start, windows: int, labelled: int, grain: str) -> str:
-    """E.g. "2026-03-02..03-08 (7 days, 1,150 labels)"."""
-    start, last = pd.Timestamp(start), pd.Timestamp(end_window_start)
-    unit = {"hour": "hour", "day": "day", "week": "week"}.get(grain, grain)
-    fmt = "%Y-%m-%d %H:00" if grain == "hour" else "%Y-%m-%d"
-    if start == last:
-        period = start.strftime(fmt)
-    else:
-        same_year = start.year == last.year
-        tail = ("%m-%d %H:00" if grain == "hour" else "%m-%d") if same_year else fmt
-        period = f"{start.strftime(fmt)}..{last.strftime(tail)}"
-    return f"{period} ({windows} {unit}{'s' if windows != 1 else ''}, {labelled:,} labels)"
-
-
