@@ -30,7 +30,12 @@ from typing import Any
 from lifecycle import catalog
 from lifecycle.alerts import notify
 from lifecycle.alerts.config import AlertConfigError
-from lifecycle.alerts.lifecycle import LifecycleResult, active_counts, apply_evaluations
+from lifecycle.alerts.lifecycle import (
+    LifecycleResult,
+    active_counts,
+    apply_evaluations,
+    severity_text,
+)
 from lifecycle.alerts.retraining import RetrainingConfigError, recommendations
 from lifecycle.alerts.sources import evaluate_model
 from lifecycle.store import Store
@@ -87,7 +92,7 @@ class CheckReport:
         ]
         for a in self.active_alerts[:20]:
             lines.append(
-                f"  [{a['severity']:<8}] #{a['alert_id']} {a['model_name']} {a['model_version']} "
+                f"  [{severity_text(a)}] #{a['alert_id']} {a['model_name']} {a['model_version']} "
                 f"{a['layer']}/{a['rule']}/{a['subject']} x{a['count']} ({a['state']}): "
                 f"{a['summary']}"
             )
@@ -171,7 +176,8 @@ def _run_check(store, models, as_of, notify_url, app_url, monitor, attempts, bac
 def _active_alerts(store: Store, models) -> list[dict[str, Any]]:
     rows = store.query_df(
         "SELECT alert_id, model_name, model_version, variant, layer, rule, subject, severity, "
-        "state, count, first_seen, last_seen, summary, response FROM alerts "
+        "coalesce(worst_severity, severity) AS worst_severity, state, count, first_seen, "
+        "last_seen, summary, response FROM alerts "
         "WHERE state IN ('open', 'acknowledged') AND list_contains(?, model_name) "
         "ORDER BY CASE severity WHEN 'critical' THEN 0 ELSE 1 END, model_name, alert_id",
         [list(models)],
