@@ -84,7 +84,7 @@ def test_pooled_metrics_equal_the_metrics_of_the_spans_rows(seeded):
     as_of = ps.DAY0 + timedelta(days=30)
     pooled = pooled_performance(store, "acc", steps=[as_of], min_labels=1000, pool_days=28)
     row = pooled[(pooled.model_version == versions[0])].iloc[-1]
-    assert 1000 <= row.labelled and row.span_windows >= 6
+    assert row.labelled >= 1000 and row.span_windows >= 6
     direct = layers.performance_windows(
         store, "acc", grain="week", since=row.span_start, until=row.window_end,
         version=versions[0], as_of=as_of,

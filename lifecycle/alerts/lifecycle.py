@@ -185,7 +185,9 @@ def apply_evaluations(
     return result
 
 
-def _record_failures(store: Store, key, items: list[Evaluation], now, result, resolve_after) -> None:
+def _record_failures(
+    store: Store, key, items: list[Evaluation], now, result, resolve_after
+) -> None:
     """Add a key's new failing windows to its alert episodes, in window order.
 
     A failing window joins the unresolved alert unless `resolve_after` healthy evaluated
@@ -656,7 +658,7 @@ def last_check_run(store) -> dict | None:
 
 
 def severity_text(alert) -> str:
-    """"critical", or "warning (worst critical)" when the episode was worse than its latest
+    """ "critical", or "warning (worst critical)" when the episode was worse than its latest
     window: the alert's current severity with its worst, as the inbox and check show it."""
     current = alert["severity"]
     worst = alert.get("worst_severity") or current
