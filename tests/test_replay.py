@@ -6,15 +6,18 @@ from __future__ import annotations
 import json
 import shutil
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from lifecycle import catalog, cli
 from lifecycle.alerts.check import CheckError, run_check
 from lifecycle.alerts.lifecycle import list_alerts
 from lifecycle.alerts.replay import run_replay
+from lifecycle.ingest import ingest
 from lifecycle.store import Store
 from tests.conftest import write_toy_spec
-from tests.test_check import FAST_DRIFT, end_of, serve_day
+from tests.test_check import FAST_DRIFT, ROWS, end_of, serve_day
 
 # day -> what goes wrong: missing x on days 2 and 8 (the same alert key twice), an unseen
 # colour on day 5; healthy days in between
@@ -30,8 +33,14 @@ def history(tmp_path_factory):
     path = folder / "history.duckdb"
     with Store(path) as store:
         catalog.register_from_file(store, spec)
+        rng = np.random.default_rng(7)
         for day in range(DAYS):
             serve_day(store, day, **TROUBLE.get(day, {}))
+            # labels for half the rows, two days late: performance changes between steps
+            ids = [f"d{day}-{i}" for i in range(0, ROWS, 2)]
+            ingest(store, "toy", "labels", pd.DataFrame({
+                "prediction_id": ids, "actual": rng.choice(["0", "1"], len(ids)),
+                "labeled_at": pd.Timestamp(end_of(day + 1)) + pd.Timedelta(hours=6)}))  # fmt: skip
     return path
 
 
@@ -72,6 +81,8 @@ def test_replay_equals_a_loop_of_checks_as_of_each_step(copy):
     a_alerts, a_evals, a_audit = outcomes(looped)
     b_alerts, b_evals, b_audit = outcomes(replayed)
     assert len(a_alerts) >= 3
+    performance = a_evals[a_evals.layer == "performance"]
+    assert performance.outcome.isin(["ok", "warning", "critical"]).any()  # labels evaluated
     assert a_alerts.to_dict("records") == b_alerts.to_dict("records")
     assert a_evals.equals(b_evals)
     assert a_audit.to_dict("records") == b_audit.to_dict("records")

@@ -19,6 +19,7 @@ only with `notify_url` (--notify).
 from __future__ import annotations
 
 import time
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -205,23 +206,42 @@ class _ModelPlan:
                    (references, tasks, configs), business, kpis, grain, skipped)  # fmt: skip
 
     def evaluations(self, previous: datetime | None, step: datetime) -> list[Evaluation]:
-        """What a check at `step` would evaluate, less fixed windows fed at earlier steps."""
+        """What a check at `step` would evaluate, less what earlier steps already fed
+        unchanged (the lifecycle only acts on new or changed evaluations anyway)."""
         stamp = pd.Timestamp(step)
-        low = pd.Timestamp(previous) if previous is not None else None
-        out = [
-            e for e in self.fixed
-            if pd.Timestamp(e.window_end) <= stamp
-            and (low is None or pd.Timestamp(e.window_end) > low)
-        ]  # fmt: skip
+        out = self._fixed_by_step(previous, step)
         references, tasks, configs = self.perf_inputs
         if not self.performance.empty:
-            frame = self.performance[self.performance["step"] == stamp]
+            frame = _changed_rows(self.performance, previous, stamp)
             out += rules.performance_evaluations(self.model, frame, references, tasks, configs,
                                                  self.grain)  # fmt: skip
         if self.kpis and not self.business.empty:
             frame = _complete(self.business, self.grain, step)
             out += rules.business_evaluations(self.model, frame, self.kpis, configs, self.grain)
         return out
+
+
+    def _fixed_by_step(self, previous, step) -> list[Evaluation]:
+        if not hasattr(self, "_ends"):  # sorted once by window end
+            self.fixed.sort(key=lambda e: pd.Timestamp(e.window_end))
+            self._ends = [pd.Timestamp(e.window_end) for e in self.fixed]
+        low = 0 if previous is None else bisect_right(self._ends, pd.Timestamp(previous))
+        return self.fixed[low : bisect_right(self._ends, pd.Timestamp(step))]
+
+
+def _changed_rows(perf: pd.DataFrame, previous, stamp) -> pd.DataFrame:
+    """This step's pooled rows that are new or differ from the previous step's."""
+    now = perf[perf["step"] == stamp]
+    if previous is None:
+        return now
+    keys = ["window_start", "model_version", "variant"]
+    before = perf[perf["step"] == pd.Timestamp(previous)].drop(columns="step")
+    merged = now.merge(before, on=keys, how="left", suffixes=("", "_before"), indicator=True)
+    changed = merged["_merge"] == "left_only"
+    for column in before.columns.difference(keys):
+        a, b = merged[column], merged[f"{column}_before"]
+        changed |= ~((a == b) | (a.isna() & b.isna()))
+    return now[changed.to_numpy()]
 
 
 def _infrastructure(layers, store, model, configs, end, grain) -> list[Evaluation]:
