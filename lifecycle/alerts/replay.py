@@ -195,6 +195,7 @@ class _ModelPlan:
         try:
             perf, references, tasks = performance_inputs(layers, store, model, configs, steps,
                                                          grain)  # fmt: skip
+            perf = _mark_changes(perf)
         except Exception as exc:
             skipped.append(f"performance: {type(exc).__name__}: {exc}")
         business, kpis = pd.DataFrame(), {}
@@ -232,16 +233,21 @@ class _ModelPlan:
 def _changed_rows(perf: pd.DataFrame, previous, stamp) -> pd.DataFrame:
     """This step's pooled rows that are new or differ from the previous step's."""
     now = perf[perf["step"] == stamp]
-    if previous is None:
-        return now
+    return now if previous is None else now[now["_changed"]]
+
+
+def _mark_changes(perf: pd.DataFrame) -> pd.DataFrame:
+    """Flag each (step, window) row that is new or differs from the window's row at the
+    previous step (steps are consecutive, and a window stays once it is complete)."""
+    if perf.empty:
+        return perf
     keys = ["window_start", "model_version", "variant"]
-    before = perf[perf["step"] == pd.Timestamp(previous)].drop(columns="step")
-    merged = now.merge(before, on=keys, how="left", suffixes=("", "_before"), indicator=True)
-    changed = merged["_merge"] == "left_only"
-    for column in before.columns.difference(keys):
-        a, b = merged[column], merged[f"{column}_before"]
-        changed |= ~((a == b) | (a.isna() & b.isna()))
-    return now[changed.to_numpy()]
+    perf = perf.sort_values([*keys, "step"], kind="stable").reset_index(drop=True)
+    values = perf.columns.difference([*keys, "step"])
+    before = perf.groupby(keys, sort=False)[list(values)].shift(1)
+    same = ((perf[values] == before) | (perf[values].isna() & before.isna())).all(axis=1)
+    first = perf.groupby(keys, sort=False).cumcount() == 0
+    return perf.assign(_changed=(first | ~same).to_numpy())
 
 
 def _infrastructure(layers, store, model, configs, end, grain) -> list[Evaluation]:
