@@ -221,7 +221,6 @@ class _ModelPlan:
             out += rules.business_evaluations(self.model, frame, self.kpis, configs, self.grain)
         return out
 
-
     def _fixed_by_step(self, previous, step) -> list[Evaluation]:
         if not hasattr(self, "_ends"):  # sorted once by window end
             self.fixed.sort(key=lambda e: pd.Timestamp(e.window_end))
