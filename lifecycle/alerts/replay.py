@@ -173,6 +173,7 @@ class _ModelPlan:
     kpis: dict
     grain: str
     skipped: list[str]
+    fixed_ends: list[pd.Timestamp] = field(default_factory=list)
 
     @classmethod
     def gather(cls, store: Store, model: str, steps: list[datetime]) -> _ModelPlan:
@@ -203,8 +204,10 @@ class _ModelPlan:
             business, kpis = _business_frame(layers, store, model, configs, end, grain)
         except Exception as exc:
             skipped.append(f"business: {type(exc).__name__}: {exc}")
+        fixed.sort(key=lambda e: pd.Timestamp(e.window_end))
+        ends = [pd.Timestamp(e.window_end) for e in fixed]
         return cls(model, {(model, v): c for v, c in configs.items()}, fixed, perf,
-                   (references, tasks, configs), business, kpis, grain, skipped)  # fmt: skip
+                   (references, tasks, configs), business, kpis, grain, skipped, ends)  # fmt: skip
 
     def evaluations(self, previous: datetime | None, step: datetime) -> list[Evaluation]:
         """What a check at `step` would evaluate, less what earlier steps already fed
@@ -222,11 +225,11 @@ class _ModelPlan:
         return out
 
     def _fixed_by_step(self, previous, step) -> list[Evaluation]:
-        if not hasattr(self, "_ends"):  # sorted once by window end
-            self.fixed.sort(key=lambda e: pd.Timestamp(e.window_end))
-            self._ends = [pd.Timestamp(e.window_end) for e in self.fixed]
-        low = 0 if previous is None else bisect_right(self._ends, pd.Timestamp(previous))
-        return self.fixed[low : bisect_right(self._ends, pd.Timestamp(step))]
+        """Fixed evaluations whose window ended in (previous, step]; `fixed` is sorted by
+        window end (gather)."""
+        ends = self.fixed_ends
+        low = 0 if previous is None else bisect_right(ends, pd.Timestamp(previous))
+        return self.fixed[low : bisect_right(ends, pd.Timestamp(step))]
 
 
 def _changed_rows(perf: pd.DataFrame, previous, stamp) -> pd.DataFrame:
