@@ -453,8 +453,9 @@ def performance_evaluations(
             continue
         perf = config.section("performance")
         reference = references.get(row.model_version) or {}
+        n_ref = _num(reference.get("labelled"))
         for metric in performance_metrics(config, tasks[row.model_version]):
-            e = _performance(row, metric, _num(reference.get(metric)), perf, grain)
+            e = _performance(row, metric, _num(reference.get(metric)), n_ref, perf, grain)
             out.append(_evaluation(
                 model, row.model_version, row.variant, grain, row.window_start,
                 GRAIN_DELTA[grain], layer="performance", rule="performance_metric", **e,
@@ -462,10 +463,16 @@ def performance_evaluations(
     return out
 
 
-def _performance(row, metric: str, reference: float | None, perf: dict, grain: str) -> dict:
+def _performance(row, metric, reference, n_ref, perf: dict, grain: str) -> dict:
     value = _num(getattr(row, metric, None))
     low, high = (_num(getattr(row, f"{metric}_{b}", None)) for b in ("low", "high"))
     labelled = int(row.labelled or 0)
+    if None not in (value, low, high) and labelled and n_ref:
+        # the reference value is an estimate too (a validation set of a few thousand rows
+        # scatters by about as much as a week of labels): widen the interval to the
+        # difference's, taking the reference's spread per row as the window's
+        widen = math.sqrt(1 + labelled / n_ref)
+        low, high = value - (value - low) * widen, value + (high - value) * widen
     span = span_text(row.span_start, row.window_start, int(row.span_windows), labelled, grain)
     limits = perf["tolerance"][metric]
     evidence = {
