@@ -146,8 +146,8 @@ if shown.empty:
     st.info("No alerts match these filters." if len(frame) else "No alerts yet.")
     st.stop()
 
-table = shown[["alert_id", "severity", "state", "model_name", "model_version", "variant",
-               "layer", "rule", "subject", "count", "first_seen", "last_seen",
+table = shown[["alert_id", "severity", "worst_severity", "state", "model_name", "model_version",
+               "variant", "layer", "rule", "subject", "count", "first_seen", "last_seen",
                "summary"]]  # fmt: skip
 st.dataframe(table, hide_index=True, width="stretch", height=min(38 * len(table) + 38, 420))
 
@@ -156,7 +156,7 @@ st.dataframe(table, hide_index=True, width="stretch", height=min(38 * len(table)
 def _label(alert_id: int) -> str:
     a = shown.loc[shown["alert_id"] == alert_id].iloc[0]
     return (
-        f"#{alert_id} {a['severity']} · {a['model_name']} {a['model_version']} · "
+        f"#{alert_id} {lc.severity_text(a)} · {a['model_name']} {a['model_version']} · "
         f"{a['layer']} / {a['rule']} / {a['subject']}"
     )
 
@@ -172,7 +172,7 @@ alert = lc.get_alert(store, alert_id)
 
 st.subheader(f"#{alert_id}: {alert['summary']}")
 cols = st.columns(4)
-cols[0].metric("Severity", alert["severity"])
+cols[0].metric("Severity", lc.severity_text(alert), help="now (worst of this episode)")
 cols[1].metric("State", alert["state"])
 cols[2].metric("Windows seen", int(alert["count"]))
 cols[3].metric("Escalated", "yes" if alert["escalation_level"] else "no")

@@ -86,9 +86,27 @@ def test_severity_raise_to_critical_is_an_event(store):
     row = alerts(store).iloc[0]
     assert row.severity == "critical" and row.response == "retrain"
     assert result.events() == [(row.alert_id, "raised")]
-    # a later warning window does not lower the alert's severity
-    apply(store, evaluation(2, "warning"))
-    assert alerts(store).iloc[0].severity == "critical"
+    # a later warning window: the current severity follows it, the worst stays critical
+    result = apply(store, evaluation(2, "warning"))
+    row = alerts(store).iloc[0]
+    assert (row.severity, row.worst_severity) == ("warning", "critical")
+    assert not result.events() and row.response == "retrain"
+
+
+def test_severity_and_summary_describe_the_same_latest_window(store):
+    """The summary is the latest failing window's and so is `severity`; the worst of the
+    episode is kept beside it."""
+    for day, outcome in enumerate(["warning", "critical", "critical", "warning"]):
+        apply(store, evaluation(day, outcome))
+        row = alerts(store).iloc[0]
+        assert row.summary == f"debt_ratio day {day} {outcome}"
+        assert row.severity == outcome
+        assert row.worst_severity == ("warning" if day == 0 else "critical")
+    # a late, older window changes neither the summary nor the current severity
+    apply(store, evaluation(-1, "critical", subject="debt_ratio"))
+    row = alerts(store).iloc[0]
+    assert (row.severity, row.summary) == ("warning", "debt_ratio day 3 warning")
+    assert row.first_seen == T0 - DAY
 
 
 def test_auto_resolve_after_n_healthy_windows_not_counting_insufficient(store):
@@ -112,6 +130,25 @@ def test_a_failure_between_healthy_windows_restarts_the_count(store):
     assert alerts(store).iloc[0].state == "resolved"
 
 
+def test_one_check_over_history_splits_episodes_at_healed_gaps(store):
+    """Applied at once (a first check over months of history), a failure that healed
+    (resolve_after healthy windows) and a later one are two alerts, not one with a
+    first_seen months early; a short gap stays one episode."""
+    history = [evaluation(0, "warning"), *(evaluation(d, "ok") for d in range(1, 40)),
+               evaluation(40, "critical"), evaluation(41, "ok"), evaluation(42, "critical")]  # fmt: skip
+    result = apply(store, *history, resolve_after=3)
+    frame = alerts(store)
+    assert list(frame.state) == ["resolved", "open"]
+    assert list(frame.first_seen) == [T0, T0 + 40 * DAY]
+    assert list(frame["count"]) == [1, 2]
+    assert sorted(result.opened) == list(frame.alert_id)
+    assert result.resolved == [frame.alert_id[0]]
+    assert frame.resolution[0] == "auto-resolved after 39 healthy window(s)"
+    # insufficient windows are not healthy: they do not split an episode
+    apply(store, *(evaluation(d, "insufficient") for d in range(43, 50)), evaluation(50, "warning"))
+    assert len(alerts(store)) == 2 and alerts(store)["count"][1] == 3
+
+
 def test_failure_after_resolution_opens_a_new_alert(store):
     apply(store, evaluation(0, "warning"), *(evaluation(d, "ok") for d in (1, 2, 3)))
     result = apply(store, evaluation(10, "warning"))
@@ -125,7 +162,8 @@ def test_a_late_older_failure_counts_without_moving_last_seen_back(store):
     apply(store, evaluation(3, "critical"))
     row = alerts(store).iloc[0]
     assert (row["count"], row.first_seen, row.last_seen) == (2, T0 + 3 * DAY, T0 + 5 * DAY)
-    assert row.severity == "critical" and row.summary == "debt_ratio day 5 warning"
+    assert row.summary == "debt_ratio day 5 warning"
+    assert (row.severity, row.worst_severity) == ("warning", "critical")
 
 
 def test_acknowledge_needs_a_comment_and_the_role(store):

@@ -193,50 +193,91 @@ def test_resource_rule_and_disabling_a_rule():
 # -- performance and business ---------------------------------------------------------------------
 
 
-def perf_frame(values: dict, labelled):
-    n = len(next(iter(values.values())))
+def perf_frame(values: dict, labelled, span_windows=7):
+    """Pooled-performance rows (lifecycle.pooled_performance) of consecutive daily windows."""
+    n = len(labelled)
+    starts = [T0 + timedelta(days=d) for d in range(n)]
     return pd.DataFrame(
         {
-            "window_start": [T0 + timedelta(days=d) for d in range(n)],
+            "step": T0 + timedelta(days=n),
+            "window_start": starts,
             "model_version": "1.0",
             "variant": "production",
-            "predictions": 1000,
+            "span_start": [s - timedelta(days=span_windows - 1) for s in starts],
+            "span_windows": span_windows,
+            "predictions": 2000,
             "labelled": labelled,
-            "coverage": np.asarray(labelled) / 1000,
             **values,
         }
     )
 
 
-def test_performance_drop_of_a_higher_is_better_metric():
-    frame = perf_frame({"roc_auc": [0.80, 0.76, 0.70, 0.60]}, [500, 500, 500, 50])
+def test_performance_alerts_when_the_interval_misses_the_reference_by_the_tolerance():
+    # accuracy 0.944 at reference; tolerance [0.005, 0.03] on the interval's upper bound
+    frame = perf_frame(
+        {"accuracy": [0.940, 0.915, 0.915, 0.85, 0.90],
+         "accuracy_low": [0.925, 0.898, 0.885, 0.83, 0.80],
+         "accuracy_high": [0.953, 0.930, 0.942, 0.87, 0.95]},
+        [1150, 1150, 1150, 1150, 600],
+    )  # fmt: skip
     evals = rules.performance_evaluations(
-        "m", frame, {"1.0": {"roc_auc": 0.82}}, {"1.0": "binary_classification"}, configs(), "day"
+        "m", frame, {"1.0": {"accuracy": 0.944}}, {"1.0": "multiclass_classification"},
+        configs(performance={"metrics": ["accuracy"]}), "day",
+    )  # fmt: skip
+    # the third window's drop is as large, but its interval (fewer effective labels) still
+    # reaches within the tolerance of the reference: not shown to be worse
+    assert [e.outcome for e in evals] == ["ok", "warning", "ok", "critical", "insufficient"]
+    assert evals[1].value == pytest.approx(0.029) and evals[1].subject == "accuracy"
+    assert evals[1].summary.startswith(
+        "accuracy 0.915 over 2026-02-25..03-03 (7 days, 1,150 labels)"
     )
-    assert [e.outcome for e in evals] == ["ok", "warning", "critical", "insufficient"]
-    assert evals[2].value == pytest.approx(0.12) and evals[2].subject == "roc_auc"
-    assert "50 labelled" in evals[3].summary
+    assert "upper bound 0.930 is 0.014 below reference 0.944 (tolerance 0.005)" in evals[1].summary
+    assert evals[1].evidence["span_start"].startswith("2026-02-25")
+    assert "insufficient (need 1,000 labels within 28 days)" in evals[4].summary
 
 
-def test_performance_drop_inside_its_interval_is_not_an_alert():
-    frame = perf_frame({"roc_auc": [0.74, 0.74]}, [250, 5000])
-    frame["roc_auc_low"] = [0.66, 0.73]
-    frame["roc_auc_high"] = [0.83, 0.75]  # few labels: the interval still reaches 0.82
-    evals = rules.performance_evaluations(
-        "m", frame, {"1.0": {"roc_auc": 0.82}}, {"1.0": "binary_classification"}, configs(), "day"
+def test_performance_watches_every_metric_of_the_task_by_default():
+    values = {m: [0.9] for m in ("roc_auc", "accuracy", "f1", "precision", "recall")}
+    values |= {f"{m}_{b}": [0.9] for m in values for b in ("low", "high")}
+    frame = perf_frame(values, [2000], span_windows=1)
+    refs = {"1.0": dict.fromkeys(values, 0.9)}
+    binary = rules.performance_evaluations(
+        "m", frame, refs, {"1.0": "binary_classification"}, configs(), "day"
     )
-    assert [e.outcome for e in evals] == ["ok", "warning"]
-    assert "not significant" in evals[0].summary
+    assert [e.subject for e in binary] == ["roc_auc", "accuracy", "f1"]
+    assert binary[0].summary.startswith("roc_auc 0.900 over 2026-03-02 (1 day, 2,000 labels)")
+    multi = rules.performance_evaluations(
+        "m", frame, refs, {"1.0": "multiclass_classification"}, configs(), "day"
+    )
+    assert [e.subject for e in multi] == ["accuracy", "f1"]
 
 
 def test_performance_increase_of_an_error_metric():
-    frame = perf_frame({"mae": [3.3, 3.9, 7.0]}, [900, 900, 900])
-    evals = rules.performance_evaluations(
-        "m", frame, {"1.0": {"mae": 3.3}}, {"1.0": "regression"}, configs(), "day"
+    frame = perf_frame(
+        {"mae": [3.4, 3.9, 7.0], "mae_low": [3.2, 3.7, 6.5], "mae_high": [3.6, 4.1, 7.5]},
+        [1200, 1200, 1200],
     )
+    evals = rules.performance_evaluations(
+        "m", frame, {"1.0": {"mae": 3.0}}, {"1.0": "regression"},
+        configs(performance={"metrics": ["mae"]}), "day",
+    )  # fmt: skip
+    # lower bounds 3.2, 3.7, 6.5 against 3.0 x (1 + [0.10, 0.25])
     assert [e.outcome for e in evals] == ["ok", "warning", "critical"]
-    assert evals[2].value == pytest.approx(7.0 / 3.3 - 1)
+    assert evals[2].value == pytest.approx(7.0 / 3.0 - 1)
     assert evals[2].layer == "performance"
+    assert "lower bound 6.5 is 116.7% above reference 3" in evals[2].summary
+
+
+def test_performance_settings_are_checked_and_old_keys_named():
+    with pytest.raises(AlertConfigError) as err:
+        alert_config({"alerts": {"performance": {
+            "metric": "roc_auc", "metrics": ["accuracy", "auc"], "pool_days": 0,
+            "tolerance": {"accuracy": [0.1, 0.01]}}}})  # fmt: skip
+    text = str(err.value)
+    assert "`alerts.performance.metric` was replaced by `alerts.performance.metrics`" in text
+    for fragment in ("alerts.performance.metrics", "alerts.performance.pool_days",
+                     "alerts.performance.tolerance.accuracy"):  # fmt: skip
+        assert fragment in text
 
 
 def test_kpi_drop_against_the_versions_first_days():

@@ -175,3 +175,28 @@ def test_snooze_and_resolve_from_the_page(page, alerts_db):
     assert row["state"] == "resolved" and row["resolution"] == "fixed upstream"
     # resolved alerts leave the default (unresolved) view
     assert first not in set(at.dataframe[0].value["alert_id"])
+
+
+def test_inbox_shows_current_and_worst_severity(page, alerts_db):
+    """An alert whose latest window is a warning after a critical one shows both, beside
+    the latest window's summary."""
+    from datetime import timedelta
+
+    from lifecycle.alerts.config import alert_config
+    from lifecycle.alerts.rules import Evaluation
+
+    with Store(alerts_db) as store:
+        critical = lc.list_alerts(store, severity="critical").iloc[0]
+        start = critical.last_seen + timedelta(days=1)
+        later = Evaluation("toy", "1.0", critical.variant, critical.layer, critical.rule,
+                           critical.subject, critical.grain, start, start + timedelta(days=1),
+                           "warning", 0.1, 0.05, "x missing 8% (moderate)")  # fmt: skip
+        lc.apply_evaluations(store, [later], {("toy", "1.0"): alert_config(None)}, now=start)
+    at = page(alerts_db, "alerts")
+    table = at.dataframe[0].value
+    row = table[table["alert_id"] == critical.alert_id].iloc[0]
+    assert (row["severity"], row["worst_severity"]) == ("warning", "critical")
+    assert row["summary"] == "x missing 8% (moderate)"
+    by_key(at, "selectbox", "alert_pick").set_value(int(critical.alert_id)).run()
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Severity"] == "warning (worst critical)"

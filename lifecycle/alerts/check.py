@@ -81,6 +81,8 @@ class CheckReport:
         return data
 
     def text(self) -> str:
+        from lifecycle.alerts.lifecycle import severity_text
+
         status = {0: "OK", 1: "WARNING", 2: "CRITICAL", 4: "NOT EVALUATED"}[self.exit_code]
         lines = [
             f"check as of {self.as_of:%Y-%m-%d %H:%M} UTC: {status} - "
@@ -92,7 +94,7 @@ class CheckReport:
         ]
         for a in self.active_alerts[:20]:
             lines.append(
-                f"  [{a['severity']:<8}] #{a['alert_id']} {a['model_name']} {a['model_version']} "
+                f"  [{severity_text(a)}] #{a['alert_id']} {a['model_name']} {a['model_version']} "
                 f"{a['layer']}/{a['rule']}/{a['subject']} x{a['count']} ({a['state']}): "
                 f"{a['summary']}"
             )
@@ -243,7 +245,8 @@ def _coverage_lines(rows: list[dict[str, Any]]) -> list[str]:
 def _active_alerts(store: Store, models) -> list[dict[str, Any]]:
     rows = store.query_df(
         "SELECT alert_id, model_name, model_version, variant, layer, rule, subject, severity, "
-        "state, count, first_seen, last_seen, summary, response FROM alerts "
+        "coalesce(worst_severity, severity) AS worst_severity, state, count, first_seen, "
+        "last_seen, summary, response FROM alerts "
         "WHERE state IN ('open', 'acknowledged') AND list_contains(?, model_name) "
         "ORDER BY CASE severity WHEN 'critical' THEN 0 ELSE 1 END, model_name, alert_id",
         [list(models)],
@@ -308,6 +311,15 @@ def add_parser(subparsers) -> None:
         help="evaluate stored results only (skip computing new drift/quality windows)",
     )
     p.add_argument(
+        "--replay",
+        action="store_true",
+        help="replay the scheduled checks --from .. --to every --every over history in one "
+        "run (no webhooks unless --notify)",
+    )
+    p.add_argument("--from", dest="replay_from", type=parse_time, help="first replayed check time")
+    p.add_argument("--to", dest="replay_to", type=parse_time, help="last replayed check time")
+    p.add_argument("--every", choices=("day", "week"), default="day", help="replay step")
+    p.add_argument(
         "--wait",
         type=float,
         default=900.0,
@@ -326,16 +338,47 @@ def request_params(args: argparse.Namespace) -> dict[str, Any]:
         "app_url": args.app_url,
         "monitor": not args.no_monitor,
         "as_json": args.json,
+        **_replay_params(args),
+    }
+
+
+def _replay_params(args: argparse.Namespace) -> dict[str, Any]:
+    if not getattr(args, "replay", False):
+        return {}
+    return {
+        "replay": True,
+        "replay_from": args.replay_from.isoformat() if args.replay_from else None,
+        "replay_to": args.replay_to.isoformat() if args.replay_to else None,
+        "every": args.every,
     }
 
 
 def run_params(store: Store, params: dict[str, Any]) -> CheckReport:
     """run_check from a JSON-able parameter dict (the CLI and the app's request queue)."""
+    if params.get("replay"):
+        return _run_replay_params(store, params)
     as_of = parse_time(params["as_of"]) if params.get("as_of") else None
     return run_check(
         store,
         params.get("models"),
         as_of=as_of,
+        notify_url=params.get("notify_url"),
+        app_url=params.get("app_url"),
+        monitor=params.get("monitor", True),
+    )
+
+
+def _run_replay_params(store: Store, params: dict[str, Any]) -> CheckReport:
+    from lifecycle.alerts.replay import run_replay
+
+    if not params.get("replay_from") or not params.get("replay_to"):
+        raise CheckError("--replay needs --from and --to (ISO 8601 times)")
+    return run_replay(
+        store,
+        params.get("models"),
+        start=parse_time(params["replay_from"]),
+        end=parse_time(params["replay_to"]),
+        every=params.get("every", "day"),
         notify_url=params.get("notify_url"),
         app_url=params.get("app_url"),
         monitor=params.get("monitor", True),

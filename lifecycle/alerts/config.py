@@ -34,10 +34,20 @@ DEFAULTS: dict[str, Any] = {
         "resources": {"cpu_util": [85.0, 95.0]},  # metric -> [warning, critical] of the mean
     },
     "performance": {
-        "metric": "auto",  # auto: roc_auc (binary), accuracy (multiclass), mae (regression)
-        "min_labels": 200,
-        "drop": [0.05, 0.10],  # absolute points below reference (higher-is-better metrics)
-        "increase": [0.15, 0.30],  # relative increase over reference (error metrics)
+        "metrics": "auto",  # auto: AUTO_METRICS of the task, or a list of metric names
+        "min_labels": 1000,  # labelled rows a verdict needs; windows pool until they hold it
+        "pool_days": 28,  # the longest span of consecutive windows pooled, in days
+        # [warning, critical] margin by which the 95% interval must miss the reference:
+        # absolute points (higher-is-better metrics) or relative increase (error metrics)
+        "tolerance": {
+            "accuracy": [0.005, 0.03],
+            "roc_auc": [0.02, 0.05],
+            "f1": [0.02, 0.06],
+            "precision": [0.02, 0.06],
+            "recall": [0.02, 0.06],
+            "mae": [0.10, 0.25],
+            "rmse": [0.10, 0.25],
+        },
         "concept": {"warning": "moderate", "critical": "significant"},
     },
     "business": {
@@ -51,6 +61,16 @@ DEFAULTS: dict[str, Any] = {
 
 HIGHER_IS_BETTER = ("roc_auc", "accuracy", "precision", "recall", "f1")
 LOWER_IS_BETTER = ("mae", "rmse")
+AUTO_METRICS = {  # metrics = "auto": what each task alerts on
+    "binary_classification": ["roc_auc", "accuracy", "f1"],
+    "multiclass_classification": ["accuracy", "f1"],
+    "regression": ["mae", "rmse"],
+}
+RENAMED = {  # keys of earlier releases -> what replaced them (named in the error)
+    "alerts.performance.metric": '`alerts.performance.metrics` (a list, or "auto")',
+    "alerts.performance.drop": "`alerts.performance.tolerance` (per metric)",
+    "alerts.performance.increase": "`alerts.performance.tolerance` (per metric)",
+}
 
 
 class AlertConfigError(ValueError):
@@ -97,7 +117,9 @@ def _merge(target: dict, raw: Any, defaults: dict, path: str, problems: list[str
         return
     for key, value in raw.items():
         where = f"{path}.{key}"
-        if key not in defaults:
+        if where in RENAMED:
+            problems.append(f"`{where}` was replaced by {RENAMED[where]}")
+        elif key not in defaults:
             problems.append(f"unknown key `{where}` (known: {', '.join(sorted(defaults))})")
         elif key == "resources":
             if not isinstance(value, dict):
@@ -131,14 +153,18 @@ def _validate(s: dict, problems: list[str]) -> None:
         _pair(infra["resources"], metric, f"{p}.resources", problems)
     perf = s["performance"]
     p = "alerts.performance"
-    if perf["metric"] not in ("auto", *HIGHER_IS_BETTER, *LOWER_IS_BETTER):
+    known = HIGHER_IS_BETTER + LOWER_IS_BETTER
+    metrics = perf["metrics"]
+    if metrics != "auto" and (
+        not isinstance(metrics, list) or not metrics or not set(metrics) <= set(known)
+    ):
         problems.append(
-            f"`{p}.metric` is {perf['metric']!r}; expected auto or one of "
-            f"{', '.join(HIGHER_IS_BETTER + LOWER_IS_BETTER)}"
+            f'`{p}.metrics` is {metrics!r}; expected "auto" or a list of {", ".join(known)}'
         )
     _int(perf, "min_labels", p, problems, minimum=1)
-    _pair(perf, "drop", p, problems)
-    _pair(perf, "increase", p, problems)
+    _int(perf, "pool_days", p, problems, minimum=1)
+    for metric in list(perf["tolerance"]):
+        _pair(perf["tolerance"], metric, f"{p}.tolerance", problems)
     _levels(perf["concept"], f"{p}.concept", problems)
     biz = s["business"]
     p = "alerts.business"
@@ -212,3 +238,9 @@ def infra_limits(store, model: str, version: str) -> dict[str, list[float] | Non
         "error_rate": list(infra["error_rate"]) if config.enabled("error_rate") else None,
         "latency_ms": (list(infra["latency_ms"]) or None) if config.enabled("latency") else None,
     }
+
+
+def performance_metrics(config: AlertConfig, task: str) -> list[str]:
+    """The metrics the performance rule watches for a version of this task."""
+    metrics = config.section("performance")["metrics"]
+    return list(AUTO_METRICS.get(task, ["accuracy", "f1"]) if metrics == "auto" else metrics)

@@ -24,7 +24,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from lifecycle.alerts.config import AlertConfig
+from lifecycle.alerts.config import DEFAULTS, AlertConfig
 from lifecycle.alerts.rules import CRITICAL, FAILING, OK, SEVERITY_ORDER, Evaluation, response_for
 from lifecycle.audit import append_audit
 from lifecycle.identity import Actor, require
@@ -131,7 +131,10 @@ def store_evaluations(
             "CREATE OR REPLACE TEMP TABLE _alert_eval_changed AS SELECT n.* FROM "
             f"_alert_eval_new n LEFT JOIN alert_evaluations o ON {join} "
             "WHERE o.outcome IS NULL OR o.outcome <> n.outcome "
-            "OR o.value IS DISTINCT FROM n.value"
+            "OR (o.value IS NULL) <> (n.value IS NULL) "
+            # float sums differ in the last bits between runs (parallel aggregation order):
+            # not a change worth a repeat
+            "OR abs(o.value - n.value) > 1e-9 * greatest(abs(o.value), abs(n.value), 1e-12)"
         )
         keys = cur.execute(f"SELECT {', '.join(EVAL_KEY)} FROM _alert_eval_changed").fetchall()
         if keys:
@@ -177,75 +180,155 @@ def apply_evaluations(
         if e.failing:
             failing[e.key].append(e)
     for key, items in failing.items():
-        _record_failures(store, key, items, now, result)
+        config = configs.get(key[:2])
+        resolve_after = config["resolve_after"] if config else DEFAULTS["resolve_after"]
+        _record_failures(store, key, items, now, result, resolve_after)
     models = sorted({e.model for e in evaluations})
     result.merge(maintain(store, configs, now=now, models=models))
     return result
 
 
-def _record_failures(store: Store, key, items: list[Evaluation], now, result) -> None:
+def _record_failures(
+    store: Store, key, items: list[Evaluation], now, result, resolve_after
+) -> None:
+    """Add a key's new failing windows to its alert episodes, in window order.
+
+    A failing window joins the unresolved alert unless `resolve_after` healthy evaluated
+    windows separate it from that alert's last failing one: then the alert resolves and
+    the window opens a new alert (episode). So a one-shot check over months of history
+    yields the same episodes as checks run on schedule. Insufficient windows count
+    neither way. One transaction per key.
+    """
     items = sorted(items, key=lambda e: e.window_start)
-    latest = items[-1]
-    worst = max((e.outcome for e in items), key=SEVERITY_ORDER.__getitem__)
     model, version, rule, subject, grain = key
     with store.transaction() as cur:
         rows = cur.execute(
-            "SELECT alert_id, severity, state, count, last_seen, first_seen FROM alerts "
+            "SELECT alert_id, severity, worst_severity, state, count, last_seen FROM alerts "
             "WHERE model_name = ? AND model_version = ? AND rule = ? AND subject = ? "
             "AND grain = ? AND state <> 'resolved'",
             [model, version, rule, subject, grain],
         ).fetchall()
-        if not rows:
-            alert_id = _open_alert(cur, items, worst, now)
-            result.opened.append(alert_id)
-            return
-        alert_id, severity, state, count, last_seen, _first_seen = rows[0]
-        new_severity = max(severity, worst, key=SEVERITY_ORDER.__getitem__)
-        newest = max(pd.Timestamp(last_seen), pd.Timestamp(latest.window_start))
-        is_latest = pd.Timestamp(latest.window_start) >= pd.Timestamp(last_seen)
-        cur.execute(
-            "UPDATE alerts SET count = count + ?, last_seen = ?, "
-            "first_seen = least(first_seen, ?), severity = ?, "
-            "last_window_end = CASE WHEN ? THEN ? ELSE last_window_end END, "
-            "value = CASE WHEN ? THEN ? ELSE value END, "
-            "summary = CASE WHEN ? THEN ? ELSE summary END, "
-            "evidence = CASE WHEN ? THEN ? ELSE evidence END, "
-            "response = ?, updated_at = ?, revision = revision + 1 WHERE alert_id = ?",
-            [
-                len(items), newest.to_pydatetime(), items[0].window_start, new_severity,
-                is_latest, latest.window_end, is_latest, latest.value, is_latest,
-                latest.summary, is_latest, _evidence_json(latest),
-                response_for(latest.layer, new_severity), now, alert_id,
-            ],
-        )  # fmt: skip
-        raised = SEVERITY_ORDER[new_severity] > SEVERITY_ORDER[severity]
-        append_audit(
-            cur,
-            actor=SYSTEM,
-            action="alert_severity_raised" if raised else "alert_repeated",
-            model_name=model,
-            version=version,
-            from_state=severity if raised else state,
-            to_state=new_severity if raised else state,
-            reason=f"{len(items)} more failing window(s); latest: {latest.summary}",
-            evidence=_audit_evidence(alert_id, latest, count=count + len(items)),
-        )
-    (result.raised if raised else result.repeated).append(alert_id)
+        alert = rows[0] if rows else None
+        since = items[0].window_start if alert is None else min(alert[5], items[0].window_start)
+        history = cur.execute(
+            "SELECT window_start, variant, outcome FROM alert_evaluations WHERE model_name = ? "
+            "AND model_version = ? AND rule = ? AND subject = ? AND grain = ? "
+            "AND window_start >= ? AND outcome <> 'insufficient' ORDER BY window_start, variant",
+            [model, version, rule, subject, items[0].grain, since],
+        ).fetchall()
+        episodes = _episodes(items, history, alert, resolve_after)
+        for i, (alert_id, members, healthy_after) in enumerate(episodes):
+            if alert_id is None:
+                alert_id = _open_alert(cur, members, now)
+                result.opened.append(alert_id)
+            elif members:
+                raised = _extend_alert(cur, alert, members, now)
+                (result.raised if raised else result.repeated).append(alert_id)
+            if i < len(episodes) - 1:  # a later episode followed: this one had healed
+                _auto_resolve(cur, alert_id, healthy_after, now)
+                result.resolved.append(alert_id)
 
 
-def _open_alert(cur, items: list[Evaluation], worst: str, now: datetime) -> int:
+def _episodes(items, history, alert, resolve_after) -> list[tuple[int | None, list, int]]:
+    """Split new failing items into episodes: [(existing alert id or None, items, healthy
+    windows that followed the episode before the next one)]."""
+    by_window = {(pd.Timestamp(e.window_start), e.variant): e for e in items}
+    last_seen = pd.Timestamp(alert[5]) if alert is not None else None
+    episodes: list[list] = [[alert[0], [], 0]] if alert is not None else []
+    healthy = 0
+    for window_start, variant, outcome in history:
+        if outcome not in FAILING:
+            healthy += 1
+            continue
+        item = by_window.get((pd.Timestamp(window_start), variant))
+        if item is not None:
+            late = last_seen is not None and pd.Timestamp(window_start) <= last_seen
+            if episodes and (late or healthy < resolve_after):
+                episodes[-1][1].append(item)
+            else:
+                if episodes:
+                    episodes[-1][2] = healthy
+                episodes.append([None, [item], 0])
+        healthy = 0
+    return [(a, members, h) for a, members, h in episodes]
+
+
+def _extend_alert(cur, alert, items: list[Evaluation], now) -> bool:
+    """Repeat an unresolved alert with more failing windows; True if its worst severity rose."""
+    alert_id, severity, worst, state, count, last_seen = alert
+    worst = worst or severity
+    latest = items[-1]
+    new_worst = max([worst, *(e.outcome for e in items)], key=SEVERITY_ORDER.__getitem__)
+    is_latest = pd.Timestamp(latest.window_start) >= pd.Timestamp(last_seen)
+    current = latest.outcome if is_latest else severity
+    newest = max(pd.Timestamp(last_seen), pd.Timestamp(latest.window_start))
+    cur.execute(
+        "UPDATE alerts SET count = count + ?, last_seen = ?, "
+        "first_seen = least(first_seen, ?), severity = ?, worst_severity = ?, "
+        "last_window_end = CASE WHEN ? THEN ? ELSE last_window_end END, "
+        "value = CASE WHEN ? THEN ? ELSE value END, "
+        "summary = CASE WHEN ? THEN ? ELSE summary END, "
+        "evidence = CASE WHEN ? THEN ? ELSE evidence END, "
+        "response = ?, updated_at = ?, revision = revision + 1 WHERE alert_id = ?",
+        [
+            len(items), newest.to_pydatetime(), items[0].window_start, current, new_worst,
+            is_latest, latest.window_end, is_latest, latest.value, is_latest,
+            latest.summary, is_latest, _evidence_json(latest),
+            response_for(latest.layer, new_worst), now, alert_id,
+        ],
+    )  # fmt: skip
+    raised = SEVERITY_ORDER[new_worst] > SEVERITY_ORDER[worst]
+    append_audit(
+        cur,
+        actor=SYSTEM,
+        action="alert_severity_raised" if raised else "alert_repeated",
+        model_name=latest.model,
+        version=latest.version,
+        from_state=worst if raised else state,
+        to_state=new_worst if raised else state,
+        reason=f"{len(items)} more failing window(s); latest ({current}): {latest.summary}",
+        evidence=_audit_evidence(alert_id, latest, count=count + len(items), severity=current,
+                                 worst_severity=new_worst),
+    )  # fmt: skip
+    return raised
+
+
+def _auto_resolve(cur, alert_id: int, healthy: int, now) -> None:
+    """Resolve inside the caller's transaction: `healthy` evaluated windows followed it."""
+    state = cur.execute("SELECT state FROM alerts WHERE alert_id = ?", [alert_id]).fetchall()[0][0]
+    resolution = f"auto-resolved after {healthy} healthy window(s)"
+    cur.execute(
+        "UPDATE alerts SET state = 'resolved', resolved_at = ?, resolved_by = ?, resolution = ?, "
+        "updated_at = ?, revision = revision + 1 WHERE alert_id = ?",
+        [now, SYSTEM, resolution, now, alert_id],
+    )
+    row = cur.execute(
+        "SELECT model_name, model_version, rule, subject, severity FROM alerts WHERE alert_id = ?",
+        [alert_id],
+    ).fetchall()[0]
+    append_audit(
+        cur, actor=SYSTEM, action="alert_resolved", model_name=row[0], version=row[1],
+        from_state=state, to_state=RESOLVED,
+        reason=f"auto: {healthy} healthy window(s) since the last failing one",
+        evidence={"alert_id": int(alert_id), "rule": row[2], "subject": row[3],
+                  "severity": row[4], "resolved_by": SYSTEM},
+    )  # fmt: skip
+
+
+def _open_alert(cur, items: list[Evaluation], now: datetime) -> int:
     first, latest = items[0], items[-1]
+    worst = max((e.outcome for e in items), key=SEVERITY_ORDER.__getitem__)
     alert_id = cur.execute("SELECT nextval('alert_seq')").fetchall()[0][0]
     cur.execute(
         "INSERT INTO alerts (alert_id, model_name, model_version, variant, layer, rule, "
-        "subject, grain, severity, state, first_seen, last_seen, last_window_end, count, "
-        "value, threshold, summary, evidence, response, opened_at, updated_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "subject, grain, severity, worst_severity, state, first_seen, last_seen, "
+        "last_window_end, count, value, threshold, summary, evidence, response, opened_at, "
+        "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             alert_id, latest.model, latest.version, latest.variant, latest.layer, latest.rule,
-            latest.subject, latest.grain, worst, first.window_start, latest.window_start,
-            latest.window_end, len(items), latest.value, latest.threshold, latest.summary,
-            _evidence_json(latest), response_for(latest.layer, worst), now, now,
+            latest.subject, latest.grain, latest.outcome, worst, first.window_start,
+            latest.window_start, latest.window_end, len(items), latest.value, latest.threshold,
+            latest.summary, _evidence_json(latest), response_for(latest.layer, worst), now, now,
         ],
     )  # fmt: skip
     append_audit(
@@ -575,3 +658,11 @@ def last_check_run(store) -> dict | None:
     """The newest recorded `check` run (time, exit code, counts), or None."""
     row = store.query_df("SELECT * FROM check_runs ORDER BY run_id DESC LIMIT 1")
     return None if row.empty else row.iloc[0].to_dict()
+
+
+def severity_text(alert) -> str:
+    """ "critical", or "warning (worst critical)" when the episode was worse than its latest
+    window: the alert's current severity with its worst, as the inbox and check show it."""
+    current = alert["severity"]
+    worst = alert.get("worst_severity") or current
+    return current if worst == current else f"{current} (worst {worst})"

@@ -21,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 
+from lifecycle.alerts.lifecycle import severity_text
 from lifecycle.alerts.links import absolute, alert_link
 from lifecycle.audit import append_audit
 from lifecycle.store import Store
@@ -47,7 +48,7 @@ def payload(alert: dict, event: str, app_url: str | None = None) -> dict[str, An
     first, last = (pd.Timestamp(alert[k]).isoformat() for k in ("first_seen", "last_seen"))
     head = (
         f"{EMOJI.get(alert['severity'], '')} {EVENT_WORDS.get(event, event)} "
-        f"{alert['severity']} alert #{alert['alert_id']}: {alert['model_name']} "
+        f"{severity_text(alert)} alert #{alert['alert_id']}: {alert['model_name']} "
         f"{alert['model_version']} ({alert['variant']}) {alert['layer']} / {alert['rule']} / "
         f"{alert['subject']}"
     ).strip()
@@ -67,6 +68,7 @@ def payload(alert: dict, event: str, app_url: str | None = None) -> dict[str, An
         "rule": alert["rule"],
         "subject": alert["subject"],
         "severity": alert["severity"],
+        "worst_severity": alert.get("worst_severity") or alert["severity"],
         "state": alert["state"],
         "count": int(alert["count"]),
         "first_seen": first,

@@ -124,9 +124,10 @@ def recommendation(store: Store, model: str, as_of: datetime | None = None) -> R
             ["critical"] if config["on_severity"] == "critical" else ["warning", "critical"]
         )
         alerts = store.query_all(
-            "SELECT alert_id, layer, rule, subject, severity FROM alerts WHERE model_name = ? "
-            "AND model_version = ? AND state IN ('open', 'acknowledged') "
-            "AND list_contains(?, severity) AND list_contains(?, layer) "
+            "SELECT alert_id, layer, rule, subject, coalesce(worst_severity, severity) AS worst "
+            "FROM alerts WHERE model_name = ? AND model_version = ? "
+            "AND state IN ('open', 'acknowledged') "
+            "AND list_contains(?, coalesce(worst_severity, severity)) AND list_contains(?, layer) "
             "AND first_seen < ? ORDER BY alert_id",
             [model, version, severities, config["layers"], as_of],
         )

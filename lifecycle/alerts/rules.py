@@ -15,7 +15,12 @@ from typing import Any
 
 import pandas as pd
 
-from lifecycle.alerts.config import HIGHER_IS_BETTER, SEVERITY_LEVELS, AlertConfig
+from lifecycle.alerts.config import (
+    HIGHER_IS_BETTER,
+    SEVERITY_LEVELS,
+    AlertConfig,
+    performance_metrics,
+)
 from lifecycle.drift.windows import GRAIN_STEP
 
 OK, WARNING, CRITICAL, INSUFFICIENT = "ok", "warning", "critical", "insufficient"
@@ -436,13 +441,7 @@ def _pct(share: float | None) -> str:
     return "n/a" if share is None else f"{100 * share:.1f}%"
 
 
-# -- performance: from lifecycle.layers.performance_windows -------------------------------------
-
-
-def performance_metric_name(task: str, setting: str) -> str:
-    if setting != "auto":
-        return setting
-    return {"binary_classification": "roc_auc", "regression": "mae"}.get(task, "accuracy")
+# -- performance: from lifecycle.pooled_performance ----------------------------------------------
 
 
 def performance_evaluations(
@@ -453,12 +452,15 @@ def performance_evaluations(
     configs: dict[str, AlertConfig],
     grain: str,
 ) -> list[Evaluation]:
-    """The window's metric on its labelled rows against the version's reference value.
+    """Each watched metric of a window's pooled span against the version's reference value.
 
-    Higher-is-better metrics alert on an absolute drop (`drop`), error metrics (MAE, RMSE)
-    on a relative increase (`increase`); windows with fewer than `min_labels` labelled
-    rows are insufficient. A change whose 95% interval (the layer's `<metric>_low/_high`)
-    still reaches the reference value is not an alert: a few hundred early labels scatter.
+    `windows` are lifecycle.pooled_performance rows (one check time): the window's metric
+    over the shortest span of windows ending with it that holds `min_labels` labels. A
+    drop alerts when the metric's 95% interval misses the reference by more than the
+    metric's tolerance: for higher-is-better metrics the interval's upper bound is below
+    reference - tolerance; for error metrics (MAE, RMSE) its lower bound is above
+    reference x (1 + tolerance). A span without `min_labels` labels within `pool_days`
+    is insufficient.
     """
     out = []
     for row in windows.itertuples(index=False):
@@ -466,67 +468,75 @@ def performance_evaluations(
         if not config.enabled("performance_metric"):
             continue
         perf = config.section("performance")
-        metric = performance_metric_name(tasks[row.model_version], perf["metric"])
-        value = _num(getattr(row, metric, None))
-        reference = _num((references.get(row.model_version) or {}).get(metric))
-        labelled = int(row.labelled or 0)
-        evidence = {
-            "metric": metric,
-            "value": value,
-            "reference": reference,
-            "labelled": labelled,
-            "predictions": int(row.predictions or 0),
-            "coverage": _num(getattr(row, "coverage", None)),
-        }
-        for bound in ("low", "high"):
-            evidence[f"value_{bound}"] = _num(getattr(row, f"{metric}_{bound}", None))
-        if labelled < perf["min_labels"] or value is None or reference is None:
-            outcome, change, limits = INSUFFICIENT, None, perf["drop"]
-            why = "no reference value" if reference is None else f"{labelled} labelled rows"
-            summary = f"{metric} {_fmt(value)}: insufficient ({why}; need {perf['min_labels']})"
-        elif metric in HIGHER_IS_BETTER:
-            change, limits = reference - value, perf["drop"]
-            outcome = grade(change, limits)
-            summary = (
-                f"{metric} {value:.3f} vs reference {reference:.3f} "
-                f"({change:+.3f} below) on {labelled} labels"
-            )
-            # the window's 95% interval still reaches the reference: not shown to be worse
-            high = evidence["value_high"]
-            if outcome in FAILING and high is not None and high >= reference:
-                outcome = OK
-                summary += f"; 95% interval reaches the reference ({high:.3f}): not significant"
-        else:
-            change = (value - reference) / reference if reference else None
-            limits = perf["increase"]
-            outcome = grade(change, limits)
-            summary = (
-                f"{metric} {value:.3g} vs reference {reference:.3g} "
-                f"({_pct(change)} higher) on {labelled} labels"
-            )
-            low = evidence["value_low"]
-            if outcome in FAILING and low is not None and low <= reference:
-                outcome = OK
-                summary += f"; 95% interval reaches the reference ({low:.3g}): not significant"
-        out.append(
-            _evaluation(
-                model,
-                row.model_version,
-                row.variant,
-                grain,
-                row.window_start,
-                GRAIN_DELTA[grain],
-                layer="performance",
-                rule="performance_metric",
-                subject=metric,
-                outcome=outcome,
-                value=change,
-                threshold=limits[0],
-                summary=summary,
-                evidence=evidence,
-            )
-        )
+        reference = references.get(row.model_version) or {}
+        n_ref = _num(reference.get("labelled"))
+        for metric in performance_metrics(config, tasks[row.model_version]):
+            e = _performance(row, metric, _num(reference.get(metric)), n_ref, perf, grain)
+            out.append(_evaluation(
+                model, row.model_version, row.variant, grain, row.window_start,
+                GRAIN_DELTA[grain], layer="performance", rule="performance_metric", **e,
+            ))  # fmt: skip
     return out
+
+
+def _performance(row, metric, reference, n_ref, perf: dict, grain: str) -> dict:
+    value = _num(getattr(row, metric, None))
+    low, high = (_num(getattr(row, f"{metric}_{b}", None)) for b in ("low", "high"))
+    labelled = int(row.labelled or 0)
+    if None not in (value, low, high) and labelled and n_ref:
+        # the reference value is an estimate too (a validation set of a few thousand rows
+        # scatters by about as much as a week of labels): widen the interval to the
+        # difference's, taking the reference's spread per row as the window's
+        widen = math.sqrt(1 + labelled / n_ref)
+        low, high = value - (value - low) * widen, value + (high - value) * widen
+    span = span_text(row.span_start, row.window_start, int(row.span_windows), labelled, grain)
+    limits = perf["tolerance"][metric]
+    evidence = {
+        "metric": metric, "value": value, "value_low": low, "value_high": high,
+        "reference": reference, "labelled": labelled, "predictions": int(row.predictions or 0),
+        "span_start": pd.Timestamp(row.span_start).isoformat(),
+        "span_windows": int(row.span_windows), "min_labels": perf["min_labels"],
+        "pool_days": perf["pool_days"], "tolerance": limits,
+    }  # fmt: skip
+    common = {"subject": metric, "threshold": limits[0], "evidence": evidence}
+    if labelled < perf["min_labels"] or value is None or reference is None or None in (low, high):
+        why = "no reference value" if reference is None else (
+            f"need {perf['min_labels']:,} labels within {perf['pool_days']} days"
+        )  # fmt: skip
+        summary = f"{metric} {_fmt(value)} over {span}: insufficient ({why})"
+        return {**common, "outcome": INSUFFICIENT, "value": None, "summary": summary}
+    interval = f"95% interval {low:.3f}-{high:.3f}"
+    if metric in HIGHER_IS_BETTER:
+        change, margin = reference - value, reference - high
+        missed = f"upper bound {high:.3f} is {margin:.3f} below reference {reference:.3f}"
+    else:
+        change = (value - reference) / reference if reference else None
+        margin = (low - reference) / reference if reference else 0.0
+        missed = f"lower bound {low:.3g} is {_pct(margin)} above reference {reference:.3g}"
+    outcome = CRITICAL if margin > limits[1] else WARNING if margin > limits[0] else OK
+    evidence["margin"] = margin
+    summary = f"{metric} {value:.3f} over {span}; {interval}"
+    if outcome in FAILING:
+        tolerance = limits[1] if outcome == CRITICAL else limits[0]
+        shown = f"{tolerance:g}" if metric in HIGHER_IS_BETTER else _pct(tolerance)
+        summary += f": {missed} (tolerance {shown})"
+    else:
+        summary += f", reference {reference:.3f}"
+    return {**common, "outcome": outcome, "value": change, "summary": summary}
+
+
+def span_text(start, end_window_start, windows: int, labelled: int, grain: str) -> str:
+    """E.g. "2026-03-02..03-08 (7 days, 1,150 labels)"."""
+    start, last = pd.Timestamp(start), pd.Timestamp(end_window_start)
+    unit = {"hour": "hour", "day": "day", "week": "week"}.get(grain, grain)
+    fmt = "%Y-%m-%d %H:00" if grain == "hour" else "%Y-%m-%d"
+    if start == last:
+        period = start.strftime(fmt)
+    else:
+        same_year = start.year == last.year
+        tail = ("%m-%d %H:00" if grain == "hour" else "%m-%d") if same_year else fmt
+        period = f"{start.strftime(fmt)}..{last.strftime(tail)}"
+    return f"{period} ({windows} {unit}{'s' if windows != 1 else ''}, {labelled:,} labels)"
 
 
 # -- business: from lifecycle.layers.business_windows --------------------------------------------

@@ -101,16 +101,27 @@ def _infrastructure(layers, store, model, configs, as_of, grain) -> list[Evaluat
 
 
 def _performance(layers, store, model, configs, as_of, grain) -> list[Evaluation]:
-    perf = _complete(
-        layers.performance_windows(store, model, grain=grain, until=as_of, as_of=as_of),
-        grain,
-        as_of,
+    perf, references, tasks = performance_inputs(layers, store, model, configs, [as_of], grain)
+    return rules.performance_evaluations(model, perf, references, tasks, configs, grain)
+
+
+def performance_inputs(layers, store, model, configs, steps, grain):
+    """Pooled performance rows for each check time in `steps` (complete windows, labels
+    arrived by the step), each version's reference metrics, and the task per version."""
+    from lifecycle.pooled_performance import pooled_performance
+
+    perf = pooled_performance(
+        store,
+        model,
+        steps=list(steps),
+        grain=grain,
+        min_labels={v: c.section("performance")["min_labels"] for v, c in configs.items()},
+        pool_days={v: c.section("performance")["pool_days"] for v, c in configs.items()},
     )
     references = {v: layers.reference_performance(store, model, v) for v in configs}
     with store.cursor() as cur:
         task = catalog.model_info(cur, model)["task"]
-    tasks = dict.fromkeys(configs, task)
-    return rules.performance_evaluations(model, perf, references, tasks, configs, grain)
+    return perf, references, dict.fromkeys(configs, task)
 
 
 def _business(layers, store, model, configs, as_of, grain) -> list[Evaluation]:
