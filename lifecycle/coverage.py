@@ -218,13 +218,18 @@ patterns AS (  -- the most common reason (numbers aside), its typical size and m
     FROM (
         -- "only 24 ... at least 30 needed" (monitor, infrastructure, business) or
         -- "0 labelled rows; need 200" (performance): the window's size and the minimum
+        -- or pooled performance: "(6 days, 144 labels): insufficient (need 1,000 labels"
         SELECT *, coalesce(
                    TRY_CAST(regexp_extract(reason, 'only ([0-9]+)', 1) AS DOUBLE),
-                   TRY_CAST(regexp_extract(reason, '([0-9]+) labelled rows; need', 1) AS DOUBLE)
+                   TRY_CAST(regexp_extract(reason, '([0-9]+) labelled rows; need', 1) AS DOUBLE),
+                   TRY_CAST(replace(regexp_extract(reason, ', ([0-9,]+) labels[)]: insufficient',
+                                                   1), ',', '') AS DOUBLE)
                ) AS w_size,
                coalesce(
                    TRY_CAST(regexp_extract(reason, 'at least ([0-9]+) needed', 1) AS BIGINT),
-                   TRY_CAST(regexp_extract(reason, 'labelled rows; need ([0-9]+)', 1) AS BIGINT)
+                   TRY_CAST(regexp_extract(reason, 'labelled rows; need ([0-9]+)', 1) AS BIGINT),
+                   TRY_CAST(replace(regexp_extract(reason, 'need ([0-9,]+) labels', 1), ',', '')
+                            AS BIGINT)
                ) AS w_needed
         FROM evals WHERE outcome = 'insufficient'
     )
@@ -296,7 +301,7 @@ def _reason(row) -> str | None:
     """Why windows had no verdict: size and minimum where too little data is the cause."""
     size, needed = row.typical_size, row.needed
     if pd.notna(size) and pd.notna(needed) and size < needed:
-        return f"{size:.0f} {SIZE_WORDS[row.layer]} a window, {int(needed)} needed"
+        return f"{size:,.0f} {SIZE_WORDS[row.layer]} a window, {int(needed):,} needed"
     return row.reason if isinstance(row.reason, str) else None
 
 

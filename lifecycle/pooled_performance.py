@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from lifecycle import catalog
-from lifecycle.drift.windows import GRAIN_DELTA, bucket_sql, check_grain
+from lifecycle.drift.windows import bucket_sql, check_calendar_grain, window_ends
 from lifecycle.layers import MIN_LABELS, Z95, ModelTask, model_task, predicted_label_sql
 from lifecycle.store import Store
 
@@ -66,7 +66,7 @@ def pooled_performance(
     95% bounds: accuracy, precision, recall, f1, roc_auc (classifiers); mae, rmse, bias
     (regression). Metrics are NaN under MIN_LABELS labelled rows.
     """
-    check_grain(grain)
+    check_calendar_grain(grain)  # pooling spans consecutive calendar windows
     if not steps:
         raise ValueError("pooled_performance needs at least one step (check time)")
     task = model_task(store, model)
@@ -84,7 +84,7 @@ def pooled_performance(
     frame["window_start"] = pd.to_datetime(frame["window_start"], utc=True)
     frame["step"] = pd.to_datetime(frame["step"], utc=True)
     frame["span_start"] = pd.to_datetime(frame["span_start"], utc=True)
-    frame.insert(2, "window_end", frame["window_start"] + GRAIN_DELTA[grain])
+    frame.insert(2, "window_end", window_ends(frame["window_start"], grain))
     for column in ("predictions", "labelled", "span_windows"):
         frame[column] = frame[column].fillna(0).astype("int64")
     if task.task == "regression":
@@ -135,9 +135,12 @@ def _count_columns(task: ModelTask, classes: list[str]) -> list[tuple[str, str, 
     return out
 
 
+INTERVALS = {"hour": "1 hour", "day": "1 day", "week": "7 days", "month": "1 month"}
+
+
 def _pooled_sql(model, task, grain, steps, since, settings, counts):
     """The whole computation as one statement; see the module docstring."""
-    delta = GRAIN_DELTA[grain]
+    delta = INTERVALS[grain]  # a month has no fixed length: an SQL interval, not a timedelta
     last = max(steps)
     names = [c for c, _, _ in counts]
     aggregates = ", ".join(f"{expr} AS {c}" for c, expr, _ in counts)
@@ -209,7 +212,7 @@ def _pooled_sql(model, task, grain, steps, since, settings, counts):
                    sum(p.predictions) AS predictions,
                    coalesce(sum(p.labelled) FILTER (WHERE p.arrival <= s.step), 0) AS labelled,
                    {step_sums}
-            FROM steps s JOIN per p ON p.window_start + ? <= s.step
+            FROM steps s JOIN per p ON p.window_start + ?::INTERVAL <= s.step
             GROUP BY ALL
         ),
         pairs AS (

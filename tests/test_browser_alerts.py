@@ -59,7 +59,9 @@ def test_inbox_evidence_acknowledge_and_export(alerts_db):
             wait_until_idle(page)
             page.get_by_text("Critical (active)").wait_for()
             # the critical alert comes first, with its evidence summary and response
-            page.get_by_role("heading", name=re.compile("#3: x: missing_rate_increase")).wait_for()
+            page.get_by_role(
+                "heading", name=re.compile(r"#\d+: x: missing_rate_increase")
+            ).wait_for()
             page.get_by_text("fix the data feed").first.wait_for()
             screenshot(page, "alerts-inbox")
 
