@@ -153,7 +153,7 @@ def add_registry_parser(subparsers) -> None:
         _registry_common(p)
         p.add_argument("model")
         p.add_argument("version")
-        p.add_argument("--actor", required=True, help="who acts (e-mail in the role mapping)")
+        _identity_args(p)
         p.add_argument("--reason", help="why (required for reject and rollback)")
         p.add_argument(
             "--expected-revision",
@@ -168,9 +168,31 @@ def add_registry_parser(subparsers) -> None:
                 action="store_true",
                 help="admin only, with --reason: take production despite a failing gate",
             )
-        p.add_argument("--config", help="identity config (default: $LIFECYCLE_CONFIG, else "
-                       "lifecycle.toml)")  # fmt: skip
         p.set_defaults(func=run_in("lifecycle.registry.cli:cmd_action"), action=action)
+    tier = sub.add_parser(
+        "set-risk-tier",
+        help="admin: change a model's risk tier (audited; pending reviews keep their quorum)",
+    )
+    _registry_common(tier)
+    tier.add_argument("model")
+    tier.add_argument("tier", choices=("low", "high"))
+    _identity_args(tier)
+    tier.add_argument("--reason", required=True, help="why the tier changes")
+    tier.set_defaults(func=run_in("lifecycle.registry.cli:cmd_set_risk_tier"))
+
+
+def _identity_args(parser: argparse.ArgumentParser) -> None:
+    """--actor and --config of a command that acts as someone (lifecycle.identity)."""
+    parser.add_argument(
+        "--actor",
+        help="who acts (e-mail in the role mapping); with API tokens configured the token in "
+        "$LIFECYCLE_TOKEN decides and --actor must name the same person or be left out",
+    )
+    parser.add_argument(
+        "--config",
+        help="identity config when the command runs itself (default: $LIFECYCLE_CONFIG, else "
+        "lifecycle.toml); queued for the app, the app's own config decides",
+    )
 
 
 def _registry_common(parser: argparse.ArgumentParser) -> None:
