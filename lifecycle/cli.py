@@ -153,7 +153,10 @@ def cmd_ingest(args) -> int:
     except DatabaseLocked:
         return _ingest_via_inbox(args, db_path)
     with store:
-        inbox.drain(store)  # earlier queued batches go first
+        try:
+            inbox.drain(store)  # earlier queued batches go first
+        except inbox.ManifestError as exc:
+            print(f"warning: {exc}", file=sys.stderr)
         try:
             report = ingest(store, args.model, args.kind, args.file, assume_utc=args.assume_utc)
         except (IngestError, FileNotFoundError) as exc:
@@ -168,7 +171,7 @@ def _ingest_via_inbox(args, db_path) -> int:
 
     try:
         ticket = inbox.submit(db_path, args.model, args.kind, args.file, assume_utc=args.assume_utc)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(

@@ -154,7 +154,7 @@ class IdentityConfig:
         With tokens configured the token decides, and an `--actor` naming anyone else is
         refused; without tokens (development mode) `claimed`, else the development user."""
         if self.development:
-            return (claimed or self.dev_user).strip(), "development identity (no token configured)"
+            return (claimed or self.dev_user).strip(), "development identity: no token configured"
         if not token:
             raise IdentityError(
                 f"API tokens are configured ({self.source}): set ${TOKEN_ENV} to your token; "
@@ -183,7 +183,7 @@ def hash_token(token: str, salt: str | None = None) -> str:
 
 
 def _token_matches(token: str, stored: str) -> bool:
-    scheme, salt, _ = (stored.split("$") + ["", ""])[:3]
+    scheme, salt, _ = [*stored.split("$"), "", ""][:3]
     if scheme != "sha256" or not salt:
         return False
     return hmac.compare_digest(hash_token(token, salt).encode(), stored.encode())
