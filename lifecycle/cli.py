@@ -22,6 +22,7 @@ EXTENSIONS: tuple[str, ...] = (
     "lifecycle.alerts.check:add_parser",
     "lifecycle.commands:add_report_parser",
     "lifecycle.commands:add_registry_parser",
+    "lifecycle.commands:add_token_parser",
 )
 
 

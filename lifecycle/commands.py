@@ -205,3 +205,34 @@ def _registry_common(parser: argparse.ArgumentParser) -> None:
         default=60.0,
         help="if the app holds the database, seconds to wait for it to run this (default 60)",
     )
+
+
+# -- API tokens ---------------------------------------------------------------------------------
+
+
+def add_token_parser(subparsers) -> None:
+    token = subparsers.add_parser(
+        "token", help="make an API token for a person or pipeline ($LIFECYCLE_TOKEN)"
+    )
+    sub = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
+    new = sub.add_parser(
+        "new",
+        help="print a new token and the hash line to add to [identity.tokens]",
+        description="Print a fresh random token (give it to its owner, e.g. as a CI secret "
+        "named LIFECYCLE_TOKEN) and the line that goes into the identity config. Only the "
+        "hash is stored; the token is shown once.",
+    )
+    new.add_argument("email", help="whose token: the e-mail its roles are mapped to")
+    new.set_defaults(func=run_in("lifecycle.commands:cmd_token_new"))
+
+
+def cmd_token_new(args) -> int:
+    from lifecycle.identity import hash_token, new_token
+
+    token = new_token()
+    email = args.email.strip().lower()
+    print(f"token for {email} (shown once; store it as the secret LIFECYCLE_TOKEN):")
+    print(f"  {token}")
+    print("add to [identity.tokens] in the identity config (lifecycle.toml):")
+    print(f'  "{email}" = ["{hash_token(token)}"]')
+    return 0

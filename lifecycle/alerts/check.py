@@ -146,6 +146,7 @@ def _run_check(store, models, as_of, notify_url, app_url, monitor, attempts, bac
     from lifecycle.alerts.retraining import RetrainingConfigError, recommendations
     from lifecycle.alerts.sources import evaluate_model
     from lifecycle.drift.config import DriftConfigError
+    from lifecycle.monitor import MonitorError, monitor_model
     from lifecycle.monitoring_plan import MonitoringConfigError, monitoring_plan
 
     started, started_at = time.perf_counter(), datetime.now(UTC)
@@ -165,10 +166,7 @@ def _run_check(store, models, as_of, notify_url, app_url, monitor, attempts, bac
         # a model whose stored settings cannot be read is reported, the others still run
         try:
             plan = monitoring_plan(store, model)
-            report.windows[model] = plan.describe()
             if monitor:
-                from lifecycle.monitor import monitor_model
-
                 for grain in plan.grains:
                     run = monitor_model(store, model, grain=grain, as_of=as_of)
                     report.monitor.append(run.to_dict())
@@ -176,7 +174,13 @@ def _run_check(store, models, as_of, notify_url, app_url, monitor, attempts, bac
         except settings_errors as exc:
             report.invalid_settings.append(_not_evaluated(model, exc))
             continue
+        except MonitorError as exc:  # a window failed; isolate it if the settings were why
+            if not isinstance(exc.__cause__ or exc.__context__, settings_errors):
+                raise
+            report.invalid_settings.append(_not_evaluated(model, exc.__cause__ or exc.__context__))
+            continue
         healthy.append(model)
+        report.windows[model] = plan.describe()
         report.skipped += [f"{model}: {s}" for s in found.skipped]
         result.merge(apply_evaluations(store, found.evaluations, found.configs, now=as_of))
     report.evaluated = result.evaluated
