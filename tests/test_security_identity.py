@@ -413,3 +413,50 @@ def test_a_bad_stored_settings_model_alone_gives_not_evaluated(tmp_path):
         report = run_check(store, as_of=end_of(0))
     assert report.exit_code == EXIT_NOT_EVALUATED
     assert any("fdr" in n["text"] for n in report.not_evaluated)
+
+
+def test_two_processes_with_tokens_the_app_verifies_and_takes_its_own_roles(toy_db_file, tmp_path):
+    """A real app-like holder with tokens configured; the command queues, the holder decides."""
+    import subprocess
+    import sys
+
+    from tests.browser import ROOT
+    from tests.test_live_ingest import Holder
+
+    config = tmp_path / "lifecycle.toml"
+    tokens = write_config(config, tokens={"dana@example.com": new_token(),
+                                          "root@example.com": new_token()})  # fmt: skip
+    # the command's own config makes dana an admin: queued, it must not matter
+    lying = tmp_path / "lying.toml"
+    lying.write_text('[identity]\n[identity.roles]\n"dana@example.com" = ["admin"]\n')
+
+    def command(*argv, token=None):
+        env = {k: v for k, v in os.environ.items() if k != "LIFECYCLE_TOKEN"}
+        env["LIFECYCLE_CONFIG"] = str(config)
+        if token:
+            env["LIFECYCLE_TOKEN"] = token
+        proc = subprocess.run(
+            [sys.executable, "-m", "lifecycle", *map(str, argv), "--wait", "30"],
+            cwd=ROOT, capture_output=True, text=True, timeout=120, env=env,
+        )  # fmt: skip
+        return proc.returncode, proc.stdout + proc.stderr
+
+    holder = Holder(toy_db_file, {"LIFECYCLE_CONFIG": str(config)})
+    try:
+        before = holder.counts()
+        code, text = command("registry", "retire", "toy", "1.0", "--db", toy_db_file,
+                             "--config", lying, "--reason", "x",
+                             token=tokens["dana@example.com"])  # fmt: skip
+        assert code == 0, text  # dana is a deployer in the app's config: retire is allowed
+        assert "held by another process" in text and "verified by API token" in text
+        code, text = command("registry", "set-risk-tier", "toy", "high", "--db", toy_db_file,
+                             "--config", lying, "--reason", "x",
+                             token=tokens["dana@example.com"])  # fmt: skip
+        assert code == 2 and "may not set risk tier" in text, text
+        code, text = command("registry", "set-risk-tier", "toy", "high", "--db", toy_db_file,
+                             "--reason", "regulator", token=tokens["root@example.com"])  # fmt: skip
+        assert code == 0 and "risk tier low -> high" in text, text
+        after = holder.counts()
+        assert after["audit_log"] == before["audit_log"] + 2
+    finally:
+        holder.stop()
