@@ -15,6 +15,7 @@ import duckdb
 import pandas as pd
 
 from lifecycle.audit import append_audit
+from lifecycle.identity import Actor, require
 from lifecycle.spec import (
     MIN_REFERENCE_ROWS,
     ModelSpec,
@@ -136,29 +137,24 @@ def list_versions(store: Store, model: str | None = None) -> pd.DataFrame:
 # -- registration ------------------------------------------------------------------
 
 
-def register_from_file(store: Store, spec_path: str | Path, *, actor: str | None = None) -> dict:
+def register_from_file(store: Store, spec_path: str | Path, *, actor: Actor | None = None) -> dict:
     spec = load_spec(spec_path)
     return register(store, spec, actor=actor)
 
 
-def register(store: Store, spec: ModelSpec, *, actor: str | None = None) -> dict:
-    """Register one model version; raise SpecError naming the problem, changing nothing."""
-    # imported here: the drift package pulls in scipy, which `ingest` callers need not pay for
-    from lifecycle.drift.config import DriftConfigError, drift_config
+def register(store: Store, spec: ModelSpec, *, actor: Actor | None = None) -> dict:
+    """Register one model version; raise SpecError naming the problem, changing nothing.
 
-    actor = actor or spec.owner
-    from lifecycle.monitoring_plan import MonitoringConfigError, monitoring_settings
-
-    # [drift] and [monitoring] are read at monitoring time; refuse bad ones now, not then
-    problems = []
-    try:
-        drift_config(spec.to_json())
-    except DriftConfigError as exc:
-        problems += exc.problems
-    try:
-        monitoring_settings(spec.to_json())
-    except MonitoringConfigError as exc:
-        problems += exc.problems
+    `actor` (verified by the caller: lifecycle.identity) needs the `register` permission and
+    is recorded as the registrant; None is an in-process caller (the demo, a script) and
+    records the spec's owner. The risk tier of a registered model is never lowered here
+    (registry.set_risk_tier is the audited way)."""
+    if actor is not None and not isinstance(actor, Actor):
+        raise TypeError("register's actor is a verified lifecycle.identity.Actor")
+    if actor is not None:
+        require(actor, "register")  # before anything is read
+    registrant = actor.name if actor is not None else spec.owner
+    problems = spec_settings_problems(spec.to_json())
     if problems:
         raise SpecError(spec.name, problems)
     source = str(spec.reference_path)
@@ -173,10 +169,10 @@ def register(store: Store, spec: ModelSpec, *, actor: str | None = None) -> dict
             )
         _ensure_tables(cur, spec)
         rows = _load_reference(cur, spec)
-        _insert_model_and_version(cur, spec, actor, rows)
+        _insert_model_and_version(cur, spec, registrant, rows)
         append_audit(
             cur,
-            actor=actor,
+            actor=registrant,
             action="register",
             model_name=spec.name,
             version=spec.version,
@@ -192,12 +188,50 @@ def register(store: Store, spec: ModelSpec, *, actor: str | None = None) -> dict
     return {"model": spec.name, "version": spec.version, "reference_rows": rows}
 
 
+def spec_settings_problems(spec: dict) -> list[str]:
+    """Every problem of the spec's settings tables ([drift], [monitoring], [alerts],
+    [retraining]), with the messages `check` and `monitor` give when they read them."""
+    # imported here: the drift package pulls in scipy, which `ingest` callers need not pay for
+    from lifecycle.alerts.config import AlertConfigError, alert_config
+    from lifecycle.alerts.retraining import RetrainingConfigError, retraining_config
+    from lifecycle.drift.config import DriftConfigError, drift_config
+    from lifecycle.monitoring_plan import MonitoringConfigError, monitoring_settings
+
+    problems: list[str] = []
+    readers = (
+        (drift_config, DriftConfigError),
+        (monitoring_settings, MonitoringConfigError),
+        (alert_config, AlertConfigError),
+        (retraining_config, RetrainingConfigError),
+    )
+    for read, error in readers:
+        try:
+            read(spec)
+        except error as exc:
+            problems += exc.problems
+    return problems
+
+
+# tiers from least to most scrutiny
+_TIER_ORDER = ("low", "high")
+
+
 def _check_model_consistency(cur, spec: ModelSpec) -> None:
     info = model_info(cur, spec.name)
     if info and info["task"] != spec.task:
         raise SpecError(
             spec.name,
             [f"model {spec.name!r} is registered as {info['task']}, this spec says {spec.task}"],
+        )
+    if info and _TIER_ORDER.index(spec.risk_tier) < _TIER_ORDER.index(info["risk_tier"]):
+        raise SpecError(
+            spec.name,
+            [
+                f"risk_tier is {spec.risk_tier!r} but {spec.name!r} is {info['risk_tier']} "
+                "risk; a new version cannot lower it (an admin changes it, audited: "
+                f"python -m lifecycle registry set-risk-tier {spec.name} {spec.risk_tier} "
+                "--reason ...)"
+            ],
         )
     existing = feature_schema(cur, spec.name) if info else {}
     clashes = [
@@ -328,8 +362,8 @@ def _insert_model_and_version(cur, spec: ModelSpec, actor: str, rows: int) -> No
             [spec.name, spec.task, spec.owner, spec.risk_tier, spec.description],
         )
     else:
-        # Owner, risk tier and description follow the newest spec; the audit row of this
-        # registration records the spec that changed them.
+        # Owner, description and a raised risk tier follow the newest spec (a lower tier was
+        # refused); the audit row of this registration records the spec that changed them.
         cur.execute(
             "UPDATE models SET owner = ?, risk_tier = ?, description = ? WHERE name = ?",
             [spec.owner, spec.risk_tier, spec.description, spec.name],

@@ -22,6 +22,7 @@ EXTENSIONS: tuple[str, ...] = (
     "lifecycle.alerts.check:add_parser",
     "lifecycle.commands:add_report_parser",
     "lifecycle.commands:add_registry_parser",
+    "lifecycle.commands:add_token_parser",
 )
 
 
@@ -47,7 +48,17 @@ def build_parser(extensions: bool = True) -> argparse.ArgumentParser:
     reg = sub.add_parser("register", help="register a model version from a TOML spec")
     _db_arg(reg)
     reg.add_argument("spec", help="path of the model spec (TOML)")
-    reg.add_argument("--actor", help="who registers it (default: the spec's owner)")
+    reg.add_argument(
+        "--actor",
+        help="who registers it (needs the deployer or admin role); with API tokens configured "
+        "the token in $LIFECYCLE_TOKEN decides and --actor may only repeat its owner; in "
+        "development mode (no token configured) default: the development user",
+    )
+    reg.add_argument(
+        "--config",
+        help="identity config when the command runs itself (default: $LIFECYCLE_CONFIG, else "
+        "lifecycle.toml); queued for the app, the app's own config decides",
+    )
     reg.add_argument(
         "--wait",
         type=float,
@@ -83,27 +94,45 @@ def build_parser(extensions: bool = True) -> argparse.ArgumentParser:
 
 def cmd_register(args) -> int:
     from lifecycle import requests
+    from lifecycle.identity import ConfigError, IdentityError, caller_token, load_identity_config
     from lifecycle.store import resolve_db_path
 
+    token = caller_token()
+    try:  # a quick answer here; the process that acts checks again with its own config
+        load_identity_config(args.config).caller(args.actor, token)
+    except (ConfigError, IdentityError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     spec = Path(args.spec).resolve()  # the app's process may be the one that reads it
-    params = {"kind": "register", "error_exit": 3, "spec": str(spec), "actor": args.actor}
+    params = {"kind": "register", "error_exit": 3, "spec": str(spec), "actor": args.actor,
+              "token": token, "config": args.config}  # fmt: skip
     return requests.run(resolve_db_path(args.db), params, wait=args.wait)
 
 
 def serve_register(store, params: dict):
-    """Register a version from a spec file (here, or in the app's process that holds the DB)."""
+    """Register a version from a spec file (here, or in the app's process that holds the DB),
+    as the verified caller, who needs the `register` permission."""
     from lifecycle import catalog
+    from lifecycle.identity import ConfigError, IdentityError, PermissionDenied, request_identity
     from lifecycle.requests import Outcome
     from lifecycle.spec import SpecError
 
     try:
-        result = catalog.register_from_file(store, params["spec"], actor=params.get("actor"))
+        actor, how = request_identity(params)
+    except (ConfigError, IdentityError, ValueError) as exc:
+        return Outcome(2, stderr=f"refused: {exc}")
+    note = f"acting as {actor.name} ({how})"
+    try:
+        result = catalog.register_from_file(store, params["spec"], actor=actor)
+    except PermissionDenied as exc:
+        return Outcome(2, stderr=f"refused: {exc}\n{note}")
     except SpecError as exc:
-        return Outcome(2, stderr=f"error: {exc}")
+        return Outcome(2, stderr=f"error: {exc}\n{note}")
     return Outcome(
         0,
         stdout=f"registered {result['model']} {result['version']} "
         f"with {result['reference_rows']} reference rows (state: registered)",
+        stderr=note,
     )
 
 
@@ -125,7 +154,10 @@ def cmd_ingest(args) -> int:
     except DatabaseLocked:
         return _ingest_via_inbox(args, db_path)
     with store:
-        inbox.drain(store)  # earlier queued batches go first
+        try:
+            inbox.drain(store)  # earlier queued batches go first
+        except inbox.ManifestError as exc:
+            print(f"warning: {exc}", file=sys.stderr)
         try:
             report = ingest(store, args.model, args.kind, args.file, assume_utc=args.assume_utc)
         except (IngestError, FileNotFoundError) as exc:
@@ -140,7 +172,7 @@ def _ingest_via_inbox(args, db_path) -> int:
 
     try:
         ticket = inbox.submit(db_path, args.model, args.kind, args.file, assume_utc=args.assume_utc)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(

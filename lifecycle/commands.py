@@ -153,7 +153,7 @@ def add_registry_parser(subparsers) -> None:
         _registry_common(p)
         p.add_argument("model")
         p.add_argument("version")
-        p.add_argument("--actor", required=True, help="who acts (e-mail in the role mapping)")
+        _identity_args(p)
         p.add_argument("--reason", help="why (required for reject and rollback)")
         p.add_argument(
             "--expected-revision",
@@ -168,9 +168,31 @@ def add_registry_parser(subparsers) -> None:
                 action="store_true",
                 help="admin only, with --reason: take production despite a failing gate",
             )
-        p.add_argument("--config", help="identity config (default: $LIFECYCLE_CONFIG, else "
-                       "lifecycle.toml)")  # fmt: skip
         p.set_defaults(func=run_in("lifecycle.registry.cli:cmd_action"), action=action)
+    tier = sub.add_parser(
+        "set-risk-tier",
+        help="admin: change a model's risk tier (audited; pending reviews keep their quorum)",
+    )
+    _registry_common(tier)
+    tier.add_argument("model")
+    tier.add_argument("tier", choices=("low", "high"))
+    _identity_args(tier)
+    tier.add_argument("--reason", required=True, help="why the tier changes")
+    tier.set_defaults(func=run_in("lifecycle.registry.cli:cmd_set_risk_tier"))
+
+
+def _identity_args(parser: argparse.ArgumentParser) -> None:
+    """--actor and --config of a command that acts as someone (lifecycle.identity)."""
+    parser.add_argument(
+        "--actor",
+        help="who acts (e-mail in the role mapping); with API tokens configured the token in "
+        "$LIFECYCLE_TOKEN decides and --actor must name the same person or be left out",
+    )
+    parser.add_argument(
+        "--config",
+        help="identity config when the command runs itself (default: $LIFECYCLE_CONFIG, else "
+        "lifecycle.toml); queued for the app, the app's own config decides",
+    )
 
 
 def _registry_common(parser: argparse.ArgumentParser) -> None:
@@ -183,3 +205,34 @@ def _registry_common(parser: argparse.ArgumentParser) -> None:
         default=60.0,
         help="if the app holds the database, seconds to wait for it to run this (default 60)",
     )
+
+
+# -- API tokens ---------------------------------------------------------------------------------
+
+
+def add_token_parser(subparsers) -> None:
+    token = subparsers.add_parser(
+        "token", help="make an API token for a person or pipeline ($LIFECYCLE_TOKEN)"
+    )
+    sub = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
+    new = sub.add_parser(
+        "new",
+        help="print a new token and the hash line to add to [identity.tokens]",
+        description="Print a fresh random token (give it to its owner, e.g. as a CI secret "
+        "named LIFECYCLE_TOKEN) and the line that goes into the identity config. Only the "
+        "hash is stored; the token is shown once.",
+    )
+    new.add_argument("email", help="whose token: the e-mail its roles are mapped to")
+    new.set_defaults(func=run_in("lifecycle.commands:cmd_token_new"))
+
+
+def cmd_token_new(args) -> int:
+    from lifecycle.identity import hash_token, new_token
+
+    token = new_token()
+    email = args.email.strip().lower()
+    print(f"token for {email} (shown once; store it as the secret LIFECYCLE_TOKEN):")
+    print(f"  {token}")
+    print("add to [identity.tokens] in the identity config (lifecycle.toml):")
+    print(f'  "{email}" = ["{hash_token(token)}"]')
+    return 0

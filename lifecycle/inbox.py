@@ -11,7 +11,12 @@ process reads the outcome. A ticket already recorded in `ingest_batches` is neve
 twice, even if the drainer crashed between its commit and moving the manifest.
 
 Files are written under a temporary name and renamed into place, so a reader never sees a
-half-written batch.
+half-written batch. The inbox is private to its OS user (directories 0700, files 0600). A
+manifest may only name a data file inside `pending/` (a plain file name, no path, no link):
+one naming anything else is rejected and that file is never moved or deleted. A manifest that
+cannot be read or used is moved to `rejected/` with its reason; it never stops the others.
+When API tokens are configured (lifecycle.identity), a queued batch carries its submitter's
+token ($LIFECYCLE_TOKEN) and the draining process loads it only if the token verifies.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import threading
 import time
@@ -28,15 +34,35 @@ from pathlib import Path
 
 import pandas as pd
 
+from lifecycle.identity import ConfigError, caller_token, load_identity_config
 from lifecycle.ingest import IngestError, ingest
 from lifecycle.store import Store
 
 PENDING, DONE, REJECTED = "pending", "done", "rejected"
+INBOX_SUFFIX = ".inbox"
+_TICKET = re.compile(r"^[0-9T.]+-[0-9a-f]{12}$")
+_DATA_FILE = re.compile(r"^[0-9T.]+-[0-9a-f]{12}\.(parquet|csv)$")
 
 
 def inbox_dir(db_path: str | os.PathLike) -> Path:
     p = Path(db_path)
-    return p.parent / f"{p.name}.inbox"
+    return p.parent / f"{p.name}{INBOX_SUFFIX}"
+
+
+def private_dir(path: Path) -> Path:
+    """Create `path` (inside an inbox) readable by this OS user only: it and every folder up
+    to the inbox itself are 0700, whatever the umask or an earlier version left."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for folder in (path, *path.parents):
+        os.chmod(folder, 0o700)
+        if folder.name.endswith(INBOX_SUFFIX):
+            break
+    return path
+
+
+def private_file(path: Path) -> Path:
+    os.chmod(path, 0o600)
+    return path
 
 
 @dataclass
@@ -64,19 +90,22 @@ def submit(
 ) -> str:
     """Drop a batch into the inbox; return its ticket. The file is copied as it is."""
     root = inbox_dir(db_path)
-    pending = root / PENDING
-    pending.mkdir(parents=True, exist_ok=True)
+    pending = private_dir(root / PENDING)
     ticket = new_ticket()
     if isinstance(source, pd.DataFrame):
         suffix, name = ".parquet", "DataFrame"
         tmp = pending / f".{ticket}{suffix}.tmp"
+        private_file(Path(tmp).touch() or tmp)
         source.to_parquet(tmp, index=False)
     else:
         src = Path(source)
         if not src.exists():
             raise FileNotFoundError(f"no such file: {src}")
         suffix, name = src.suffix.lower(), str(src.resolve())
+        if suffix not in (".parquet", ".csv"):
+            raise IngestError(f"{src}: unsupported file type {suffix!r}; use .parquet or .csv")
         tmp = pending / f".{ticket}{suffix}.tmp"
+        private_file(Path(tmp).touch() or tmp)
         shutil.copyfile(src, tmp)
     tmp.rename(pending / f"{ticket}{suffix}")
     manifest = {
@@ -87,6 +116,7 @@ def submit(
         "file": f"{ticket}{suffix}",
         "source": name,
         "submitted_at": pd.Timestamp.now(tz="UTC").isoformat(),
+        "token": caller_token(),
     }
     write_json(pending / f"{ticket}.json", manifest)
     return ticket
@@ -102,10 +132,15 @@ def new_ticket() -> str:
 
 
 def write_json(path: Path, data: dict) -> None:
-    """Write JSON under a temporary name, then rename: no reader sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write JSON (owner-only, 0600) under a temporary name, then rename: no reader sees
+    half a file. A request's `token` is written only into pending requests, which the acting
+    process deletes once it has read them."""
+    private_dir(path.parent)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        os.fchmod(handle.fileno(), 0o600)
+        handle.write(json.dumps(data, indent=2, default=str))
     tmp.rename(path)
 
 
@@ -130,24 +165,71 @@ def wait(db_path: str | os.PathLike, ticket: str, timeout: float) -> Outcome:
 _drain_lock = threading.Lock()
 
 
+class ManifestError(ValueError):
+    """A manifest that cannot be used; it goes to rejected/ with this reason."""
+
+
 def drain(store: Store) -> list[Outcome]:
-    """Load every pending batch, oldest first; return what happened to each."""
+    """Load every pending batch, oldest first; return what happened to each. A manifest that
+    fails in any way is rejected with its reason and the next one is loaded."""
     root = inbox_dir(store.path)
     pending = root / PENDING
     if not pending.is_dir():
         return []
+    try:
+        config = load_identity_config()
+    except ConfigError as exc:  # cannot tell who sent what: leave the batches queued
+        raise ManifestError(f"inbox not drained: {exc}") from exc
     results = []
     with _drain_lock:
         for manifest_path in sorted(pending.glob("*.json")):
-            results.append(_drain_one(store, root, manifest_path))
+            try:
+                results.append(_drain_one(store, root, manifest_path, config))
+            except Exception as exc:  # one bad batch never stops the others
+                reason = exc if isinstance(exc, ManifestError) else f"{type(exc).__name__}: {exc}"
+                results.append(_reject_manifest(root, manifest_path, str(reason)))
     return results
 
 
-def _drain_one(store: Store, root: Path, manifest_path: Path) -> Outcome:
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+def _read_manifest(pending: Path, manifest_path: Path) -> tuple[dict, Path]:
+    """The manifest and the data file it names, which must be a plain file in `pending/`."""
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ManifestError(f"manifest {manifest_path.name} is not readable JSON: {exc}") from exc
+    if not isinstance(manifest, dict):
+        raise ManifestError(f"manifest {manifest_path.name} is not a JSON object")
+    expected = {"ticket": str, "model": str, "kind": str, "file": str, "assume_utc": bool}
+    wrong = [k for k, kind in expected.items() if not isinstance(manifest.get(k), kind)]
+    if wrong:
+        raise ManifestError(f"manifest {manifest_path.name} lacks or mistypes: {', '.join(wrong)}")
+    if manifest["ticket"] != manifest_path.stem or not _TICKET.match(manifest_path.stem):
+        raise ManifestError(f"manifest {manifest_path.name} names ticket {manifest['ticket']!r}")
+    name = manifest["file"]
+    if not _DATA_FILE.match(name) or not name.startswith(manifest_path.stem + "."):
+        raise ManifestError(
+            f"manifest {manifest_path.name} names data file {name!r}; only its own batch "
+            "file inside the inbox may be named (no path), so nothing was loaded or moved"
+        )
+    data_path = pending / name
+    if data_path.is_symlink() or not data_path.is_file():
+        raise ManifestError(f"data file {name} of manifest {manifest_path.name} is missing "
+                            "or not a regular file")  # fmt: skip
+    return manifest, data_path
+
+
+def _drain_one(store: Store, root: Path, manifest_path: Path, config) -> Outcome:
+    manifest, data_path = _read_manifest(root / PENDING, manifest_path)
     ticket = manifest["ticket"]
-    data_path = manifest_path.parent / manifest["file"]
-    source_name = f"inbox:{ticket} ({manifest['source']})"
+    submitter = None
+    if not config.development:
+        submitter = config.principal_of(manifest.get("token"))
+        if submitter is None:
+            raise ManifestError(
+                f"batch {ticket} carries no valid API token (tokens are configured in "
+                f"{config.source}; set $LIFECYCLE_TOKEN before `ingest`)"
+            )
+    source_name = f"inbox:{ticket} ({manifest.get('source', '?')})"
     already = store.query_all("SELECT batch_id FROM ingest_batches WHERE source = ?", [source_name])
     if already:
         state, detail = DONE, {"summary": f"already ingested as batch {already[0][0]}"}
@@ -164,16 +246,39 @@ def _drain_one(store: Store, root: Path, manifest_path: Path) -> Outcome:
             state, detail = DONE, {"summary": report.summary(), "report": report.to_dict()}
         except (IngestError, ValueError) as exc:
             state, detail = REJECTED, {"error": str(exc)}
-    target = root / state
-    target.mkdir(exist_ok=True)
+    if submitter:
+        detail["submitted_by"] = submitter
+    target = private_dir(root / state)
     if state == DONE:
         data_path.unlink(missing_ok=True)
     else:
         with contextlib.suppress(FileNotFoundError):
             data_path.rename(target / data_path.name)
-    write_json(target / f"{ticket}.json", {**manifest, **detail, "state": state})
+    write_json(target / f"{ticket}.json", {**_public(manifest), **detail, "state": state})
     manifest_path.unlink(missing_ok=True)
     return Outcome(ticket, state, detail)
+
+
+def _public(manifest: dict) -> dict:
+    return {k: v for k, v in manifest.items() if k != "token"}
+
+
+def _reject_manifest(root: Path, manifest_path: Path, reason: str) -> Outcome:
+    """Move a manifest that could not be used to rejected/ with its reason. Only the
+    manifest moves: a file it names is left where it is."""
+    target = private_dir(root / REJECTED)
+    raw: object = None
+    with contextlib.suppress(OSError, UnicodeDecodeError, ValueError):
+        raw = json.loads(manifest_path.read_text(encoding="utf-8"))
+    kept = _public(raw) if isinstance(raw, dict) else {"content": repr(raw)[:500]}
+    detail = {"error": reason}
+    write_json(target / manifest_path.name, {**kept, **detail, "state": REJECTED})
+    manifest_path.unlink(missing_ok=True)
+    for own in manifest_path.parent.glob(f"{manifest_path.stem}.*"):  # its batch file, if any
+        if own.suffix in (".parquet", ".csv"):
+            with contextlib.suppress(OSError):
+                own.rename(target / own.name)
+    return Outcome(manifest_path.stem, REJECTED, detail)
 
 
 class Periodic:

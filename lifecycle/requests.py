@@ -17,11 +17,13 @@ serving process answers requests a dead one had claimed and sweeps unread outcom
 day. One request runs at a time: a long `monitor` or `check` delays the rest, whose requests
 then expire cleanly rather than run late.
 
-The queue is as trusted as the database file: whoever can write one can write the other.
-That holds when the app and the commands run as one OS user and `<db>.inbox/` is not
-writable by others; the app takes the actor's roles from the request as the command
-resolved them from its identity configuration, reads the spec files and writes the report
-files the requests name.
+Who may do what is decided by the process that acts, never by the request: a request carries
+the caller's API token ($LIFECYCLE_TOKEN) and the acting process verifies it against its own
+identity configuration and takes the roles from there (lifecycle.identity; in development
+mode, no token configured, the named actor is believed and answers say so). The queue is
+created private to its OS user (0700 folders, 0600 files); a pending request holds the
+token until the acting process claims it, and no outcome file keeps it. The app still reads
+the spec files and writes the report files that requests name (as its OS user).
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from lifecycle.inbox import Periodic, inbox_dir, new_ticket, write_json
+from lifecycle.identity import TOKEN_ENV, ConfigError, caller_token, load_identity_config
+from lifecycle.inbox import Periodic, inbox_dir, new_ticket, private_dir, write_json
 from lifecycle.store import DatabaseLocked, Store, open_store
 
 PENDING, RUNNING, DONE = "pending", "running", "done"
@@ -119,7 +122,12 @@ def run(
 def submit(db_path: str | os.PathLike, params: dict[str, Any], wait: float) -> str:
     """Queue a request that expires `wait` seconds from now; return its ticket."""
     ticket = new_ticket()
-    request = {**params, "ticket": ticket, "expires_at": time.time() + wait}
+    request = {
+        "token": caller_token(),
+        **params,
+        "ticket": ticket,
+        "expires_at": time.time() + wait,
+    }
     request.pop("here", None)
     write_json(requests_dir(db_path) / PENDING / f"{ticket}.json", request)
     return ticket
@@ -236,8 +244,7 @@ def serve(store: Store) -> list[str]:
     root = requests_dir(store.path)
     served = []
     for path in sorted((root / PENDING).glob("*.json")):
-        running = root / RUNNING / path.name
-        running.parent.mkdir(parents=True, exist_ok=True)
+        running = private_dir(root / RUNNING) / path.name
         try:
             path.rename(running)  # claim it: a second server, or a withdrawal, finds it gone
         except FileNotFoundError:
@@ -261,11 +268,31 @@ def _serve_one(store: Store, running: Path) -> tuple[dict, Outcome]:
             "stopped waiting); nothing was done",
         )
     params.pop("here", None)  # only the calling process runs a request "here"
+    refused = _unverified(params)
+    if refused is not None:
+        return params, refused
     return params, execute(store, params)
+
+
+def _unverified(params: dict) -> Outcome | None:
+    """With API tokens configured, a queued request of any kind runs only if its token
+    verifies (registry and register requests then also need the roles for their action)."""
+    try:
+        config = load_identity_config()
+    except ConfigError as exc:
+        return Outcome(2, stderr=f"refused: the app cannot verify requests: {exc}")
+    if config.development or config.principal_of(params.get("token")) is not None:
+        return None
+    return Outcome(
+        2,
+        stderr=f"refused: the request carries no valid API token (tokens are configured in "
+        f"{config.source}; set ${TOKEN_ENV}); nothing was done",
+    )
 
 
 def _answer(root: Path, running: Path, answer: tuple[dict, Outcome]) -> None:
     params, outcome = answer
+    params = {k: v for k, v in params.items() if k != "token"}  # outcomes never keep it
     write_json(root / DONE / running.name, {**params, **asdict(outcome)})
     running.unlink(missing_ok=True)
 

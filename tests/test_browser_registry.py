@@ -34,6 +34,7 @@ dev_user = "victor@example.com"
 "sam@example.com" = ["reviewer"]
 "dana@example.com" = ["deployer"]
 "victor@example.com" = ["viewer"]
+"alice@example.com" = ["deployer"]
 """
 DEPLOYER = Actor("dana@example.com", frozenset({"deployer"}))
 

@@ -47,10 +47,11 @@ HOLDER = textwrap.dedent(
 class Holder:
     """Process A: holds the database file read-write and drains its inbox."""
 
-    def __init__(self, db):
+    def __init__(self, db, env: dict | None = None):
         self.proc = subprocess.Popen(
             [sys.executable, "-c", HOLDER, str(db)],
             cwd=ROOT,
+            env={**os.environ, **(env or {})},
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

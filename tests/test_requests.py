@@ -27,6 +27,7 @@ mode = "dev"
 [identity.roles]
 "rita@example.com" = ["reviewer"]
 "dana@example.com" = ["deployer"]
+"alice@example.com" = ["deployer"]
 """
 
 
@@ -48,7 +49,7 @@ def test_register_and_registry_commands_run_in_the_holding_process(db, tmp_path)
     config.write_text(CONFIG)
     spec = write_toy_spec(tmp_path / "v2", version="2.0", seed=2)
     act = ["--db", db, "--config", config]
-    holder = Holder(db)
+    holder = Holder(db, {"LIFECYCLE_CONFIG": str(config)})  # the app's config decides roles
     try:
         before = holder.counts()
         code, out, err = lifecycle_cmd("register", "--db", db, spec, "--actor", "alice@example.com")

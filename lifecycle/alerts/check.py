@@ -10,9 +10,10 @@ deliveries), and report retraining recommendations.
 
 Exit code: 0 when no alert is active (open or acknowledged) at warning or above, 1 when
 the worst active alert is a warning, 2 when one is critical; 3 when the check could not run
-(bad arguments, unreadable settings, database busy and the app did not answer in time);
-4 when no alert is active but a model's drift or performance had no verdict at all in the
-last 7 days (lifecycle.coverage: "not evaluated" is never "OK").
+(bad arguments, database busy and the app did not answer in time); 4 when no alert is
+active but a model's drift or performance had no verdict at all in the last 7 days
+(lifecycle.coverage: "not evaluated" is never "OK"), or a model's stored settings cannot be
+read: that model is reported NOT EVALUATED with the reason, the others are checked as usual.
 
 While the app holds the database (DuckDB lets one process open the file), the command
 hands its request to the app's process through `<db>.inbox/requests/` (lifecycle.requests)
@@ -62,6 +63,8 @@ class CheckReport:
     skipped: list[str] = field(default_factory=list)
     coverage: list[dict[str, Any]] = field(default_factory=list)  # per model and layer
     not_evaluated: list[dict[str, Any]] = field(default_factory=list)
+    # models skipped whole because their stored settings fail (also in not_evaluated)
+    invalid_settings: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -144,6 +147,8 @@ def _run_check(store, models, as_of, notify_url, app_url, monitor, attempts, bac
     from lifecycle.alerts.lifecycle import LifecycleResult, active_counts, apply_evaluations
     from lifecycle.alerts.retraining import RetrainingConfigError, recommendations
     from lifecycle.alerts.sources import evaluate_model
+    from lifecycle.drift.config import DriftConfigError
+    from lifecycle.monitor import MonitorError, monitor_model
     from lifecycle.monitoring_plan import MonitoringConfigError, monitoring_plan
 
     started, started_at = time.perf_counter(), datetime.now(UTC)
@@ -156,22 +161,28 @@ def _run_check(store, models, as_of, notify_url, app_url, monitor, attempts, bac
         raise CheckError(f"unknown model(s) {unknown} (known: {', '.join(known) or 'none'})")
     report = CheckReport(as_of=as_of, models=list(names))
     result = LifecycleResult()
+    settings_errors = (MonitoringConfigError, AlertConfigError, RetrainingConfigError,
+                       DriftConfigError)  # fmt: skip
+    healthy = []
     for model in names:
+        # a model whose stored settings cannot be read is reported, the others still run
         try:
             plan = monitoring_plan(store, model)
-        except MonitoringConfigError as exc:
-            raise CheckError(str(exc)) from exc
-        report.windows[model] = plan.describe()
-        if monitor:
-            from lifecycle.monitor import monitor_model
-
-            for grain in plan.grains:
-                run = monitor_model(store, model, grain=grain, as_of=as_of)
-                report.monitor.append(run.to_dict())
-        try:
+            if monitor:
+                for grain in plan.grains:
+                    run = monitor_model(store, model, grain=grain, as_of=as_of)
+                    report.monitor.append(run.to_dict())
             found = evaluate_model(store, model, as_of, plan=plan)
-        except (AlertConfigError, RetrainingConfigError) as exc:
-            raise CheckError(str(exc)) from exc
+        except settings_errors as exc:
+            report.invalid_settings.append(_not_evaluated(model, exc))
+            continue
+        except MonitorError as exc:  # a window failed; isolate it if the settings were why
+            if not isinstance(exc.__cause__ or exc.__context__, settings_errors):
+                raise
+            report.invalid_settings.append(_not_evaluated(model, exc.__cause__ or exc.__context__))
+            continue
+        healthy.append(model)
+        report.windows[model] = plan.describe()
         report.skipped += [f"{model}: {s}" for s in found.skipped]
         result.merge(apply_evaluations(store, found.evaluations, found.configs, now=as_of))
     report.evaluated = result.evaluated
@@ -183,10 +194,12 @@ def _run_check(store, models, as_of, notify_url, app_url, monitor, attempts, bac
         report.notifications = delivery.to_dict()
     report.active = active_counts(store, list(names))
     report.active_alerts = _active_alerts(store, names)
-    try:
-        recs = recommendations(store, list(names), as_of)
-    except RetrainingConfigError as exc:
-        raise CheckError(str(exc)) from exc
+    recs = []
+    for model in healthy:
+        try:
+            recs += recommendations(store, [model], as_of)
+        except RetrainingConfigError as exc:
+            report.invalid_settings.append(_not_evaluated(model, exc))
     report.retraining = [{**r.to_dict(), "text": r.text()} for r in recs]
     _add_coverage(store, report)
     report.seconds = round(time.perf_counter() - started, 2)
@@ -208,11 +221,19 @@ def _add_coverage(store: Store, report: CheckReport) -> None:
         {**{k: _plain(v) for k, v in r.items()}, "text": coverage.describe(t)}
         for r, t in zip(rows.to_dict("records"), rows.itertuples(index=False), strict=True)
     ]
-    report.not_evaluated = [
+    report.not_evaluated = [*report.invalid_settings] + [
         {"model": r["model"], "layer": r["layer"], "text": r["text"]}
         for r in report.coverage
         if r["state"] == "not evaluated" and r["layer"] in coverage.KEY_LAYERS
     ]
+
+
+def _not_evaluated(model: str, exc: Exception) -> dict[str, Any]:
+    return {
+        "model": model,
+        "layer": "all",
+        "text": f"not evaluated: its stored settings cannot be used ({exc})",
+    }
 
 
 def _plain(value):

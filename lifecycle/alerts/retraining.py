@@ -37,7 +37,12 @@ DEFAULTS: dict[str, Any] = {
 
 
 class RetrainingConfigError(ValueError):
-    """A [retraining] table that cannot be used; names every problem."""
+    """A [retraining] table that cannot be used; `problems` names every bad key."""
+
+    def __init__(self, where: str, problems: list[str]):
+        self.problems = problems
+        listing = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"[retraining] settings of {where} are not valid:\n{listing}")
 
 
 @dataclass
@@ -68,6 +73,8 @@ class Recommendation:
 
 def retraining_config(spec: dict | None, where: str = "spec") -> dict[str, Any]:
     raw = (spec or {}).get("retraining") or {}
+    if not isinstance(raw, dict):
+        raise RetrainingConfigError(where, ["`retraining` must be a table"])
     problems = [f"unknown key `retraining.{k}`" for k in sorted(set(raw) - set(DEFAULTS))]
     config = {**DEFAULTS, **{k: v for k, v in raw.items() if k in DEFAULTS}}
     if config["policy"] not in POLICIES:
@@ -80,11 +87,14 @@ def retraining_config(spec: dict | None, where: str = "spec") -> dict[str, Any]:
     if config["on_severity"] not in ("warning", "critical"):
         problems.append("`retraining.on_severity` must be warning or critical")
     layers = config["layers"]
-    if not isinstance(layers, list) or not set(layers) <= set(LAYERS):
+    if (
+        not isinstance(layers, list)
+        or not all(isinstance(layer, str) for layer in layers)
+        or not set(layers) <= set(LAYERS)
+    ):
         problems.append(f"`retraining.layers` must be a list of: {', '.join(LAYERS)}")
     if problems:
-        listing = "\n".join(f"  - {p}" for p in problems)
-        raise RetrainingConfigError(f"[retraining] settings of {where} are not valid:\n{listing}")
+        raise RetrainingConfigError(where, problems)
     return config
 
 

@@ -2,7 +2,7 @@
 
 Public API (see docs/governance.md):
 - actions: request_approval, approve, reject, promote, switch, rollback, retire, or act(action)
-  -> Transition; errors: PermissionDenied, RegistryError (GateBlocked), Conflict;
+  -> Transition; set_risk_tier (admin, audited) -> TierChange; errors: PermissionDenied, RegistryError (GateBlocked), Conflict;
 - reads: version_status, serving_versions, lifecycle_history, registry_table,
   available_actions (what a page may offer an actor, with why a blocked one is blocked),
   promotion_gates, canary_recommendation.
@@ -38,6 +38,7 @@ from lifecycle.registry.machine import (
     Conflict,
     GateBlocked,
     RegistryError,
+    TierChange,
     Transition,
     _deployment_row,
     _version_row,
@@ -48,6 +49,7 @@ from lifecycle.registry.machine import (
     perform,
     registry_table,
     serving_versions,
+    set_risk_tier,
     version_status,
 )
 from lifecycle.store import Store
@@ -56,10 +58,10 @@ __all__ = [
     "ACTIONS", "APPROVED", "CANARY", "DEFAULT_CANARY_STEPS", "PENDING", "PRODUCTION", "QUORUM",
     "REASON_REQUIRED", "REGISTERED", "REJECTED", "RETIRED", "ROLLED_BACK", "SERVING", "SHADOW",
     "SOURCES", "STANDBY", "STATES", "ActionOption", "Conflict", "Gate", "GateBlocked",
-    "RegistryError", "Transition", "act", "approve", "audit_entries", "audit_facets", "available_actions",
+    "RegistryError", "TierChange", "Transition", "act", "approve", "audit_entries", "audit_facets", "available_actions",
     "canary_recommendation", "lifecycle_history", "next_canary_share", "promote",
     "promotion_gates", "registry_table", "reject", "request_approval", "retire", "rollback",
-    "serving_versions", "switch", "version_status",
+    "serving_versions", "set_risk_tier", "switch", "version_status",
 ]  # fmt: skip
 
 

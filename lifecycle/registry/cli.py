@@ -1,6 +1,8 @@
 """`python -m lifecycle registry ...`: drive the state machine from pipelines, audited.
 
-The actor is named with --actor (an e-mail); its roles come from the identity configuration
+The caller is identified by its API token ($LIFECYCLE_TOKEN, checked against the hashes in
+the identity configuration by the process that acts); only in development mode (no token
+configured) is --actor believed. Roles come from the acting process's identity configuration
 (lifecycle.toml or $LIFECYCLE_CONFIG, see docs/governance.md), exactly as in the app.
 Exit codes: 0 done, 2 refused (permission, state, rule, gate or input; nothing changed),
 3 the app holding the database did not answer within --wait (the request is withdrawn if it
@@ -17,10 +19,19 @@ import json
 import sys
 
 from lifecycle import registry
-from lifecycle.identity import Actor, ConfigError, PermissionDenied, load_identity_config
+from lifecycle.identity import (
+    ConfigError,
+    IdentityError,
+    PermissionDenied,
+    caller_token,
+    load_identity_config,
+    request_identity,
+)
 from lifecycle.store import resolve_db_path
 
 EXIT_REFUSED, EXIT_UNANSWERED, EXIT_CONFLICT = 2, 3, 4
+# what a request may pass to registry.act (never `at`: the time of record is the server's)
+ACTION_OPTIONS = ("reason", "expected_revision", "share", "override_gates")
 
 
 def cmd_list(args) -> int:
@@ -32,11 +43,21 @@ def cmd_history(args) -> int:
     return _run(args, {"action": "history", "model": args.model, "json": args.json})
 
 
-def cmd_action(args) -> int:
+def _identity_params(args) -> dict | None:
+    """Who the caller says it is, checked here first for a quick answer; the process that
+    acts checks again against its own configuration. None (after printing why) if refused."""
+    token = caller_token()
     try:
-        actor = load_identity_config(args.config).actor(args.actor)
-    except (ConfigError, ValueError) as exc:
+        load_identity_config(args.config).caller(args.actor, token)
+    except (ConfigError, IdentityError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return None
+    return {"actor": args.actor, "token": token, "config": args.config}
+
+
+def cmd_action(args) -> int:
+    identity = _identity_params(args)
+    if identity is None:
         return EXIT_REFUSED
     kwargs = {"reason": args.reason, "expected_revision": args.expected_revision}
     if args.action == "promote":
@@ -44,7 +65,16 @@ def cmd_action(args) -> int:
     if args.action in ("promote", "switch"):
         kwargs["override_gates"] = args.override_gates
     params = {"action": args.action, "model": args.model, "version": args.version,
-              "actor": actor.name, "roles": sorted(actor.roles), "kwargs": kwargs}  # fmt: skip
+              "kwargs": kwargs, **identity}  # fmt: skip
+    return _run(args, params)
+
+
+def cmd_set_risk_tier(args) -> int:
+    identity = _identity_params(args)
+    if identity is None:
+        return EXIT_REFUSED
+    params = {"action": "set_risk_tier", "model": args.model, "tier": args.tier,
+              "kwargs": {"reason": args.reason}, **identity}  # fmt: skip
     return _run(args, params)
 
 
@@ -68,17 +98,28 @@ def serve_request(store, params: dict):
         return Outcome(0, stdout=_list_text(store, params["model"], params["json"]))
     if params["action"] == "history":
         return Outcome(0, stdout=_history_text(store, params["model"], params["json"]))
-    actor = Actor(params["actor"], frozenset(params["roles"]))
     try:
+        actor, how = request_identity(params)
+    except (ConfigError, IdentityError, ValueError) as exc:
+        return Outcome(EXIT_REFUSED, stderr=f"refused: {exc}")
+    note = f"acting as {actor.name} ({how})"
+    try:
+        if params["action"] == "set_risk_tier":
+            change = registry.set_risk_tier(
+                store, actor, params["model"], params["tier"], reason=params["kwargs"]["reason"]
+            )
+            return Outcome(0, stdout=change.message, stderr=note)
+        kwargs = {k: v for k, v in params["kwargs"].items() if k in ACTION_OPTIONS}
         result = registry.act(
-            store, actor, params["action"], params["model"], params["version"], **params["kwargs"]
+            store, actor, params["action"], params["model"], params["version"], **kwargs
         )
     except registry.Conflict as exc:
-        return Outcome(EXIT_CONFLICT, stderr=f"conflict: {exc}")
+        return Outcome(EXIT_CONFLICT, stderr=f"conflict: {exc}\n{note}")
     except (PermissionDenied, registry.RegistryError) as exc:
-        return Outcome(EXIT_REFUSED, stderr=f"refused: {exc}")
+        return Outcome(EXIT_REFUSED, stderr=f"refused: {exc}\n{note}")
     return Outcome(
         0,
+        stderr=note,
         stdout=f"{result.message} ({result.from_state} -> {result.to_state}, revision "
         f"{result.revision}, audit {', '.join(map(str, result.audit_ids))})",
         data={"revision": result.revision, "audit_ids": list(result.audit_ids)},

@@ -110,7 +110,8 @@ class _Plan:
 
 def _version_row(cur, model: str, version: str) -> dict[str, Any]:
     rows = cur.execute(
-        "SELECT v.state, v.revision, v.registered_by, coalesce(v.review_round, 0), m.risk_tier "
+        "SELECT v.state, v.revision, v.registered_by, coalesce(v.review_round, 0), m.risk_tier, "
+        "v.review_requested_by, v.review_quorum, json_extract_string(v.spec, '$.owner') "
         "FROM model_versions v JOIN models m ON m.name = v.model_name "
         "WHERE v.model_name = ? AND v.version = ?",
         [model, version],
@@ -126,7 +127,7 @@ def _version_row(cur, model: str, version: str) -> dict[str, Any]:
         if not known:
             raise RegistryError(f"unknown model {model!r}")
         raise RegistryError(f"{model} has no version {version!r} (versions: {', '.join(known)})")
-    state, revision, registered_by, review_round, risk = rows[0]
+    state, revision, registered_by, review_round, risk, requested_by, review_quorum, owner = rows[0]
     approvers = [
         r[0]
         for r in cur.execute(
@@ -143,7 +144,10 @@ def _version_row(cur, model: str, version: str) -> dict[str, Any]:
         "registered_by": registered_by,
         "review_round": int(review_round),
         "risk_tier": risk,
-        "quorum": QUORUM.get(risk, 2),
+        "owner": owner,
+        "requested_by": requested_by,
+        # a review keeps the quorum it was requested with; a new request takes the tier's
+        "quorum": review_quorum if state == PENDING and review_quorum else QUORUM.get(risk, 2),
         "approvers": approvers,
     }
 
@@ -265,7 +269,8 @@ def registry_table(store: Store, model: str | None = None) -> pd.DataFrame:
                  WHERE a.model_name = v.model_name AND a.version = v.version
                    AND a.decision = 'approve'
                    AND a.review_round = coalesce(v.review_round, 0)) AS approvals,
-               CASE m.risk_tier WHEN 'low' THEN 1 ELSE 2 END AS quorum,
+               CASE WHEN v.state = 'pending_approval' AND v.review_quorum IS NOT NULL
+                    THEN v.review_quorum WHEN m.risk_tier = 'low' THEN 1 ELSE 2 END AS quorum,
                CASE WHEN d.canary_version = v.version THEN d.canary_share END AS canary_share
         FROM model_versions v JOIN models m ON m.name = v.model_name
         LEFT JOIN deployments d ON d.model_name = v.model_name
@@ -289,7 +294,8 @@ def next_canary_share(current: float | None, steps=DEFAULT_CANARY_STEPS) -> floa
 
 def _plan_request(actor, row, dep, reason, **_) -> _Plan:
     change = _Change(row["version"], row["state"], PENDING, "request_approval", reason)
-    change.evidence = {"review_round": row["review_round"] + 1, "quorum": row["quorum"]}
+    quorum = QUORUM.get(row["risk_tier"], 2)
+    change.evidence = {"review_round": row["review_round"] + 1, "quorum": quorum}
     return _Plan([change], new_round=True, message="sent for review")
 
 
@@ -298,11 +304,17 @@ def _same_person(a: str, b: str | None) -> bool:
 
 
 def _plan_approve(actor, row, dep, reason, **_) -> _Plan:
-    if _same_person(actor.name, row["registered_by"]):
-        raise RegistryError(
-            f"{actor.name} registered {row['model']} {row['version']} and may not approve it "
-            "(four-eyes rule: a reviewer never approves a version they registered)"
-        )
+    for role, who in (
+        ("registered", row["registered_by"]),
+        ("requested the review of", row["requested_by"]),
+        ("owns", row["owner"]),
+    ):
+        if _same_person(actor.name, who):
+            raise RegistryError(
+                f"{actor.name} {role} {row['model']} {row['version']} and may not approve it "
+                "(four-eyes rule: a reviewer never approves a version they registered, own or "
+                "sent for review)"
+            )
     if any(_same_person(actor.name, a) for a in row["approvers"]):
         raise RegistryError(
             f"{actor.name} already approved {row['model']} {row['version']} in this review; "
@@ -574,9 +586,9 @@ def _apply(cur, actor: Actor, model: str, row: dict, dep: dict, plan: _Plan, whe
         _move_version(cur, model, change, when, row if change.version == row["version"] else None)
         if change.version == row["version"] and plan.new_round:
             cur.execute(
-                "UPDATE model_versions SET review_round = coalesce(review_round, 0) + 1 "
-                "WHERE model_name = ? AND version = ?",
-                [model, change.version],
+                "UPDATE model_versions SET review_round = coalesce(review_round, 0) + 1, "
+                "review_requested_by = ?, review_quorum = ? WHERE model_name = ? AND version = ?",
+                [actor.name, change.evidence["quorum"], model, change.version],
             )
         audit_id = append_audit(
             cur,
@@ -653,3 +665,55 @@ def evidence_of(value: Any) -> dict:
     if isinstance(value, dict):
         return value
     return json.loads(value) if value else {}
+
+
+# -- risk tier: its own audited admin action ------------------------------------------------------
+
+
+@dataclass
+class TierChange:
+    model: str
+    from_tier: str
+    to_tier: str
+    audit_id: int
+    message: str
+
+
+def set_risk_tier(
+    store: Store, actor: Actor, model: str, tier: str, *, reason: str | None
+) -> TierChange:
+    """Change a model's risk tier (admin, with a reason), audited. Registering a version
+    never lowers it; reviews already pending keep the quorum they were requested with."""
+    require(actor, "set_risk_tier")
+    if tier not in QUORUM:
+        raise RegistryError(f"risk tier {tier!r} is unknown; tiers are {', '.join(QUORUM)}")
+    reason = reason.strip() if isinstance(reason, str) else ""
+    if not reason:
+        raise RegistryError("changing a risk tier needs a reason")
+    try:
+        with store.transaction() as cur:
+            rows = cur.execute("SELECT risk_tier FROM models WHERE name = ?", [model]).fetchall()
+            if not rows:
+                raise RegistryError(f"unknown model {model!r}")
+            old = rows[0][0]
+            if old == tier:
+                raise RegistryError(f"{model} is already {tier} risk; nothing was changed")
+            cur.execute("UPDATE models SET risk_tier = ? WHERE name = ?", [tier, model])
+            audit_id = append_audit(
+                cur,
+                actor=actor.name,
+                action="set_risk_tier",
+                model_name=model,
+                version=None,
+                from_state=None,
+                to_state=None,
+                reason=reason,
+                evidence={"from": old, "to": tier, "roles": sorted(actor.roles)},
+            )
+    except duckdb.TransactionException as exc:
+        raise Conflict(f"{model} was changed by someone else at the same moment ({exc})") from exc
+    return TierChange(
+        model, old, tier, audit_id,
+        f"{model}: risk tier {old} -> {tier} (audit {audit_id}); reviews already pending keep "
+        "their quorum",
+    )  # fmt: skip
