@@ -1,4 +1,4 @@
-"""What every page shares: the cached store, its data version, first-run demo build, sidebar.
+"""What every page shares: the process's store, its data version, first-run demo build, sidebar.
 
 The Streamlit process holds the DuckDB file for its whole life (one Store per process, a
 cursor per operation). Other processes hand batches to it through the inbox (see
@@ -12,9 +12,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from lifecycle import catalog, demo, inbox, monitor, requests
+from lifecycle import catalog, demo, monitor
 from lifecycle.alerts.check import run_check
-from lifecycle.store import DatabaseLocked, Store, StoreError, open_store, resolve_db_path
+from lifecycle.store import DatabaseLocked, Store, StoreError, resolve_db_path
+from ui import runtime
 
 _BUILD_LOCK = threading.Lock()
 
@@ -23,13 +24,9 @@ def db_path() -> Path:
     return resolve_db_path(None)
 
 
-@st.cache_resource(show_spinner=False)
 def _open(path: str) -> Store:
-    store = open_store(path, wait_seconds=10)
-    inbox.Drainer(store).start()
-    # check, report, register and registry commands from other processes queue for this one
-    requests.Worker.start_for(store)
-    return store
+    """The process's store and its workers (ui/runtime.py: kept out of the resource cache)."""
+    return runtime.store_for(path)
 
 
 _app_has_run = False  # set once app.py has routed a page in this process

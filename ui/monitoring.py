@@ -342,9 +342,7 @@ def _unmonitored(data_key: int, results_key: tuple, model: str, **kwargs) -> int
     return layers.unmonitored_windows(get_store(), model, **kwargs)
 
 
-@st.cache_resource(show_spinner=False)
-def _monitor_lock() -> threading.Lock:
-    return threading.Lock()
+_MONITOR_LOCK = threading.Lock()  # module level: a cache clear must not hand out a second lock
 
 
 def ensure_monitored(selection: Selection) -> int:
@@ -374,7 +372,7 @@ def ensure_monitored(selection: Selection) -> int:
                 done / total, text=f"window {window.start:%Y-%m-%d %H:%M} ({done}/{total})"
             )
 
-        with _monitor_lock():
+        with _MONITOR_LOCK:
             try:
                 run = monitor_model(store, selection.model, progress=show, **args)
             except MonitorError as exc:
