@@ -16,6 +16,7 @@ from lifecycle import catalog, demo, monitor
 from lifecycle.alerts.check import run_check
 from lifecycle.store import DatabaseLocked, Store, StoreError, resolve_db_path
 from ui import runtime
+from ui.text import md
 
 _BUILD_LOCK = threading.Lock()
 
@@ -61,12 +62,12 @@ def get_store() -> Store:
         return _open(str(db_path()))
     except DatabaseLocked:
         st.error(
-            f"The database {db_path()} is held by another process (another app instance, or a "
+            f"The database {md(db_path())} is held by another process (another app instance, or a "
             "long CLI command). Stop it or point this app at another file with LIFECYCLE_DB."
         )
         st.stop()
     except StoreError as exc:
-        st.error(str(exc))
+        st.error(md(exc))
         st.stop()
 
 
@@ -85,7 +86,7 @@ def ensure_database() -> None:
             return
         with st.status("First start: building the demo database…", expanded=True) as status:
             st.write(
-                f"No database at `{path}`. Building a demo with three models, 90 days of "
+                f"No database at {md(path)}. Building a demo with three models, 90 days of "
                 "traffic and known incidents (about 20-60 s)."
             )
             bar = st.progress(0.0)
@@ -96,7 +97,7 @@ def ensure_database() -> None:
             summary = demo.build_demo(path, progress=show)
             st.write(summary.text())
             _first_monitoring(get_store(), bar)
-            status.update(label=f"Demo database ready: {summary.text()}", state="complete")
+            status.update(label=f"Demo database ready: {md(summary.text())}", state="complete")
 
 
 def _first_monitoring(store: Store, bar) -> None:
@@ -131,7 +132,7 @@ def sidebar() -> None:
                 "(see data/README.md). Point LIFECYCLE_DB at your own database to use real logs.",
                 icon=":material/science:",
             )
-        st.caption(f"Database: `{store.path}`")
+        st.caption(f"Database: {md(store.path)}")
         if st.button("Reload data", icon=":material/refresh:", key="reload_data"):
             st.cache_data.clear()
             st.rerun()
