@@ -11,7 +11,7 @@ import pytest
 from lifecycle.alerts import report
 from lifecycle.markdown import escape
 from lifecycle.store import Store
-from tests.hostile import HOSTILE, HOST, hostile_database
+from tests.hostile import HOST, HOSTILE, hostile_database
 
 # what would open a link, an image, an autolink, a directive or emphasis if left unescaped
 ACTIVE = re.compile(
