@@ -12,7 +12,7 @@ from lifecycle.alerts.config import infra_limits
 from lifecycle.drift import severity_rank
 from ui import monitoring as mon
 from ui.common import data_version, get_store
-from ui.text import md
+from ui.text import md, md_list
 
 st.title("Model health")
 mon.forget_unless_linked("model_health", "tab")
@@ -68,7 +68,7 @@ with infra_tab:
         c[0].metric("Requests", f"{total:,}")
         c[1].metric("Error rate", f"{errors / total:.2%}" if total else "n/a")
         c[2].metric("Worst window p95", f"{infra['latency_p95'].max():.0f} ms")
-        c[3].metric("Variants", ", ".join(sorted(infra["variant"].unique())))
+        c[3].metric("Variants", md_list(sorted(infra["variant"].unique())))
     left, right = st.columns(2)
     limits = infra_limits(get_store(), sel.model, sel.version)  # the alert thresholds
     left.plotly_chart(

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.browser
 
 # Loaded by the app's Python (PYTHONPATH) before Streamlit: records, then refuses, every name
 # lookup and connection that is not to the loopback interface.
-NETWORK_GUARD = '''
+NETWORK_GUARD = """
 import ipaddress, json, os, socket
 
 _LOG = os.environ["NETWORK_GUARD_LOG"]
@@ -69,7 +69,7 @@ def connect_ex(self, address):
 
 socket.getaddrinfo, socket.socket.connect, socket.socket.connect_ex = (
     getaddrinfo, connect, connect_ex)
-'''
+"""
 
 PAGES = [
     "",

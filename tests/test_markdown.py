@@ -14,9 +14,7 @@ from lifecycle.store import Store
 from tests.hostile import HOST, HOSTILE, hostile_database
 
 # what would open a link, an image, an autolink, a directive or emphasis if left unescaped
-ACTIVE = re.compile(
-    r"(?<!\\)\[|(?<!\\)<|(?<!\\)`|(?<!\\)\*|(?<!\\)~|(?<!\\)\$|(?<!\\):(?=\S)"
-)
+ACTIVE = re.compile(r"(?<!\\)\[|(?<!\\)<|(?<!\\)`|(?<!\\)\*|(?<!\\)~|(?<!\\)\$|(?<!\\):(?=\S)")
 AUTOLINK = re.compile(r"(?i)https?://|www\.")  # GFM links these in the text after unescaping
 
 
