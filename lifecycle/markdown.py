@@ -22,7 +22,7 @@ _INLINE = re.compile(
     r"|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])"  # an underscore inside a word (credit_risk) is inert
     r"|:(?=\S)"
 )
-_BLOCK_START = re.compile(r"^(\s*)([#>+=-]|\d+[.)])")
+_BLOCK_START = re.compile(r"^(\s*)(>|(?:#{1,6}|[+-]|\d{1,9}[.)])(?=\s|$))")
 _LINE_BREAKS = re.compile(r"\s*[\r\n]+\s*")
 # GFM turns bare http://, https:// and www. into links after escapes are resolved (a text-level
 # transform), so a backslash cannot stop it: an invisible word joiner splits the pattern.

@@ -363,7 +363,7 @@ def to_markdown(review: WeeklyReview) -> str:
     ]
     for m in review.models:
         out.append(
-            f"| {_md(m.model)} | {_md(m.production_version or '-')} | {STATUS_ICON[m.overall]} | "
+            f"| {_md(m.model)} | {_md(m.production_version) if m.production_version else '-'} | {STATUS_ICON[m.overall]} | "
             + " | ".join(STATUS_ICON[m.status[layer]] for layer in LAYERS)
             + f" | {'due' if m.retraining.get('due') else 'not due'} |"
         )
