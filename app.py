@@ -9,7 +9,7 @@ from ui import common, identity
 
 st.set_page_config(
     page_title="Model lifecycle console",
-    page_icon=":material/monitor_heart:",
+    page_icon="🩺",  # an emoji favicon is drawn locally; a :material/ one is fetched from Google
     layout="wide",
 )
 

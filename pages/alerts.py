@@ -15,6 +15,7 @@ from lifecycle.alerts.retraining import recommendations
 from lifecycle.alerts.rules import LAYERS
 from lifecycle.identity import Actor, PermissionDenied
 from ui.common import data_version, get_store
+from ui.text import md
 
 st.title("Alerts")
 store = get_store()
@@ -35,7 +36,9 @@ def current_actor() -> Actor:
         roles = st.multiselect(
             "Roles", ["viewer", "reviewer", "deployer", "admin"], ["reviewer"], key="alerts_roles"
         )
-    st.caption(f"Local development mode: acting as **{name}** ({', '.join(roles) or 'no role'}).")
+    st.caption(
+        f"Local development mode: acting as **{md(name)}** ({', '.join(roles) or 'no role'})."
+    )
     return Actor(name or "anonymous", frozenset(roles))
 
 
@@ -66,7 +69,7 @@ def _not_evaluated_section(run: dict | None) -> None:
     summary = run["summary"]
     summary = json.loads(summary) if isinstance(summary, str) else summary or {}
     for item in summary.get("not_evaluated", []):
-        st.warning(f"**Not evaluated - {item['model']}:** {item['text']}",
+        st.warning(f"**Not evaluated - {md(item['model'])}:** {md(item['text'])}",
                    icon=":material/block:")  # fmt: skip
     rows = summary.get("coverage") or []
     if rows:
@@ -83,7 +86,7 @@ def _not_evaluated_section(run: dict | None) -> None:
 actor = current_actor()
 can_manage = actor.can("manage_alerts")
 if flash := st.session_state.pop(FLASH, None):
-    (st.success if flash[0] == "ok" else st.error)(flash[1])
+    (st.success if flash[0] == "ok" else st.error)(md(flash[1]))
 
 # -- the last check, and running one -----------------------------------------------------------
 last = _last_check()
@@ -108,7 +111,7 @@ _not_evaluated_section(last)
 frame = _alerts(data_version(), _revision())
 due = [r for r in _retraining(data_version(), _revision()) if r["due"]]
 for rec in due:
-    st.warning(rec["text"], icon=":material/model_training:")
+    st.warning(md(rec["text"]), icon=":material/model_training:")
 
 # -- filters -----------------------------------------------------------------------------------
 FILTERS = {"f_model": "model_name", "f_layer": "layer", "f_severity": "severity",
@@ -118,7 +121,7 @@ linked = st.query_params.get("alert")  # ?alert=ID from a notification opens tha
 if linked and st.session_state.get(LINK) != linked:
     match = frame[frame["alert_id"].astype(str) == linked]
     if match.empty:
-        st.warning(f"Alert #{linked} (from the link) does not exist in this database.")
+        st.warning(f"Alert #{md(linked)} (from the link) does not exist in this database.")
     else:  # widen the filters so the linked alert shows, resolved or not
         for key, column in FILTERS.items():
             chosen = st.session_state.get(key)
@@ -170,24 +173,24 @@ if st.session_state.get("alert_pick") not in ids:
 alert_id = st.selectbox("Alert", ids, format_func=_label, key="alert_pick")
 alert = lc.get_alert(store, alert_id)
 
-st.subheader(f"#{alert_id}: {alert['summary']}")
+st.subheader(f"#{alert_id}: {md(alert['summary'])}")
 cols = st.columns(4)
 cols[0].metric("Severity", lc.severity_text(alert), help="now (worst of this episode)")
 cols[1].metric("State", alert["state"])
 cols[2].metric("Windows seen", int(alert["count"]))
 cols[3].metric("Escalated", "yes" if alert["escalation_level"] else "no")
 st.markdown(
-    f"**Response:** {alert['response']}  \n"
+    f"**Response:** {md(alert['response'])}  \n"
     f"**Seen:** {pd.Timestamp(alert['first_seen']):%Y-%m-%d %H:%M} to "
     f"{pd.Timestamp(alert['last_seen']):%Y-%m-%d %H:%M} UTC ({alert['grain']} windows, "
     f"{alert['variant']} traffic)"
 )
 if alert["acknowledged_by"]:
-    st.markdown(f"**Acknowledged** by {alert['acknowledged_by']}: {alert['ack_comment']}")
+    st.markdown(f"**Acknowledged** by {md(alert['acknowledged_by'])}: {md(alert['ack_comment'])}")
 if alert["state"] == "snoozed":
     st.markdown(f"**Snoozed** until {pd.Timestamp(alert['snoozed_until']):%Y-%m-%d %H:%M} UTC")
 if alert["resolution"]:
-    st.markdown(f"**Resolved** by {alert['resolved_by']}: {alert['resolution']}")
+    st.markdown(f"**Resolved** by {md(alert['resolved_by'])}: {md(alert['resolution'])}")
 page, params = page_target(alert_link(alert))
 st.page_link(page, label="Open the evidence", icon=":material/query_stats:",
              query_params=params)  # fmt: skip
@@ -212,7 +215,7 @@ def _act(action, *args, **kwargs) -> None:
 
 if alert["state"] != "resolved":
     if not can_manage:
-        st.info(f"{actor.name} may view alerts; acknowledging, snoozing and resolving need the "
+        st.info(f"{md(actor.name)} may view alerts; acknowledging, snoozing and resolving need the "
                 "reviewer, deployer or admin role.")  # fmt: skip
     else:
         tabs = st.tabs(["Acknowledge", "Snooze", "Resolve"])

@@ -12,6 +12,7 @@ from lifecycle.drift import feature_distribution
 from lifecycle.drift.windows import chunk_size, grain_label
 from ui import monitoring as mon
 from ui.common import data_version, get_store
+from ui.text import md, md_list
 
 st.title("Drift investigation")
 sel = mon.controls("drift", with_reference=True, extra_keys=("feature", "window"), chunks=True)
@@ -27,7 +28,7 @@ stored = mon.stored(
 )  # fmt: skip
 cells = layers.drift_cells(stored)
 st.caption(
-    f"**{sel.model}** {sel.version} · {sel.variant} traffic · {grain_label(sel.grain)} windows · "
+    f"**{md(sel.model)}** {md(sel.version)} · {sel.variant} traffic · {grain_label(sel.grain)} windows · "
     f"{sel.period_label} · compared with the {mon.REFERENCES[sel.reference]}"
 )
 if cells.empty:
@@ -62,7 +63,7 @@ worst = layers.worst_cell(cells)
 if elsewhere := layers.findings_elsewhere(cells):
     st.warning(
         f"No feature or prediction drift in this period; the findings are in "
-        f"{', '.join(elsewhere)}: see the multivariate and concept sections below.",
+        f"{md_list(elsewhere)}: see the multivariate and concept sections below.",
         icon=":material/arrow_downward:",
     )
 if st.session_state.get("feature") not in subjects:
@@ -82,7 +83,7 @@ flagged = cells[cells["severity"].isin(["minor", "moderate", "significant"])]
 drifting = flagged[flagged["check_name"] == "data_drift"]["subject"].unique()
 st.markdown(
     f"**{len(drifting)}** of {len(features)} features drifted in at least one window "
-    f"({', '.join(drifting) if len(drifting) else 'none'}); {len(flagged)} flagged result(s) "
+    f"({md_list(drifting) if len(drifting) else 'none'}); {len(flagged)} flagged result(s) "
     "in all. Click a feature or prediction cell, or use the selectors below; the URL keeps "
     "the choice."
 )
@@ -137,7 +138,7 @@ if not thresholds and not history.empty:
     thresholds = next((d.get("thresholds") for d in history["details"] if d.get("thresholds")),
                       None)  # fmt: skip
 
-st.subheader(f"{feature} in {_window_label(window)}")
+st.subheader(f"{md(feature)} in {_window_label(window)}")
 if result is not None:
     severity = result["severity"] or "insufficient data"
     response = result["response"] or "none (no verdict)"
@@ -146,7 +147,7 @@ if result is not None:
     )
     st.markdown(f"Severity **:{colour}[{severity}]** → response: **{response}**")
     if (noise_note := charts.noise_sentence(result)) is not None:
-        st.caption(noise_note)
+        st.caption(md(noise_note))
 left, right = st.columns(2)
 left.plotly_chart(
     charts.distribution_figure(dist, feature=feature, window_label=_window_label(window),
@@ -226,7 +227,7 @@ quality_rows = mon.quality(
 )  # fmt: skip
 quality_rows = quality_rows[quality_rows["subject"] == feature]
 if not quality_rows.empty:
-    st.markdown(f"**Data quality of {feature} in this window**")
+    st.markdown(f"**Data quality of {md(feature)} in this window**")
     st.dataframe(
         quality_rows.assign(rate_pct=100 * quality_rows["rate"])[
             ["tier", "check_name", "rate_pct", "severity", "response", "n_current"]
@@ -237,7 +238,9 @@ if not quality_rows.empty:
     )  # fmt: skip
     missing = dist.attrs.get("missing_current", 0)
     if missing:
-        st.caption(f"{missing:,} rows of this window have no {feature} value (not in the overlay).")
+        st.caption(
+            f"{missing:,} rows of this window have no {md(feature)} value (not in the overlay)."
+        )
 
 
 # -- prediction, multivariate and concept drift --------------------------------------------------

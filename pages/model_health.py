@@ -12,6 +12,7 @@ from lifecycle.alerts.config import infra_limits
 from lifecycle.drift import severity_rank
 from ui import monitoring as mon
 from ui.common import data_version, get_store
+from ui.text import md, md_list
 
 st.title("Model health")
 mon.forget_unless_linked("model_health", "tab")
@@ -24,8 +25,8 @@ ctx = mon.model_context(dv, sel.model)
 task = ctx["task"]
 state = {v["version"]: v["state"] for v in ctx["versions"]}[sel.version]
 st.caption(
-    f"**{sel.model}** {sel.version} ({state}) · {task.replace('_', ' ')} · risk tier "
-    f"{ctx['risk_tier']} · {sel.variant} traffic · {sel.grain} windows · {sel.period_label}"
+    f"**{md(sel.model)}** {md(sel.version)} ({state}) · {task.replace('_', ' ')} · risk tier "
+    f"{md(ctx['risk_tier'])} · {sel.variant} traffic · {sel.grain} windows · {sel.period_label}"
 )
 
 fresh = mon.layer("freshness", dv, sel.model)
@@ -42,7 +43,7 @@ cols[2].metric("Last business event (UTC)", _when(fresh["last_business_event"]))
 cols[3].metric("Last batch received (UTC)", _when(fresh["last_received"]))
 st.page_link(
     "pages/drift.py",
-    label=f"Investigate drift of {sel.model} {sel.version}",
+    label=f"Investigate drift of {md(sel.model)} {md(sel.version)}",
     icon=":material/query_stats:",
     query_params={"model": sel.model, "version": sel.version, "variant": sel.variant,
                   "grain": sel.grain, "from": f"{sel.since:%Y-%m-%d}",
@@ -67,7 +68,7 @@ with infra_tab:
         c[0].metric("Requests", f"{total:,}")
         c[1].metric("Error rate", f"{errors / total:.2%}" if total else "n/a")
         c[2].metric("Worst window p95", f"{infra['latency_p95'].max():.0f} ms")
-        c[3].metric("Variants", ", ".join(sorted(infra["variant"].unique())))
+        c[3].metric("Variants", md_list(sorted(infra["variant"].unique())))
     left, right = st.columns(2)
     limits = infra_limits(get_store(), sel.model, sel.version)  # the alert thresholds
     left.plotly_chart(
@@ -113,7 +114,7 @@ with perf_tab:
     if delay["p90_hours"] is not None and predicted and labelled < 0.5 * predicted:
         lag = pd.Timedelta(hours=delay["p90_hours"]).ceil("D")
         st.info(
-            f"Labels of {sel.model} arrive a median of {delay['p50_hours'] / 24:.1f} days after "
+            f"Labels of {md(sel.model)} arrive a median of {delay['p50_hours'] / 24:.1f} days after "
             f"the prediction (90% within {delay['p90_hours'] / 24:.1f} days), so most of this "
             "period has no label yet.",
             icon=":material/schedule:",
@@ -162,7 +163,7 @@ with perf_tab:
         if k in names and v is not None and not math.isnan(v)
     )
     st.caption(
-        f"Reference ({sel.version}'s validation data, {reference.get('labelled', 0):,} rows): "
+        f"Reference ({md(sel.version)}'s validation data, {reference.get('labelled', 0):,} rows): "
         f"{ref_text or 'no labelled reference rows'}."
     )
 
@@ -170,7 +171,7 @@ with perf_tab:
 with biz_tab:
     kpis = ctx["kpis"]
     if not kpis:
-        st.info(f"{sel.model} declares no business KPI in its spec.")
+        st.info(f"{md(sel.model)} declares no business KPI in its spec.")
     else:
         business = mon.layer(
             "business_windows", dv, sel.model, version=sel.version, variant=sel.variant, **args
@@ -184,7 +185,7 @@ with biz_tab:
             )  # fmt: skip
             if kpi.get("description"):
                 direction = kpi.get("direction", "higher_is_better").replace("_", " ")
-                st.caption(f"{name}: {kpi['description']} ({direction}).")
+                st.caption(f"{md(name)}: {md(kpi['description'])} ({direction}).")
 
 # -- data quality: stored results of the three tiers ------------------------------------------
 with quality_tab:

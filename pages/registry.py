@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 import pandas as pd
 import streamlit as st
 
 from lifecycle import registry
 from ui.common import get_store
+from ui.text import md, md_list
 
 st.title("Registry")
 store = get_store()
@@ -47,30 +50,30 @@ for model in chosen:
     part = table[table["model"] == model]
     serving = registry.serving_versions(store, model)
     with st.container(border=True, key=f"registry_model_{model}"):
-        st.subheader(model)
+        st.subheader(md(model))
         cols = st.columns(4)
-        cols[0].metric("Production", serving["production"] or "none")
+        cols[0].metric("Production", md(serving["production"] or "none"))
         share = serving["canary_share"]
         cols[1].metric(
-            "Canary", f"{serving['canary']} at {share:.0%}" if serving["canary"] else "none"
+            "Canary", f"{md(serving['canary'])} at {share:.0%}" if serving["canary"] else "none"
         )
-        cols[2].metric("Shadow", ", ".join(serving["shadow"]) or "none")
-        cols[3].metric("Standby (rollback target)", serving["standby"] or "none")
+        cols[2].metric("Shadow", md_list(serving["shadow"]) or "none")
+        cols[3].metric("Standby (rollback target)", md(serving["standby"] or "none"))
         if serving["canary"] and (rec := _canary(model, _revision())) is not None:
             if rec["rollback"]:
                 st.error(
-                    f"Rollback of canary {rec['canary']} recommended: "
-                    + "; ".join(rec["breaches"]),
+                    f"Rollback of canary {md(rec['canary'])} recommended: "
+                    + md_list(rec["breaches"], "; "),
                     icon=":material/undo:",
                 )
             else:
-                st.success(f"Canary {rec['canary']}: no breach against production so far.")
+                st.success(f"Canary {md(rec['canary'])}: no breach against production so far.")
         view = part.assign(
             approvals=part["approvals"].astype(str) + " of " + part["quorum"].astype(str),
             canary_share=[
                 f"{v:.0%}" if v == v and v is not None else "—" for v in part["canary_share"]
             ],
-            open=[f"version?model={model}&version={v}" for v in part["version"]],
+            open=[f"version?{urlencode({'model': model, 'version': v})}" for v in part["version"]],
         )
         st.dataframe(
             view[
@@ -99,7 +102,7 @@ for model in chosen:
         for version in part["version"]:
             st.page_link(
                 "pages/version.py",
-                label=f"{model} {version}: review pack and actions",
+                label=f"{md(model)} {md(version)}: review pack and actions",
                 icon=":material/fact_check:",
                 query_params={"model": model, "version": version},
             )

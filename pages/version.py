@@ -16,6 +16,7 @@ from lifecycle import registry, review
 from lifecycle.identity import PermissionDenied
 from ui.common import blank_missing, data_version, get_store
 from ui.identity import current_actor
+from ui.text import md, md_list
 
 store = get_store()
 actor = current_actor()
@@ -76,16 +77,16 @@ with cols[1]:
     version = _pick("Version", "version", options[model], options[model][-1])
 
 status = registry.version_status(store, model, version)
-st.title(f"{model} {version}")
+st.title(f"{md(model)} {md(version)}")
 st.markdown(
-    f"**State:** `{status['state']}` · **risk tier:** {status['risk_tier']} · "
+    f"**State:** `{status['state']}` · **risk tier:** {md(status['risk_tier'])} · "
     f"**approvals:** {len(status['approvers'])} of {status['quorum']}"
-    + (f" ({', '.join(status['approvers'])})" if status["approvers"] else "")
-    + f" · **registered by:** {status['registered_by']} · revision {status['revision']}"
+    + (f" ({md_list(status['approvers'])})" if status["approvers"] else "")
+    + f" · **registered by:** {md(status['registered_by'])} · revision {status['revision']}"
 )
 if flash := st.session_state.pop(FLASH, None):
     kind, text = flash
-    (st.success if kind == "ok" else st.error)(text)
+    (st.success if kind == "ok" else st.error)(md(text))
 
 
 # -- actions ---------------------------------------------------------------------------------
@@ -93,7 +94,7 @@ if flash := st.session_state.pop(FLASH, None):
 
 @st.dialog("Confirm the action")
 def _confirm(pending: dict) -> None:
-    st.markdown(f"**{pending['label']}**: {model} {version} (now `{pending['state']}`)")
+    st.markdown(f"**{pending['label']}**: {md(model)} {md(version)} (now `{pending['state']}`)")
     required = pending["needs_reason"] or pending.get("override")
     reason = st.text_area(
         "Reason (recorded in the audit log)" + (" - required" if required else ""),
@@ -133,7 +134,7 @@ def _perform(pending: dict, reason: str) -> None:
 
 choices = _actions(actor, model, version, data_version(), revision_key)
 with st.container(border=True, key="version_actions"):
-    st.markdown(f"**Actions** for {actor.name} ({', '.join(sorted(actor.roles))})")
+    st.markdown(f"**Actions** for {md(actor.name)} ({md_list(sorted(actor.roles))})")
     if not choices:
         st.caption(
             "No action is open to you on this version in its current state "
@@ -144,7 +145,8 @@ with st.container(border=True, key="version_actions"):
     for col, option in zip(cols, choices, strict=False):
         with col:
             if st.button(option.label, key=f"action_{option.action}", disabled=not option.allowed,
-                         help=option.why, width="stretch"):  # fmt: skip
+                         help=md(option.why) if option.why else None,
+                         width="stretch"):  # fmt: skip
                 st.session_state[PENDING] = {
                     "action": option.action,
                     "label": option.label,
@@ -154,7 +156,7 @@ with st.container(border=True, key="version_actions"):
                 }
                 st.session_state.pop("action_reason", None)
             if not option.allowed:
-                st.caption(f"Blocked: {option.why}")
+                st.caption(f"Blocked: {md(option.why)}")
                 may_override = option.gates and actor.can("override_gates")
                 if may_override and st.button(
                     "Override gates (admin)", key=f"override_{option.action}"
@@ -178,7 +180,7 @@ if pack.get("canary"):
     rec = pack["canary"]
     if rec["rollback"]:
         st.error(
-            "**Rollback recommended** for the canary: " + "; ".join(rec["breaches"]),
+            "**Rollback recommended** for the canary: " + md_list(rec["breaches"], "; "),
             icon=":material/undo:",
         )
     else:
@@ -189,11 +191,11 @@ tabs = st.tabs(["Metadata", "Metrics vs production", "Segments", "Fairness",
 meta = pack["metadata"]
 with tabs[0]:
     st.markdown(
-        f"**Task:** {meta['task']} · **owner:** {meta['owner']} · **risk tier:** "
-        f"{meta['risk_tier']} · **registered** {pd.Timestamp(meta['registered_at']):%Y-%m-%d} "
-        f"by {meta['registered_by']}"
+        f"**Task:** {md(meta['task'])} · **owner:** {md(meta['owner'])} · **risk tier:** "
+        f"{md(meta['risk_tier'])} · **registered** {pd.Timestamp(meta['registered_at']):%Y-%m-%d} "
+        f"by {md(meta['registered_by'])}"
     )
-    st.markdown(f"**Training-data fingerprint:** `{meta['training_fingerprint']}`")
+    st.markdown(f"**Training-data fingerprint:** {md(meta['training_fingerprint'])}")
     st.markdown(
         f"**Reference (validation) data:** {meta['reference_rows']:,} rows, "
         f"sha256 `{meta['reference_sha256'][:16]}…`"
@@ -211,7 +213,7 @@ with tabs[1]:
     if comparison is None:
         st.info("This version is the production version: nothing to compare with.")
     else:
-        st.caption(f"Basis: {comparison['basis']}; {comparison['rows']:,} labelled rows.")
+        st.caption(f"Basis: {md(comparison['basis'])}; {comparison['rows']:,} labelled rows.")
         frame = pd.DataFrame(comparison["metrics"]).T
         names = {"candidate": f"{version} (candidate)",
                  "champion": f"{pack['champion']} (production)",
@@ -222,28 +224,28 @@ with tabs[1]:
         st.dataframe(frame, width="stretch")
 with tabs[2]:
     seg = pack["segments"]
-    st.caption(f"Basis: {seg['basis']}.")
+    st.caption(f"Basis: {md(seg['basis'])}.")
     st.dataframe(seg["frame"], hide_index=True, width="stretch")
 with tabs[3]:
     fair = pack["fairness"]
     if fair.get("frame") is None:
-        st.info(fair.get("note", "No fairness analysis."))
+        st.info(md(fair.get("note", "No fairness analysis.")))
     else:
         st.caption(
-            f"Rate of {fair['outcome']} per `{fair['attribute']}` group; disparate impact = "
-            f"group rate / highest group rate; the 80% rule needs every ratio >= 0.8. "
-            f"Basis: {fair['basis']}."
+            f"Rate of {md(fair['outcome'])} per {md(fair['attribute'])} group; disparate impact "
+            f"= group rate / highest group rate; the 80% rule needs every ratio >= 0.8. "
+            f"Basis: {md(fair['basis'])}."
         )
         for side, summary in fair["summary"].items():
             verdict = "meets" if summary["passes"] else "fails"
             (st.success if summary["passes"] else st.warning)(
-                f"{side}: lowest ratio {summary['min_ratio']:.2f}: {verdict} the 80% rule"
+                f"{md(side)}: lowest ratio {summary['min_ratio']:.2f}: {verdict} the 80% rule"
             )
         st.dataframe(fair["frame"], hide_index=True, width="stretch")
 with tabs[4]:
     shadow = pack["shadow"]
     if not shadow.get("pairs"):
-        st.info(shadow.get("note", "No shadow predictions."))
+        st.info(md(shadow.get("note", "No shadow predictions.")))
     else:
         cols = st.columns(3)
         cols[0].metric("Requests answered by both", f"{shadow['pairs']:,}")
@@ -280,7 +282,7 @@ with tabs[6]:
     if status["state"] in (registry.SHADOW, registry.CANARY):
         gates = registry.promotion_gates(store, model, version, status["deployment"]["production"])
         for gate in gates:
-            (st.success if gate.passed else st.error)(f"**{gate.name}**: {gate.detail}")
+            (st.success if gate.passed else st.error)(f"**{md(gate.name)}**: {md(gate.detail)}")
     else:
         st.info("Promotion gates apply when a shadow or canary version takes production.")
 with tabs[7]:

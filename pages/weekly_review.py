@@ -13,6 +13,7 @@ from lifecycle.alerts.lifecycle import alerts_revision
 from lifecycle.alerts.links import page_target
 from lifecycle.alerts.rules import LAYERS
 from ui.common import data_version, get_store
+from ui.text import md, md_list
 
 st.title("Weekly review")
 store = get_store()
@@ -91,8 +92,8 @@ st.dataframe(summary, hide_index=True, width="stretch")
 
 for m in review.models:
     alarming = m.overall in ("warning", "critical", "not evaluated")
-    with st.expander(f"{m.model}: {m.overall}", expanded=alarming):
-        st.markdown(f"**What changed since last week:** {'; '.join(m.changes) or 'nothing'}")
+    with st.expander(f"{md(m.model)}: {m.overall}", expanded=alarming):
+        st.markdown(f"**What changed since last week:** {md_list(m.changes, '; ') or 'nothing'}")
         st.dataframe(
             pd.DataFrame(
                 [{"layer": layer, "last week": m.previous[layer], "this week": m.status[layer],
@@ -122,14 +123,14 @@ for m in review.models:
             flags += " · resolved this week" if a["resolved_this_week"] else ""
             st.page_link(
                 page,
-                label=f"{a['severity']} #{a['alert_id']} {a['layer']} / {a['rule']} / "
-                f"{a['subject']} ({a['state']}{flags}): {a['summary']}",
+                label=f"{a['severity']} #{a['alert_id']} {md(a['layer'])} / {md(a['rule'])} / "
+                f"{md(a['subject'])} ({a['state']}{flags}): {md(a['summary'])}",
                 query_params=params,
                 icon=":material/error:" if a["severity"] == "critical" else ":material/warning:",
             )
         st.markdown(f"**Decisions ({len(m.decisions)})**")
         if m.decisions:
             st.dataframe(pd.DataFrame(m.decisions), hide_index=True, width="stretch")
-        st.markdown(f"**Retraining:** {m.retraining.get('text', 'n/a')}")
+        st.markdown(f"**Retraining:** {md(m.retraining.get('text', 'n/a'))}")
         for note in m.notes:
-            st.caption(note)
+            st.caption(md(note))

@@ -24,16 +24,20 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_app(db_path: Path, extra_env: dict[str, str] | None = None) -> Iterator[str]:
-    """Serve app.py on a free localhost port with LIFECYCLE_DB=db_path; yield its URL."""
+def running_app(
+    db_path: Path, extra_env: dict[str, str] | None = None, *, address: str | None = "127.0.0.1"
+) -> Iterator[str]:
+    """Serve app.py on a free localhost port with LIFECYCLE_DB=db_path; yield its URL.
+    `address=None` leaves the listening address to .streamlit/config.toml."""
     port = free_port()
     env = {**os.environ, "LIFECYCLE_DB": str(db_path), **(extra_env or {})}
     cmd = [
         sys.executable, "-m", "streamlit", "run", "app.py",
         "--server.headless", "true", "--server.port", str(port),
-        "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-        "--server.fileWatcherType", "none",
+        "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
     ]  # fmt: skip
+    if address is not None:
+        cmd += ["--server.address", address]
     log = open(db_path.parent / f"streamlit-{port}.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

@@ -192,4 +192,6 @@ def _fresh_streamlit_caches():
 
         st.cache_data.clear()
         st.cache_resource.clear()
+    if "ui.runtime" in sys.modules:
+        sys.modules["ui.runtime"].shutdown()  # the app's store outlives caches by design
     yield

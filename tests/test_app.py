@@ -105,3 +105,30 @@ def test_new_rows_show_after_a_refresh(app_on, demo_copy):
     at.run()
     after = _versions_table(at).set_index("model")["predictions_7d"]["churn"]
     assert after == before + 25
+
+
+def _worker_threads() -> list[str]:
+    import threading
+
+    return sorted(t.name for t in threading.enumerate() if t.name in ("inbox-drainer", "requests"))
+
+
+def test_clearing_caches_never_restarts_or_duplicates_the_store_or_its_workers(app_on, demo_copy):
+    """Any browser can send `clear_cache`; "Reload data" clears the data caches. Neither may
+    reopen the store or start a second inbox drainer / request worker."""
+    import streamlit as st
+
+    from ui import common
+
+    at = app_on(demo_copy)
+    store = common.get_store()
+    workers = _worker_threads()
+    assert workers == ["inbox-drainer", "requests"]
+    for _ in range(10):
+        # a websocket `clear_cache` message clears both; "Reload data" clears cache_data
+        st.cache_resource.clear()
+        st.cache_data.clear()
+        at.run()
+        assert not at.exception, at.exception
+    assert common.get_store() is store
+    assert _worker_threads() == workers

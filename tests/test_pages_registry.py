@@ -67,9 +67,9 @@ def store_state(db, version="2.0") -> str:
 
 def close_app_store():
     """The app's cached store holds the file; release it before the test opens it."""
-    from ui import common
+    from ui import runtime
 
-    common._open.clear()
+    runtime.shutdown()
 
 
 def test_development_identity_banner_and_picker(db):

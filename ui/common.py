@@ -1,4 +1,4 @@
-"""What every page shares: the cached store, its data version, first-run demo build, sidebar.
+"""What every page shares: the process's store, its data version, first-run demo build, sidebar.
 
 The Streamlit process holds the DuckDB file for its whole life (one Store per process, a
 cursor per operation). Other processes hand batches to it through the inbox (see
@@ -12,9 +12,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from lifecycle import catalog, demo, inbox, monitor, requests
+from lifecycle import catalog, demo, monitor
 from lifecycle.alerts.check import run_check
-from lifecycle.store import DatabaseLocked, Store, StoreError, open_store, resolve_db_path
+from lifecycle.store import DatabaseLocked, Store, StoreError, resolve_db_path
+from ui import runtime
+from ui.text import md
 
 _BUILD_LOCK = threading.Lock()
 
@@ -23,13 +25,9 @@ def db_path() -> Path:
     return resolve_db_path(None)
 
 
-@st.cache_resource(show_spinner=False)
 def _open(path: str) -> Store:
-    store = open_store(path, wait_seconds=10)
-    inbox.Drainer(store).start()
-    # check, report, register and registry commands from other processes queue for this one
-    requests.Worker.start_for(store)
-    return store
+    """The process's store and its workers (ui/runtime.py: kept out of the resource cache)."""
+    return runtime.store_for(path)
 
 
 _app_has_run = False  # set once app.py has routed a page in this process
@@ -64,12 +62,12 @@ def get_store() -> Store:
         return _open(str(db_path()))
     except DatabaseLocked:
         st.error(
-            f"The database {db_path()} is held by another process (another app instance, or a "
+            f"The database {md(db_path())} is held by another process (another app instance, or a "
             "long CLI command). Stop it or point this app at another file with LIFECYCLE_DB."
         )
         st.stop()
     except StoreError as exc:
-        st.error(str(exc))
+        st.error(md(exc))
         st.stop()
 
 
@@ -88,7 +86,7 @@ def ensure_database() -> None:
             return
         with st.status("First start: building the demo database…", expanded=True) as status:
             st.write(
-                f"No database at `{path}`. Building a demo with three models, 90 days of "
+                f"No database at {md(path)}. Building a demo with three models, 90 days of "
                 "traffic and known incidents (about 20-60 s)."
             )
             bar = st.progress(0.0)
@@ -99,7 +97,7 @@ def ensure_database() -> None:
             summary = demo.build_demo(path, progress=show)
             st.write(summary.text())
             _first_monitoring(get_store(), bar)
-            status.update(label=f"Demo database ready: {summary.text()}", state="complete")
+            status.update(label=f"Demo database ready: {md(summary.text())}", state="complete")
 
 
 def _first_monitoring(store: Store, bar) -> None:
@@ -134,7 +132,7 @@ def sidebar() -> None:
                 "(see data/README.md). Point LIFECYCLE_DB at your own database to use real logs.",
                 icon=":material/science:",
             )
-        st.caption(f"Database: `{store.path}`")
+        st.caption(f"Database: {md(store.path)}")
         if st.button("Reload data", icon=":material/refresh:", key="reload_data"):
             st.cache_data.clear()
             st.rerun()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import streamlit as st
 
 from lifecycle.identity import Actor, ConfigError, IdentityConfig, load_identity_config
+from ui.text import md
 
 ANONYMOUS = "anonymous (not signed in)"
 DEV_KEY = "dev_identity"
@@ -30,7 +31,7 @@ def config() -> IdentityConfig:
     """The identity configuration; a broken one stops the page with its message."""
     loaded = _config()
     if isinstance(loaded, ConfigError):
-        st.error(f"Identity configuration problem: {loaded}")
+        st.error(f"Identity configuration problem: {md(loaded)}")
         st.stop()
     return loaded
 
@@ -93,7 +94,7 @@ def sidebar_widget() -> None:
                 st.button("Log in", icon=":material/login:", key="identity_login",
                           on_click=st.login)  # fmt: skip
             else:
-                st.caption(f"Signed in as **{actor.name}** ({_roles_text(actor)})")
+                st.caption(f"Signed in as **{md(actor.name)}** ({md(_roles_text(actor))})")
                 st.button("Log out", icon=":material/logout:", key="identity_logout",
                           on_click=st.logout)  # fmt: skip
             return
@@ -102,7 +103,7 @@ def sidebar_widget() -> None:
             st.session_state[DEV_KEY] = cfg.dev_user
         actor = current_actor()
         st.warning(
-            f"**Development identity**: acting as **{actor.name}** ({_roles_text(actor)}). "
+            f"**Development identity**: acting as **{md(actor.name)}** ({md(_roles_text(actor))}). "
             "Nobody is authenticated; configure OIDC for real use.",
             icon=":material/badge:",
         )

@@ -21,6 +21,7 @@ from lifecycle.drift import results as stored_results
 from lifecycle.drift.windows import chunk_size, grain_label
 from lifecycle.monitoring_plan import MonitoringConfigError, MonitoringPlan, monitoring_plan
 from ui.common import data_version, get_store
+from ui.text import md
 
 GRAINS = ("hour", "day", "week", "month")
 REFERENCES = {
@@ -129,7 +130,7 @@ def coverage_section(selection: Selection) -> None:
         return
     missing = frame[(frame["state"] == "not evaluated") & frame["layer"].isin(KEY_LAYERS)]
     for row in missing.itertuples(index=False):
-        st.warning(f"**Not evaluated - {row.layer}:** {detail(row)}.", icon=":material/block:")
+        st.warning(f"**Not evaluated - {row.layer}:** {md(detail(row))}.", icon=":material/block:")
     table = frame.assign(detail=[detail(r) for r in frame.itertuples(index=False)])
     with st.expander("Evaluation coverage: checks with a verdict per layer",
                      expanded=not missing.empty):  # fmt: skip
@@ -226,7 +227,7 @@ def controls(
     grain = cols[3].selectbox(
         "Window", grains, key="grain", format_func=grain_label,
         help=f"UTC hours, days, ISO weeks, calendar months, or the model's row-count chunks; "
-        f"{model} is declared on {grain_label(default_grain)} windows ([monitoring] in its "
+        f"{md(model)} is declared on {grain_label(default_grain)} windows ([monitoring] in its "
         "spec)",
     )  # fmt: skip
     since, until = _period(cols[4], ctx, grain)
@@ -246,14 +247,14 @@ def _offer_version_span(ctx: dict, selection: Selection) -> None:
     """A version whose traffic lies outside the period: say so and offer its last days."""
     span = ctx["version_spans"].get(selection.version)
     if span is None:
-        st.info(f"Version {selection.version} has no logged predictions yet.")
+        st.info(f"Version {md(selection.version)} has no logged predictions yet.")
         return
     first, last = (pd.Timestamp(t) for t in span)
     if last >= pd.Timestamp(selection.since) and first < pd.Timestamp(selection.until):
         return
     days = (selection.until - selection.since).days
     st.info(
-        f"Version {selection.version} served from {first:%Y-%m-%d} to {last:%Y-%m-%d}, "
+        f"Version {md(selection.version)} served from {first:%Y-%m-%d} to {last:%Y-%m-%d}, "
         "outside this period."
     )
     st.button(
@@ -342,9 +343,7 @@ def _unmonitored(data_key: int, results_key: tuple, model: str, **kwargs) -> int
     return layers.unmonitored_windows(get_store(), model, **kwargs)
 
 
-@st.cache_resource(show_spinner=False)
-def _monitor_lock() -> threading.Lock:
-    return threading.Lock()
+_MONITOR_LOCK = threading.Lock()  # module level: a cache clear must not hand out a second lock
 
 
 def ensure_monitored(selection: Selection) -> int:
@@ -374,14 +373,14 @@ def ensure_monitored(selection: Selection) -> int:
                 done / total, text=f"window {window.start:%Y-%m-%d %H:%M} ({done}/{total})"
             )
 
-        with _monitor_lock():
+        with _MONITOR_LOCK:
             try:
                 run = monitor_model(store, selection.model, progress=show, **args)
             except MonitorError as exc:
                 status.update(label="Monitoring failed", state="error")
-                st.error(str(exc))
+                st.error(md(exc))
                 return 0
-        status.update(label=f"Computed: {run.summary()}", state="complete", expanded=False)
+        status.update(label=f"Computed: {md(run.summary())}", state="complete", expanded=False)
     return run.computed
 
 
@@ -493,7 +492,7 @@ def portfolio_section() -> None:
     for col, model in zip(cols, frame["model"], strict=True):
         col.page_link(
             "pages/model_health.py",
-            label=f"{model} health",
+            label=f"{md(model)} health",
             icon=":material/monitor_heart:",
             query_params={"model": model, **period},
         )

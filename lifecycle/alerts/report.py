@@ -29,6 +29,7 @@ from lifecycle.alerts.lifecycle import list_alerts
 from lifecycle.alerts.links import absolute, alert_link, evidence_link
 from lifecycle.alerts.retraining import recommendation
 from lifecycle.alerts.rules import LAYERS
+from lifecycle.markdown import escape as _md
 from lifecycle.monitoring_plan import MonitoringConfigError, monitoring_plan
 from lifecycle.store import Store
 
@@ -362,33 +363,36 @@ def to_markdown(review: WeeklyReview) -> str:
     ]
     for m in review.models:
         out.append(
-            f"| {m.model} | {m.production_version or '-'} | {STATUS_ICON[m.overall]} | "
+            f"| {_md(m.model)} | {_md(m.production_version) if m.production_version else '-'} | {STATUS_ICON[m.overall]} | "
             + " | ".join(STATUS_ICON[m.status[layer]] for layer in LAYERS)
             + f" | {'due' if m.retraining.get('due') else 'not due'} |"
         )
     for m in review.models:
-        out += ["", f"## {m.model}", ""]
+        out += ["", f"## {_md(m.model)}", ""]
         out.append(
-            f"{m.task}, risk tier {m.risk_tier}; production version "
-            f"{m.production_version or 'none'}. "
+            f"{_md(m.task)}, risk tier {_md(m.risk_tier)}; production version "
+            f"{_md(m.production_version or 'none')}. "
             f"[Model health]({review.link(evidence_link(m.model, m.production_version or '', 'performance', grain=m.grain))})"
         )
         if m.windows:
-            out += ["", f"Monitored on {m.windows}."]
-        out += ["", "**What changed since last week:** " + ("; ".join(m.changes) or "nothing")]
+            out += ["", f"Monitored on {_md(m.windows)}."]
+        out += [
+            "",
+            "**What changed since last week:** " + ("; ".join(map(_md, m.changes)) or "nothing"),
+        ]
         out += [
             "",
             "| layer | last week | this week | checks with a verdict this week |",
             "|---|---|---|---|",
         ]
         out += [
-            f"| {layer} | {m.previous[layer]} | {m.status[layer]} | {m.coverage_text(layer)} |"
+            f"| {layer} | {m.previous[layer]} | {m.status[layer]} | {_md(m.coverage_text(layer))} |"
             for layer in LAYERS
         ]
         if m.figures:
             out += ["", "| figure | last week | this week |", "|---|---|---|"]
             out += [
-                f"| {f['layer']}: {f['figure']} | {_fmt(f['last_week'], f['format'])} | "
+                f"| {f['layer']}: {_md(f['figure'])} | {_fmt(f['last_week'], f['format'])} | "
                 f"{_fmt(f['this_week'], f['format'])} |"
                 for f in m.figures
             ]
@@ -402,11 +406,11 @@ def to_markdown(review: WeeklyReview) -> str:
                 if on
             )
             out.append(
-                f"- **{a['severity']}** #{a['alert_id']} {a['model_version']} {a['variant']} "
-                f"{a['layer']} / {a['rule']} / {a['subject']} ({a['state']}"
+                f"- **{a['severity']}** #{a['alert_id']} {_md(a['model_version'])} {a['variant']} "
+                f"{a['layer']} / {_md(a['rule'])} / {_md(a['subject'])} ({a['state']}"
                 f"{', ' + flags if flags else ''}; {a['count']} window(s) "
-                f"{_when(a['first_seen'])} to {_when(a['last_seen'])}): {a['summary']}. "
-                f"Response: {a['response']}. [evidence]({review.link(a['link'])})"
+                f"{_when(a['first_seen'])} to {_when(a['last_seen'])}): {_md(a['summary'])}. "
+                f"Response: {_md(a['response'])}. [evidence]({review.link(a['link'])})"
             )
         out += ["", f"**Decisions ({len(m.decisions)}):**", ""]
         if not m.decisions:
@@ -414,11 +418,11 @@ def to_markdown(review: WeeklyReview) -> str:
         for d in m.decisions:
             change = f" {d['from_state'] or ''} -> {d['to_state']}" if d["to_state"] else ""
             out.append(
-                f"- {_when(d['ts'])} {d['actor']}: {d['action']} {d['version'] or ''}"
-                f"{change}: {d['reason'] or ''}"
+                f"- {_when(d['ts'])} {_md(d['actor'])}: {d['action']} {_md(d['version'] or '')}"
+                f"{change}: {_md(d['reason'] or '')}"
             )
-        out += ["", f"**Retraining:** {m.retraining.get('text', 'n/a')}"]
-        out += ["", *[f"_{n}_" for n in m.notes]] if m.notes else []
+        out += ["", f"**Retraining:** {_md(m.retraining.get('text', 'n/a'))}"]
+        out += ["", *[f"_{_md(n)}_" for n in m.notes]] if m.notes else []
     return "\n".join(out) + "\n"
 
 
