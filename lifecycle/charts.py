@@ -50,12 +50,32 @@ def _single_time_range(fig: go.Figure) -> None:
         fig.update_xaxes(range=[only - pd.Timedelta(days=1), only + pd.Timedelta(days=1)])
 
 
+def plain(text):
+    """Free text as plotly text: plotly renders a subset of HTML (links included) in titles,
+    legends, tick labels and annotations, so `<` and `>` of data are shown, never parsed."""
+    if not isinstance(text, str):
+        return text
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _plain_traces(fig: go.Figure) -> None:
+    """Trace names and categorical x/y values of data (versions, categories, segments)."""
+    for trace in fig.data:
+        if isinstance(getattr(trace, "name", None), str):
+            trace.name = plain(trace.name)
+        for axis in ("x", "y"):
+            values = getattr(trace, axis, None)
+            if values is not None and any(isinstance(v, str) for v in values):
+                setattr(trace, axis, [plain(v) for v in values])
+
+
 def _layout(fig: go.Figure, title: str, x: str, y: str, *, height: int = HEIGHT) -> go.Figure:
     _single_time_range(fig)
+    _plain_traces(fig)
     fig.update_layout(
-        title={"text": title, "y": 0.98, "yref": "container", "yanchor": "top"},
-        xaxis_title=x,
-        yaxis_title=y,
+        title={"text": plain(title), "y": 0.98, "yref": "container", "yanchor": "top"},
+        xaxis_title=plain(x),
+        yaxis_title=plain(y),
         height=height,
         margin=MARGIN,
         legend={"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom"},
@@ -68,9 +88,15 @@ def empty_figure(title: str, message: str, *, height: int = 220) -> go.Figure:
     """A blank figure that says why there is nothing to show."""
     fig = go.Figure()
     fig.add_annotation(
-        text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False, font_size=14
+        text=plain(message),
+        x=0.5,
+        y=0.5,
+        xref="paper",
+        yref="paper",
+        showarrow=False,
+        font_size=14,
     )
-    fig.update_layout(title=title, height=height, margin=MARGIN)
+    fig.update_layout(title=plain(title), height=height, margin=MARGIN)
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     return fig

@@ -230,3 +230,24 @@ def test_effect_titles_say_sign_and_unit():
     assert "> 0 = worse" in charts.effect_title(["metric_drop", None], "change")
     assert charts.effect_title(["metric_drop", "error_increase"], "change") == "change"
     assert charts.effect_title(["wasserstein"], "effect size") == "effect size"
+
+
+def test_free_text_is_shown_not_parsed_by_plotly():
+    """Plotly renders <a href> in titles, legends and tick labels: data must not (issue 17)."""
+    hostile = "<a href='http://evil.test/x'>v</a>"
+    history = pd.DataFrame(
+        {
+            "window_start": DAYS[:2],
+            "model_version": hostile,
+            "variant": "production",
+            "effect_size": [0.01, 0.2],
+            "severity": ["none", "moderate"],
+            "status": ["ok", "ok"],
+        }
+    )
+    fig = charts.statistic_figure(history, subject=hostile, thresholds=[0.05, 0.15, 0.3])
+    texts = [fig.layout.title.text, *(t.name for t in fig.data)]
+    assert all("<a" not in t for t in texts if t)
+    assert any("&lt;a href" in t for t in texts if t)  # shown as typed
+    bars = charts.plain(hostile)
+    assert bars == "&lt;a href='http://evil.test/x'&gt;v&lt;/a&gt;"
