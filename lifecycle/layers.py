@@ -343,13 +343,9 @@ def _regression_sums(store: Store, relation: str, params: list) -> pd.DataFrame:
 
 def wilson_interval(successes: float, n: float, z: float = Z95) -> tuple[float, float]:
     """Wilson score interval of a proportion (NaN, NaN for n = 0)."""
-    if not n:
-        return math.nan, math.nan
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    from lifecycle.drift import noise
+
+    return noise.wilson(successes, n, z)
 
 
 def auc_interval(auc: float, n_pos: int, n_neg: int, z: float = Z95) -> tuple[float, float]:

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from lifecycle import catalog
+from lifecycle.drift import noise
 from lifecycle.drift.windows import bucket_sql, check_calendar_grain, window_ends
 from lifecycle.layers import MIN_LABELS, Z95, ModelTask, model_task, predicted_label_sql
 from lifecycle.store import Store
@@ -274,15 +275,8 @@ def _div(num, den) -> np.ndarray:
 
 def wilson(successes, n, z: float = Z95) -> tuple[np.ndarray, np.ndarray]:
     """Vectorised Wilson score interval (NaN where n = 0)."""
-    s, n = np.asarray(successes, dtype=float), np.asarray(n, dtype=float)
-    safe = np.where(n > 0, n, 1)
-    p = s / safe
-    denom = 1 + z * z / safe
-    centre = (p + z * z / (2 * safe)) / denom
-    half = z * np.sqrt(p * (1 - p) / safe + z * z / (4 * safe * safe)) / denom
-    low = np.where(n > 0, np.maximum(0.0, centre - half), np.nan)
-    high = np.where(n > 0, np.minimum(1.0, centre + half), np.nan)
-    return low, high
+    low, high = noise.wilson(np.asarray(successes, dtype=float), np.asarray(n, dtype=float), z)
+    return np.asarray(low), np.asarray(high)
 
 
 def f1_variance(tp, errors) -> np.ndarray:

@@ -233,15 +233,20 @@ def auc_chance_level(n_ref: int, n_cur: int, quantile: float = DEFAULT_QUANTILE)
 # -- rates: lower confidence bounds ---------------------------------------------------------
 
 
-def wilson(k: int, n: int, z: float) -> tuple[float, float]:
-    """Wilson score interval of k successes in n at normal quantile z."""
-    if n <= 0:
-        return 0.0, 1.0
-    p = k / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+def wilson(successes, n, z: float):
+    """Wilson score interval of `successes` in `n` (scalars or arrays; NaN where n = 0).
+    The one implementation behind rate bounds, performance intervals and label coverage."""
+    s, n = np.asarray(successes, dtype=float), np.asarray(n, dtype=float)
+    safe = np.where(n > 0, n, 1)
+    p = s / safe
+    denom = 1 + z * z / safe
+    centre = (p + z * z / (2 * safe)) / denom
+    half = z * np.sqrt(p * (1 - p) / safe + z * z / (4 * safe * safe)) / denom
+    low = np.where(n > 0, np.maximum(0.0, centre - half), np.nan)
+    high = np.where(n > 0, np.minimum(1.0, centre + half), np.nan)
+    if low.ndim == 0:
+        return float(low), float(high)
+    return low, high
 
 
 def rate_excess_bound(
