@@ -276,8 +276,13 @@ def _load_reference(cur, spec: ModelSpec) -> int:
             )
     if spec.classes:
         actual = text_expr("actual", staged.types["actual"])
-        allowed = ", ".join("'" + c.replace("'", "''") + "'" for c in spec.classes)
-        count, sample = offending(cur, staged, "actual", f"({actual}) NOT IN ({allowed})")
+        count, sample = offending(
+            cur,
+            staged,
+            "actual",
+            f"NOT coalesce(list_contains($classes::VARCHAR[], ({actual})), FALSE)",
+            {"classes": list(spec.classes)},
+        )
         if count:
             problems.append(
                 f"reference column `actual` has {count} label(s) not in classes {spec.classes}, "
@@ -294,10 +299,12 @@ def _insert_reference(cur, spec: ModelSpec, staged) -> None:
         return text_expr(col, staged.types[col]) if col in staged.types else "NULL"
 
     actual = text("actual")
+    params: dict = {"version": spec.version}
     if spec.task == "regression":
         value, label = double_expr("actual"), "NULL"
     elif spec.positive_class is not None:
-        value = f"CASE WHEN ({actual}) = '{spec.positive_class}' THEN 1.0 ELSE 0.0 END"
+        params["positive"] = spec.positive_class
+        value = f"CASE WHEN ({actual}) = $positive THEN 1.0 ELSE 0.0 END"
         label = actual
     else:
         value, label = "NULL", actual
@@ -309,14 +316,14 @@ def _insert_reference(cur, spec: ModelSpec, staged) -> None:
         "actual_label",
         "segment",
     ]
-    exprs = ["?", double_expr("prediction"), text("predicted_label"), value, label, text("segment")]
+    exprs = ["$version", double_expr("prediction"), text("predicted_label"), value, label, text("segment")]
     for f in spec.features:
         cols.append(quote_ident(f.name))
         exprs.append(double_expr(f.name) if f.type == "numeric" else text(f.name))
     cur.execute(
         f"INSERT INTO {quote_ident(reference_table(spec.name))} ({', '.join(cols)}) "
         f"SELECT {', '.join(exprs)} FROM _reference ORDER BY _row",
-        [spec.version],
+        params,
     )
     cur.execute("DROP TABLE _reference")
 

@@ -150,15 +150,21 @@ def timestamp_problems(cur, staged: Staged, column: str, assume_utc: bool) -> li
     return problems
 
 
-def offending(cur, staged: Staged, column: str, condition: str) -> tuple[int, list]:
-    """(count, first rows as (row, value)) of rows matching `condition`."""
+def offending(
+    cur, staged: Staged, column: str, condition: str, params: dict | None = None
+) -> tuple[int, list]:
+    """(count, first rows as (row, value)) of rows matching `condition` (its values bound
+    as the named `params`)."""
     c = quote_ident(column)
-    total = cur.execute(f"SELECT count(*) FROM {staged.table} WHERE {condition}").fetchall()[0][0]
+    total = cur.execute(
+        f"SELECT count(*) FROM {staged.table} WHERE {condition}", params or {}
+    ).fetchall()[0][0]
     if not total:
         return 0, []
     sample = cur.execute(
         f"SELECT _row, CAST({c} AS VARCHAR) FROM {staged.table} WHERE {condition} "
-        f"ORDER BY _row LIMIT {SAMPLE}"
+        f"ORDER BY _row LIMIT {SAMPLE}",
+        params or {},
     ).fetchall()
     return int(total), sample
 
