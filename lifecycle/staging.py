@@ -9,6 +9,7 @@ whose values do not convert.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,7 @@ def stage(
     cur: duckdb.DuckDBPyConnection, source: pd.DataFrame | str | os.PathLike, table: str
 ) -> Staged:
     """Load `source` into TEMP table `table` with a 1-based `_row` column."""
+    params: dict = {}
     if isinstance(source, pd.DataFrame):
         frame = source.reset_index(drop=True)
         cur.register("_stage_src", frame)
@@ -43,31 +45,66 @@ def stage(
         path = Path(source)
         if not path.exists():
             raise FileNotFoundError(f"no such file: {path}")
+        if path.stat().st_size == 0:
+            raise ValueError(f"{path} is empty")
         suffix = path.suffix.lower()
+        params["path"] = str(path)
         if suffix in (".parquet", ".pq"):
-            scan = f"read_parquet({_lit(path)})"
+            scan = "read_parquet($path)"
         elif suffix == ".csv":
-            scan = f"read_csv({_lit(path)}, header = true, all_varchar = true)"
+            # comma-separated, always: a sniffed delimiter turns a ';' file into one column
+            scan = "read_csv($path, header = true, all_varchar = true, delim = ',', quote = '\"')"
         else:
             raise ValueError(f"{path}: unsupported file type {suffix!r}; use .parquet or .csv")
     try:
         cur.execute(
             f"CREATE OR REPLACE TEMP TABLE {table} AS "
-            f"SELECT row_number() OVER () AS _row, * FROM {scan}"
+            f"SELECT row_number() OVER () AS _row, * FROM {scan}",
+            params,
         )
     except duckdb.Error as exc:
-        raise ValueError(f"cannot read the batch: {str(exc).splitlines()[0]}") from exc
+        raise ValueError(f"cannot read {_name(source)}: {_reason(exc)}") from exc
     finally:
         if isinstance(source, pd.DataFrame):
             cur.unregister("_stage_src")
     described = cur.execute(f"DESCRIBE {table}").fetchall()
     types = {r[0]: r[1] for r in described if r[0] != "_row"}
     rows = cur.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+    _check_shape(source, types)
     return Staged(table=table, types=types, rows=int(rows))
 
 
-def _lit(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
+def _name(source) -> str:
+    return "the data frame" if isinstance(source, pd.DataFrame) else str(source)
+
+
+def _reason(exc: duckdb.Error) -> str:
+    """DuckDB's first line without its class prefix ("Invalid Input Error: ...")."""
+    line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return re.sub(r"^[A-Za-z ]*(Error|Exception): ", "", line)
+
+
+NESTED = re.compile(r"(\[\d*\]$|^(STRUCT|MAP|UNION)\()")
+
+
+def _check_shape(source, types: dict[str, str]) -> None:
+    """Refuse nested columns (a list id would be stored as the text "[a]") and CSV files
+    delimited by something other than commas (read as one column)."""
+    nested = [f"`{c}` ({t})" for c, t in types.items() if NESTED.search(t)]
+    if nested:
+        raise ValueError(
+            f"{_name(source)}: column(s) {', '.join(nested)} hold lists or structures; "
+            "a batch holds one plain value (text, number or timestamp) per cell"
+        )
+    if len(types) == 1:
+        (header,) = types
+        for sep in (";", "\t", "|"):
+            if sep in header:
+                shown = "tab" if sep == "\t" else repr(sep)
+                raise ValueError(
+                    f"{_name(source)}: the header is one column {header!r}; the file looks "
+                    f"delimited by {shown}. CSV batches must be comma-separated"
+                )
 
 
 def double_expr(column: str) -> str:
@@ -139,7 +176,8 @@ def timestamp_problems(cur, staged: Staged, column: str, assume_utc: bool) -> li
             staged,
             column,
             f"{c} IS NOT NULL AND TRY_CAST({c} AS TIMESTAMPTZ) IS NOT NULL "
-            f"AND NOT regexp_matches(trim({c}), '{TIMESTAMP_OFFSET_RE}')",
+            f"AND NOT regexp_matches(trim({c}), $offset_re)",
+            {"offset_re": TIMESTAMP_OFFSET_RE},
         )
         if count:
             problems.append(
