@@ -316,7 +316,14 @@ def _insert_reference(cur, spec: ModelSpec, staged) -> None:
         "actual_label",
         "segment",
     ]
-    exprs = ["$version", double_expr("prediction"), text("predicted_label"), value, label, text("segment")]
+    exprs = [
+        "$version",
+        double_expr("prediction"),
+        text("predicted_label"),
+        value,
+        label,
+        text("segment"),
+    ]
     for f in spec.features:
         cols.append(quote_ident(f.name))
         exprs.append(double_expr(f.name) if f.type == "numeric" else text(f.name))

@@ -77,7 +77,9 @@ def reference_profile(
         if f.type == "categorical":
             q = quote_ident(f.name)
             counts = ref_relation.execute(
-                cur, f"SELECT {q}, count(*) FROM (", f") WHERE {q} IS NOT NULL GROUP BY 1 ORDER BY 1"
+                cur,
+                f"SELECT {q}, count(*) FROM (",
+                f") WHERE {q} IS NOT NULL GROUP BY 1 ORDER BY 1",
             ).fetchall()
             categories[f.name] = [k for k, _ in counts]
             total = sum(n for _, n in counts)

@@ -158,8 +158,8 @@ def test_pipeline_stores_hostile_strings_exactly(tmp_path, capsys):
             [POSITIVE],
         )
         assert positives[0] == positives[1] > 0
-        ref = rows_of(store, 
-            "SELECT DISTINCT actual_label, actual_value FROM reference__hostile ORDER BY 2"
+        ref = rows_of(
+            store, "SELECT DISTINCT actual_label, actual_value FROM reference__hostile ORDER BY 2"
         )
         assert ref == [(NEGATIVE, 0.0), (POSITIVE, 1.0)]
         segs = {r[0] for r in rows_of(store, "SELECT DISTINCT segment FROM predictions")}
@@ -170,8 +170,8 @@ def test_pipeline_stores_hostile_strings_exactly(tmp_path, capsys):
         assert rows_of(store, "SELECT DISTINCT metric FROM infra_metrics") == [(METRIC,)]
         assert store.query_one("SELECT description FROM models")[0] == DESCRIPTION
         # monitoring ran over the windows, and found no "new" category among declared ones
-        rows = rows_of(store, 
-            "SELECT severity FROM monitor_results WHERE check_name = 'new_categories'"
+        rows = rows_of(
+            store, "SELECT severity FROM monitor_results WHERE check_name = 'new_categories'"
         )
         assert rows and all(r[0] == "none" for r in rows)
         pack = review.review_pack(store, "hostile", VERSION)

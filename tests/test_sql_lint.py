@@ -63,9 +63,7 @@ def offences(root: Path = ROOT) -> list[str]:
 
 def test_no_value_is_quoted_into_sql():
     found = offences()
-    assert not found, "values quoted into SQL text (bind them as parameters):\n" + "\n".join(
-        found
-    )
+    assert not found, "values quoted into SQL text (bind them as parameters):\n" + "\n".join(found)
 
 
 def test_the_lint_catches_quoted_values(tmp_path):
@@ -73,12 +71,16 @@ def test_the_lint_catches_quoted_values(tmp_path):
         "def f(cur, name, v):\n"
         "    cur.execute(f\"SELECT * FROM t WHERE a = '{name}'\")\n"
         "    cur.execute(f\"SELECT '{v}' || 'x'\")\n"
-        "    return \"'\" + name.replace(\"'\", \"''\") + \"'\"\n"
+        '    return "\'" + name.replace("\'", "\'\'") + "\'"\n'
         "def ok(cur, name):\n"
         '    cur.execute(f"SELECT * FROM t WHERE a = ?", [name])\n'
     )
     found = offences(tmp_path)
-    assert [f.split(" in ")[0] for f in found] == ["lifecycle/bad.py:2", "lifecycle/bad.py:3", "lifecycle/bad.py:4"]
+    assert [f.split(" in ")[0] for f in found] == [
+        "lifecycle/bad.py:2",
+        "lifecycle/bad.py:3",
+        "lifecycle/bad.py:4",
+    ]
 
 
 def test_every_allowance_is_still_needed():
