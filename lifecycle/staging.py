@@ -52,8 +52,15 @@ def stage(
         if suffix in (".parquet", ".pq"):
             scan = "read_parquet($path)"
         elif suffix == ".csv":
-            # comma-separated, always: a sniffed delimiter turns a ';' file into one column
-            scan = "read_csv($path, header = true, all_varchar = true, delim = ',', quote = '\"')"
+            problem = _csv_header_problem(path)
+            if problem:
+                raise ValueError(f"{path}: {problem}")
+            # comma-separated, header on the first line, always: a sniffed dialect turns a
+            # ';' file into one column, or skips "inconsistent" leading rows without a word
+            scan = (
+                "read_csv($path, header = true, all_varchar = true, delim = ',', "
+                "quote = '\"', skip = 0)"
+            )
         else:
             raise ValueError(f"{path}: unsupported file type {suffix!r}; use .parquet or .csv")
     try:
@@ -81,7 +88,28 @@ def _name(source) -> str:
 def _reason(exc: duckdb.Error) -> str:
     """DuckDB's first line without its class prefix ("Invalid Input Error: ...")."""
     line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if "sniffing file" in line:
+        return (
+            "its rows do not all have as many comma-separated fields as the header "
+            "(check the delimiter, quotes and ragged rows)"
+        )
     return re.sub(r"^[A-Za-z ]*(Error|Exception): ", "", line)
+
+
+def _csv_header_problem(path: Path) -> str | None:
+    """A CSV whose first line is not UTF-8, or is delimited by something other than ','."""
+    with open(path, "rb") as fh:
+        head = fh.readline(1 << 16)
+    try:
+        line = head.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return "not UTF-8 text; a CSV batch is UTF-8 text, comma-separated, with a header line"
+    if "\x00" in line:
+        return "binary data (NUL bytes); a CSV batch is UTF-8 text with a header line"
+    for sep, shown in ((";", "';'"), ("\t", "tab"), ("|", "'|'")):
+        if line.count(sep) > line.count(","):
+            return f"the header looks delimited by {shown}; CSV batches must be comma-separated"
+    return None
 
 
 NESTED = re.compile(r"(\[\d*\]$|^(STRUCT|MAP|UNION)\()")

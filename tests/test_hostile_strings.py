@@ -12,7 +12,6 @@ import json
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from lifecycle import review
 from lifecycle.cli import main
@@ -132,7 +131,6 @@ def batches(folder, n=600, seed=1):
     return paths
 
 
-@pytest.mark.slow
 def test_pipeline_stores_hostile_strings_exactly(tmp_path, capsys):
     db = str(tmp_path / "h.duckdb")
     spec = write_spec(tmp_path)
