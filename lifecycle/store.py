@@ -155,7 +155,10 @@ class Store:
             try:
                 yield cur
             except BaseException:
-                cur.execute("ROLLBACK")
+                # a failed statement may have ended the transaction already: the error to
+                # report is the original one, never "TransactionContext Error: no transaction"
+                with contextlib.suppress(duckdb.Error):
+                    cur.execute("ROLLBACK")
                 raise
             cur.execute("COMMIT")
 
