@@ -139,7 +139,13 @@ def list_versions(store: Store, model: str | None = None) -> pd.DataFrame:
 
 def register_from_file(store: Store, spec_path: str | Path, *, actor: Actor | None = None) -> dict:
     spec = load_spec(spec_path)
-    return register(store, spec, actor=actor)
+    try:
+        return register(store, spec, actor=actor)
+    except SpecError as exc:
+        if exc.source != spec.name:
+            raise
+        # name the file, not just the model: the message says where to look
+        raise SpecError(f"{spec_path} ({spec.name} {spec.version})", exc.problems) from exc
 
 
 def register(store: Store, spec: ModelSpec, *, actor: Actor | None = None) -> dict:
@@ -157,9 +163,8 @@ def register(store: Store, spec: ModelSpec, *, actor: Actor | None = None) -> di
     problems = spec_settings_problems(spec.to_json())
     if problems:
         raise SpecError(spec.name, problems)
-    source = str(spec.reference_path)
     if not spec.reference_path.exists():
-        raise SpecError(source, [f"reference file {spec.reference_path} does not exist"])
+        raise SpecError(spec.name, [f"reference file {spec.reference_path} does not exist"])
     with store.write_lock(), store.transaction() as cur:
         _check_model_consistency(cur, spec)
         if spec.version in version_names(cur, spec.name):
@@ -274,10 +279,11 @@ def _ensure_tables(cur, spec: ModelSpec) -> None:
 def _load_reference(cur, spec: ModelSpec) -> int:
     """Validate the reference file against the spec and insert its rows; return the count."""
     source = str(spec.reference_path)
+    what = f"reference file (of spec {spec.name} {spec.version})"
     try:
         staged = stage(cur, spec.reference_path, "_reference")
     except ValueError as exc:
-        raise SpecError(source, [str(exc)]) from exc
+        raise SpecError(source, [str(exc)], what) from exc
     present = set(staged.types)
     problems = []
     missing = [f.name for f in spec.features if f.name not in present]
@@ -297,7 +303,7 @@ def _load_reference(cur, spec: ModelSpec) -> int:
             "for drift baselines"
         )
     if problems:
-        raise SpecError(source, problems)
+        raise SpecError(source, problems, what)
     numeric = [f.name for f in spec.features if f.type == "numeric"] + ["prediction"]
     if spec.task == "regression":
         numeric.append("actual")
@@ -308,17 +314,41 @@ def _load_reference(cur, spec: ModelSpec) -> int:
                 f"reference column `{col}` must be numeric; {count} value(s) are not, "
                 "first rows: " + fmt_rows(sample)
             )
+            continue
+        count, sample = offending(
+            cur, staged, col, f"NOT isfinite(TRY_CAST({quote_ident(col)} AS DOUBLE))"
+        )
+        if count:
+            problems.append(
+                f"reference column `{col}` has {count} NaN or infinite value(s) (leave a cell "
+                "empty for a missing value), first rows: " + fmt_rows(sample)
+            )
+    if spec.task == "binary_classification" and not problems:
+        count, sample = offending(
+            cur, staged, "prediction", f"NOT ({double_expr('prediction')} BETWEEN 0 AND 1)"
+        )
+        if count:
+            problems.append(
+                f"reference column `prediction` has {count} score(s) outside [0, 1] (a binary "
+                "classifier's prediction is the probability of the positive class), first rows: "
+                + fmt_rows(sample)
+            )
     if spec.classes:
         actual = text_expr("actual", staged.types["actual"])
-        allowed = ", ".join("'" + c.replace("'", "''") + "'" for c in spec.classes)
-        count, sample = offending(cur, staged, "actual", f"({actual}) NOT IN ({allowed})")
+        count, sample = offending(
+            cur,
+            staged,
+            "actual",
+            f"NOT coalesce(list_contains($classes::VARCHAR[], ({actual})), FALSE)",
+            {"classes": list(spec.classes)},
+        )
         if count:
             problems.append(
                 f"reference column `actual` has {count} label(s) not in classes {spec.classes}, "
                 "first rows: " + fmt_rows(sample)
             )
     if problems:
-        raise SpecError(source, problems)
+        raise SpecError(source, problems, what)
     _insert_reference(cur, spec, staged)
     return staged.rows
 
@@ -328,10 +358,12 @@ def _insert_reference(cur, spec: ModelSpec, staged) -> None:
         return text_expr(col, staged.types[col]) if col in staged.types else "NULL"
 
     actual = text("actual")
+    params: dict = {"version": spec.version}
     if spec.task == "regression":
         value, label = double_expr("actual"), "NULL"
     elif spec.positive_class is not None:
-        value = f"CASE WHEN ({actual}) = '{spec.positive_class}' THEN 1.0 ELSE 0.0 END"
+        params["positive"] = spec.positive_class
+        value = f"CASE WHEN ({actual}) = $positive THEN 1.0 ELSE 0.0 END"
         label = actual
     else:
         value, label = "NULL", actual
@@ -343,14 +375,21 @@ def _insert_reference(cur, spec: ModelSpec, staged) -> None:
         "actual_label",
         "segment",
     ]
-    exprs = ["?", double_expr("prediction"), text("predicted_label"), value, label, text("segment")]
+    exprs = [
+        "$version",
+        double_expr("prediction"),
+        text("predicted_label"),
+        value,
+        label,
+        text("segment"),
+    ]
     for f in spec.features:
         cols.append(quote_ident(f.name))
         exprs.append(double_expr(f.name) if f.type == "numeric" else text(f.name))
     cur.execute(
         f"INSERT INTO {quote_ident(reference_table(spec.name))} ({', '.join(cols)}) "
         f"SELECT {', '.join(exprs)} FROM _reference ORDER BY _row",
-        [spec.version],
+        params,
     )
     cur.execute("DROP TABLE _reference")
 

@@ -29,7 +29,7 @@ from lifecycle.staging import (
     timestamp_expr,
     timestamp_problems,
 )
-from lifecycle.store import Store, feature_table, quote_ident
+from lifecycle.store import Sql, Store, feature_table, quote_ident
 
 VARIANTS = ("production", "shadow", "canary")
 STATUSES = ("ok", "error")
@@ -163,7 +163,7 @@ def ingest(
     return report
 
 
-def _append(cur, model: str, kind: str, select: str, report: IngestReport) -> int:
+def _append(cur, model: str, kind: str, select: Sql, report: IngestReport) -> int:
     batch_id = cur.execute("SELECT nextval('batch_seq')").fetchall()[0][0]
     target = {
         "predictions": "predictions",
@@ -172,7 +172,7 @@ def _append(cur, model: str, kind: str, select: str, report: IngestReport) -> in
         "infra": "infra_metrics",
         "features": feature_table(model),
     }[kind]
-    cur.execute(f"CREATE TEMP TABLE _typed AS {select}")
+    select.execute(cur, "CREATE TEMP TABLE _typed AS ")
     cols = [r[0] for r in cur.execute("DESCRIBE _typed").fetchall()]
     col_list = ", ".join(quote_ident(c) for c in cols)
     cur.execute(
@@ -211,8 +211,14 @@ class _Checker:
         self.assume_utc, self.report = assume_utc, report
         self.problems: list[str] = []
         self.t = staged.table
+        # values the typed SELECT binds (named parameters; never quoted into the SQL text)
+        self.params: dict[str, object] = {"model": model}
 
-    def run(self) -> str:
+    def _sql(self, text: str) -> Sql:
+        """`text` with the checker's params that it uses (DuckDB refuses unused ones)."""
+        return Sql(text, {k: v for k, v in self.params.items() if f"${k}" in text})
+
+    def run(self) -> Sql:
         if self.kind == "features":
             return self._features()
         spec = COLUMNS[self.kind]
@@ -222,7 +228,7 @@ class _Checker:
         self._types(spec)
         self._model_name_column()
         if self.problems:
-            return ""
+            return Sql("")
         return getattr(self, f"_{self.kind}")()
 
     # -- generic checks ---------------------------------------------------------
@@ -282,7 +288,11 @@ class _Checker:
             return
         expr = text_expr("model_name", self.staged.types["model_name"])
         count, sample = offending(
-            self.cur, self.staged, "model_name", f"({expr}) IS DISTINCT FROM '{self.model}'"
+            self.cur,
+            self.staged,
+            "model_name",
+            f"({expr}) IS DISTINCT FROM $model",
+            {"model": self.model},
         )
         if count:
             self.problems.append(
@@ -291,9 +301,12 @@ class _Checker:
             )
 
     def _allowed(self, col: str, expr: str, allowed: tuple[str, ...] | list[str], what: str):
-        values = ", ".join("'" + v.replace("'", "''") + "'" for v in allowed)
         count, sample = offending(
-            self.cur, self.staged, col, f"({expr}) IS NOT NULL AND ({expr}) NOT IN ({values})"
+            self.cur,
+            self.staged,
+            col,
+            f"({expr}) IS NOT NULL AND NOT list_contains($allowed::VARCHAR[], ({expr}))",
+            {"allowed": [str(v) for v in allowed]},
         )
         if count:
             self.problems.append(
@@ -354,7 +367,7 @@ class _Checker:
 
     # -- per kind ---------------------------------------------------------------
 
-    def _predictions(self) -> str:
+    def _predictions(self) -> Sql:
         self._versions()
         variant = self._col("variant", "text", "'production'")
         status = self._col("status", "text", "'ok'")
@@ -375,10 +388,10 @@ class _Checker:
         self._duplicates(pid, "predictions")
         self._nonfinite("prediction")
         self._nonfinite("latency_ms")
-        return (
+        return self._sql(
             f"SELECT {pid} AS prediction_id, "
             f"coalesce({self._col('request_id', 'text')}, {pid}) AS request_id, "
-            f"'{self.model}' AS model_name, {self._expr('model_version', 'text')} AS model_version, "
+            f"$model AS model_name, {self._expr('model_version', 'text')} AS model_version, "
             f"{self._expr('ts', 'ts')} AS ts, coalesce({variant}, 'production') AS variant, "
             f"{prediction} AS prediction, {label} AS predicted_label, {latency} AS latency_ms, "
             f"coalesce({status}, 'ok') AS status, {self._col('segment', 'text')} AS segment "
@@ -395,7 +408,7 @@ class _Checker:
                 f"column `{col}`: {count} row(s) with {what}, first rows: " + fmt_rows(sample)
             )
 
-    def _labels(self) -> str:
+    def _labels(self) -> Sql:
         pid = self._expr("prediction_id", "text")
         actual = self._expr("actual", "text")
         if self.task == "regression":
@@ -410,21 +423,22 @@ class _Checker:
             classes = catalog.model_classes(self.cur, self.model)
             self._allowed("actual", actual, classes, "a label")
             positive = catalog.positive_class(self.cur, self.model)
+            self.params["positive"] = positive
             value = (
-                f"CASE WHEN ({actual}) = '{positive}' THEN 1.0 ELSE 0.0 END"
+                f"CASE WHEN ({actual}) = $positive THEN 1.0 ELSE 0.0 END"
                 if positive is not None
                 else "NULL"
             )
             label = actual
         self._duplicates(pid, "labels")
         self._unknown_ids(pid)
-        return (
-            f"SELECT {pid} AS prediction_id, '{self.model}' AS model_name, "
+        return self._sql(
+            f"SELECT {pid} AS prediction_id, $model AS model_name, "
             f"{value} AS actual_value, {label} AS actual_label, "
             f"{self._expr('labeled_at', 'ts')} AS labeled_at FROM {self.t} ORDER BY _row"
         )
 
-    def _business(self) -> str:
+    def _business(self) -> Sql:
         kpis = catalog.model_kpis(self.cur, self.model)
         kpi = self._expr("kpi", "text")
         if not kpis:
@@ -434,44 +448,47 @@ class _Checker:
         pid = self._col("prediction_id", "text")
         if "prediction_id" in self.staged.types:
             self._unknown_ids(pid)
-        return (
-            f"SELECT '{self.model}' AS model_name, {pid} AS prediction_id, "
+        return self._sql(
+            f"SELECT $model AS model_name, {pid} AS prediction_id, "
             f"{self._expr('ts', 'ts')} AS ts, {kpi} AS kpi, {self._expr('value', 'double')} "
             f"AS value FROM {self.t} ORDER BY _row"
         )
 
-    def _infra(self) -> str:
+    def _infra(self) -> Sql:
         self._versions()
         variant = self._col("variant", "text", "'production'")
         if "variant" in self.staged.types:
             self._allowed("variant", variant, VARIANTS, "a variant")
-        select = (
-            f"SELECT '{self.model}' AS model_name, {self._expr('model_version', 'text')} "
+        select = self._sql(
+            f"SELECT $model AS model_name, {self._expr('model_version', 'text')} "
             f"AS model_version, coalesce({variant}, 'production') AS variant, "
             f"{self._expr('ts', 'ts')} AS ts, {self._expr('metric', 'text')} AS metric, "
             f"{self._expr('value', 'double')} AS value FROM {self.t}"
         )
-        dup = self.cur.execute(
-            f"SELECT model_version, variant, ts, metric FROM ({select}) "
-            "GROUP BY ALL HAVING count(*) > 1 LIMIT 3"
+        dup = select.execute(
+            self.cur,
+            "SELECT model_version, variant, ts, metric FROM (",
+            ") GROUP BY ALL HAVING count(*) > 1 LIMIT 3",
         ).fetchall()
         if dup:
             self.problems.append(
                 "the batch has the same (version, variant, ts, metric) more than once, e.g. "
                 + "; ".join(str(d) for d in dup)
             )
-        stored = self.cur.execute(
-            f"SELECT b.model_version, b.variant, b.ts, b.metric FROM ({select}) b JOIN "
-            "infra_metrics s USING (model_name, model_version, variant, ts, metric) LIMIT 3"
+        stored = select.execute(
+            self.cur,
+            "SELECT b.model_version, b.variant, b.ts, b.metric FROM (",
+            ") b JOIN infra_metrics s USING (model_name, model_version, variant, ts, metric) "
+            "LIMIT 3",
         ).fetchall()
         if stored:
             self.problems.append(
                 "metrics already stored for the same (version, variant, ts, metric), e.g. "
                 + "; ".join(str(d) for d in stored)
             )
-        return select + " ORDER BY _row"
+        return Sql(select.text + " ORDER BY _row", select.params)
 
-    def _features(self) -> str:
+    def _features(self) -> Sql:
         schema = catalog.feature_schema(self.cur, self.model)  # name -> numeric/categorical
         present = set(self.staged.types)
         if "prediction_id" not in present:
@@ -483,7 +500,7 @@ class _Checker:
                 f"(schema: {', '.join(schema)})"
             )
         if self.problems:
-            return ""
+            return Sql("")
         self._not_null("prediction_id", "text")
         pid = self._expr("prediction_id", "text")
         parts = [f"{pid} AS prediction_id"]
@@ -506,7 +523,7 @@ class _Checker:
         self._missing_counts(parts)
         self._duplicates(pid, feature_table(self.model))
         self._unknown_ids(pid)
-        return f"SELECT {', '.join(parts)} FROM {self.t} ORDER BY _row"
+        return self._sql(f"SELECT {', '.join(parts)} FROM {self.t} ORDER BY _row")
 
     def _missing_counts(self, parts: list[str]) -> None:
         select = ", ".join(

@@ -210,9 +210,10 @@ def _labelled_relation(
     if as_of is not None:
         label_filter = "AND labeled_at <= ?"
         label_params.append(as_of)
+    label_sql, label_sql_params = predicted_label_sql("p", task)
     sql = f"""
         SELECT {bucket_sql(grain, "p.ts")} AS window_start, p.model_version, p.variant,
-               p.prediction AS score, {predicted_label_sql("p", task)} AS predicted_label,
+               p.prediction AS score, {label_sql} AS predicted_label,
                l.actual_value, l.actual_label, l.prediction_id IS NOT NULL AS has_label
         FROM predictions p
         LEFT JOIN (SELECT prediction_id, actual_value, actual_label FROM labels
@@ -220,31 +221,35 @@ def _labelled_relation(
                ON l.prediction_id = p.prediction_id
         WHERE {where} AND p.status = 'ok'
     """
-    return sql, label_params + params
+    return sql, label_sql_params + label_params + params
 
 
-def predicted_label_sql(alias: str, task: ModelTask) -> str:
-    """The predicted label; for binary models without one, score >= 0.5 means positive."""
+def predicted_label_sql(alias: str, task: ModelTask) -> tuple[str, list]:
+    """The predicted label; for binary models without one, score >= 0.5 means positive.
+
+    Returns (sql, params): the class names are bound as positional parameters, so the
+    caller puts these params where the SQL lands in its statement's `?` order."""
     if task.positive is None or task.negative is None:
-        return f"{alias}.predicted_label"
-    pos, neg = (c.replace("'", "''") for c in (task.positive, task.negative))
+        return f"{alias}.predicted_label", []
     return (
-        f"coalesce({alias}.predicted_label, CASE WHEN {alias}.prediction >= 0.5 THEN '{pos}' "
-        f"WHEN {alias}.prediction < 0.5 THEN '{neg}' END)"
+        f"coalesce({alias}.predicted_label, CASE WHEN {alias}.prediction >= 0.5 THEN ? "
+        f"WHEN {alias}.prediction < 0.5 THEN ? END)",
+        [task.positive, task.negative],
     )
 
 
 def _reference_relation(model: str, version: str, task: ModelTask) -> tuple[str, list]:
     table = quote_ident(reference_table(model))
+    label_sql, label_params = predicted_label_sql("r", task)
     sql = f"""
         SELECT TIMESTAMPTZ '1970-01-01 00:00:00+00' AS window_start, r.model_version,
                'reference' AS variant,
-               r.prediction AS score, {predicted_label_sql("r", task)} AS predicted_label,
+               r.prediction AS score, {label_sql} AS predicted_label,
                r.actual_value, r.actual_label,
                (r.actual_value IS NOT NULL OR r.actual_label IS NOT NULL) AS has_label
         FROM {table} r WHERE r.model_version = ?
     """
-    return sql, [version]
+    return sql, [*label_params, version]
 
 
 def _classification_counts(store: Store, relation: str, params: list, positive: str | None):
@@ -274,7 +279,6 @@ def _classification_counts(store: Store, relation: str, params: list, positive: 
             """,
             params,
         )
-    pos = positive.replace("'", "''")
     # AUC = (sum of positives' mid-ranks - n1 (n1 + 1) / 2) / (n1 n0): the Mann-Whitney U
     # statistic, with ties sharing the average of their ranks (as roc_auc_score counts
     # a tied positive/negative pair as one half).
@@ -283,7 +287,7 @@ def _classification_counts(store: Store, relation: str, params: list, positive: 
         WITH rel AS ({relation}),
         lab AS (
             SELECT window_start, model_version, variant, score, predicted_label,
-                   actual_label = '{pos}' AS y
+                   actual_label = ? AS y, predicted_label = ? AS y_hat
             FROM rel WHERE has_label AND actual_label IS NOT NULL
         ),
         ranked AS (
@@ -303,10 +307,10 @@ def _classification_counts(store: Store, relation: str, params: list, positive: 
         conf AS (
             SELECT window_start, model_version, variant,
                    count(*) FILTER (WHERE predicted_label IS NOT NULL) AS n,
-                   count(*) FILTER (WHERE y AND predicted_label = '{pos}') AS tp,
-                   count(*) FILTER (WHERE NOT y AND predicted_label = '{pos}') AS fp,
-                   count(*) FILTER (WHERE y AND predicted_label <> '{pos}') AS fn,
-                   count(*) FILTER (WHERE NOT y AND predicted_label <> '{pos}') AS tn
+                   count(*) FILTER (WHERE y AND y_hat) AS tp,
+                   count(*) FILTER (WHERE NOT y AND y_hat) AS fp,
+                   count(*) FILTER (WHERE y AND NOT y_hat) AS fn,
+                   count(*) FILTER (WHERE NOT y AND NOT y_hat) AS tn
             FROM lab GROUP BY ALL
         ),
         totals AS (
@@ -319,7 +323,7 @@ def _classification_counts(store: Store, relation: str, params: list, positive: 
         LEFT JOIN conf c USING (window_start, model_version, variant)
         LEFT JOIN auc a USING (window_start, model_version, variant)
         """,
-        params,
+        [*params, positive, positive],
     )
 
 
@@ -575,16 +579,15 @@ def calibration_bins(
         variant=variant,
         as_of=as_of,
     )
-    pos = task.positive.replace("'", "''")
     frame = store.query_df(
         f"""
         SELECT least(floor(score * {int(bins)}), {int(bins) - 1})::INTEGER AS k,
                count(*) AS labelled, avg(score) AS mean_score,
-               avg(CASE WHEN actual_label = '{pos}' THEN 1.0 ELSE 0.0 END) AS observed_rate
+               avg(CASE WHEN actual_label = ? THEN 1.0 ELSE 0.0 END) AS observed_rate
         FROM ({relation}) WHERE has_label AND score IS NOT NULL AND actual_label IS NOT NULL
         GROUP BY k ORDER BY k
         """,
-        params,
+        [task.positive, *params],
     )
     frame.insert(0, "bin_left", frame.pop("k") / bins)
     frame.insert(1, "bin_right", frame["bin_left"] + 1 / bins)

@@ -70,7 +70,7 @@ from lifecycle.drift.windows import (
 )
 from lifecycle.monitoring_plan import monitoring_plan
 from lifecycle.quality import RuleInfo, quality_checks, reference_profile
-from lifecycle.store import Store, feature_table
+from lifecycle.store import Sql, Store, feature_table
 
 SAMPLE_SEED = 20260101  # seeds the hash that picks sample rows (any fixed value works)
 CUR_TABLE, REF_TABLE = "_mon_current", "_mon_reference"
@@ -510,7 +510,7 @@ class _Runner:
                 materialise(self.cur, table, spec_relation(w.model, w.version, names, sampling))
                 self.spec_state = {"version": ctx.version, "rows": rows}
             return table, rel, self.spec_state["rows"]
-        rows = int(self.cur.execute(f"SELECT count(*) FROM ({rel})").fetchall()[0][0])
+        rows = int(rel.execute(self.cur, "SELECT count(*) FROM (", ")").fetchall()[0][0])
         sampling = Sampling(rows, config.sample_rows, SAMPLE_SEED)
         materialise(
             self.cur,
@@ -526,7 +526,7 @@ class _Runner:
             return None
         return self.spec_state.setdefault(f"atoms:{part}", {})
 
-    def reference_profile(self, ctx: VersionContext, ref_table: str, ref_rel: str):
+    def reference_profile(self, ctx: VersionContext, ref_table: str, ref_rel: Sql):
         """The reference's quality profile; computed once per version for the spec reference."""
         if self.reference == "spec" and "profile" in self.spec_state:
             return self.spec_state["profile"]
@@ -570,10 +570,11 @@ class _Runner:
             concept.surrogate_check(current, config.features, ctx.task, config, seed),
         ]
 
-    def _labelled_sample(self, relation: str, limit: int, seed: int):
-        return self.cur.execute(
-            f"SELECT * FROM ({relation}) ORDER BY hash({KEY}, {int(seed)}), {KEY} "
-            f"LIMIT {int(limit)}"
+    def _labelled_sample(self, relation: Sql, limit: int, seed: int):
+        return relation.execute(
+            self.cur,
+            "SELECT * FROM (",
+            f") ORDER BY hash({KEY}, {int(seed)}), {KEY} LIMIT {int(limit)}",
         ).df()
 
 

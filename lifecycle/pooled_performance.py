@@ -142,6 +142,7 @@ INTERVALS = {"hour": "1 hour", "day": "1 day", "week": "7 days", "month": "1 mon
 def _pooled_sql(model, task, grain, steps, since, settings, counts):
     """The whole computation as one statement; see the module docstring."""
     delta = INTERVALS[grain]  # a month has no fixed length: an SQL interval, not a timedelta
+    label_sql, label_params = predicted_label_sql("p", task)
     last = max(steps)
     names = [c for c, _, _ in counts]
     aggregates = ", ".join(f"{expr} AS {c}" for c, expr, _ in counts)
@@ -191,7 +192,7 @@ def _pooled_sql(model, task, grain, steps, since, settings, counts):
                             unnest(?::BIGINT[]) AS pool_days),
         rel AS (
             SELECT {bucket_sql(grain, "p.ts")} AS window_start, p.model_version, p.variant,
-                   p.prediction AS score, {predicted_label_sql("p", task)} AS predicted_label,
+                   p.prediction AS score, {label_sql} AS predicted_label,
                    l.actual_value, l.actual_label, l.labeled_at
             FROM predictions p
             LEFT JOIN (SELECT prediction_id, actual_value, actual_label, labeled_at
@@ -252,6 +253,7 @@ def _pooled_sql(model, task, grain, steps, since, settings, counts):
         settings["versions"],
         settings["min_labels"],
         settings["pool_days"],
+        *label_params,  # the predicted label's class names, in `rel` before its filters
         model,
         last,
         model,

@@ -34,8 +34,8 @@ from lifecycle.drift import noise
 from lifecycle.drift.config import DriftConfig, FeatureInfo
 from lifecycle.drift.results_model import CheckResult, clean, insufficient
 from lifecycle.drift.severity import grade, response
-from lifecycle.drift.windows import HAS_FEATURES, KEY, sql_double, sql_text
-from lifecycle.store import quote_ident
+from lifecycle.drift.windows import HAS_FEATURES, KEY
+from lifecycle.store import Sql, bind, quote_ident
 
 EVIDENCE_ROWS = 5
 TUKEY_FAR = 3.0
@@ -63,12 +63,12 @@ class ReferenceProfile:
 
 
 def reference_profile(
-    cur, ref_relation: str, ref_sample_table: str, features: Sequence[FeatureInfo]
+    cur, ref_relation: Sql, ref_sample_table: str, features: Sequence[FeatureInfo]
 ) -> ReferenceProfile:
     """Missing counts and categories over the full reference; fences from its sample table."""
     parts = ["count(*)"] + [f"count(*) - count({quote_ident(f.name)})" for f in features]
-    row = cur.execute(
-        f"SELECT {', '.join(parts)} FROM ({ref_relation}) WHERE {HAS_FEATURES}"
+    row = ref_relation.execute(
+        cur, f"SELECT {', '.join(parts)} FROM (", f") WHERE {HAS_FEATURES}"
     ).fetchall()[0]
     missing = {f.name: int(row[i + 1]) for i, f in enumerate(features)}
     fences, outlier_rate = _fences(cur, ref_sample_table, features)
@@ -76,9 +76,10 @@ def reference_profile(
     for f in features:
         if f.type == "categorical":
             q = quote_ident(f.name)
-            counts = cur.execute(
-                f"SELECT {q}, count(*) FROM ({ref_relation}) WHERE {q} IS NOT NULL "
-                "GROUP BY 1 ORDER BY 1"
+            counts = ref_relation.execute(
+                cur,
+                f"SELECT {q}, count(*) FROM (",
+                f") WHERE {q} IS NOT NULL GROUP BY 1 ORDER BY 1",
             ).fetchall()
             categories[f.name] = [k for k, _ in counts]
             total = sum(n for _, n in counts)
@@ -100,19 +101,20 @@ def _fences(cur, table: str, features: Sequence[FeatureInfo]):
         fences[name] = (q[0] - TUKEY_FAR * iqr, q[1] + TUKEY_FAR * iqr)
     rates = {}
     if fences:
+        params: dict = {}
         parts = [
-            f"count(*) FILTER (WHERE {quote_ident(c)} < {sql_double(lo)} OR {quote_ident(c)} > {sql_double(hi)}) "
+            f"count(*) FILTER (WHERE {_outside(c, lo, hi, params)}) "
             f"/ greatest(count({quote_ident(c)}), 1)"
             for c, (lo, hi) in fences.items()
         ]
-        row = cur.execute(f"SELECT {', '.join(parts)} FROM {table}").fetchall()[0]
+        row = cur.execute(f"SELECT {', '.join(parts)} FROM {table}", params).fetchall()[0]
         rates = dict(zip(fences, (float(v) for v in row), strict=True))
     return fences, rates
 
 
 def quality_checks(
     cur,
-    cur_relation: str,
+    cur_relation: Sql,
     features: Sequence[FeatureInfo],
     rules: Sequence[RuleInfo],
     profile: ReferenceProfile,
@@ -134,23 +136,28 @@ def quality_checks(
 # -- one aggregate query -------------------------------------------------------------
 
 
-def _window_counts(cur, relation, features, rules, profile, table_types) -> dict:
+def _outside(column: str, lo: float, hi: float, params: dict) -> str:
+    """SQL: `column` lies outside [lo, hi] (the bounds bound as DOUBLE parameters)."""
+    q = quote_ident(column)
+    return f"{q} < {bind(params, float(lo))} OR {q} > {bind(params, float(hi))}"
+
+
+def _window_counts(cur, relation: Sql, features, rules, profile, table_types) -> dict:
     exprs: dict[str, str] = {"rows": "count(*)"}
+    params: dict = {}
     for f in features:
         q = quote_ident(f.name)
         exprs[f"present:{f.name}"] = f"count({q})"
         if f.type == "numeric" and f.range:
             lo, hi = f.range
-            exprs[f"range:{f.name}"] = (
-                f"count(*) FILTER (WHERE {q} < {sql_double(lo)} OR {q} > {sql_double(hi)})"
-            )
+            exprs[f"range:{f.name}"] = f"count(*) FILTER (WHERE {_outside(f.name, lo, hi, params)})"
         if f.type == "numeric" and f.name in profile.fences:
             lo, hi = profile.fences[f.name]
             exprs[f"outlier:{f.name}"] = (
-                f"count(*) FILTER (WHERE {q} < {sql_double(lo)} OR {q} > {sql_double(hi)})"
+                f"count(*) FILTER (WHERE {_outside(f.name, lo, hi, params)})"
             )
         if f.type == "categorical":
-            exprs[f"new:{f.name}"] = f"count(*) FILTER (WHERE {_new_category(f, profile)})"
+            exprs[f"new:{f.name}"] = f"count(*) FILTER (WHERE {_new_category(f, profile, params)})"
     for name in table_types:
         if name not in {f.name for f in features}:
             exprs[f"extra:{name}"] = f"count({quote_ident(name)})"
@@ -159,16 +166,20 @@ def _window_counts(cur, relation, features, rules, profile, table_types) -> dict
         exprs[f"unknown:{i}"] = f"count(*) FILTER (WHERE ({rule.sql}) IS NULL)"
     keys = list(exprs)
     select = ", ".join(exprs[k] for k in keys)
-    row = cur.execute(f"SELECT {select} FROM ({relation}) WHERE {HAS_FEATURES}").fetchall()[0]
+    row = relation.execute(
+        cur, f"SELECT {select} FROM (", f") WHERE {HAS_FEATURES}", params
+    ).fetchall()[0]
     return {k: int(v or 0) for k, v in zip(keys, row, strict=True)}
 
 
-def _new_category(f: FeatureInfo, profile: ReferenceProfile) -> str:
+def _new_category(f: FeatureInfo, profile: ReferenceProfile, params: dict) -> str:
+    """SQL: a value outside the allowed categories (the list bound as a parameter)."""
     allowed = list(f.values) if f.values else profile.categories.get(f.name, [])
     q = quote_ident(f.name)
     if not allowed:
         return f"{q} IS NOT NULL"
-    return f"{q} IS NOT NULL AND {q} NOT IN ({', '.join(sql_text(v) for v in allowed)})"
+    values = bind(params, [str(v) for v in allowed])
+    return f"{q} IS NOT NULL AND NOT list_contains({values}::VARCHAR[], CAST({q} AS VARCHAR))"
 
 
 # -- schema ---------------------------------------------------------------------------
@@ -239,9 +250,10 @@ def _schema(cur, relation, features, table_types, counts, config) -> list[CheckR
 
 
 def _missing_columns_by_batch(cur, relation) -> list[tuple[set[str], int]]:
-    rows = cur.execute(
-        f"SELECT b.report, w.n FROM (SELECT _batch, count(*) AS n FROM ({relation}) "
-        f"WHERE {HAS_FEATURES} GROUP BY _batch) w JOIN ingest_batches b ON b.batch_id = w._batch"
+    rows = relation.execute(
+        cur,
+        "SELECT b.report, w.n FROM (SELECT _batch, count(*) AS n FROM (",
+        f") WHERE {HAS_FEATURES} GROUP BY _batch) w JOIN ingest_batches b ON b.batch_id = w._batch",
     ).fetchall()
     out = []
     for report, n in rows:
@@ -324,12 +336,9 @@ def _out_of_range(cur, relation, f, present, counts, config) -> CheckResult:
     bound = noise.rate_excess_bound(bad, present, quantile=config.noise_quantile)
     severity = grade(bound, thresholds) if bad else "none"
     lo, hi = f.range
-    q = quote_ident(f.name)
-    evidence = (
-        _evidence(cur, relation, f"{q} < {sql_double(lo)} OR {q} > {sql_double(hi)}", [f.name])
-        if bad
-        else []
-    )
+    params: dict = {}
+    condition = _outside(f.name, lo, hi, params)
+    evidence = _evidence(cur, relation, condition, [f.name], params) if bad else []
     return CheckResult(
         check="out_of_range",
         subject=f.name,
@@ -403,11 +412,15 @@ def _new_categories(cur, relation, f, present, counts, profile, config) -> Check
     shares = {}
     if new:
         q = quote_ident(f.name)
+        params: dict = {}
+        new_sql = _new_category(f, profile, params)
         shares = {
             str(k): n / present
-            for k, n in cur.execute(
-                f"SELECT {q}, count(*) FROM ({relation}) WHERE {HAS_FEATURES} "
-                f"AND {_new_category(f, profile)} GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 20"
+            for k, n in relation.execute(
+                cur,
+                f"SELECT {q}, count(*) FROM (",
+                f") WHERE {HAS_FEATURES} AND {new_sql} GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 20",
+                params,
             ).fetchall()
         }
     return CheckResult(
@@ -484,11 +497,15 @@ def _rule_columns(sql: str, features) -> list[str]:
     return [f.name for f in features if f.name in words]
 
 
-def _evidence(cur, relation: str, condition: str, columns: list[str]) -> list[dict]:
+def _evidence(
+    cur, relation: Sql, condition: str, columns: list[str], params: dict | None = None
+) -> list[dict]:
     cols = "".join(f", {quote_ident(c)}" for c in columns)
-    rows = cur.execute(
-        f"SELECT {KEY}{cols} FROM ({relation}) WHERE {HAS_FEATURES} AND ({condition}) "
-        f"ORDER BY {KEY} LIMIT {EVIDENCE_ROWS}"
+    rows = relation.execute(
+        cur,
+        f"SELECT {KEY}{cols} FROM (",
+        f") WHERE {HAS_FEATURES} AND ({condition}) ORDER BY {KEY} LIMIT {EVIDENCE_ROWS}",
+        params,
     ).fetchall()
     out = []
     for row in rows:

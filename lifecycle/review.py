@@ -82,16 +82,17 @@ def champion_of(store: Store, model: str, version: str) -> str | None:
 def _reference_grouped(model: str, version: str, task, group: str) -> tuple[str, list]:
     """The version's validation rows in the metric SQL's shape, grouped by segment/feature."""
     column = "segment" if group == "segment" else quote_ident(group)
+    label_sql, label_params = layers.predicted_label_sql("r", task)
     sql = f"""
         SELECT TIMESTAMPTZ '1970-01-01 00:00:00+00' AS window_start,
                'candidate' AS model_version,
                coalesce(CAST(r.{column} AS VARCHAR), '(none)') AS variant,
-               r.prediction AS score, {layers.predicted_label_sql("r", task)} AS predicted_label,
+               r.prediction AS score, {label_sql} AS predicted_label,
                r.actual_value, r.actual_label,
                (r.actual_value IS NOT NULL OR r.actual_label IS NOT NULL) AS has_label
         FROM {quote_ident(reference_table(model))} r WHERE r.model_version = ?
     """
-    return sql, [version]
+    return sql, [*label_params, version]
 
 
 def _tidy(frame: pd.DataFrame, task: str) -> pd.DataFrame:
@@ -139,7 +140,6 @@ def fairness(store: Store, model: str, version: str, champion: str | None) -> di
         return {"attribute": None, "note": "the spec names no sensitive_attribute"}
     if meta["task"] != "binary_classification" or positive is None:
         return {"attribute": attribute, "note": "disparate impact applies to binary classifiers"}
-    pos = positive.replace("'", "''")
     column = quote_ident(attribute)
     shadow_rows = store.query_one(
         "SELECT count(*) FROM predictions WHERE model_name = ? AND model_version = ? "
@@ -150,12 +150,14 @@ def fairness(store: Store, model: str, version: str, champion: str | None) -> di
     if shadow_rows:
         basis = "shadow requests (both versions on the same requests)"
         features = quote_ident(feature_table(model))
+        c_label, c_params = layers.predicted_label_sql("c", task)
+        p_label, p_params = layers.predicted_label_sql("p", task)
         sql = f"""
             WITH rows_ AS (
                 SELECT coalesce(CAST(coalesce(fc.{column}, fp.{column}) AS VARCHAR), '(missing)')
                        AS grp,
-                       {layers.predicted_label_sql("c", task)} = '{pos}' AS c_pos,
-                       {layers.predicted_label_sql("p", task)} = '{pos}' AS p_pos
+                       {c_label} = ? AS c_pos,
+                       {p_label} = ? AS p_pos
                 FROM predictions c
                 LEFT JOIN predictions p ON p.request_id = c.request_id
                      AND p.model_name = c.model_name AND p.variant = 'production'
@@ -169,16 +171,17 @@ def fairness(store: Store, model: str, version: str, champion: str | None) -> di
             UNION ALL
             SELECT 'champion', grp, p_pos FROM rows_
         """
-        params = [champion, model, version, champion]
+        params = [*c_params, positive, *p_params, positive, champion, model, version, champion]
     else:
         basis = "validation data of the version"
+        r_label, r_params = layers.predicted_label_sql("r", task)
         sql = f"""
             SELECT 'candidate' AS side,
                    coalesce(CAST(r.{column} AS VARCHAR), '(missing)') AS grp,
-                   {layers.predicted_label_sql("r", task)} = '{pos}' AS positive
+                   {r_label} = ? AS positive
             FROM {quote_ident(reference_table(model))} r WHERE r.model_version = ?
         """
-        params = [version]
+        params = [*r_params, positive, version]
     frame = store.query_df(
         f"""
         WITH labelled AS ({sql}),
@@ -218,7 +221,9 @@ def shadow_comparison(store: Store, model: str, version: str, champion: str | No
     if champion is None:
         return {"pairs": 0, "note": "no production version to compare with"}
     task = layers.model_task(store, model)
-    c_label, p_label = (layers.predicted_label_sql(alias, task) for alias in ("c", "p"))
+    (c_label, c_params), (p_label, p_params) = (
+        layers.predicted_label_sql(alias, task) for alias in ("c", "p")
+    )
     pairs = f"""
         SELECT c.prediction - p.prediction AS diff, {c_label} AS c_label, {p_label} AS p_label
         FROM predictions c
@@ -227,7 +232,7 @@ def shadow_comparison(store: Store, model: str, version: str, champion: str | No
         WHERE c.model_name = ? AND c.model_version = ? AND c.variant = 'shadow'
           AND c.status = 'ok'
     """
-    params = [champion, model, version]
+    params = [*c_params, *p_params, champion, model, version]
     quantiles = list(QUANTILES)
     row = store.query_df(
         f"""

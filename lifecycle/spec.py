@@ -54,11 +54,11 @@ TOP_LEVEL_KEYS = {
 class SpecError(ValueError):
     """A spec that cannot be registered; `problems` lists every reason with its location."""
 
-    def __init__(self, source: str, problems: list[str]):
+    def __init__(self, source: str, problems: list[str], what: str = "spec"):
         self.source = source
         self.problems = problems
         listing = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"spec {source} is not valid:\n{listing}")
+        super().__init__(f"{what} {source} is not valid:\n{listing}")
 
 
 @dataclass(frozen=True)
@@ -157,6 +157,16 @@ def load_spec(path: str | Path) -> ModelSpec:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise SpecError(str(path), [f"cannot read the file: {exc.strerror}"]) from exc
+    except UnicodeDecodeError as exc:
+        raise SpecError(
+            str(path),
+            [
+                f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
+                "a spec is a TOML text file"
+            ],
+        ) from exc
+    if "\x00" in text:
+        raise SpecError(str(path), ["the file holds NUL bytes; a spec is a TOML text file"])
     return parse_spec(text, source=str(path), base_dir=path.parent)
 
 

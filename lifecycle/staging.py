@@ -9,6 +9,7 @@ whose values do not convert.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,7 @@ def stage(
     cur: duckdb.DuckDBPyConnection, source: pd.DataFrame | str | os.PathLike, table: str
 ) -> Staged:
     """Load `source` into TEMP table `table` with a 1-based `_row` column."""
+    params: dict = {}
     if isinstance(source, pd.DataFrame):
         frame = source.reset_index(drop=True)
         cur.register("_stage_src", frame)
@@ -43,31 +45,94 @@ def stage(
         path = Path(source)
         if not path.exists():
             raise FileNotFoundError(f"no such file: {path}")
+        if path.stat().st_size == 0:
+            raise ValueError(f"{path} is empty")
         suffix = path.suffix.lower()
+        params["path"] = str(path)
         if suffix in (".parquet", ".pq"):
-            scan = f"read_parquet({_lit(path)})"
+            scan = "read_parquet($path)"
         elif suffix == ".csv":
-            scan = f"read_csv({_lit(path)}, header = true, all_varchar = true)"
+            problem = _csv_header_problem(path)
+            if problem:
+                raise ValueError(f"{path}: {problem}")
+            # comma-separated, header on the first line, always: a sniffed dialect turns a
+            # ';' file into one column, or skips "inconsistent" leading rows without a word
+            scan = (
+                "read_csv($path, header = true, all_varchar = true, delim = ',', "
+                "quote = '\"', skip = 0)"
+            )
         else:
             raise ValueError(f"{path}: unsupported file type {suffix!r}; use .parquet or .csv")
     try:
         cur.execute(
             f"CREATE OR REPLACE TEMP TABLE {table} AS "
-            f"SELECT row_number() OVER () AS _row, * FROM {scan}"
+            f"SELECT row_number() OVER () AS _row, * FROM {scan}",
+            params,
         )
     except duckdb.Error as exc:
-        raise ValueError(f"cannot read the batch: {str(exc).splitlines()[0]}") from exc
+        raise ValueError(f"cannot read {_name(source)}: {_reason(exc)}") from exc
     finally:
         if isinstance(source, pd.DataFrame):
             cur.unregister("_stage_src")
     described = cur.execute(f"DESCRIBE {table}").fetchall()
     types = {r[0]: r[1] for r in described if r[0] != "_row"}
     rows = cur.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+    _check_shape(source, types)
     return Staged(table=table, types=types, rows=int(rows))
 
 
-def _lit(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
+def _name(source) -> str:
+    return "the data frame" if isinstance(source, pd.DataFrame) else str(source)
+
+
+def _reason(exc: duckdb.Error) -> str:
+    """DuckDB's first line without its class prefix ("Invalid Input Error: ...")."""
+    line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if "sniffing file" in line:
+        return (
+            "its rows do not all have as many comma-separated fields as the header "
+            "(check the delimiter, quotes and ragged rows)"
+        )
+    return re.sub(r"^[A-Za-z ]*(Error|Exception): ", "", line)
+
+
+def _csv_header_problem(path: Path) -> str | None:
+    """A CSV whose first line is not UTF-8, or is delimited by something other than ','."""
+    with open(path, "rb") as fh:
+        head = fh.readline(1 << 16)
+    try:
+        line = head.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return "not UTF-8 text; a CSV batch is UTF-8 text, comma-separated, with a header line"
+    if "\x00" in line:
+        return "binary data (NUL bytes); a CSV batch is UTF-8 text with a header line"
+    for sep, shown in ((";", "';'"), ("\t", "tab"), ("|", "'|'")):
+        if line.count(sep) > line.count(","):
+            return f"the header looks delimited by {shown}; CSV batches must be comma-separated"
+    return None
+
+
+NESTED = re.compile(r"(\[\d*\]$|^(STRUCT|MAP|UNION)\()")
+
+
+def _check_shape(source, types: dict[str, str]) -> None:
+    """Refuse nested columns (a list id would be stored as the text "[a]") and CSV files
+    delimited by something other than commas (read as one column)."""
+    nested = [f"`{c}` ({t})" for c, t in types.items() if NESTED.search(t)]
+    if nested:
+        raise ValueError(
+            f"{_name(source)}: column(s) {', '.join(nested)} hold lists or structures; "
+            "a batch holds one plain value (text, number or timestamp) per cell"
+        )
+    if len(types) == 1:
+        (header,) = types
+        for sep in (";", "\t", "|"):
+            if sep in header:
+                shown = "tab" if sep == "\t" else repr(sep)
+                raise ValueError(
+                    f"{_name(source)}: the header is one column {header!r}; the file looks "
+                    f"delimited by {shown}. CSV batches must be comma-separated"
+                )
 
 
 def double_expr(column: str) -> str:
@@ -139,7 +204,8 @@ def timestamp_problems(cur, staged: Staged, column: str, assume_utc: bool) -> li
             staged,
             column,
             f"{c} IS NOT NULL AND TRY_CAST({c} AS TIMESTAMPTZ) IS NOT NULL "
-            f"AND NOT regexp_matches(trim({c}), '{TIMESTAMP_OFFSET_RE}')",
+            f"AND NOT regexp_matches(trim({c}), $offset_re)",
+            {"offset_re": TIMESTAMP_OFFSET_RE},
         )
         if count:
             problems.append(
@@ -150,15 +216,21 @@ def timestamp_problems(cur, staged: Staged, column: str, assume_utc: bool) -> li
     return problems
 
 
-def offending(cur, staged: Staged, column: str, condition: str) -> tuple[int, list]:
-    """(count, first rows as (row, value)) of rows matching `condition`."""
+def offending(
+    cur, staged: Staged, column: str, condition: str, params: dict | None = None
+) -> tuple[int, list]:
+    """(count, first rows as (row, value)) of rows matching `condition` (its values bound
+    as the named `params`)."""
     c = quote_ident(column)
-    total = cur.execute(f"SELECT count(*) FROM {staged.table} WHERE {condition}").fetchall()[0][0]
+    total = cur.execute(
+        f"SELECT count(*) FROM {staged.table} WHERE {condition}", params or {}
+    ).fetchall()[0][0]
     if not total:
         return 0, []
     sample = cur.execute(
         f"SELECT _row, CAST({c} AS VARCHAR) FROM {staged.table} WHERE {condition} "
-        f"ORDER BY _row LIMIT {SAMPLE}"
+        f"ORDER BY _row LIMIT {SAMPLE}",
+        params or {},
     ).fetchall()
     return int(total), sample
 

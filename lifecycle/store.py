@@ -8,12 +8,15 @@ one DuckDB connection used from several threads fails under load (see STACK-NOTE
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import re
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -47,7 +50,36 @@ def resolve_db_path(cli_value: str | os.PathLike | None = None) -> Path:
 
 
 def quote_ident(name: str) -> str:
+    """A SQL identifier: the one way names reach SQL text (values are bound, never quoted)."""
+    if not isinstance(name, str) or not name or "\x00" in name:
+        raise ValueError(f"invalid SQL identifier {name!r}")
     return '"' + name.replace('"', '""') + '"'
+
+
+_PARAM_IDS = itertools.count()
+
+
+@dataclass(frozen=True)
+class Sql:
+    """A SQL fragment and the values it binds as named parameters (`$p12`).
+
+    Parameter names are unique per process, so fragments can be nested in one query
+    and their params merged: `Sql(f"... FROM ({a.text}) JOIN ({b.text})", a.params | b.params)`.
+    """
+
+    text: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def execute(self, cur, prefix: str = "", suffix: str = "", extra: dict | None = None):
+        """Run `prefix + text + suffix` with the fragment's params (and `extra`)."""
+        return cur.execute(prefix + self.text + suffix, {**self.params, **(extra or {})})
+
+
+def bind(params: dict[str, Any], value: Any) -> str:
+    """Add `value` to `params` under a fresh name and return its placeholder (`$p12`)."""
+    name = f"p{next(_PARAM_IDS)}"
+    params[name] = value
+    return "$" + name
 
 
 def feature_table(model_name: str) -> str:
@@ -123,7 +155,10 @@ class Store:
             try:
                 yield cur
             except BaseException:
-                cur.execute("ROLLBACK")
+                # a failed statement may have ended the transaction already: the error to
+                # report is the original one, never "TransactionContext Error: no transaction"
+                with contextlib.suppress(duckdb.Error):
+                    cur.execute("ROLLBACK")
                 raise
             cur.execute("COMMIT")
 

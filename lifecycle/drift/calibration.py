@@ -27,6 +27,7 @@ from lifecycle.drift.config import DriftConfig, FeatureInfo
 from lifecycle.drift.engine import prediction_drift, univariate_drift
 from lifecycle.drift.severity import RANK
 from lifecycle.quality import quality_checks, reference_profile
+from lifecycle.store import Sql
 
 REFERENCE_ROWS = 5_000
 SIZES = (100, 165, 500, 1_250, 10_000)
@@ -132,10 +133,10 @@ def window_results(con, config: DriftConfig, reference: dict) -> list:
         con, "ref", "cur", config, classifier=True, atoms_cache=reference.setdefault("pred", {})
     )
     if "profile" not in reference:
-        reference["profile"] = reference_profile(con, "SELECT * FROM ref", "ref", FEATURES)
+        reference["profile"] = reference_profile(con, Sql("SELECT * FROM ref"), "ref", FEATURES)
     profile = reference["profile"]
     types = {f.name: ("DOUBLE" if f.type == "numeric" else "VARCHAR") for f in FEATURES}
-    quality = quality_checks(con, "SELECT * FROM cur", FEATURES, [], profile, types, config)
+    quality = quality_checks(con, Sql("SELECT * FROM cur"), FEATURES, [], profile, types, config)
     return results + [r for r in quality if r.check in QUALITY_CHECKS]
 
 

@@ -25,7 +25,7 @@ from lifecycle.drift.windows import (
     window_ends,
     window_relation,
 )
-from lifecycle.store import Store, quote_ident
+from lifecycle.store import Sql, Store, quote_ident
 
 PREDICTION_SUBJECTS = {"prediction": "numeric", "predicted_label": "categorical"}
 
@@ -158,12 +158,15 @@ def feature_distribution(
             raise KeyError(f"no {grain} window of {model} {version} {variant} at {window_start}")
         ref_rel = reference_relation(cur, reference, window, features, config.baseline)
         cur_rel = window_relation(window, features)
-        union = (
-            f"SELECT 0 AS side, {quote_ident(feature)} AS x FROM ({ref_rel}) "
-            f"UNION ALL SELECT 1 AS side, {quote_ident(feature)} AS x FROM ({cur_rel})"
+        union = Sql(
+            f"SELECT 0 AS side, {quote_ident(feature)} AS x FROM ({ref_rel.text}) "
+            f"UNION ALL SELECT 1 AS side, {quote_ident(feature)} AS x FROM ({cur_rel.text})",
+            ref_rel.params | cur_rel.params,
         )
         missing = dict(
-            cur.execute(f"SELECT side, count(*) - count(x) FROM ({union}) GROUP BY side").fetchall()
+            union.execute(
+                cur, "SELECT side, count(*) - count(x) FROM (", ") GROUP BY side"
+            ).fetchall()
         )
         frame = _histogram(cur, union, bins) if kind == "numeric" else _categories(cur, union)
     frame.attrs.update(
@@ -191,19 +194,20 @@ def _feature_kind(store: Store, model: str, version: str, feature: str):
     raise KeyError(f"{model} {version} has no feature {feature!r} (features: {names})")
 
 
-def _histogram(cur, union: str, bins: int) -> pd.DataFrame:
-    lo, hi = cur.execute(f"SELECT min(x), max(x) FROM ({union})").fetchall()[0]
+def _histogram(cur, union: Sql, bins: int) -> pd.DataFrame:
+    lo, hi = union.execute(cur, "SELECT min(x), max(x) FROM (", ")").fetchall()[0]
     columns = ["bin_left", "bin_right", "reference_count", "current_count"]
     if lo is None:
         frame = pd.DataFrame(columns=columns)
         return _with_shares(frame, cdf=True)
     span = (hi - lo) or 1.0
     n = bins if hi > lo else 1
-    counts = cur.execute(
-        f"SELECT least(floor((x - ?) / ? * ?), ? - 1)::BIGINT AS k, "
-        "count(*) FILTER (WHERE side = 0), count(*) FILTER (WHERE side = 1) "
-        f"FROM ({union}) WHERE x IS NOT NULL GROUP BY k ORDER BY k",
-        [lo, span, n, n],
+    counts = union.execute(
+        cur,
+        "SELECT least(floor((x - $h_lo) / $h_span * $h_n), $h_n - 1)::BIGINT AS k, "
+        "count(*) FILTER (WHERE side = 0), count(*) FILTER (WHERE side = 1) FROM (",
+        ") WHERE x IS NOT NULL GROUP BY k ORDER BY k",
+        {"h_lo": lo, "h_span": span, "h_n": n},
     ).fetchall()
     ref, curr = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
     for k, r, c in counts:
@@ -220,11 +224,12 @@ def _histogram(cur, union: str, bins: int) -> pd.DataFrame:
     return _with_shares(frame, cdf=True)
 
 
-def _categories(cur, union: str) -> pd.DataFrame:
-    rows = cur.execute(
+def _categories(cur, union: Sql) -> pd.DataFrame:
+    rows = union.execute(
+        cur,
         "SELECT CAST(x AS VARCHAR) AS category, count(*) FILTER (WHERE side = 0), "
-        f"count(*) FILTER (WHERE side = 1) FROM ({union}) WHERE x IS NOT NULL "
-        "GROUP BY 1 ORDER BY 2 DESC, 3 DESC, 1"
+        "count(*) FILTER (WHERE side = 1) FROM (",
+        ") WHERE x IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 3 DESC, 1",
     ).fetchall()
     frame = pd.DataFrame(rows, columns=["category", "reference_count", "current_count"])
     frame = _with_shares(frame, cdf=False)

@@ -31,7 +31,7 @@ from lifecycle.names import (  # noqa: F401 - re-exported
     check_grain,
     chunk_size,
 )
-from lifecycle.store import feature_table, quote_ident, reference_table
+from lifecycle.store import Sql, bind, feature_table, quote_ident, reference_table
 
 # The step from one window start to the next, for pandas (`Series + step`, `date_range`):
 # a month has no fixed length, so its step is a calendar offset, not a timedelta.
@@ -319,21 +319,11 @@ def fingerprint(*parts: Any) -> int:
 # -- samples -----------------------------------------------------------------------
 
 
-def sql_text(value: str) -> str:
-    """A SQL string literal."""
-    return "'" + str(value).replace("'", "''") + "'"
-
-
-def sql_double(value: float) -> str:
-    """A DOUBLE literal that round-trips exactly (a bare 0.1 would parse as DECIMAL)."""
-    return f"CAST('{float(value)!r}' AS DOUBLE)"
-
-
-def sql_time(value: datetime) -> str:
-    """A TIMESTAMPTZ literal (ISO text with its offset, so no session time zone applies)."""
+def utc_time(value: datetime) -> datetime:
+    """A window bound to bind as a parameter: it must carry its time zone."""
     if value.tzinfo is None:
         raise ValueError(f"timestamp {value!r} has no time zone")
-    return f"TIMESTAMPTZ {sql_text(value.isoformat())}"
+    return value
 
 
 @dataclass(frozen=True)
@@ -367,7 +357,7 @@ def range_relation(
     end: datetime,
     features: list[str],
     sampling: Sampling | None = None,
-) -> str:
+) -> Sql:
     """SQL for the predictions of [start, end) left-joined with their feature rows."""
     cols = "".join(f", f.{quote_ident(c)}" for c in features)
     ftable = quote_ident(feature_table(model))
@@ -375,18 +365,22 @@ def range_relation(
     if sampling is not None and sampling.active:
         keep_p = sampling.predicate("p.prediction_id")
         ftable = f"(SELECT * FROM {ftable} WHERE {sampling.predicate('prediction_id')})"
-    return (
+    params: dict = {}
+    text = (
         f"SELECT p.prediction_id AS {KEY}, p.ts AS _ts, p.prediction, p.predicted_label, "
         "p.status AS _status, "
         f"f.prediction_id IS NOT NULL AS {HAS_FEATURES}, f.batch_id AS {BATCH}{cols} "
         f"FROM predictions p LEFT JOIN {ftable} f "
-        f"ON f.prediction_id = p.prediction_id WHERE p.model_name = {sql_text(model)} "
-        f"AND p.model_version = {sql_text(version)} AND p.variant = {sql_text(variant)} "
-        f"AND p.ts >= {sql_time(start)} AND p.ts < {sql_time(end)} AND {keep_p}"
+        f"ON f.prediction_id = p.prediction_id WHERE p.model_name = {bind(params, model)} "
+        f"AND p.model_version = {bind(params, version)} "
+        f"AND p.variant = {bind(params, variant)} "
+        f"AND p.ts >= {bind(params, utc_time(start))} AND p.ts < {bind(params, utc_time(end))} "
+        f"AND {keep_p}"
     )
+    return Sql(text, params)
 
 
-def window_relation(window: Window, features: list[str], sampling: Sampling | None = None) -> str:
+def window_relation(window: Window, features: list[str], sampling: Sampling | None = None) -> Sql:
     return range_relation(
         window.model,
         window.version,
@@ -400,45 +394,52 @@ def window_relation(window: Window, features: list[str], sampling: Sampling | No
 
 def spec_relation(
     model: str, version: str, features: list[str], sampling: Sampling | None = None
-) -> str:
+) -> Sql:
     """SQL for the version's reference (validation) rows, shaped like a window's rows."""
     cols = "".join(f", {quote_ident(c)}" for c in features)
     keep = sampling.predicate("CAST(rowid AS VARCHAR)") if sampling else "TRUE"
-    return (
+    params: dict = {}
+    text = (
         f"SELECT CAST(rowid AS VARCHAR) AS {KEY}, NULL::TIMESTAMPTZ AS _ts, prediction, "
         f"predicted_label, 'ok' AS _status, TRUE AS {HAS_FEATURES}, NULL::BIGINT AS {BATCH}"
         f"{cols} FROM {quote_ident(reference_table(model))} "
-        f"WHERE model_version = {sql_text(version)} AND {keep}"
+        f"WHERE model_version = {bind(params, version)} AND {keep}"
     )
+    return Sql(text, params)
 
 
-def labelled_relation(model: str, version: str, variant: str, start, end, features) -> str:
+def labelled_relation(model: str, version: str, variant: str, start, end, features) -> Sql:
     """Predictions of [start, end) that have a label, with their features and the label."""
     cols = "".join(f", f.{quote_ident(c)}" for c in features)
-    return (
+    params: dict = {}
+    text = (
         f"SELECT p.prediction_id AS {KEY}, p.prediction, p.predicted_label, l.actual_value, "
         f"l.actual_label{cols} FROM predictions p JOIN labels l "
         "ON l.prediction_id = p.prediction_id AND l.model_name = p.model_name "
         f"LEFT JOIN {quote_ident(feature_table(model))} f ON f.prediction_id = p.prediction_id "
-        f"WHERE p.model_name = {sql_text(model)} AND p.model_version = {sql_text(version)} "
-        f"AND p.variant = {sql_text(variant)} AND p.ts >= {sql_time(start)} "
-        f"AND p.ts < {sql_time(end)} AND p.status = 'ok'"
+        f"WHERE p.model_name = {bind(params, model)} "
+        f"AND p.model_version = {bind(params, version)} AND p.variant = {bind(params, variant)} "
+        f"AND p.ts >= {bind(params, utc_time(start))} AND p.ts < {bind(params, utc_time(end))} "
+        "AND p.status = 'ok'"
     )
+    return Sql(text, params)
 
 
-def spec_labelled_relation(model: str, version: str, features: list[str]) -> str:
+def spec_labelled_relation(model: str, version: str, features: list[str]) -> Sql:
     cols = "".join(f", {quote_ident(c)}" for c in features)
-    return (
+    params: dict = {}
+    text = (
         f"SELECT CAST(rowid AS VARCHAR) AS {KEY}, prediction, predicted_label, actual_value, "
         f"actual_label{cols} FROM {quote_ident(reference_table(model))} "
-        f"WHERE model_version = {sql_text(version)} "
+        f"WHERE model_version = {bind(params, version)} "
         "AND (actual_value IS NOT NULL OR actual_label IS NOT NULL)"
     )
+    return Sql(text, params)
 
 
-def materialise(cur, table: str, relation: str) -> int:
+def materialise(cur, table: str, relation: Sql) -> int:
     """Temp table `table` from a relation; returns its row count."""
-    cur.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {relation}")
+    relation.execute(cur, f"CREATE OR REPLACE TEMP TABLE {table} AS ")
     return int(cur.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
 
 
@@ -611,7 +612,7 @@ def reference_relation(
     features: list[str],
     baseline,
     sampling: Sampling | None = None,
-) -> str:
+) -> Sql:
     """SQL for the reference rows of `window`: spec data, the baseline or the previous window."""
     if kind not in REFERENCE_KINDS:
         raise ValueError(f"unknown reference {kind!r}; use one of {', '.join(REFERENCE_KINDS)}")

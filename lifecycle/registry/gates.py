@@ -80,8 +80,8 @@ def paired_relation(
     label (from either prediction), in the shape layers' metric SQL expects: the side is
     in `model_version` ('candidate' / 'champion'), the group in `variant`: 'paired', or
     the request's segment (group='segment'), or a feature's value (group=feature name)."""
-    pred_c = layers.predicted_label_sql("c", task)
-    pred_p = layers.predicted_label_sql("p", task)
+    pred_c, c_params = layers.predicted_label_sql("c", task)
+    pred_p, p_params = layers.predicted_label_sql("p", task)
     if group is None:
         group_sql, join = "'paired'", ""
     elif group == "segment":
@@ -116,7 +116,7 @@ def paired_relation(
                actual_value, actual_label, true
         FROM pairs
     """
-    return sql, [champion, model, model, model, candidate]
+    return sql, [*c_params, *p_params, champion, model, model, model, candidate]
 
 
 def compare_metrics(store: Store, model: str, candidate: str, champion: str) -> dict[str, Any]:
