@@ -56,7 +56,7 @@ def test_overview_shows_the_model_not_evaluated(low_db, monkeypatch):
     row = portfolio(open_app(low_db, monkeypatch)).loc["toy"]
     assert row["evaluation"] == "not evaluated"
     assert row["drift"] == "not evaluated · 0/28"  # 7 days x 4 drift checks, no verdict
-    assert row["performance"] == "not evaluated · 0/7"
+    assert row["performance"] == "not evaluated · 0/21"  # 7 days x ROC AUC, accuracy, F1
     assert row["data_quality"].startswith("ok · ")  # the rate checks did run
 
 
