@@ -32,7 +32,13 @@ from lifecycle.alerts.config import AlertConfigError
 from lifecycle.alerts.lifecycle import LifecycleResult, active_counts, apply_evaluations
 from lifecycle.alerts.retraining import RetrainingConfigError, recommendations
 from lifecycle.alerts.rules import Evaluation
-from lifecycle.alerts.sources import _complete, _registered, model_configs, performance_inputs
+from lifecycle.alerts.sources import (
+    _complete,
+    _registered,
+    kpi_directions,
+    model_configs,
+    performance_inputs,
+)
 from lifecycle.drift import results as drift_results
 from lifecycle.monitoring_plan import MonitoringConfigError, MonitoringPlan, monitoring_plan
 from lifecycle.store import Store
@@ -271,11 +277,7 @@ def _infrastructure(layers, store, model, configs, end, grain) -> list[Evaluatio
 
 
 def _business_frame(layers, store, model, configs, end, grain):
-    kpis = {}
-    with store.cursor() as cur:
-        for v in configs:
-            for kpi in catalog.version_spec(cur, model, v).get("kpis", []):
-                kpis[kpi["name"]] = kpi.get("direction", "higher_is_better")
+    kpis = kpi_directions(store, model, configs)
     if not kpis:
         return pd.DataFrame(), {}
     frame = layers.business_windows(store, model, grain=grain, until=end)

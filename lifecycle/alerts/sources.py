@@ -124,12 +124,18 @@ def performance_inputs(layers, store, model, configs, steps, grain):
     return perf, references, dict.fromkeys(configs, task)
 
 
-def _business(layers, store, model, configs, as_of, grain) -> list[Evaluation]:
+def kpi_directions(store, model, configs) -> dict[str, str]:
+    """KPI name -> its direction, over the model's versions with alert settings."""
     kpis = {}
     with store.cursor() as cur:
         for v in configs:
             for kpi in catalog.version_spec(cur, model, v).get("kpis", []):
                 kpis[kpi["name"]] = kpi.get("direction", "higher_is_better")
+    return kpis
+
+
+def _business(layers, store, model, configs, as_of, grain) -> list[Evaluation]:
+    kpis = kpi_directions(store, model, configs)
     if not kpis:
         return []
     frame = _complete(layers.business_windows(store, model, grain=grain, until=as_of), grain, as_of)
