@@ -32,6 +32,8 @@ def test_overview_in_chromium(demo_copy):
                     arg=model,
                     timeout=30_000,
                 )
+            # the chart is drawn after the table: wait for it rather than race it
+            page.locator(".js-plotly-plot").first.wait_for(timeout=30_000)
             assert page.locator(".js-plotly-plot").count() == 1
             shot = screenshot(page, "overview")
             assert shot.stat().st_size > 10_000
