@@ -44,6 +44,7 @@ from lifecycle.drift.engine import (
     store_results,
     univariate_drift,
 )
+from lifecycle.drift.results import result_filter
 from lifecycle.drift.results_model import DATA_CHECKS, INSUFFICIENT, LABEL_CHECKS, CheckResult
 from lifecycle.drift.windows import (
     HAS_FEATURES,
@@ -299,18 +300,10 @@ def _drop_moved_chunks(
     for w in current:
         if w.complete:
             starts.setdefault((w.window.version, w.window.variant), []).append(w.window.start)
-    where = ["model_name = ?", "grain = ?", "reference_kind = ?"]
-    params: list = [model, grain, reference]
-    for column, value in (("model_version", version), ("variant", variant)):
-        if value is not None:
-            where.append(f"{column} = ?")
-            params.append(value)
-    if since is not None:
-        where.append("window_start >= ?")
-        params.append(since)
-    if until is not None:
-        where.append("window_start < ?")
-        params.append(until)
+    where, params = result_filter(
+        since, until, model_name=model, grain=grain, reference_kind=reference,
+        model_version=version, variant=variant,
+    )  # fmt: skip
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
     keep = [
         f"{v}|{var}|{(s - epoch) // timedelta(microseconds=1)}"

@@ -30,6 +30,28 @@ from lifecycle.store import Sql, Store, quote_ident
 PREDICTION_SUBJECTS = {"prediction": "numeric", "predicted_label": "categorical"}
 
 
+def result_filter(since=None, until=None, **equal) -> tuple[list[str], list]:
+    """WHERE terms and params over monitor_results: `column = value` for every non-None
+    keyword (column names are this module's, never a caller's input), window_start in
+    [since, until)."""
+    where, params = [], []
+    for column, value in equal.items():
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    _window_bounds(where, params, since, until)
+    return where, params
+
+
+def _window_bounds(where: list[str], params: list, since, until) -> None:
+    if since is not None:
+        where.append("window_start >= ?")
+        params.append(since)
+    if until is not None:
+        where.append("window_start < ?")
+        params.append(until)
+
+
 def results(
     store: Store,
     model: str,
@@ -51,17 +73,10 @@ def results(
     bound window_start (inclusive / exclusive). Ordered by window, check and subject.
     """
     check_grain(grain)
-    where, params = ["model_name = ?", "grain = ?"], [model, grain]
-    for column, value in (
-        ("model_version", version),
-        ("variant", variant),
-        ("reference_kind", reference),
-        ("layer", layer),
-        ("subject", subject),
-    ):
-        if value is not None:
-            where.append(f"{column} = ?")
-            params.append(value)
+    where, params = result_filter(
+        model_name=model, grain=grain, model_version=version, variant=variant,
+        reference_kind=reference, layer=layer, subject=subject,
+    )  # fmt: skip
     if check is not None:
         checks = [check] if isinstance(check, str) else list(check)
         unknown = sorted(set(checks) - set(CHECKS))
@@ -69,12 +84,7 @@ def results(
             raise ValueError(f"unknown check(s) {unknown}; known: {', '.join(CHECKS)}")
         where.append("list_contains(?, check_name)")
         params.append(checks)
-    if since is not None:
-        where.append("window_start >= ?")
-        params.append(since)
-    if until is not None:
-        where.append("window_start < ?")
-        params.append(until)
+    _window_bounds(where, params, since, until)
     frame = store.query_df(
         f"SELECT * FROM monitor_results WHERE {' AND '.join(where)} "
         "ORDER BY window_start, model_version, variant, reference_kind, check_name, subject",
