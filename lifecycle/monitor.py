@@ -69,7 +69,7 @@ from lifecycle.drift.windows import (
     window_end,
     window_relation,
 )
-from lifecycle.monitoring_plan import monitoring_plan
+from lifecycle.monitoring_plan import MonitorError, monitoring_plan
 from lifecycle.quality import RuleInfo, quality_checks, reference_profile
 from lifecycle.store import Sql, Store, feature_table
 
@@ -77,10 +77,6 @@ SAMPLE_SEED = 20260101  # seeds the hash that picks sample rows (any fixed value
 CUR_TABLE, REF_TABLE = "_mon_current", "_mon_reference"
 
 Progress = Callable[[int, int, Window, bool], None]
-
-
-class MonitorError(RuntimeError):
-    """A window whose checks could not run; says which one and why."""
 
 
 @dataclass

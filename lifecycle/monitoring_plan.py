@@ -45,6 +45,11 @@ MIN_CHUNK_ROWS = 10
 DEFAULT_GRAIN = "day"
 
 
+class MonitorError(RuntimeError):
+    """A window whose checks could not run; says which one and why (raised by
+    lifecycle.monitor, defined here so that callers catch it without loading the engine)."""
+
+
 class MonitoringConfigError(ValueError):
     """A `[monitoring]` table that cannot be used; `problems` names every bad key."""
 

@@ -27,7 +27,7 @@ import json
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -58,6 +58,7 @@ class CheckReport:
     active: dict[str, int] = field(default_factory=dict)
     active_alerts: list[dict[str, Any]] = field(default_factory=list)
     windows: dict[str, str] = field(default_factory=dict)  # model -> its monitoring plan
+    evaluation: dict[str, str] = field(default_factory=dict)  # model -> full or what changed
     notifications: dict[str, Any] | None = None
     retraining: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
@@ -129,27 +130,30 @@ def run_check(
     monitor: bool = True,
     attempts: int = 3,
     backoff: float = 0.5,
+    full: bool = False,
 ) -> CheckReport:
     """One scheduled check (see the module docstring); returns what it did and found.
+
+    Only windows whose inputs changed since the model's last check are evaluated
+    (lifecycle.alerts.incremental); `full` evaluates every window.
 
     Checks in one process run one at a time (the app may serve a queued request while a
     reviewer presses "Run check now"): both would otherwise update the same alerts.
     """
     with _CHECK_LOCK:
-        return _run_check(store, models, as_of, notify_url, app_url, monitor, attempts, backoff)
+        return _run_check(store, models, as_of, notify_url, app_url, monitor, attempts, backoff,
+                          full)  # fmt: skip
 
 
-def _run_check(store, models, as_of, notify_url, app_url, monitor, attempts, backoff):
+def _run_check(store, models, as_of, notify_url, app_url, monitor, attempts, backoff, full):
     # imported here, not at the top, so that `check --help` stays fast (pandas, scipy)
     from lifecycle import catalog
-    from lifecycle.alerts import notify
+    from lifecycle.alerts import incremental, notify
     from lifecycle.alerts.config import AlertConfigError
     from lifecycle.alerts.lifecycle import LifecycleResult, active_counts, apply_evaluations
     from lifecycle.alerts.retraining import RetrainingConfigError, recommendations
-    from lifecycle.alerts.sources import evaluate_model
     from lifecycle.drift.config import DriftConfigError
-    from lifecycle.monitor import MonitorError, monitor_model
-    from lifecycle.monitoring_plan import MonitoringConfigError, monitoring_plan
+    from lifecycle.monitoring_plan import MonitorError, MonitoringConfigError, monitoring_plan
 
     started, started_at = time.perf_counter(), datetime.now(UTC)
     as_of = _utc(as_of or started_at)
@@ -168,11 +172,12 @@ def _run_check(store, models, as_of, notify_url, app_url, monitor, attempts, bac
         # a model whose stored settings cannot be read is reported, the others still run
         try:
             plan = monitoring_plan(store, model)
+            changes, seen = _changes(store, model, plan, as_of, full)
             if monitor:
-                for grain in plan.grains:
-                    run = monitor_model(store, model, grain=grain, as_of=as_of)
-                    report.monitor.append(run.to_dict())
-            found = evaluate_model(store, model, as_of, plan=plan)
+                report.monitor += _monitor(store, model, plan, as_of, changes)
+            changes.new_results = changes.full or incremental.new_results(store, model, changes)
+            seen = replace(seen, results_watermark=incremental.results_watermark(store))
+            evaluations, configs, skipped = _evaluate(store, model, as_of, plan, changes)
         except settings_errors as exc:
             report.invalid_settings.append(_not_evaluated(model, exc))
             continue
@@ -183,8 +188,10 @@ def _run_check(store, models, as_of, notify_url, app_url, monitor, attempts, bac
             continue
         healthy.append(model)
         report.windows[model] = plan.describe()
-        report.skipped += [f"{model}: {s}" for s in found.skipped]
-        result.merge(apply_evaluations(store, found.evaluations, found.configs, now=as_of))
+        report.evaluation[model] = changes.describe()
+        report.skipped += [f"{model}: {s}" for s in skipped]
+        result.merge(apply_evaluations(store, evaluations, configs, now=as_of, models=[model]))
+        incremental.record(store, model, seen)
     report.evaluated = result.evaluated
     for name in ("opened", "raised", "repeated", "resolved", "escalated"):
         setattr(report, name, sorted(set(getattr(result, name))))
@@ -205,6 +212,54 @@ def _run_check(store, models, as_of, notify_url, app_url, monitor, attempts, bac
     report.seconds = round(time.perf_counter() - started, 2)
     _record_run(store, report, started_at)
     return report
+
+
+def _changes(store, model, plan, as_of, full):
+    """(what to evaluate, what this check has seen) for one model."""
+    from lifecycle.alerts import incremental
+
+    digest = incremental.settings_digest(store, model, json.dumps(plan.to_dict()))
+    batches = incremental.batch_watermark(store)
+    changes = incremental.changes(store, model, as_of=as_of, digest=digest, batches=batches,
+                                  previous=incremental.previous_state(store, model),
+                                  force=full)  # fmt: skip
+    seen = incremental.CheckState(as_of, batches, as_of, digest)  # results mark: set later
+    return changes, seen
+
+
+def _monitor(store, model, plan, as_of, changes) -> list[dict[str, Any]]:
+    """Compute the windows that new data or time completed; nothing when nothing changed
+    (the drift engine is not even imported)."""
+    from lifecycle.names import chunk_size
+
+    runs = []
+    for grain in plan.grains:
+        if chunk_size(grain):  # chunk boundaries move with late rows: list them all
+            if not changes.full and changes.logged_since is None:
+                continue
+            since = None
+        elif changes.grain_unchanged(grain, logged_only=True):
+            continue
+        else:
+            since = changes.monitor_bound(grain)
+        from lifecycle.monitor import monitor_model
+
+        runs.append(monitor_model(store, model, grain=grain, as_of=as_of, since=since).to_dict())
+    return runs
+
+
+def _evaluate(store, model, as_of, plan, changes):
+    """The rule evaluations this check must feed to the lifecycle (none if nothing changed)."""
+    from lifecycle.alerts.config import model_configs
+
+    configs = model_configs(store, model)
+    infra = {c.section("infrastructure")["grain"] for c in configs.values()}
+    if not changes.full and changes.nothing({*plan.grains, plan.layer_grain, *infra}):
+        return [], {(model, v): c for v, c in configs.items()}, []
+    from lifecycle.alerts.sources import evaluate_model
+
+    found = evaluate_model(store, model, as_of, plan=plan, changes=changes)
+    return found.evaluations, found.configs, found.skipped
 
 
 def _add_coverage(store: Store, report: CheckReport) -> None:
@@ -327,6 +382,12 @@ def add_parser(subparsers) -> None:
     p.add_argument("--notify", metavar="URL", help="POST new/raised/escalated alerts here")
     p.add_argument("--app-url", help="base URL of the app for evidence links in notifications")
     p.add_argument(
+        "--full",
+        action="store_true",
+        help="evaluate every window again (default: only windows whose inputs changed since "
+        "the model's last check)",
+    )
+    p.add_argument(
         "--no-monitor",
         action="store_true",
         help="evaluate stored results only (skip computing new drift/quality windows)",
@@ -358,6 +419,7 @@ def request_params(args: argparse.Namespace) -> dict[str, Any]:
         "notify_url": args.notify,
         "app_url": args.app_url,
         "monitor": not args.no_monitor,
+        "full": args.full,
         "as_json": args.json,
         **_replay_params(args),
     }
@@ -386,6 +448,7 @@ def run_params(store: Store, params: dict[str, Any]) -> CheckReport:
         notify_url=params.get("notify_url"),
         app_url=params.get("app_url"),
         monitor=params.get("monitor", True),
+        full=params.get("full", False),
     )
 
 

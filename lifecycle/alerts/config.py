@@ -221,6 +221,16 @@ def _levels(d, path, problems) -> None:
         problems.append(f"`{path}`: warning must not be above critical")
 
 
+def model_configs(store, model: str) -> dict[str, AlertConfig]:
+    """version -> its alert settings (raises AlertConfigError naming the version)."""
+    from lifecycle import catalog
+
+    with store.cursor() as cur:
+        versions = catalog.version_names(cur, model)
+        specs = {v: catalog.version_spec(cur, model, v) for v in versions}
+    return {v: alert_config(spec, f"{model} {v}") for v, spec in specs.items()}
+
+
 def infra_limits(store, model: str, version: str) -> dict[str, list[float] | None]:
     """The absolute infrastructure alert thresholds of a version, [warning, critical], for
     drawing on its charts: `error_rate` (a share), `latency_ms` (None when latency alerts are

@@ -165,11 +165,14 @@ def apply_evaluations(
     configs: dict[tuple[str, str], AlertConfig],
     *,
     now: datetime | None = None,
+    models: list[str] | None = None,
 ) -> LifecycleResult:
     """Store evaluations and move the alerts they concern; then resolve, unsnooze, escalate.
 
     `configs` maps (model, version) to its alert settings. `now` is the check's time (the
-    as-of time of a replay); escalation and snooze expiry are measured against it.
+    as-of time of a replay); escalation and snooze expiry are measured against it. The
+    maintenance covers `models` (default: those of the evaluations), so a check with no
+    new evaluation still escalates and ends snoozes.
     """
     now = _utc(now)
     result = LifecycleResult()
@@ -183,7 +186,7 @@ def apply_evaluations(
         config = configs.get(key[:2])
         resolve_after = config["resolve_after"] if config else DEFAULTS["resolve_after"]
         _record_failures(store, key, items, now, result, resolve_after)
-    models = sorted({e.model for e in evaluations})
+    models = sorted(set(models or ()) | {e.model for e in evaluations})
     result.merge(maintain(store, configs, now=now, models=models))
     return result
 

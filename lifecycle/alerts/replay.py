@@ -27,7 +27,7 @@ from typing import Any
 import pandas as pd
 
 from lifecycle import catalog
-from lifecycle.alerts import check, notify, rules
+from lifecycle.alerts import check, incremental, notify, rules
 from lifecycle.alerts.config import AlertConfigError
 from lifecycle.alerts.lifecycle import LifecycleResult, active_counts, apply_evaluations
 from lifecycle.alerts.retraining import RetrainingConfigError, recommendations
@@ -143,6 +143,8 @@ def _run_replay(store, models, start, end, every, notify_url, app_url, monitor):
         events += [(alert_id, event, step) for alert_id, event in result.events()]
         report.steps.append(_step_summary(store, names, step, result))
         previous = step
+    # the evaluations stored are as of the replay's steps: the next check starts afresh
+    incremental.forget(store, list(names))
     report.evaluated = total.evaluated
     for name in ("opened", "raised", "repeated", "resolved", "escalated"):
         setattr(report, name, sorted(set(getattr(total, name))))

@@ -258,6 +258,7 @@ def infra_evaluations(
     configs: dict[str, AlertConfig],
     grain: str,
     serving_until: dict[tuple[str, str], datetime] | None = None,
+    fill_from: dict[tuple[str, str], datetime] | None = None,
 ) -> list[Evaluation]:
     """Latency, error-rate and throughput rules on infra_windows rows of one model.
 
@@ -266,8 +267,10 @@ def infra_evaluations(
     same hour of day on the previous `baseline_days` days. Windows without a single
     request are filled in (0 requests) between a version's first window and its last one,
     or `serving_until[(version, variant)]` for one still serving, so an outage is a
-    throughput drop rather than silence.
+    throughput drop rather than silence. `fill_from` (incremental checks, which read only
+    recent windows) starts the filling earlier, where the version served before them.
     """
+    windows = _silent_serving(windows, serving_until or {}, fill_from or {})
     if windows.empty:
         return []
     out = []
@@ -275,7 +278,8 @@ def infra_evaluations(
         config = configs[version]
         infra = config.section("infrastructure")
         until = (serving_until or {}).get((version, variant))
-        frame = _fill_silent_windows(frame.sort_values("window_start"), grain, until)
+        start = (fill_from or {}).get((version, variant))
+        frame = _fill_silent_windows(frame.sort_values("window_start"), grain, until, start)
         frame = _with_baselines(frame, infra, grain)
         for row in frame.itertuples(index=False):
             common = (model, version, variant, grain, row.window_start, GRAIN_DELTA[grain])
@@ -288,13 +292,33 @@ def infra_evaluations(
     return out
 
 
-def _fill_silent_windows(frame: pd.DataFrame, grain: str, until) -> pd.DataFrame:
+def _silent_serving(windows: pd.DataFrame, serving_until: dict, fill_from: dict) -> pd.DataFrame:
+    """A serving version that served before `fill_from` but not one request since gets one
+    empty window there, so it is filled (silent) as with the whole history read."""
+    present = (
+        set()
+        if windows.empty
+        else set(windows[["model_version", "variant"]].itertuples(index=False, name=None))
+    )
+    silent = [k for k in fill_from if k in serving_until and k not in present]
+    if not silent:
+        return windows
+    rows = pd.DataFrame(
+        [{"window_start": pd.Timestamp(fill_from[k]), "model_version": k[0], "variant": k[1],
+          "requests": 0, "errors": 0} for k in silent]
+    )  # fmt: skip
+    return rows if windows.empty else pd.concat([windows, rows], ignore_index=True)
+
+
+def _fill_silent_windows(frame: pd.DataFrame, grain: str, until, start=None) -> pd.DataFrame:
     step = GRAIN_DELTA[grain]
     starts = pd.to_datetime(frame["window_start"], utc=True)
-    last = starts.max()
+    first, last = starts.min(), starts.max()
+    if start is not None:
+        first = min(first, pd.Timestamp(start))
     if until is not None:
         last = max(last, pd.Timestamp(until) - step)
-    full = pd.date_range(starts.min(), last, freq=step)
+    full = pd.date_range(first, last, freq=step)
     if len(full) == len(frame):
         return frame.reset_index(drop=True)
     filled = frame.assign(window_start=starts).set_index("window_start").reindex(full)

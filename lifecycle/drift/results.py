@@ -65,12 +65,15 @@ def results(
     reference: str | None = None,
     layer: str | None = None,
     subject: str | None = None,
+    changed: tuple[datetime, datetime] | None = None,
 ) -> pd.DataFrame:
     """Stored results, one row per (version, variant, window, reference, check, subject).
 
     Columns: those of monitor_results plus `tier` (e.g. schema / statistics /
     business_rules for quality checks); `details` is parsed into a dict. `since`/`until`
-    bound window_start (inclusive / exclusive). Ordered by window, check and subject.
+    bound window_start (inclusive / exclusive). `changed` = (computed, ended): only rows
+    computed at or after `computed` or whose window ended after `ended` (what an
+    incremental check evaluates). Ordered by window, check and subject.
     """
     check_grain(grain)
     where, params = result_filter(
@@ -85,6 +88,9 @@ def results(
         where.append("list_contains(?, check_name)")
         params.append(checks)
     _window_bounds(where, params, since, until)
+    if changed is not None:
+        where.append("(computed_at >= ? OR window_end > ?)")
+        params += list(changed)
     frame = store.query_df(
         f"SELECT * FROM monitor_results WHERE {' AND '.join(where)} "
         "ORDER BY window_start, model_version, variant, reference_kind, check_name, subject",

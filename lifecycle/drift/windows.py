@@ -17,12 +17,13 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from lifecycle.drift.ecdf import Bins
+if TYPE_CHECKING:  # ecdf loads scipy; checks with nothing to compute never need it
+    from lifecycle.drift.ecdf import Bins
 from lifecycle.names import (  # noqa: F401 - re-exported
     CHUNK_PREFIX,
     GRAINS,
@@ -530,6 +531,8 @@ class SqlTwoSample:
         )
 
     def bins(self, scale: float, parent_scale: float, parent_keys) -> Bins:
+        from lifecycle.drift.ecdf import Bins
+
         inner, params = self._filtered(scale, parent_scale, parent_keys)
         width = self.span / scale
         res = self.cur.execute(
