@@ -7,7 +7,8 @@ an idle `check` (nothing new to compute) on the monitored demo.
 Each figure is a fresh interpreter (`python -m lifecycle ...` in a subprocess), as a
 scheduler runs it. The idle check works on a copy of --db (a demo that `monitor` has
 computed, e.g. by bench/demo_bench.py): one check brings its alerts up to date (not timed),
-then --runs more checks with the same --as-of find nothing new. --root runs the commands from
+then --runs more checks with the same --as-of find nothing new; then one check an hour later
+(the hourly windows that completed) and one a day later, no new logs. --root runs the commands from
 another checkout (to time an earlier commit the same way). Prints medians and the range.
 """
 
@@ -20,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,6 +79,18 @@ def main() -> None:
             times.append(seconds)
         print(done.stdout.splitlines()[1].strip())  # "0 new or changed rule evaluation(s); ..."
         print(line("lifecycle check (idle)", times))
+        # the next scheduled checks: an hour later (hourly windows completed), a day later
+        start = datetime.fromisoformat(args.as_of)
+        for label, later in (
+            ("an hour later", timedelta(hours=1)),
+            ("a day later", timedelta(days=1)),
+        ):
+            as_of = (start + later).isoformat()
+            seconds, done = timed(["check", "--db", str(copy), "--as-of", as_of], root)
+            if done.returncode not in (0, 1, 2):
+                sys.exit(f"check failed: {done.stderr}")
+            print(f"lifecycle check, {label} ({as_of}): {seconds:.2f} s; "
+                  f"{done.stdout.splitlines()[1].strip()}")  # fmt: skip
 
 
 if __name__ == "__main__":
