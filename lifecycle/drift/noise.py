@@ -33,6 +33,7 @@ import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy import stats
@@ -59,7 +60,7 @@ class Atoms:
     values: np.ndarray  # ascending (numeric) or category labels
     masses: np.ndarray  # sum to 1
 
-    @property
+    @cached_property  # the reference's atoms are reused window after window
     def digest(self) -> str:
         h = hashlib.sha1(np.asarray(self.masses, dtype=float).tobytes())
         h.update(repr(list(self.values)).encode())
