@@ -96,12 +96,17 @@ def test_one_version_awaits_review_in_each_risk_tier(con):
             "FROM audit_log WHERE model_name = ? AND version = ?",
             [model, version],
         ).fetchone()
-        expected = ["register", "request_approval"] + (["approve"] if model == "credit_risk" else [])
+        expected = ["register", "request_approval"] + (
+            ["approve"] if model == "credit_risk" else []
+        )
         assert actions[0] == expected, model
-        assert con.execute(
-            "SELECT count(*) FROM predictions WHERE model_name = ? AND model_version = ?",
-            [model, version],
-        ).fetchone()[0] == 0  # awaiting review: never served
+        assert (
+            con.execute(
+                "SELECT count(*) FROM predictions WHERE model_name = ? AND model_version = ?",
+                [model, version],
+            ).fetchone()[0]
+            == 0
+        )  # awaiting review: never served
     approvals = con.execute(
         "SELECT reviewer FROM approvals WHERE model_name = 'credit_risk' AND version = '1.3'"
     ).fetchall()

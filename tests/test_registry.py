@@ -352,8 +352,8 @@ def test_review_queue_says_who_must_approve_and_who_may_not(store, tmp_path):
     assert set(queue) == {"credit", "churn"}  # churn 2.0 is only registered
     credit, churn = queue["credit"], queue["churn"]
     assert (credit["quorum"], credit["approvers"]) == (2, [RITA.name])
-    assert credit["review_kind"].== "committee review (2 distinct reviewers)"
-    assert churn["review_kind"].== "peer review (one reviewer)"
+    assert credit["review_kind"] == "committee review (2 distinct reviewers)"
+    assert churn["review_kind"] == "peer review (one reviewer)"
     assert credit["eligible"] == [SAM.name]  # rita approved, dana has no reviewer role
     assert churn["eligible"] == [RITA.name, SAM.name]
     assert credit["may_not_approve"] == {
