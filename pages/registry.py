@@ -68,10 +68,12 @@ def _review_queue(models: list[str]) -> None:
         for item in queue:
             name = f"{md(item['model'])} {md(item['version'])}"
             approvers = f" ({md_list(item['approvers'])})" if item["approvers"] else ""
+            asked = item["requested_at"]
+            when = f" on {asked:%Y-%m-%d}" if pd.notna(asked) else ""
             st.markdown(
                 f"**{name}** · {md(item['risk_tier'])} risk: {item['review_kind']} · "
                 f"approvals {len(item['approvers'])} of {item['quorum']}{approvers} · "
-                f"requested by {md(item['requested_by'])} on {item['requested_at']:%Y-%m-%d}"
+                f"requested by {md(item['requested_by'])}{when}"
             )
             excluded = "; ".join(
                 f"{md(who)} ({why})" for who, why in item["may_not_approve"].items()

@@ -276,8 +276,11 @@ def test_demo_registry_shows_a_review_waiting_in_each_risk_tier(demo_app):
     )
     assert "**delivery_time 1.3** · low risk: peer review (one reviewer) · approvals 0 of 1" in text
     captions = " ".join(c.value for c in at.caption)
-    assert "May approve now: rita.reviewer@example.com, sam.reviewer@example.com" in captions
-    assert "developer@localhost (registered it and requested the review)" in captions
+    assert (  # delivery_time 1.3: not its registrant, who is the current identity
+        "May approve now: alex.admin@example.com, rita.reviewer@example.com, "
+        "sam.reviewer@example.com. May not (four-eyes): developer@localhost (registered it and "
+        "requested the review); devi.owner@example.com (owns it)." in captions
+    )
     assert any("may approve credit_risk 1.3" in s.value for s in at.success)
     refusal = " ".join(w.value for w in at.warning)
     assert "You (developer@localhost) cannot approve delivery_time 1.3" in refusal
