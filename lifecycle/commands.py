@@ -103,7 +103,11 @@ def add_report_parser(subparsers) -> None:
     p.add_argument("--week", required=True, help="ISO week, e.g. 2026-W46")
     p.add_argument("--out", required=True, help="output file, .md or .html")
     p.add_argument("--model", action="append", help="only this model (repeatable)")
-    p.add_argument("--app-url", help="base URL of the app for evidence links")
+    p.add_argument(
+        "--app-url",
+        help="base URL of the app for the report's evidence links (default: "
+        "$LIFECYCLE_APP_URL, else http://localhost:8501); the report names the one it used",
+    )
     p.add_argument(
         "--wait",
         type=float,

@@ -36,8 +36,10 @@ from sklearn.metrics import (
 )
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from threadpoolctl import threadpool_limits
 
 from lifecycle import catalog
+from lifecycle.identity import DEV_USER, Actor
 from lifecycle.ingest import ingest
 from lifecycle.spec import parse_spec
 from lifecycle.store import Store, resolve_db_path
@@ -56,6 +58,12 @@ UNSEEN_CATEGORY_START = 20  # credit_risk.employment_type "gig_worker" appears
 LATENCY_SPIKE_DAY, LATENCY_SPIKE_HOURS = 25, (10, 16)  # delivery_time, UTC hours
 CONCEPT_DRIFT_START = 40  # delivery_time: the traffic effect doubles
 KPI_DROP_START = 15  # churn conversion falls while accuracy holds
+
+# The registry at the end of the data: churn's candidate is a canary mid-rollout (it answers a
+# share of real requests instead of production, and its shadow stops), and credit_risk (high
+# risk: two reviewers) and delivery_time (low risk: one) each have a version awaiting review.
+CANARY_MODEL = "churn"
+CANARY_STEPS = ((10, 0.01), (5, 0.05))  # (days before the end, share): 1%, then 5%
 
 
 @dataclass
@@ -94,6 +102,9 @@ class DemoModel:
     numeric: list[str]
     categorical: dict[str, list[str]]
     versions: list[tuple[str, Callable[[], object], str]]  # (version, estimator factory, note)
+    # a newer version registered days before the end and sent for review, never served:
+    # (version, estimator factory, note, registrant, days before the end, approvals so far)
+    pending: tuple[str, Callable[[], object], str, str, int, tuple[str, ...]] | None = None
     kpis: list[tuple[str, str, str]] = field(default_factory=list)  # (name, unit, description)
     rules: list[tuple[str, str, str]] = field(default_factory=list)  # (name, sql, description)
     ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
@@ -157,6 +168,16 @@ def _models() -> list[DemoModel]:
                     "gradient boosting, 15 leaves",
                 ),
             ],
+            pending=(
+                "1.3",
+                lambda: HistGradientBoostingClassifier(
+                    max_leaf_nodes=15, learning_rate=0.08, max_iter=150, random_state=1
+                ),
+                "gradient boosting, 15 leaves, learning rate 0.08",
+                DEMO_DEPLOYER,
+                3,
+                DEMO_REVIEWERS[:1],  # one of the two approvals a high-risk model needs
+            ),
             rules=[
                 ("loan_positive", "loan_amount > 0", "a loan has a positive amount"),
                 ("debt_ratio_sane", "debt_ratio BETWEEN 0 AND 5", "debt ratio within [0, 5]"),
@@ -248,6 +269,16 @@ def _models() -> list[DemoModel]:
                     "gradient boosting, 20 leaves",
                 ),
             ],
+            pending=(
+                "1.3",
+                lambda: HistGradientBoostingRegressor(
+                    max_leaf_nodes=20, learning_rate=0.08, max_iter=150, random_state=1
+                ),
+                "gradient boosting, 20 leaves, learning rate 0.08",
+                DEV_USER,  # the app's development identity: four-eyes keeps it from approving
+                2,
+                (),
+            ),
             kpis=[("on_time_delivery", "share", "delivered by the promised time (1) or late (0)")],
             rules=[
                 ("hour_valid", "hour_of_day BETWEEN 0 AND 23", "hour of day is 0-23"),
@@ -441,15 +472,24 @@ def build_demo(
     partial.unlink(missing_ok=True)
     total = 0
     try:
-        with Store(partial) as store, tempfile.TemporaryDirectory() as folder:
+        # scikit-learn single-threaded: OpenMP threads spinning on a shared machine made
+        # fitting and scoring dozens of times slower (the same finding as in monitor.py)
+        with (
+            threadpool_limits(limits=1),
+            Store(partial) as store,
+            tempfile.TemporaryDirectory() as folder,
+        ):
             models = _models()
             for index, model in enumerate(models):
-                rng = np.random.default_rng([seed, index])
+                rngs = (
+                    np.random.default_rng([seed, index]),
+                    np.random.default_rng([seed, index, 1]),
+                )
 
                 def step(fraction, message, index=index):
                     report((index + fraction) / len(models), message)
 
-                total += _build_model(store, model, rng, line, Path(folder), step)
+                total += _build_model(store, model, rngs, line, Path(folder), step)
             report(0.99, "recording the lifecycle history")
             seed_lifecycle(store, line)
         os.replace(partial, target)
@@ -460,11 +500,18 @@ def build_demo(
     return DemoSummary(target, line.start, line.end, total, time.monotonic() - began)
 
 
-def _build_model(store, model: DemoModel, rng, line: Timeline, folder: Path, step) -> int:
-    step(0.0, f"{model.name}: training {len(model.versions)} versions")
-    fitted = _train_and_register(store, model, rng, line, folder)
+def _build_model(store, model: DemoModel, rngs, line: Timeline, folder: Path, step) -> int:
+    """`rngs`: the generator of everything the demo had before it had a canary and versions
+    awaiting review, and one for those, so the older rows stay exactly as they were."""
+    rng, extra_rng = rngs
+    step(0.0, f"{model.name}: training {len(model.versions) + bool(model.pending)} versions")
+    fitted = _train_and_register(store, model, model.versions, rng, line, folder)
+    if model.pending:
+        registrant = Actor(model.pending[3], frozenset({"deployer"}))
+        _train_and_register(store, model, [model.pending[:3]], extra_rng, line, folder,
+                            actor=registrant)  # fmt: skip
     step(0.35, f"{model.name}: serving {line.days} days of traffic")
-    logs = _serve(model, fitted, rng, line)
+    logs = _serve(model, fitted, rng, line, extra_rng)
     step(0.6, f"{model.name}: ingesting {len(logs['predictions']):,} predictions")
     for kind in ("predictions", "features", "labels", "business", "infra"):
         frame = logs.get(kind)
@@ -473,10 +520,12 @@ def _build_model(store, model: DemoModel, rng, line: Timeline, folder: Path, ste
     return len(logs["predictions"])
 
 
-def _train_and_register(store, model: DemoModel, rng, line: Timeline, folder: Path) -> dict:
+def _train_and_register(store, model, versions, rng, line, folder, actor=None) -> dict:
+    """Fit, validate and register `versions` [(version, factory, note)]; `actor` registers
+    them (None: the spec's owner)."""
     features, target = GENERATORS[model.name]
     fitted = {}
-    for number, (version, factory, note) in enumerate(model.versions):
+    for version, factory, note in versions:
         n = TRAIN_ROWS + REFERENCE_ROWS
         x = features(rng, n, np.zeros(n), line)
         y = target(rng, x, np.zeros(n), line)
@@ -496,9 +545,10 @@ def _train_and_register(store, model: DemoModel, rng, line: Timeline, folder: Pa
         ref_path = folder / f"{model.name}-{version}.parquet"
         reference.to_parquet(ref_path, index=False)
         fingerprint = hashlib.sha256(pd.util.hash_pandas_object(train_x).values.tobytes())
-        spec_text = _spec_toml(model, version, note, estimator, metrics, ref_path, number)
+        spec_text = _spec_toml(model, version, note, estimator, metrics, ref_path)
         spec_text = spec_text.replace("@FINGERPRINT@", "sha256:" + fingerprint.hexdigest())
-        catalog.register(store, parse_spec(spec_text, source=f"demo {model.name} {version}"))
+        spec = parse_spec(spec_text, source=f"demo {model.name} {version}")
+        catalog.register(store, spec, actor=actor)
     return fitted
 
 
@@ -533,7 +583,7 @@ def _toml_value(value) -> str:
     return _toml_value(str(value))
 
 
-def _spec_toml(model, version, note, estimator, metrics, ref_path, number) -> str:
+def _spec_toml(model, version, note, estimator, metrics, ref_path) -> str:
     params = {
         k: v
         for k, v in estimator.get_params().items()
@@ -604,7 +654,11 @@ def _timestamps(rng, model: DemoModel, line: Timeline) -> np.ndarray:
     return np.sort(seconds)
 
 
-def _serve(model: DemoModel, fitted: dict, rng, line: Timeline) -> dict[str, pd.DataFrame]:
+def _serve(
+    model: DemoModel, fitted: dict, rng, line: Timeline, extra_rng
+) -> dict[str, pd.DataFrame]:
+    """Every request's logs. `extra_rng` draws what the canary adds, so the rows generated
+    without it stay exactly what they were before the demo had a canary."""
     features, target = GENERATORS[model.name]
     t = _timestamps(rng, model, line)
     n = len(t)
@@ -658,12 +712,84 @@ def _serve(model: DemoModel, fitted: dict, rng, line: Timeline) -> dict[str, pd.
         ignore_index=True,
     )
     actual = np.concatenate([y, y[shadow_rows]])
-    return {
+    logs = {
         "predictions": predictions,
         "features": feature_log,
         "labels": _labels(model, rng, predictions, actual, line),
         "business": _business(model, rng, served, y, line),
         "infra": _infra(model, rng, line),
+    }
+    if model.name != CANARY_MODEL:
+        return logs
+    requests = _Traffic(t, ts, x, y, request_id, segment)
+    return _with_canary(model, fitted[candidate], candidate, extra_rng, line, logs, requests)
+
+
+@dataclass
+class _Traffic:
+    """Every request of a model: arrival (seconds since start and timestamp), inputs, truth."""
+
+    t: np.ndarray
+    ts: pd.DatetimeIndex
+    x: pd.DataFrame
+    y: np.ndarray
+    request_id: np.ndarray
+    segment: np.ndarray
+
+
+def _canary_share(t: np.ndarray, line: Timeline) -> np.ndarray:
+    """The canary's share of traffic at each instant (0 before the first step)."""
+    share = np.zeros(len(t))
+    for days, step in CANARY_STEPS:
+        share[t >= line.before_end(days)] = step
+    return share
+
+
+def _with_canary(model, pipeline, candidate, rng, line, logs, traffic: _Traffic) -> dict:
+    """From the first canary step the candidate answers its share of requests (variant
+    canary) instead of production, with its own labels, KPI events and infrastructure
+    metrics; its shadow stops. Rows of other requests are kept as generated."""
+    rows = np.flatnonzero(rng.random(len(traffic.t)) < _canary_share(traffic.t, line))
+    x = traffic.x.iloc[rows]
+    score, label = _predict(model, pipeline, x)
+    canary = _requests(
+        model, rng, line, traffic.t[rows], traffic.ts[rows], traffic.request_id[rows],
+        np.full(len(rows), candidate, dtype=object), "canary", score, label,
+        traffic.segment[rows],
+    )  # fmt: skip
+    start = pd.Timestamp(line.end - timedelta(days=CANARY_STEPS[0][0]))
+    predictions = logs["predictions"]
+    replaced = set(("p-" + pd.Series(traffic.request_id[rows], dtype=object)).tolist())
+    replaced |= set(
+        predictions.loc[
+            (predictions["variant"] == "shadow") & (predictions["ts"] >= start), "prediction_id"
+        ]
+    )
+
+    def kept(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame[~frame["prediction_id"].isin(replaced)]
+
+    infra = logs["infra"]
+    stopped = (infra["variant"] == "shadow") & (infra["ts"] >= start)
+    business = logs["business"]
+    new_business = _business(model, rng, canary, traffic.y[rows], line)
+    return {
+        "predictions": pd.concat([kept(predictions), canary], ignore_index=True),
+        "features": pd.concat(
+            [kept(logs["features"]), x.assign(prediction_id=canary["prediction_id"].to_numpy())],
+            ignore_index=True,
+        ),
+        "labels": pd.concat(
+            [kept(logs["labels"]), _labels(model, rng, canary, traffic.y[rows], line)],
+            ignore_index=True,
+        ),
+        "business": None
+        if business is None
+        else pd.concat([kept(business), new_business], ignore_index=True),
+        "infra": pd.concat(
+            [infra[~stopped], _infra_series(model, rng, line, candidate, "canary", start)],
+            ignore_index=True,
+        ),
     }
 
 
@@ -676,14 +802,14 @@ def _in_latency_spike(t: np.ndarray, line: Timeline) -> np.ndarray:
 def _requests(model, rng, line, t, ts, request_id, version, variant, score, label, segment):
     n = len(t)
     latency = rng.lognormal(np.log(model.latency_median_ms), 0.35, n)
-    if variant == "shadow":
+    if variant != "production":  # the candidate is a larger model
         latency *= 1.15
     error = rng.random(n) < 0.002
     if model.name == "delivery_time":
         spike = _in_latency_spike(t, line)
         latency = np.where(spike, latency * rng.uniform(6, 10, n), latency)
         error |= spike & (rng.random(n) < 0.15)
-    prefix = "p" if variant == "production" else "s"
+    prefix = {"production": "p", "shadow": "s", "canary": "c"}[variant]
     return pd.DataFrame(
         {
             "prediction_id": [f"{prefix}-{r}" for r in request_id],
@@ -721,7 +847,7 @@ def _labels(model, rng, predictions: pd.DataFrame, actual: np.ndarray, line: Tim
 
 
 def _business(model, rng, served: pd.DataFrame, y: np.ndarray, line: Timeline):
-    """KPI events tied to production predictions (retention offers, delivery promises)."""
+    """KPI events tied to served predictions (retention offers, delivery promises)."""
     ok = served["status"].to_numpy() == "ok"
     end = pd.Timestamp(line.end)
     if model.name == "churn":
@@ -756,45 +882,48 @@ def _business(model, rng, served: pd.DataFrame, y: np.ndarray, line: Timeline):
 
 def _infra(model, rng, line: Timeline) -> pd.DataFrame:
     """cpu_util (%), memory_mb and replicas every 15 minutes per serving version/variant."""
-    step = 900.0
-    t = np.arange(0, line.days * DAY, step)
-    ts = pd.Timestamp(line.start) + pd.to_timedelta(t, unit="s")
-    hour_load = _DIURNAL[ts.hour.to_numpy()] * 24
     retired, production, candidate = (v for v, _, _ in model.versions)
-    switch = (pd.Timestamp(line.switch) - pd.Timestamp(line.start)).total_seconds()
-    shadow_from = (pd.Timestamp(line.shadow_start) - pd.Timestamp(line.start)).total_seconds()
-    frames = []
-    for version, variant, rows in (
-        (retired, "production", t < switch),
-        (production, "production", t >= switch),
-        (candidate, "shadow", t >= shadow_from),
-    ):
-        n = int(rows.sum())
-        if not n:
-            continue
-        load = hour_load[rows]
-        cpu = 25 + 30 * load + rng.normal(0, 3, n)
-        if model.name == "delivery_time" and variant == "production":
-            cpu = np.where(_in_latency_spike(t[rows], line), 96 + rng.normal(0, 1.5, n), cpu)
-        replicas = np.where(load > 1.2, 4.0, 3.0) if variant == "production" else np.full(n, 1.0)
-        memory = 900 + 40 * load + rng.normal(0, 15, n)
-        for metric, value in (
-            ("cpu_util", np.clip(cpu, 1, 100)),
-            ("memory_mb", memory),
-            ("replicas", replicas),
-        ):
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "ts": ts[rows],
-                        "model_version": version,
-                        "variant": variant,
-                        "metric": metric,
-                        "value": np.round(value, 2),
-                    }
-                )
+    return pd.concat(
+        [
+            _infra_series(model, rng, line, retired, "production", line.start, line.switch),
+            _infra_series(model, rng, line, production, "production", line.switch),
+            _infra_series(model, rng, line, candidate, "shadow", line.shadow_start),
+        ],
+        ignore_index=True,
+    )
+
+
+def _infra_series(model, rng, line: Timeline, version, variant, since, until=None):
+    """One version's metrics while it served as `variant`, from `since` to `until` (or the end)."""
+    t = np.arange(0, line.days * DAY, 900.0)
+    ts = pd.Timestamp(line.start) + pd.to_timedelta(t, unit="s")
+    rows = np.asarray(ts >= pd.Timestamp(since)) & np.asarray(ts < pd.Timestamp(until or line.end))
+    n = int(rows.sum())
+    load = _DIURNAL[ts.hour.to_numpy()][rows] * 24
+    cpu = 25 + 30 * load + rng.normal(0, 3, n)
+    if model.name == "delivery_time" and variant == "production":
+        cpu = np.where(_in_latency_spike(t[rows], line), 96 + rng.normal(0, 1.5, n), cpu)
+    replicas = np.where(load > 1.2, 4.0, 3.0) if variant == "production" else np.full(n, 1.0)
+    memory = 900 + 40 * load + rng.normal(0, 15, n)
+    return pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "ts": ts[rows],
+                    "model_version": version,
+                    "variant": variant,
+                    "metric": metric,
+                    "value": np.round(value, 2),
+                }
             )
-    return pd.concat(frames, ignore_index=True)
+            for metric, value in (
+                ("cpu_util", np.clip(cpu, 1, 100)),
+                ("memory_mb", memory),
+                ("replicas", replicas),
+            )
+        ],
+        ignore_index=True,
+    )
 
 
 # -- lifecycle history -------------------------------------------------------------------------
@@ -802,10 +931,10 @@ def _infra(model, rng, line: Timeline) -> pd.DataFrame:
 
 def seed_lifecycle(store: Store, line: Timeline) -> None:
     """Give each model its history through the registry's state machine: first version
-    retired, second in production, third in shadow; every step approved by reviewers who did
-    not register the version, audited at the time it happened in the demo's story."""
+    retired, second in production, third in shadow (churn's then in canary, CANARY_STEPS),
+    a fourth, where the model has one, awaiting review; every step approved by reviewers who
+    did not register the version, audited at the time it happened in the demo's story."""
     from lifecycle import registry
-    from lifecycle.identity import Actor
 
     deployer = Actor(DEMO_DEPLOYER, frozenset({"deployer"}))
     reviewers = [Actor(name, frozenset({"reviewer"})) for name in DEMO_REVIEWERS]
@@ -818,6 +947,8 @@ def seed_lifecycle(store: Store, line: Timeline) -> None:
             production: line.switch - 10 * day,
             candidate: line.shadow_start - 5 * day,
         }
+        if model.pending:
+            registered[model.pending[0]] = line.end - model.pending[4] * day
         with store.transaction() as cur:  # registration happened earlier in the story
             for version, when in registered.items():
                 cur.execute(
@@ -860,6 +991,41 @@ def seed_lifecycle(store: Store, line: Timeline) -> None:
                         at=line.switch + 14 * day)  # fmt: skip
         # the candidate's shadow traffic starts at shadow_start
         review(candidate, line.shadow_start - day, "candidate for " + production)
+        if model.name == CANARY_MODEL:
+            _canary_steps(store, deployer, model.name, candidate, line)
+        if model.pending:
+            _awaiting_review(store, model, registered[model.pending[0]], reviewers)
+
+
+def _canary_steps(store: Store, deployer, model: str, version: str, line: Timeline) -> None:
+    """Shadow -> canary at each of CANARY_STEPS' shares, on their days."""
+    from lifecycle import registry
+
+    previous = None
+    for days, share in CANARY_STEPS:
+        reason = (
+            f"no breach at {previous:.0%}; next step"
+            if previous
+            else "shadow agreement checked; canary starts"
+        )
+        registry.promote(store, deployer, model, version, share=share, reason=reason,
+                         at=line.end - timedelta(days=days))  # fmt: skip
+        previous = share
+
+
+def _awaiting_review(store: Store, model: DemoModel, registered: datetime, reviewers) -> None:
+    """The registrant sends the pending version for review; its approvals so far follow."""
+    from lifecycle import registry
+
+    version, _factory, _note, registrant, _days, approvers = model.pending
+    requester = Actor(registrant, frozenset({"deployer"}))
+    asked = registered + timedelta(hours=2)
+    reason = f"candidate to replace {model.versions[1][0]}; review pack attached"
+    registry.request_approval(store, requester, model.name, version, at=asked, reason=reason)
+    for index, name in enumerate(approvers):
+        reviewer = next(r for r in reviewers if r.name == name)
+        registry.approve(store, reviewer, model.name, version, reason="review pack checked",
+                         at=asked + (index + 1) * timedelta(hours=20))  # fmt: skip
 
 
 # -- command line ------------------------------------------------------------------------------

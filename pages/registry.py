@@ -9,6 +9,7 @@ import streamlit as st
 
 from lifecycle import registry
 from ui.common import get_store
+from ui.identity import config, current_actor, dev_people, mode
 from ui.text import md, md_list
 
 st.title("Registry")
@@ -46,6 +47,57 @@ st.caption(
     "Low-risk models need one approval, high-risk ones two distinct reviewers, never the "
     "person who registered the version."
 )
+
+
+def _people() -> list:
+    """Everyone the identity configuration names (in development mode with its dev user)."""
+    cfg = config()
+    return [cfg.actor(email) for email in (dev_people(cfg) if mode() == "dev" else cfg.roles)]
+
+
+def _review_queue(models: list[str]) -> None:
+    """The versions awaiting review: who must approve, who may not, and whether you may."""
+    actor = current_actor()
+    queue = [
+        item for item in registry.review_queue(store, actor, _people()) if item["model"] in models
+    ]
+    if not queue:
+        return
+    with st.container(border=True, key="registry_review_queue"):
+        st.subheader(f"Waiting for review ({len(queue)})")
+        for item in queue:
+            name = f"{md(item['model'])} {md(item['version'])}"
+            approvers = f" ({md_list(item['approvers'])})" if item["approvers"] else ""
+            asked = item["requested_at"]
+            when = f" on {asked:%Y-%m-%d}" if pd.notna(asked) else ""
+            st.markdown(
+                f"**{name}** · {md(item['risk_tier'])} risk: {item['review_kind']} · "
+                f"approvals {len(item['approvers'])} of {item['quorum']}{approvers} · "
+                f"requested by {md(item['requested_by'])}{when}"
+            )
+            excluded = "; ".join(
+                f"{md(who)} ({why})" for who, why in item["may_not_approve"].items()
+            )
+            st.caption(
+                f"May approve now: {md_list(item['eligible']) or 'nobody configured'}. "
+                f"May not (four-eyes): {excluded}."
+            )
+            if item["actor_may_approve"]:
+                st.success(f"You ({md(actor.name)}) may approve {name}.", icon=":material/check:")
+            else:
+                st.warning(
+                    f"You ({md(actor.name)}) cannot approve {name}: {md(item['actor_why_not'])}",
+                    icon=":material/block:",
+                )
+            st.page_link(
+                "pages/version.py",
+                label=f"Review {name}: review pack and actions",
+                icon=":material/rate_review:",
+                query_params={"model": item["model"], "version": item["version"]},
+            )
+
+
+_review_queue(chosen)
 for model in chosen:
     part = table[table["model"] == model]
     serving = registry.serving_versions(store, model)

@@ -82,6 +82,7 @@ st.markdown(
     f"**State:** `{status['state']}` · **risk tier:** {md(status['risk_tier'])} · "
     f"**approvals:** {len(status['approvers'])} of {status['quorum']}"
     + (f" ({md_list(status['approvers'])})" if status["approvers"] else "")
+    + f" · {registry.review_kind(status['quorum'])}"
     + f" · **registered by:** {md(status['registered_by'])} · revision {status['revision']}"
 )
 if flash := st.session_state.pop(FLASH, None):

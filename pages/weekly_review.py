@@ -10,7 +10,7 @@ import streamlit as st
 from lifecycle import portfolio
 from lifecycle.alerts import report
 from lifecycle.alerts.lifecycle import alerts_revision
-from lifecycle.alerts.links import page_target
+from lifecycle.alerts.links import app_url_note, page_target
 from lifecycle.alerts.rules import LAYERS
 from ui.common import data_version, get_store
 from ui.text import md, md_list
@@ -74,6 +74,8 @@ cols[0].download_button("Export HTML", html_text, f"weekly-review-{week}.html", 
                         key="export_html", icon=":material/download:")  # fmt: skip
 cols[1].download_button("Export Markdown", markdown_text, f"weekly-review-{week}.md",
                         "text/markdown", key="export_md", icon=":material/download:")  # fmt: skip
+base_url, why = app_url_note()
+cols[2].caption(f"Exported links open {md(base_url)} ({md(why)}).")
 
 summary = pd.DataFrame(
     [

@@ -40,12 +40,15 @@ def test_overview_lists_every_model_with_versions_and_traffic(app_on, demo_copy)
         "delivery_time": "1.1",
     }
     assert table.loc[table["model"] == "credit_risk", "versions"].item() == (
-        "1.1 production · 1.2 shadow · 1.0 retired"
+        "1.1 production · 1.2 shadow · 1.3 pending_approval · 1.0 retired"
+    )
+    assert table.loc[table["model"] == "churn", "versions"].item() == (
+        "2.0 production · 2.1 canary · 1.0 retired"
     )
     assert (table["predictions_7d"] > 20_000).all()
     assert table["last_prediction"].notna().all()
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Models"] == "3" and metrics["Versions"] == "9"
+    assert metrics["Models"] == "3" and metrics["Versions"] == "11"
     assert any("Demo data" in i.value for i in at.sidebar.info)
     assert len(at.get("plotly_chart")) == 1
 

@@ -52,7 +52,9 @@ def test_volume_models_and_lifecycle_states(con):
         "SELECT model_name, list(state ORDER BY version) FROM model_versions GROUP BY 1"
     ).fetchall()
     assert dict(states) == {
-        m: ["retired", "production", "shadow"] for m in ("credit_risk", "churn", "delivery_time")
+        "credit_risk": ["retired", "production", "shadow", "pending_approval"],
+        "churn": ["retired", "production", "canary"],
+        "delivery_time": ["retired", "production", "shadow", "pending_approval"],
     }
     span = con.execute("SELECT min(ts), max(ts) FROM predictions").fetchone()
     assert span[0] >= END - timedelta(days=90) and span[1] < END
@@ -74,6 +76,87 @@ def test_shadow_predictions_sit_beside_production(con):
     assert len(rows) == 3
     for _model, shadow, paired, same_version in rows:
         assert shadow > 50_000 and paired == shadow and same_version == 0
+
+
+def test_one_version_awaits_review_in_each_risk_tier(con):
+    pending = con.execute(
+        "SELECT m.risk_tier, v.model_name, v.version, v.review_quorum, v.registered_by, "
+        "v.review_requested_by FROM model_versions v JOIN models m ON m.name = v.model_name "
+        "WHERE v.state = 'pending_approval' ORDER BY m.risk_tier"
+    ).fetchall()
+    assert [row[0] for row in pending] == ["high", "low"]  # the registry's two tiers, once each
+    tiers = {tier: rest for tier, *rest in pending}
+    assert tiers["high"][:3] == ["credit_risk", "1.3", 2]  # committee: two reviewers
+    assert tiers["low"][:3] == ["delivery_time", "1.3", 1]  # peer review
+    # the app's default development identity sent the low-risk one, so four-eyes shows
+    assert tiers["low"][3:] == ["developer@localhost", "developer@localhost"]
+    for _tier, model, version, *_ in pending:  # recorded by the registry's own actions
+        actions = con.execute(
+            "SELECT list(action ORDER BY ts, audit_id), list(actor ORDER BY ts, audit_id) "
+            "FROM audit_log WHERE model_name = ? AND version = ?",
+            [model, version],
+        ).fetchone()
+        expected = ["register", "request_approval"] + (
+            ["approve"] if model == "credit_risk" else []
+        )
+        assert actions[0] == expected, model
+        assert (
+            con.execute(
+                "SELECT count(*) FROM predictions WHERE model_name = ? AND model_version = ?",
+                [model, version],
+            ).fetchone()[0]
+            == 0
+        )  # awaiting review: never served
+    approvals = con.execute(
+        "SELECT reviewer FROM approvals WHERE model_name = 'credit_risk' AND version = '1.3'"
+    ).fetchall()
+    assert approvals == [("rita.reviewer@example.com",)]  # one of the two it needs
+
+
+def test_churn_candidate_is_a_canary_mid_rollout_with_its_own_traffic(con):
+    pointer = con.execute(
+        "SELECT production_version, canary_version, canary_share FROM deployments "
+        "WHERE model_name = 'churn'"
+    ).fetchone()
+    assert pointer == ("2.0", "2.1", 0.05)  # an intermediate step: 1% -> 5% -> 25% -> 50%
+    steps = con.execute(
+        "SELECT ts, from_state, to_state, evidence->>'canary_share' FROM audit_log "
+        "WHERE model_name = 'churn' AND version = '2.1' AND action = 'promote' ORDER BY ts"
+    ).fetchall()
+    assert [(a, b, float(c)) for _, a, b, c in steps[1:]] == [
+        ("shadow", "canary", 0.01), ("canary", "canary", 0.05),
+    ]  # fmt: skip
+    assert [ts.astimezone(UTC) for ts, *_ in steps[1:]] == [day(10), day(5)]
+    # the canary answers real requests instead of production, in the shares of its steps
+    share = dict(
+        con.execute(
+            "SELECT ts >= ? AS raised, avg((variant = 'canary')::INT) FROM predictions "
+            "WHERE model_name = 'churn' AND variant IN ('production', 'canary') AND ts >= ? "
+            "GROUP BY 1",
+            [day(5), day(10)],
+        ).fetchall()
+    )
+    assert 0.005 < share[False] < 0.015 and 0.04 < share[True] < 0.06
+    canary = con.execute(
+        "SELECT min(ts), count(*), count(DISTINCT model_version), "
+        "count(*) FILTER (WHERE request_id IN (SELECT request_id FROM predictions "
+        "WHERE model_name = 'churn' AND variant <> 'canary')) "
+        "FROM predictions WHERE model_name = 'churn' AND variant = 'canary'"
+    ).fetchone()
+    assert canary[0] >= day(10) and canary[1] > 500 and canary[2] == 1
+    assert canary[3] == 0  # a request is answered by the canary or by production, never both
+    shadow_end = con.execute(
+        "SELECT max(ts) FROM predictions WHERE model_name = 'churn' AND variant = 'shadow'"
+    ).fetchone()[0]
+    assert shadow_end < day(10)  # its shadow stopped when the canary started
+    logged = con.execute(
+        "SELECT count(*) FROM features__churn f JOIN predictions p USING (prediction_id) "
+        "WHERE p.variant = 'canary'"
+    ).fetchone()[0]
+    infra = con.execute(
+        "SELECT min(ts) FROM infra_metrics WHERE model_name = 'churn' AND variant = 'canary'"
+    ).fetchone()[0]
+    assert logged == canary[1] and infra == day(10)
 
 
 def test_labels_arrive_late_and_some_never(con):

@@ -143,7 +143,8 @@ def test_a_viewer_sees_no_actions(page, alerts_db):
     assert by_key(at, "button", "run_check").disabled
 
 
-def test_weekly_review_page_with_exports(page, alerts_db):
+def test_weekly_review_page_with_exports(page, alerts_db, monkeypatch):
+    monkeypatch.delenv("LIFECYCLE_APP_URL", raising=False)
     at = page(alerts_db, "weekly_review")
     assert at.title[0].value == "Weekly review"
     week = report.week_of(end_of(2))
@@ -155,6 +156,11 @@ def test_weekly_review_page_with_exports(page, alerts_db):
     assert summary["data_quality"].iloc[0] == "critical"
     buttons = at.get("download_button")
     assert len(buttons) == 2
+    # the page says which base URL the exports' links use: the default, and how to change it
+    assert any(
+        "Exported links open http" in c.value and "set LIFECYCLE_APP_URL" in c.value
+        for c in at.caption
+    )
     assert any("#" in link.proto.label for link in at.get("page_link"))
 
 

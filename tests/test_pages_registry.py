@@ -253,3 +253,55 @@ def test_audit_page_filters_and_downloads_csv(db):
     at.multiselect(key="audit_actions").unselect("approve").select("register").run()
     assert len(at.dataframe[0].value) == 2
     assert at.get("download_button")
+
+
+# -- the demo: something to review in each risk tier, a canary mid-rollout ----------------------
+
+
+@pytest.fixture
+def demo_app(demo_copy, monkeypatch):
+    """The demo database with the built-in development identities (no lifecycle.toml)."""
+    monkeypatch.setenv("LIFECYCLE_DB", str(demo_copy))
+    monkeypatch.delenv("LIFECYCLE_CONFIG", raising=False)
+    return demo_copy
+
+
+def test_demo_registry_shows_a_review_waiting_in_each_risk_tier(demo_app):
+    at = app("pages/registry.py")  # as developer@localhost, admin
+    assert not at.exception
+    text = " ".join(m.value for m in at.markdown)
+    assert (
+        "**credit_risk 1.3** · high risk: committee review (2 distinct reviewers) · "
+        "approvals 1 of 2 (rita.reviewer@example.com)" in text
+    )
+    assert "**delivery_time 1.3** · low risk: peer review (one reviewer) · approvals 0 of 1" in text
+    captions = " ".join(c.value for c in at.caption)
+    assert (  # delivery_time 1.3: not its registrant, who is the current identity
+        "May approve now: alex.admin@example.com, rita.reviewer@example.com, "
+        "sam.reviewer@example.com. May not (four-eyes): developer@localhost (registered it and "
+        "requested the review); devi.owner@example.com (owns it)." in captions
+    )
+    assert any("may approve credit_risk 1.3" in s.value for s in at.success)
+    refusal = " ".join(w.value for w in at.warning)
+    assert "You (developer@localhost) cannot approve delivery_time 1.3" in refusal
+    assert "four-eyes" in refusal
+    metrics = {m.label: m.value for m in at.metric if m.value != "none"}
+    assert metrics["Canary"] == "2.1 at 5%"  # churn's, the demo's only canary
+    assert any("Canary 2.1: no breach" in s.value for s in at.success)
+
+
+def test_demo_reviewer_who_already_approved_is_told_why_not_again(demo_app):
+    at = app("pages/registry.py", who="rita.reviewer@example.com")
+    refusal = " ".join(w.value for w in at.warning)
+    assert "cannot approve credit_risk 1.3" in refusal and "already approved" in refusal
+    assert any("may approve delivery_time 1.3" in s.value for s in at.success)
+
+
+def test_demo_version_detail_blocks_approving_your_own_version(demo_app):
+    at = app("pages/version.py", model="delivery_time", version="1.3")
+    assert not at.exception
+    header = at.markdown[0].value
+    assert "`pending_approval`" in header and "peer review (one reviewer)" in header
+    assert at.button(key="action_approve").disabled
+    blocked = " ".join(c.value for c in at.caption)
+    assert "developer@localhost registered delivery_time 1.3 and may not approve it" in blocked

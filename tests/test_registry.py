@@ -339,6 +339,32 @@ def test_low_risk_needs_one_and_a_new_review_round_forgets_old_approvals(store, 
     assert registry.approve(store, RITA, "churn", "1.0").to_state == machine.APPROVED
 
 
+def test_review_queue_says_who_must_approve_and_who_may_not(store, tmp_path):
+    register_version(store, tmp_path, "1.0", name="credit", risk="high")
+    register_version(store, tmp_path, "1.0", name="churn", risk="low")
+    register_version(store, tmp_path, "2.0", name="churn", risk="low")  # not sent for review
+    registry.request_approval(store, DANA, "credit", "1.0")
+    registry.approve(store, RITA, "credit", "1.0")
+    registry.request_approval(store, DANA, "churn", "1.0")
+    owner = Actor(OWNER, frozenset({"admin"}))
+    people = [RITA, SAM, DANA, owner]
+    queue = {q["model"]: q for q in registry.review_queue(store, RITA, people)}
+    assert set(queue) == {"credit", "churn"}  # churn 2.0 is only registered
+    credit, churn = queue["credit"], queue["churn"]
+    assert (credit["quorum"], credit["approvers"]) == (2, [RITA.name])
+    assert credit["review_kind"] == "committee review (2 distinct reviewers)"
+    assert churn["review_kind"] == "peer review (one reviewer)"
+    assert credit["eligible"] == [SAM.name]  # rita approved, dana has no reviewer role
+    assert churn["eligible"] == [RITA.name, SAM.name]
+    assert credit["may_not_approve"] == {
+        OWNER: "registered it and owns it", DANA.name: "requested the review",
+    }  # fmt: skip
+    assert not credit["actor_may_approve"] and "already approved" in credit["actor_why_not"]
+    assert churn["actor_may_approve"] and churn["actor_why_not"] is None
+    own = registry.review_queue(store, owner, model="churn")[0]
+    assert not own["actor_may_approve"] and "four-eyes" in own["actor_why_not"]
+
+
 # -- reasons, retirement, serving rules ---------------------------------------------------------
 
 

@@ -86,6 +86,27 @@ def test_markdown(reviewed):
     assert "rita@example.com: alert_acknowledged" in text
 
 
+def test_exported_reports_say_which_base_url_their_links_use(reviewed, monkeypatch):
+    store, week, _ = reviewed
+    monkeypatch.delenv("LIFECYCLE_APP_URL", raising=False)
+    default = report.weekly_review(store, week)
+    markdown, page = report.to_markdown(default), report.to_html(default)
+    why = (
+        "(the default, which works only on the machine running the app; set LIFECYCLE_APP_URL "
+        "(or --app-url) to the address your readers open)."
+    )
+    base = "http://localhost:8501"
+    assert f"Links in this report open the console at [{base}]({base}) {why}" in markdown
+    assert f"open the console at <a href='{base}'>{base}</a> {why}" in page
+    assert f"({base}/drift?model=toy" in markdown  # and the links use it
+    monkeypatch.setenv("LIFECYCLE_APP_URL", "https://console.example.org/")
+    text = report.to_html(report.weekly_review(store, week))
+    assert "https://console.example.org</a> (from $LIFECYCLE_APP_URL)." in text
+    assert "https://console.example.org/drift?model=toy" in text
+    text = report.to_markdown(report.weekly_review(store, week, app_url="http://console"))
+    assert "at [http://console](http://console) (from --app-url)." in text
+
+
 def test_html_is_self_contained_with_its_chart(reviewed):
     store, week, _ = reviewed
     page = report.to_html(report.weekly_review(store, week))

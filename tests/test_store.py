@@ -232,3 +232,38 @@ def test_a_file_that_is_not_a_database_is_refused_and_left_as_it_was(tmp_path):
     with pytest.raises(StoreError, match=r"cannot open database .*notes\.duckdb"):
         Store(path)
     assert _sha256(path) == before
+
+
+EXIT_WITH_OPEN_STORE = """
+import sys, threading, time
+from lifecycle.store import Store
+store = Store(sys.argv[1])
+store.query_one("SELECT count(*) FROM model_versions")
+# a daemon thread running Python code, as in a Streamlit server: its frame keeps the globals
+# (and the store) alive while the interpreter finalizes
+threading.Thread(target=lambda: time.sleep(60), daemon=True).start()
+"""
+
+
+def test_a_store_left_open_at_exit_is_closed_without_leak_reports(tmp_path):
+    """DuckDB's bindings (nanobind) print ~44 "leaked" lines when a connection object is still
+    alive at interpreter exit while daemon threads run (every stop of the app did)."""
+    import subprocess
+    import sys
+
+    from tests.browser import ROOT
+
+    done = subprocess.run(
+        [sys.executable, "-c", EXIT_WITH_OPEN_STORE, str(tmp_path / "open.duckdb")],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "nanobind" not in done.stderr + done.stdout
+
+
+def test_a_closed_store_says_so(tmp_path):
+    store = Store(tmp_path / "closed.duckdb")
+    store.close()
+    store.close()  # idempotent
+    with pytest.raises(StoreError, match="was closed"):
+        store.query_one("SELECT 1")

@@ -4,7 +4,8 @@ The one place that knows the evidence pages' URLs and query parameters (pages/mo
 for infrastructure, performance and business; pages/drift.py for drift and data quality).
 Links to a window carry the alert's grain (hour, day, week, month or chunk:N).
 Links are relative to the app ("model_health?model=..."); `absolute` prefixes the app's base
-URL (--app-url, else $LIFECYCLE_APP_URL, else http://localhost:8501) for notifications.
+URL (--app-url, else $LIFECYCLE_APP_URL, else http://localhost:8501) for notifications and
+exported reports; `app_url_source` says which of the three it is, for the reader.
 """
 
 from __future__ import annotations
@@ -41,7 +42,28 @@ TABS = {"infrastructure": "Infrastructure", "performance": "Performance", "busin
 
 
 def app_url(explicit: str | None = None) -> str:
-    return (explicit or os.environ.get(ENV_APP_URL) or DEFAULT_APP_URL).rstrip("/")
+    return app_url_source(explicit)[0]
+
+
+def app_url_source(explicit: str | None = None) -> tuple[str, str]:
+    """(base URL of absolute links, where it came from: "--app-url", "$LIFECYCLE_APP_URL"
+    or "default")."""
+    if explicit:
+        return explicit.rstrip("/"), "--app-url"
+    if os.environ.get(ENV_APP_URL):
+        return os.environ[ENV_APP_URL].rstrip("/"), f"${ENV_APP_URL}"
+    return DEFAULT_APP_URL, "default"
+
+
+def app_url_note(explicit: str | None = None) -> tuple[str, str]:
+    """(base URL of exported links, why that one), for a sentence telling their reader."""
+    base, source = app_url_source(explicit)
+    if source == "default":
+        return base, (
+            f"the default, which works only on the machine running the app; set "
+            f"{ENV_APP_URL} (or --app-url) to the address your readers open"
+        )
+    return base, f"from {source}"
 
 
 def evidence_link(

@@ -26,7 +26,7 @@ import plotly.graph_objects as go
 
 from lifecycle import catalog
 from lifecycle.alerts.lifecycle import list_alerts
-from lifecycle.alerts.links import absolute, alert_link, evidence_link
+from lifecycle.alerts.links import absolute, alert_link, app_url_note, evidence_link
 from lifecycle.alerts.retraining import recommendation
 from lifecycle.alerts.rules import LAYERS
 from lifecycle.markdown import escape as _md
@@ -130,6 +130,11 @@ class WeeklyReview:
 
     def link(self, relative: str) -> str:
         return absolute(relative, self.app_url)
+
+    @property
+    def links_note(self) -> tuple[str, str]:
+        """(base URL of the report's links, where it came from)."""
+        return app_url_note(self.app_url)
 
 
 def weekly_review(
@@ -358,6 +363,10 @@ def to_markdown(review: WeeklyReview) -> str:
         f"{review.start:%Y-%m-%d} to {review.end - timedelta(days=1):%Y-%m-%d} (UTC); "
         f"generated {review.generated_at:%Y-%m-%d %H:%M} UTC.",
         "",
+        "Links in this report open the console at [{0}]({0}) ({1}).".format(
+            review.links_note[0], _md(review.links_note[1])
+        ),
+        "",
         "| model | production | overall | " + " | ".join(LAYERS) + " | retraining |",
         "|---|---|---|" + "---|" * len(LAYERS) + "---|",
     ]
@@ -450,6 +459,8 @@ def to_html(review: WeeklyReview) -> str:
         f"<p class='muted'>{review.start:%Y-%m-%d} to "
         f"{review.end - timedelta(days=1):%Y-%m-%d} (UTC); generated "
         f"{review.generated_at:%Y-%m-%d %H:%M} UTC.</p>",
+        "<p class='muted'>Links in this report open the console at <a href='{0}'>{0}</a> "
+        "({1}).</p>".format(e(review.links_note[0]), e(review.links_note[1])),
         "<table><tr><th>model</th><th>production</th><th>overall</th>"
         + "".join(f"<th>{e(layer)}</th>" for layer in LAYERS)
         + "<th>retraining</th></tr>",

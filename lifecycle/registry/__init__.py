@@ -5,11 +5,13 @@ Public API (see docs/governance.md):
   -> Transition; set_risk_tier (admin, audited) -> TierChange; errors: PermissionDenied, RegistryError (GateBlocked), Conflict;
 - reads: version_status, serving_versions, lifecycle_history, registry_table,
   available_actions (what a page may offer an actor, with why a blocked one is blocked),
+  review_queue and review_kind (the versions awaiting review: who must approve, who may not),
   promotion_gates, canary_recommendation.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -60,7 +62,8 @@ __all__ = [
     "SOURCES", "STANDBY", "STATES", "ActionOption", "Conflict", "Gate", "GateBlocked",
     "RegistryError", "TierChange", "Transition", "act", "approve", "audit_entries", "audit_facets", "available_actions",
     "canary_recommendation", "lifecycle_history", "next_canary_share", "promote",
-    "promotion_gates", "registry_table", "reject", "request_approval", "retire", "rollback",
+    "promotion_gates", "registry_table", "reject", "request_approval", "retire", "review_kind", "review_queue",
+    "rollback",
     "serving_versions", "set_risk_tier", "switch", "version_status",
 ]  # fmt: skip
 
@@ -232,6 +235,75 @@ def available_actions(
             )
         )
     return options
+
+
+# -- the review queue ---------------------------------------------------------------------------
+
+
+def review_kind(quorum: int) -> str:
+    """Who must approve, in words: a peer review (one reviewer) or a committee of
+    `quorum` distinct reviewers."""
+    if quorum <= 1:
+        return "peer review (one reviewer)"
+    return f"committee review ({quorum} distinct reviewers)"
+
+
+def _may_approve(actor: Actor, row: dict, dep: dict) -> str | None:
+    """None if `actor` may approve the pending version now, else why not."""
+    if not actor.can(PERMISSION["approve"]):
+        return f"{actor.name} has no role that approves (reviewer or admin)"
+    try:
+        PLANNERS["approve"](actor, row, dep, "dry run")
+    except RegistryError as exc:
+        return str(exc)
+    return None
+
+
+def review_queue(
+    store: Store, actor: Actor | None = None, people: Iterable[Actor] = (), model: str | None = None
+) -> list[dict]:
+    """Every version pending approval (of `model`, or all), oldest request first: its risk
+    tier, quorum and review_kind, the approvals so far, who requested it and when, who may not
+    approve it (four-eyes: registrant, requester, owner), which of `people` may approve it
+    now, and whether `actor` may (`actor_may_approve`, `actor_why_not`)."""
+    pending = store.query_df(
+        "SELECT v.model_name, v.version, max(a.ts) AS requested_at FROM model_versions v "
+        "LEFT JOIN audit_log a ON a.model_name = v.model_name AND a.version = v.version "
+        "AND a.action = 'request_approval' WHERE v.state = ? AND (? IS NULL OR v.model_name = ?) "
+        "GROUP BY ALL ORDER BY requested_at, v.model_name, v.version",
+        [PENDING, model, model],
+    )
+    queue = []
+    for name, version, requested_at in pending.itertuples(index=False):
+        with store.cursor() as cur:
+            row, dep = _version_row(cur, name, version), _deployment_row(cur, name)
+        excluded: dict[str, list[str]] = {}
+        for who, why in (
+            (row["registered_by"], "registered it"),
+            (row["requested_by"], "requested the review"),
+            (row["owner"], "owns it"),
+        ):
+            if who:
+                excluded.setdefault(who.lower(), []).append(why)
+        why_not = None if actor is None else _may_approve(actor, row, dep)
+        queue.append(
+            {
+                "model": name,
+                "version": version,
+                "risk_tier": row["risk_tier"],
+                "quorum": row["quorum"],
+                "review_kind": review_kind(row["quorum"]),
+                "approvers": row["approvers"],
+                "requested_by": row["requested_by"],
+                "requested_at": requested_at,
+                "may_not_approve": {who: " and ".join(why) for who, why in excluded.items()},
+                "eligible": [p.name for p in people if _may_approve(p, row, dep) is None],
+                "actor": None if actor is None else actor.name,
+                "actor_may_approve": actor is not None and why_not is None,
+                "actor_why_not": why_not,
+            }
+        )
+    return queue
 
 
 def registry_revision(store) -> int:
