@@ -113,6 +113,11 @@ def _pipeline(model: DemoModel, estimator) -> object:
     return make_pipeline(columns, estimator)
 
 
+def demo_models() -> list[DemoModel]:
+    """The demo's models, in build order."""
+    return _models()
+
+
 def _models() -> list[DemoModel]:
     return [
         DemoModel(
@@ -427,8 +432,12 @@ def build_demo(
     seed: int = 0,
     end: datetime | None = None,
     progress: Progress | None = None,
+    finish: Callable[[Store], None] | None = None,
 ) -> DemoSummary:
-    """Build the demo database at `path` (which must not exist yet)."""
+    """Build the demo database at `path` (which must not exist yet).
+
+    `finish(store)` runs on the complete database before it is moved into place: what it
+    writes is part of the atomic build (the app records its pending setup this way)."""
     if days < 7:
         raise ValueError("the demo needs at least 7 days")
     target = Path(path)
@@ -452,6 +461,8 @@ def build_demo(
                 total += _build_model(store, model, rng, line, Path(folder), step)
             report(0.99, "recording the lifecycle history")
             seed_lifecycle(store, line)
+            if finish is not None:
+                finish(store)
         os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)
