@@ -1,4 +1,4 @@
-"""What every page shares: the process's store, its data version, first-run demo build, sidebar.
+"""What every page shares: the process's store, its data version, first-start banner, sidebar.
 
 The Streamlit process holds the DuckDB file for its whole life (one Store per process, a
 cursor per operation). Other processes hand batches to it through the inbox (see
