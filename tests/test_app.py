@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -68,8 +70,14 @@ def test_first_start_builds_a_demo_database_in_the_background(app_on, tmp_path, 
     target = tmp_path / "fresh" / "lifecycle.duckdb"
     at = app_on(target)
     assert "Setting up the app (first start)" in at.markdown[0].value
-    assert "building the demo database" in at.get("progress")[0].proto.text
     job = runtime.job(runtime.setup_name(target))
+    for _ in range(600):  # the job reports its first step within moments
+        if "building" in job.text:
+            break
+        time.sleep(0.1)
+    at = app_on(target)  # another session sees the same job's progress
+    assert "Step 1 of 5: building the demo database" in at.get("progress")[0].proto.text
+    assert runtime.job(runtime.setup_name(target)) is job
     assert job.wait(timeout=600) and job.error is None, job.error
     at = app_on(target)  # a new session once setup finished
     assert target.exists()
