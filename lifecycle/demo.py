@@ -447,7 +447,9 @@ def build_demo(
     line = Timeline(end=end or default_end(), days=days)
     report = progress or (lambda fraction, message: None)
     partial = target.with_name(target.name + ".building")
-    partial.unlink(missing_ok=True)
+    wal = Path(str(partial) + ".wal")
+    for leftover in (partial, wal):  # of a build killed before its clean-up ran
+        leftover.unlink(missing_ok=True)
     total = 0
     try:
         with Store(partial) as store, tempfile.TemporaryDirectory() as folder:
@@ -466,7 +468,7 @@ def build_demo(
         os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)
-        Path(str(partial) + ".wal").unlink(missing_ok=True)
+        wal.unlink(missing_ok=True)
     report(1.0, "done")
     return DemoSummary(target, line.start, line.end, total, time.monotonic() - began)
 

@@ -85,6 +85,24 @@ def test_a_setup_interrupted_mid_monitoring_finishes_on_the_next_start(tmp_path,
     assert results > partial and checks == 1
 
 
+def test_a_build_stopped_midway_leaves_no_database_behind(tmp_path, monkeypatch):
+    """Pages wait for the file: a half-built demo must never appear at the path."""
+    monkeypatch.setenv(first_start.DEMO_DAYS_ENV, "7")
+    path = tmp_path / "db.duckdb"
+    real_report = runtime.Job.report
+
+    def stop_while_serving(job, fraction, text, still=""):
+        real_report(job, fraction, text, still)
+        if "serving" in text:  # the side file exists by now
+            assert path.with_name(path.name + ".building").exists()
+            job.cancel()
+
+    monkeypatch.setattr(runtime.Job, "report", stop_while_serving)
+    job = runtime.setup_job(path)
+    assert job.wait(timeout=300) and "stopped" in job.error
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
 class _BlockedSetup:
     """Stands in for first_start.run_setup: reports progress, then waits to be released."""
 
