@@ -211,3 +211,24 @@ def test_demo_days_come_from_the_environment(monkeypatch):
         monkeypatch.setenv(first_start.DEMO_DAYS_ENV, bad)
         with pytest.raises(first_start.SetupError, match=first_start.DEMO_DAYS_ENV):
             first_start.demo_days()
+
+
+def test_a_database_held_by_another_process_is_named_not_a_traceback(app_on, tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "db.duckdb"
+    _toy_database(path, tmp_path, pending=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+         "print('held', flush=True); time.sleep(120)", str(path)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        at = app_on(path)
+        assert "held by another process" in at.error[0].value
+        assert runtime.job(runtime.setup_name(path)) is None
+    finally:
+        holder.kill()
+        holder.wait()

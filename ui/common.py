@@ -87,6 +87,8 @@ def first_start() -> None:
     into place); afterwards pages show what is stored while monitoring continues.
     """
     path = db_path()
+    if path.exists():
+        get_store()  # a locked or unreadable file stops here, with its message
     job = runtime.setup_job(path)
     if job is None:
         return
