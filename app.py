@@ -14,7 +14,6 @@ st.set_page_config(
 )
 
 common.leave_legacy_pages_mode(entry_point=True)  # app.py routes every page itself
-common.ensure_database()
 
 SECTIONS = {
     "Monitoring": [
@@ -33,7 +32,8 @@ SECTIONS = {
     ],
 }
 
-navigation = st.navigation(SECTIONS)
+navigation = st.navigation(SECTIONS)  # first, so the sidebar is right even during setup
+common.first_start()  # background setup: its banner, or the page waits for the database
 common.sidebar()
 identity.sidebar_widget()
 navigation.run()

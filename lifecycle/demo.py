@@ -124,6 +124,11 @@ def _pipeline(model: DemoModel, estimator) -> object:
     return make_pipeline(columns, estimator)
 
 
+def demo_models() -> list[DemoModel]:
+    """The demo's models, in build order."""
+    return _models()
+
+
 def _models() -> list[DemoModel]:
     return [
         DemoModel(
@@ -458,8 +463,12 @@ def build_demo(
     seed: int = 0,
     end: datetime | None = None,
     progress: Progress | None = None,
+    finish: Callable[[Store], None] | None = None,
 ) -> DemoSummary:
-    """Build the demo database at `path` (which must not exist yet)."""
+    """Build the demo database at `path` (which must not exist yet).
+
+    `finish(store)` runs on the complete database before it is moved into place: what it
+    writes is part of the atomic build (the app records its pending setup this way)."""
     if days < 7:
         raise ValueError("the demo needs at least 7 days")
     target = Path(path)
@@ -469,7 +478,9 @@ def build_demo(
     line = Timeline(end=end or default_end(), days=days)
     report = progress or (lambda fraction, message: None)
     partial = target.with_name(target.name + ".building")
-    partial.unlink(missing_ok=True)
+    wal = Path(str(partial) + ".wal")
+    for leftover in (partial, wal):  # of a build killed before its clean-up ran
+        leftover.unlink(missing_ok=True)
     total = 0
     try:
         # scikit-learn single-threaded: OpenMP threads spinning on a shared machine made
@@ -492,10 +503,12 @@ def build_demo(
                 total += _build_model(store, model, rngs, line, Path(folder), step)
             report(0.99, "recording the lifecycle history")
             seed_lifecycle(store, line)
+            if finish is not None:
+                finish(store)
         os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)
-        Path(str(partial) + ".wal").unlink(missing_ok=True)
+        wal.unlink(missing_ok=True)
     report(1.0, "done")
     return DemoSummary(target, line.start, line.end, total, time.monotonic() - began)
 

@@ -14,7 +14,7 @@ from lifecycle.alerts.links import alert_link, page_target
 from lifecycle.alerts.retraining import recommendations
 from lifecycle.alerts.rules import LAYERS
 from lifecycle.identity import Actor, PermissionDenied
-from ui.common import data_version, get_store
+from ui.common import data_version, get_store, setup_running
 from ui.text import md
 
 st.title("Alerts")
@@ -61,6 +61,19 @@ def _last_check() -> dict | None:
     return lc.last_check_run(store)
 
 
+def _last_check_text(run: dict | None, setting_up: bool) -> str:
+    if run is None and setting_up:
+        return ("Last check: never - the first-start setup runs the first one once every "
+                "model is monitored.")  # fmt: skip
+    if run is None:
+        return "Last check: never - run one to evaluate the alert rules on the stored windows."
+    return (
+        f"Last check {pd.Timestamp(run['finished_at']):%Y-%m-%d %H:%M} UTC (as of "
+        f"{pd.Timestamp(run['as_of']):%Y-%m-%d %H:%M} UTC), exit code {run['exit_code']}. "
+        "Schedule `python -m lifecycle check` to keep alerts current."
+    )
+
+
 def _not_evaluated_section(run: dict | None) -> None:
     """What the last check could not evaluate (lifecycle.coverage via the check's summary):
     drift or performance without a verdict is shown, never taken for healthy."""
@@ -90,16 +103,12 @@ if flash := st.session_state.pop(FLASH, None):
 
 # -- the last check, and running one -----------------------------------------------------------
 last = _last_check()
+setting_up = setup_running()  # its first check comes when every model is monitored
 cols = st.columns([3, 1])
-cols[0].caption(
-    "Last check: never - run one to evaluate the alert rules on the stored windows."
-    if last is None
-    else f"Last check {pd.Timestamp(last['finished_at']):%Y-%m-%d %H:%M} UTC (as of "
-    f"{pd.Timestamp(last['as_of']):%Y-%m-%d %H:%M} UTC), exit code {last['exit_code']}. "
-    "Schedule `python -m lifecycle check` to keep alerts current."
-)
-if cols[1].button("Run check now", key="run_check", disabled=not can_manage,
-                  help=None if can_manage else "needs the manage_alerts permission"):  # fmt: skip
+cols[0].caption(_last_check_text(last, setting_up))
+if cols[1].button("Run check now", key="run_check", disabled=not can_manage or setting_up,
+                  help="the first-start setup runs the first check" if setting_up
+                  else None if can_manage else "needs the manage_alerts permission"):  # fmt: skip
     with st.spinner("Computing new windows and evaluating the alert rules…"):
         report = run_check(store)
     st.cache_data.clear()

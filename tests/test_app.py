@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lifecycle import demo
 from tests.browser import ROOT
 
 
@@ -62,26 +63,34 @@ def test_overview_of_an_empty_database_says_what_to_do(app_on, tmp_path):
     assert not at.dataframe  # neither table pretends to show something
 
 
-def test_first_start_builds_a_demo_database_with_progress(app_on, tmp_path, monkeypatch):
-    real_build = demo.build_demo
-    calls = []
+def test_first_start_builds_a_demo_database_in_the_background(app_on, tmp_path, monkeypatch):
+    """No database: the app's process builds a (small) demo, monitors every model and runs
+    the first check, whatever the session that triggered it does meanwhile."""
+    from lifecycle import first_start
+    from ui import runtime
 
-    def small_build(path, progress=None, **kwargs):
-        calls.append(path)
-        return real_build(path, days=7, progress=progress)
-
-    monkeypatch.setattr(demo, "build_demo", small_build)
+    monkeypatch.setenv(first_start.DEMO_DAYS_ENV, "7")
     target = tmp_path / "fresh" / "lifecycle.duckdb"
     at = app_on(target)
-    assert target.exists() and len(calls) == 1
-    assert "Demo database ready" in at.status[0].label
+    assert "Setting up the app (first start)" in at.markdown[0].value
+    job = runtime.job(runtime.setup_name(target))
+    for _ in range(600):  # the job reports its first step within moments
+        if "building" in job.text:
+            break
+        time.sleep(0.1)
+    at = app_on(target)  # another session sees the same job's progress
+    assert "Step 1 of 5: building the demo database" in at.get("progress")[0].proto.text
+    assert runtime.job(runtime.setup_name(target)) is job
+    assert job.wait(timeout=600) and job.error is None, job.error
+    at = app_on(target)  # a new session once setup finished
+    assert target.exists()
     assert len(_versions_table(at)) == 3
-    from ui import common
-
-    results = common.get_store().query_one(
-        "SELECT count(DISTINCT model_name), count(*) FROM monitor_results"
-    )
+    assert not any("Setting up the app" in m.value for m in at.markdown)
+    store = runtime.store_for(target)
+    results = store.query_one("SELECT count(DISTINCT model_name), count(*) FROM monitor_results")
     assert results[0] == 3 and results[1] > 100  # every model has drift/quality history
+    assert store.query_one("SELECT count(*) FROM check_runs")[0] == 1
+    assert not first_start.is_pending(store)
 
 
 def test_new_rows_show_after_a_refresh(app_on, demo_copy):

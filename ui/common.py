@@ -1,4 +1,4 @@
-"""What every page shares: the process's store, its data version, first-run demo build, sidebar.
+"""What every page shares: the process's store, its data version, first-start banner, sidebar.
 
 The Streamlit process holds the DuckDB file for its whole life (one Store per process, a
 cursor per operation). Other processes hand batches to it through the inbox (see
@@ -7,18 +7,20 @@ lifecycle/inbox.py), which a background thread of this process drains every few 
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import streamlit as st
 
-from lifecycle import catalog, demo, monitor
-from lifecycle.alerts.check import run_check
+from lifecycle import demo
 from lifecycle.store import DatabaseLocked, Store, StoreError, resolve_db_path
 from ui import runtime
 from ui.text import md
 
-_BUILD_LOCK = threading.Lock()
+# measured once (README, "Two commands"); shown beside the elapsed time, not as a promise
+SETUP_ESTIMATE = (
+    "on a 2-core machine shared with other work the whole setup took about 13 minutes "
+    "(measured once); the step and elapsed time above are what to go by."
+)
 
 
 def db_path() -> Path:
@@ -76,45 +78,61 @@ def data_version() -> int:
     return get_store().data_version()
 
 
-def ensure_database() -> None:
-    """On first start (no database file), build the demo database, showing progress."""
+def first_start() -> None:
+    """Start or show the first-start setup (lifecycle/first_start.py), which runs in the
+    background of this process (ui/runtime.py), not in this browser session.
+
+    While it runs every page shows its progress on top. Until the demo database file exists
+    the page stops after the banner (nothing may open the file the build is about to move
+    into place); afterwards pages show what is stored while monitoring continues.
+    """
     path = db_path()
     if path.exists():
+        get_store()  # a locked or unreadable file stops here, with its message
+    job = runtime.setup_job(path)
+    if job is None:
         return
-    with _BUILD_LOCK:
-        if path.exists():  # another session built it while this one waited
-            return
-        with st.status("First start: building the demo database…", expanded=True) as status:
-            st.write(
-                f"No database at {md(path)}. Building a demo with three models, 90 days of "
-                "traffic and known incidents (about 20-60 s)."
-            )
-            bar = st.progress(0.0)
-
-            def show(fraction: float, message: str) -> None:
-                bar.progress(min(max(fraction, 0.0), 1.0), text=message)
-
-            summary = demo.build_demo(path, progress=show)
-            st.write(summary.text())
-            _first_monitoring(get_store(), bar)
-            status.update(label=f"Demo database ready: {md(summary.text())}", state="complete")
+    if job.running:
+        _setup_progress(str(path), waiting=not path.exists())
+    elif job.error:
+        st.error(f"**First-start setup failed:** {md(job.error)}. Pages show what is stored; "
+                 "layers without monitoring results stay *not evaluated*.",
+                 icon=":material/error:")  # fmt: skip
+        st.button("Retry the setup", key="retry_setup", icon=":material/replay:",
+                  on_click=runtime.setup_job, args=(path,), kwargs={"retry": True})  # fmt: skip
+    if not path.exists():
+        st.stop()
 
 
-def _first_monitoring(store: Store, bar) -> None:
-    """Compute the drift and data-quality results of every model's declared windows once
-    (daily for the demo), so every page has history."""
-    st.write("Computing drift and data-quality results for every model and version…")
-    with store.cursor() as cur:
-        models = catalog.model_names(cur)
-    for index, model in enumerate(models):
+def setup_running() -> bool:
+    """Whether the first-start setup is still computing (monitoring, first check)."""
+    return runtime.setup_running(db_path())
 
-        def show(done, total, window, computed, index=index, model=model):
-            fraction = (index + done / max(total, 1)) / len(models)
-            bar.progress(fraction, text=f"monitoring {model}: window {done} of {total}")
 
-        monitor.monitor_declared(store, model, progress=show)
-    st.write("Evaluating the alert rules (first check)…")
-    run_check(store, monitor=False)
+@st.fragment(run_every=2)
+def _setup_progress(path: str, waiting: bool) -> None:
+    """The setup banner, refreshed every 2 s; reruns the whole page when setup finishes
+    (or, for a page that waited, when the database file appears)."""
+    job = runtime.job(runtime.setup_name(path))
+    if job is None or not job.running or (waiting and Path(path).exists()):
+        st.rerun()
+    with st.container(border=True, key="setup_banner"):
+        st.markdown(
+            "**Setting up the app (first start).** It runs in the app's process: closing or "
+            "reloading this tab does not stop it, and a restarted app resumes it."
+        )
+        st.progress(job.fraction, text=md(job.text))
+        minutes, seconds = divmod(int(job.elapsed), 60)
+        lines = [f"Elapsed: {minutes} min {seconds:02d} s."]
+        if job.still:
+            lines.append(md(job.still))
+        lines.append(
+            "Pages show what is stored meanwhile: a layer without monitoring results reads "
+            "*not evaluated* and no alert is raised before the first check."
+            if not waiting
+            else f"Pages open once the demo database {md(path)} is built; {SETUP_ESTIMATE}"
+        )
+        st.caption(" ".join(lines))
 
 
 @st.cache_data(show_spinner=False)

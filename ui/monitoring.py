@@ -20,7 +20,7 @@ from lifecycle import catalog, layers
 from lifecycle.drift import results as stored_results
 from lifecycle.drift.windows import chunk_size, grain_label
 from lifecycle.monitoring_plan import MonitoringConfigError, MonitoringPlan, monitoring_plan
-from ui.common import data_version, get_store
+from ui.common import data_version, get_store, setup_running
 from ui.text import md
 
 GRAINS = ("hour", "day", "week", "month")
@@ -349,6 +349,8 @@ _MONITOR_LOCK = threading.Lock()  # module level: a cache clear must not hand ou
 def ensure_monitored(selection: Selection) -> int:
     """Compute the selection's windows that have no stored results yet (lifecycle.monitor),
     showing progress; returns how many windows were computed."""
+    if setup_running():  # the first-start setup is computing them (its banner is on top)
+        return 0
     store = get_store()
     args = {
         "grain": selection.grain,

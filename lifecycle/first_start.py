@@ -1,0 +1,152 @@
+"""The app's first-start setup: build the demo database, monitor every model once, check once.
+
+When the app starts on a path with no database it builds the demo there (lifecycle.demo,
+built in a side file and moved into place), then computes every model's declared windows
+(lifecycle.monitor.monitor_declared) and runs the first alert check, so that every page has
+drift and data-quality history and alerts. The app runs this in a background thread of its
+process (ui/runtime.py), never in a browser session.
+
+Its progress is durable. The build records a `first_start_setup` audit row in state
+`pending` inside the database before the file is moved into place (so it is part of the
+atomic build); the first check is followed by a row in state `complete`. A process that
+opens a database whose latest such row is `pending` resumes the setup: monitoring skips
+windows that are already stored, so a resume repeats at most the check. A database built
+any other way (`python -m lifecycle demo`, your own) has no such row and is left alone.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from lifecycle import catalog, demo
+from lifecycle.audit import append_audit
+from lifecycle.store import Store
+
+ACTION = "first_start_setup"
+ACTOR = "lifecycle app (first start)"
+DEMO_DAYS_ENV = "LIFECYCLE_DEMO_DAYS"  # a smaller first-start demo, for tests
+DEMO_DAYS = 90
+
+# Share of the progress bar per phase, from measured times (README: first start).
+BUILD_SHARE, CHECK_SHARE = 0.25, 0.05
+
+# report(fraction of the whole setup, what runs now, what is still to come)
+Report = Callable[[float, str, str], None]
+
+
+class SetupError(Exception):
+    """The first-start setup cannot run as configured."""
+
+
+def demo_days() -> int:
+    """Days of traffic in the first-start demo: $LIFECYCLE_DEMO_DAYS, else 90."""
+    text = os.environ.get(DEMO_DAYS_ENV, "").strip()
+    if not text:
+        return DEMO_DAYS
+    try:
+        days = int(text)
+    except ValueError:
+        raise SetupError(f"{DEMO_DAYS_ENV}={text!r} is not a whole number of days") from None
+    if days < 7:
+        raise SetupError(f"{DEMO_DAYS_ENV}={days}: the demo needs at least 7 days")
+    return days
+
+
+def mark_pending(store: Store) -> None:
+    """Record, in one transaction, that monitoring and the first check are still to run."""
+    with store.transaction() as cur:
+        append_audit(
+            cur, actor=ACTOR, action=ACTION, to_state="pending",
+            reason="demo database built; first monitoring and alert check still to run",
+        )  # fmt: skip
+
+
+def mark_complete(store: Store, summary: str) -> None:
+    with store.transaction() as cur:
+        append_audit(cur, actor=ACTOR, action=ACTION, from_state="pending",
+                     to_state="complete", reason=summary)  # fmt: skip
+
+
+def is_pending(store: Store) -> bool:
+    """Whether this database's first-start setup began and has not finished."""
+    row = store.query_one(
+        "SELECT to_state FROM audit_log WHERE action = ? ORDER BY audit_id DESC LIMIT 1",
+        [ACTION],
+    )
+    return row is not None and row[0] == "pending"
+
+
+def needed(path: Path, open_store: Callable[[Path], Store]) -> bool:
+    """Whether setup has work at `path`: no database yet, or one whose setup is pending."""
+    return not path.exists() or is_pending(open_store(path))
+
+
+def run_setup(
+    path: Path, open_store: Callable[[Path], Store], report: Report, *, days: int | None = None
+) -> str:
+    """Build (if `path` does not exist), monitor and check; returns a one-line summary.
+
+    `open_store(path)` gives the store to work on (the app passes its process's store).
+    `report` may raise to stop the setup between two steps or windows; what finished stays.
+    """
+    build = not path.exists()
+    if build:
+        planned = [m.name for m in demo.demo_models()]
+        steps = len(planned) + 2
+
+        def building(fraction: float, message: str) -> None:
+            report(BUILD_SHARE * fraction, f"Step 1 of {steps}: building the demo database - "
+                   f"{message}", _still(planned))  # fmt: skip
+
+        built = demo.build_demo(path, days=days or demo_days(), progress=building,
+                                finish=mark_pending)  # fmt: skip
+        done = [f"demo built in {built.seconds:.0f} s"]
+    else:
+        done = []
+    store = open_store(path)
+    with store.cursor() as cur:
+        models = catalog.model_names(cur)
+    steps = len(models) + (2 if build else 1)
+    base = BUILD_SHARE if build else 0.0
+    share = 1.0 - CHECK_SHARE - base
+    for index, model in enumerate(models):
+
+        def overall(fraction: float, index=index) -> float:
+            return base + share * (index + fraction) / len(models)
+
+        step = f"Step {steps - len(models) + index} of {steps}"
+        _monitor(store, model, step, _still(models[index + 1 :]), report, overall)
+    report(1.0 - CHECK_SHARE, f"Step {steps} of {steps}: first alert check", "")
+    from lifecycle.alerts.check import run_check  # pandas, scipy: loaded when needed
+
+    checked = run_check(store, monitor=False)
+    done.append(f"{len(models)} model(s) monitored")
+    done.append(f"first {checked.text().splitlines()[0]}")
+    summary = "; ".join(done)
+    mark_complete(store, summary)
+    report(1.0, "Setup complete", "")
+    return summary
+
+
+def _monitor(store, model: str, step: str, still: str, report: Report, overall) -> None:
+    """First monitoring of one model, grain by grain (its declared windows)."""
+    from lifecycle.monitor import monitor_declared
+    from lifecycle.monitoring_plan import monitoring_plan
+
+    grains = monitoring_plan(store, model).grains
+    for g, grain in enumerate(grains):
+        what = f"{step}: first monitoring of {model} - {grain} windows"
+        report(overall(g / len(grains)), what, still)
+
+        def show(done, count, window, computed, g=g, what=what):
+            report(overall((g + done / count) / len(grains)), f"{what}, {done} of {count}", still)
+
+        monitor_declared(store, model, grain=grain, progress=show)
+
+
+def _still(models: list[str]) -> str:
+    """What is still to compute after the current step."""
+    first = f"first monitoring of {', '.join(models)}; " if models else ""
+    return f"Still to compute: {first}the first alert check."
