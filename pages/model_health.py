@@ -189,8 +189,8 @@ with biz_tab:
 
 # -- data quality: stored results of the three tiers ------------------------------------------
 with quality_tab:
-    # results not computed yet are computed now, with progress (lifecycle.monitor)
-    mon.ensure_monitored(sel)
+    # what is not computed yet, and an offer to compute it in the background
+    missing = mon.monitoring_status(sel)
     quality = mon.quality(
         dv, mon.results_key(sel.model), sel.model, version=sel.version, variant=sel.variant,
         grain=sel.grain, since=sel.since, until=sel.until,
@@ -236,5 +236,5 @@ with quality_tab:
                     key="quality_examples",
                 )
                 st.dataframe(pd.DataFrame(with_examples.at[choice, "examples"]), hide_index=True)
-    else:
+    elif not missing:
         st.info("No data-quality results for this selection (no predictions in the period).")

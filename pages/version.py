@@ -18,6 +18,7 @@ from lifecycle import registry, review
 from lifecycle.identity import PermissionDenied
 from ui.common import blank_missing, data_version, get_store
 from ui.identity import current_actor
+from ui.monitoring import share_selection, shared_selection
 from ui.pending import PendingAction, refusal
 from ui.text import md, md_list
 
@@ -72,6 +73,8 @@ def _pick(label: str, param: str, choices: list[str], default: str) -> str:
     wanted = st.query_params.get(param)
     if wanted in choices and st.session_state.get(applied) != wanted:
         st.session_state[key] = wanted
+    elif wanted is None and (shared := shared_selection().get(param)) in choices:
+        st.session_state[key] = shared  # opened from the sidebar: the monitoring pages' choice
     if st.session_state.get(key) not in choices:
         st.session_state[key] = default
     if st.session_state.get(key) != st.session_state.get(applied):
@@ -87,6 +90,7 @@ with cols[0]:
     model = _pick("Model", "model", models, models[0])
 with cols[1]:
     version = _pick("Version", "version", options[model], options[model][-1])
+share_selection(model=model, version=version)
 
 status = registry.version_status(store, model, version)
 st.title(f"{md(model)} {md(version)}")

@@ -1,10 +1,15 @@
 """Controls and cached reads shared by the monitoring pages (model health, drift).
 
 The selection (model, version, variant, window size, period, reference) lives in widget
-state; the window size defaults to the model's declared windows (lifecycle.monitoring_plan),
-and and is mirrored into the URL (st.query_params), so a link from an alert or a chat
-message opens the same view. A URL that changed since the last run (a followed link) wins
-over the widgets' previous state.
+state, copied after every run into one shared session entry (CONTEXT) that the other
+monitoring pages and Version detail start from, and mirrored into the URL (st.query_params),
+so a link from an alert or a chat message opens the same view. A URL that changed since the
+last run (a followed link) wins over the widgets' previous state and over the shared entry;
+the window size defaults to the model's declared windows (lifecycle.monitoring_plan).
+
+No page computes monitoring results while it runs: missing windows are counted, shown as
+such, and computed on request in a background thread of the app's process
+(queue_monitoring), with progress on the page.
 """
 
 from __future__ import annotations
@@ -34,6 +39,9 @@ DEFAULT_DAYS = {"hour": 1, "day": 30, "week": 84, "month": 366}
 MAX_DAYS = {"hour": 14, "day": 366, "week": 3 * 366, "month": 5 * 366}
 GRAIN_WORDS = {"hour": "Hourly", "day": "Daily", "week": "Weekly", "month": "Monthly"}
 SEEN = "_monitoring_query_seen"
+# The selection shared by Model health, Drift investigation and Version detail. Widget state
+# is dropped when its page is left, so the pages copy their selection here after each run.
+CONTEXT = "_monitoring_selection"
 
 
 @dataclass(frozen=True)
@@ -160,13 +168,40 @@ def results_key(model: str) -> tuple:
 
 def _apply_links(keys: tuple[str, ...], page: str) -> None:
     """Copy URL values into widget state: all of them when the page was just opened (a
-    followed link or a typed URL), else those that changed since the last run."""
+    followed link or a typed URL), else those that changed since the last run. A page opened
+    without them (the sidebar's links carry no query parameters) takes the shared selection."""
     seen = st.session_state.get(SEEN, {})
-    arrived = seen.get("_page") != page
+    # every run writes the selection into the URL: without it, the page was just opened
+    arrived = seen.get("_page") != page or "model" not in st.query_params
     for key in keys:
         value = st.query_params.get(key)
         if value is not None and (arrived or value != seen.get(key)):
             st.session_state[key] = value
+    if arrived:
+        _restore_context()
+
+
+def _restore_context() -> None:
+    """The selection of the last monitoring page, for what the URL does not name; a link
+    to another model starts from that model's defaults."""
+    context = st.session_state.get(CONTEXT, {})
+    linked_model = st.query_params.get("model")
+    if linked_model is not None and linked_model != context.get("model"):
+        return
+    for key, value in context.items():
+        in_url = ("from" in st.query_params) if key == "period" else (key in st.query_params)
+        if not in_url:
+            st.session_state[key] = value
+
+
+def share_selection(**values) -> None:
+    """Record (part of) the shared selection: model, version, variant, grain, period, reference."""
+    st.session_state[CONTEXT] = {**st.session_state.get(CONTEXT, {}), **values}
+
+
+def shared_selection() -> dict:
+    """The selection the monitoring pages share (empty before any was made)."""
+    return dict(st.session_state.get(CONTEXT, {}))
 
 
 def forget_unless_linked(page: str, key: str) -> None:
@@ -239,6 +274,10 @@ def controls(
         )
     selection = Selection(model, version, variant, grain, since, until, reference)
     sync_url(selection, page, extra_keys)
+    shared = {"model": model, "version": version, "variant": variant, "grain": grain}
+    if isinstance(period := st.session_state.get("period"), tuple | list) and len(period) == 2:
+        shared["period"] = tuple(period)
+    share_selection(**shared, **({"reference": reference} if with_reference else {}))
     _offer_version_span(ctx, selection)
     return selection
 
@@ -335,7 +374,7 @@ def set_url_value(key: str, value: str | None) -> None:
     st.session_state[SEEN] = seen
 
 
-# -- computing missing monitor results --------------------------------------------------------
+# -- computing missing monitor results, off the request path ---------------------------------
 
 
 @st.cache_data(show_spinner=False, ttl=600, max_entries=256)
@@ -343,14 +382,40 @@ def _unmonitored(data_key: int, results_key: tuple, model: str, **kwargs) -> int
     return layers.unmonitored_windows(get_store(), model, **kwargs)
 
 
-_MONITOR_LOCK = threading.Lock()  # module level: a cache clear must not hand out a second lock
+@dataclass
+class MonitoringJob:
+    """One background computation of a selection's missing windows (lifecycle.monitor)."""
+
+    model: str
+    grain: str
+    description: str
+    done: int = 0
+    total: int = 0
+    started: bool = False
+    finished: bool = False
+    error: str | None = None
+
+    def progress(self, done: int, total: int, window, computed: bool) -> None:
+        self.done, self.total = done, total
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 0.0
 
 
-def ensure_monitored(selection: Selection) -> int:
-    """Compute the selection's windows that have no stored results yet (lifecycle.monitor),
-    showing progress; returns how many windows were computed."""
-    store = get_store()
-    args = {
+# Process level, not st.cache_resource: a cache clear must neither forget a running job nor
+# hand out a second lock. One computation at a time: the app shares two cores with its users.
+_JOBS: dict[tuple, tuple[MonitoringJob, threading.Thread]] = {}
+_JOBS_LOCK = threading.Lock()
+_MONITOR_LOCK = threading.Lock()
+
+
+def _job_key(selection: Selection) -> tuple:
+    return (str(get_store().path), selection.model, selection.grain)
+
+
+def _selection_args(selection: Selection) -> dict:
+    return {
         "grain": selection.grain,
         "reference": selection.reference,
         "since": selection.since,
@@ -358,30 +423,99 @@ def ensure_monitored(selection: Selection) -> int:
         "version": selection.version,
         "variant": selection.variant,
     }
-    missing = _unmonitored(data_version(), results_key(selection.model), selection.model, **args)
-    if not missing:
-        return 0
+
+
+def queue_monitoring(selection: Selection) -> MonitoringJob:
+    """Start computing the selection's missing windows in a daemon thread of this process
+    (at most one job per database, model and window size; a running one is returned)."""
     from lifecycle.monitor import MonitorError, monitor_model
 
-    with st.status(
-        f"Computing drift and data-quality results for {missing} window(s)…", expanded=True
-    ) as status:
-        bar = st.progress(0.0)
+    store, key = get_store(), _job_key(selection)
+    with _JOBS_LOCK:
+        if key in _JOBS and not _JOBS[key][0].finished:
+            return _JOBS[key][0]
+        job = MonitoringJob(
+            selection.model,
+            selection.grain,
+            f"{selection.version} {selection.variant}, {grain_label(selection.grain)} windows, "
+            f"{selection.period_label}",
+        )
 
-        def show(done: int, total: int, window, computed: bool) -> None:
-            bar.progress(
-                done / total, text=f"window {window.start:%Y-%m-%d %H:%M} ({done}/{total})"
-            )
-
-        with _MONITOR_LOCK:
+        def run() -> None:
             try:
-                run = monitor_model(store, selection.model, progress=show, **args)
-            except MonitorError as exc:
-                status.update(label="Monitoring failed", state="error")
-                st.error(md(exc))
-                return 0
-        status.update(label=f"Computed: {md(run.summary())}", state="complete", expanded=False)
-    return run.computed
+                with _MONITOR_LOCK:
+                    job.started = True
+                    monitor_model(
+                        store, selection.model, progress=job.progress, **_selection_args(selection)
+                    )
+            except (MonitorError, KeyError, ValueError) as exc:
+                job.error = str(exc)
+            except Exception as exc:  # a thread's failure must reach the page, not stderr only
+                job.error = f"{type(exc).__name__}: {exc}"
+            finally:
+                job.finished = True
+
+        thread = threading.Thread(target=run, name=f"monitor-{selection.model}", daemon=True)
+        _JOBS[key] = (job, thread)
+        thread.start()
+        return job
+
+
+def join_monitoring(timeout: float = 600) -> None:
+    """Wait for every queued computation to end (tests; shutting down)."""
+    with _JOBS_LOCK:
+        threads = [thread for _, thread in _JOBS.values()]
+    for thread in threads:
+        thread.join(timeout)
+
+
+def _current_job(selection: Selection) -> MonitoringJob | None:
+    with _JOBS_LOCK:
+        entry = _JOBS.get(_job_key(selection))
+    return entry[0] if entry else None
+
+
+def monitoring_status(selection: Selection) -> int:
+    """Say how many of the selection's windows have no stored results and offer to compute
+    them in the background; while that runs, show its progress (the page shows what is
+    stored meanwhile and reruns when it ends). Returns the number of missing windows."""
+    job = _current_job(selection)
+    if job is not None and not job.finished:
+        _job_progress(_job_key(selection))
+        return job.total - job.done
+    if job is not None and job.error:
+        st.error(f"Computing the monitoring results failed: {md(job.error)}")
+    missing = _unmonitored(
+        data_version(), results_key(selection.model), selection.model,
+        **_selection_args(selection),
+    )  # fmt: skip
+    if missing:
+        with st.container(border=True, key="monitoring_offer"):
+            st.markdown(
+                f"**{missing} window(s) of this selection are not computed yet**: the page shows "
+                "the stored results only. Computing runs in the background; the page updates "
+                "when it is done."
+            )
+            st.button(
+                f"Compute the {missing} missing window(s)", key="monitoring_compute",
+                icon=":material/play_arrow:", on_click=queue_monitoring, args=(selection,),
+            )  # fmt: skip
+    return missing
+
+
+@st.fragment(run_every=1.0)
+def _job_progress(key: tuple) -> None:
+    with _JOBS_LOCK:
+        entry = _JOBS.get(key)
+    job = entry[0] if entry else None
+    if job is None or job.finished:
+        st.rerun()  # the whole page, with the new results
+    text = (
+        f"Computing {md(job.model)} {md(job.description)}: window {job.done} of {job.total}"
+        if job.started
+        else f"Waiting for another computation to finish before {md(job.model)} …"
+    )
+    st.progress(job.fraction, text=text)
 
 
 # -- portfolio (Overview) -------------------------------------------------------------------
