@@ -36,11 +36,13 @@ def _when(ts) -> str:
     return "never" if ts is None or pd.isna(ts) else f"{pd.Timestamp(ts):%b %d, %H:%M}"
 
 
-cols = st.columns(4)
-cols[0].metric("Last prediction (UTC)", _when(fresh["last_prediction"]))
-cols[1].metric("Last label (UTC)", _when(fresh["last_label"]))
-cols[2].metric("Last business event (UTC)", _when(fresh["last_business_event"]))
-cols[3].metric("Last batch received (UTC)", _when(fresh["last_received"]))
+# one line, not four metrics: a metric's large value is cut off below ~1400 px
+st.markdown(
+    f"**Freshness (UTC)** · last prediction **{_when(fresh['last_prediction'])}** · last label "
+    f"**{_when(fresh['last_label'])}** · last business event "
+    f"**{_when(fresh['last_business_event'])}** · last batch received "
+    f"**{_when(fresh['last_received'])}**"
+)
 st.page_link(
     "pages/drift.py",
     label=f"Investigate drift of {md(sel.model)} {md(sel.version)}",

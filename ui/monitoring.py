@@ -146,12 +146,17 @@ def coverage_section(selection: Selection) -> None:
             table[["layer", "state", "grain", "verdicts", "insufficient",
                    "windows_without_results", "detail"]],
             hide_index=True, width="stretch", key="coverage_table",
-            column_config={
+            column_config={  # short headers: the explanation needs the room
+                "layer": st.column_config.TextColumn("Layer"),
                 "state": st.column_config.TextColumn("State"),
-                "verdicts": st.column_config.NumberColumn("Checks with a verdict"),
-                "insufficient": st.column_config.NumberColumn("Insufficient"),
+                "grain": st.column_config.TextColumn("Window", width="small"),
+                "verdicts": st.column_config.NumberColumn(
+                    "Verdicts", width="small", help="Checks with a verdict"),
+                "insufficient": st.column_config.NumberColumn(
+                    "Too small", width="small", help="Checks without a verdict: too few rows"),
                 "windows_without_results": st.column_config.NumberColumn(
-                    "Windows without results"),
+                    "No results", width="small",
+                    help="Windows with traffic but no stored evaluation"),
                 "detail": st.column_config.TextColumn("Why", width="large"),
             },
         )  # fmt: skip
@@ -243,7 +248,9 @@ def controls(
         return None
     keys = ("model", "version", "variant", "grain", "from", "to", "reference", *extra_keys)
     _apply_links(keys, page)
-    cols = st.columns([1.3, 1, 1, 0.8, 1.6] + ([1.3] if with_reference else []))
+    # widths that show a version with its state and a whole date range at 1280 px; the
+    # reference gets a row of its own rather than squeezing the others
+    cols = st.columns([1.1, 1.4, 1.1, 0.8, 1.9])
     _valid("model", models, models[0])
     model = cols[0].selectbox("Model", models, key="model")
     ctx = model_context(version_key, model)
@@ -269,7 +276,7 @@ def controls(
     reference = "spec"
     if with_reference:
         _valid("reference", list(REFERENCES), "spec")
-        reference = cols[5].selectbox(
+        reference = st.columns([2.5, 3.8])[0].selectbox(
             "Reference", list(REFERENCES), key="reference", format_func=REFERENCES.get
         )
     selection = Selection(model, version, variant, grain, since, until, reference)
