@@ -21,7 +21,7 @@ if sel is None:
 
 dv = data_version()
 ctx = mon.model_context(dv, sel.model)
-mon.ensure_monitored(sel)
+missing = mon.monitoring_status(sel)  # windows not computed yet, and an offer to compute them
 stored = mon.stored(
     dv, mon.results_key(sel.model), sel.model, version=sel.version, variant=sel.variant,
     grain=sel.grain, since=sel.since, until=sel.until, reference=sel.reference,
@@ -32,7 +32,8 @@ st.caption(
     f"{sel.period_label} · compared with the {mon.REFERENCES[sel.reference]}"
 )
 if cells.empty:
-    st.info("No drift results for this selection: the period holds no predictions.")
+    if not missing:
+        st.info("No drift results for this selection: the period holds no predictions.")
     st.stop()
 
 

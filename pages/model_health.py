@@ -36,11 +36,13 @@ def _when(ts) -> str:
     return "never" if ts is None or pd.isna(ts) else f"{pd.Timestamp(ts):%b %d, %H:%M}"
 
 
-cols = st.columns(4)
-cols[0].metric("Last prediction (UTC)", _when(fresh["last_prediction"]))
-cols[1].metric("Last label (UTC)", _when(fresh["last_label"]))
-cols[2].metric("Last business event (UTC)", _when(fresh["last_business_event"]))
-cols[3].metric("Last batch received (UTC)", _when(fresh["last_received"]))
+# one line, not four metrics: a metric's large value is cut off below ~1400 px
+st.markdown(
+    f"**Freshness (UTC)** · last prediction **{_when(fresh['last_prediction'])}** · last label "
+    f"**{_when(fresh['last_label'])}** · last business event "
+    f"**{_when(fresh['last_business_event'])}** · last batch received "
+    f"**{_when(fresh['last_received'])}**"
+)
 st.page_link(
     "pages/drift.py",
     label=f"Investigate drift of {md(sel.model)} {md(sel.version)}",
@@ -189,8 +191,8 @@ with biz_tab:
 
 # -- data quality: stored results of the three tiers ------------------------------------------
 with quality_tab:
-    # results not computed yet are computed now, with progress (lifecycle.monitor)
-    mon.ensure_monitored(sel)
+    # what is not computed yet, and an offer to compute it in the background
+    missing = mon.monitoring_status(sel)
     quality = mon.quality(
         dv, mon.results_key(sel.model), sel.model, version=sel.version, variant=sel.variant,
         grain=sel.grain, since=sel.since, until=sel.until,
@@ -236,5 +238,5 @@ with quality_tab:
                     key="quality_examples",
                 )
                 st.dataframe(pd.DataFrame(with_examples.at[choice, "examples"]), hide_index=True)
-    else:
+    elif not missing:
         st.info("No data-quality results for this selection (no predictions in the period).")

@@ -2,7 +2,9 @@
 
 Every action opens a confirmation dialog that asks for a reason; the library checks the role,
 the state, four-eyes, quorum and the gates again, and refuses with a clear message if the
-version changed since this page was loaded (compare-and-swap on its revision)."""
+version changed since this page was loaded (compare-and-swap on its revision). The dialog is
+bound to the model, version and action it was opened for (ui/pending.py): dismissing it or
+changing a selector forgets it, and a confirm for anything else does nothing."""
 
 from __future__ import annotations
 
@@ -16,12 +18,21 @@ from lifecycle import registry, review
 from lifecycle.identity import PermissionDenied
 from ui.common import blank_missing, data_version, get_store
 from ui.identity import current_actor
+from ui.monitoring import share_selection, shared_selection
+from ui.pending import PendingAction, refusal
 from ui.text import md, md_list
 
 store = get_store()
 actor = current_actor()
 PENDING = "_version_pending_action"
 FLASH = "_version_flash"
+REASON = "action_reason"
+
+
+def _forget_pending() -> None:
+    """Dismissed (X, Escape, a click outside, Cancel) or the selection moved on."""
+    st.session_state.pop(PENDING, None)
+    st.session_state.pop(REASON, None)
 
 
 @st.cache_data(show_spinner=False, ttl=30)
@@ -62,9 +73,13 @@ def _pick(label: str, param: str, choices: list[str], default: str) -> str:
     wanted = st.query_params.get(param)
     if wanted in choices and st.session_state.get(applied) != wanted:
         st.session_state[key] = wanted
+    elif wanted is None and (shared := shared_selection().get(param)) in choices:
+        st.session_state[key] = shared  # opened from the sidebar: the monitoring pages' choice
     if st.session_state.get(key) not in choices:
         st.session_state[key] = default
-    value = st.selectbox(label, choices, key=key)
+    if st.session_state.get(key) != st.session_state.get(applied):
+        _forget_pending()  # a followed link moved the selection
+    value = st.selectbox(label, choices, key=key, on_change=_forget_pending)
     st.query_params[param] = st.session_state[applied] = value
     return value
 
@@ -75,6 +90,7 @@ with cols[0]:
     model = _pick("Model", "model", models, models[0])
 with cols[1]:
     version = _pick("Version", "version", options[model], options[model][-1])
+share_selection(model=model, version=version)
 
 status = registry.version_status(store, model, version)
 st.title(f"{md(model)} {md(version)}")
@@ -87,48 +103,57 @@ st.markdown(
 )
 if flash := st.session_state.pop(FLASH, None):
     kind, text = flash
-    (st.success if kind == "ok" else st.error)(md(text))
+    (st.success if kind == "ok" else st.error)(text)  # free text escaped where it was written
 
 
 # -- actions ---------------------------------------------------------------------------------
 
 
-@st.dialog("Confirm the action")
-def _confirm(pending: dict) -> None:
-    st.markdown(f"**{pending['label']}**: {md(model)} {md(version)} (now `{pending['state']}`)")
-    required = pending["needs_reason"] or pending.get("override")
+@st.dialog("Confirm the action", on_dismiss=_forget_pending)
+def _confirm(pending: PendingAction) -> None:
+    st.markdown(f"**{md(pending.label)}**: {md(pending.target)} (now `{pending.state}`)")
+    required = pending.needs_reason or pending.override
     reason = st.text_area(
-        "Reason (recorded in the audit log)" + (" - required" if required else ""),
-        key="action_reason",
+        "Reason (recorded in the audit log)" + (" - required" if required else ""), key=REASON
     )
     cols = st.columns(2)
-    if cols[0].button("Confirm", type="primary", key="action_confirm"):
+    confirmed = cols[0].button("Confirm", type="primary", key="action_confirm")
+    if cols[1].button("Cancel", key="action_cancel"):
+        _forget_pending()
+        st.rerun()
+    if confirmed:
         if required and not reason.strip():
             st.error("Please give a reason.")
-            return
-        _perform(pending, reason)
-    if cols[1].button("Cancel", key="action_cancel"):
-        st.session_state.pop(PENDING, None)
-        st.rerun()
+        else:
+            _perform(pending, reason)
 
 
-def _perform(pending: dict, reason: str) -> None:
-    st.session_state.pop(PENDING, None)
+def _perform(pending: PendingAction, reason: str) -> None:
+    _forget_pending()
+    # the selection as it is now (a dialog rerun sees the widgets' current values)
+    shown = (
+        st.session_state.get("version_pick_model"),
+        st.session_state.get("version_pick_version"),
+    )
     try:
-        result = registry.act(
-            store, actor, pending["action"], model, version, reason=reason or None,
-            expected_revision=pending["revision"], override_gates=pending.get("override", False),
-        )  # fmt: skip
+        current = registry.version_status(store, pending.model, pending.version)
+        if (why := refusal(pending, *shown, current)) is not None:
+            st.session_state[FLASH] = ("error", why)
+        else:
+            result = registry.act(
+                store, actor, pending.action, pending.model, pending.version,
+                reason=reason or None, expected_revision=pending.revision,
+                override_gates=pending.override,
+            )  # fmt: skip
+            st.session_state[FLASH] = (
+                "ok",
+                f"{md(result.message)} ({result.from_state} -> {result.to_state}; recorded by "
+                f"{md(actor.name)}).",
+            )
     except registry.Conflict as exc:
-        st.session_state[FLASH] = ("error", f"Not done: {exc}")
-    except (PermissionDenied, registry.RegistryError) as exc:
-        st.session_state[FLASH] = ("error", f"Refused: {exc}")
-    else:
-        st.session_state[FLASH] = (
-            "ok",
-            f"{result.message} ({result.from_state} -> {result.to_state}; recorded by "
-            f"{actor.name}).",
-        )
+        st.session_state[FLASH] = ("error", f"Not done: {md(exc)}")
+    except (PermissionDenied, registry.RegistryError, KeyError) as exc:
+        st.session_state[FLASH] = ("error", f"Refused: {md(exc)}")
     st.cache_data.clear()
     st.rerun()
 
@@ -148,30 +173,26 @@ with st.container(border=True, key="version_actions"):
             if st.button(option.label, key=f"action_{option.action}", disabled=not option.allowed,
                          help=md(option.why) if option.why else None,
                          width="stretch"):  # fmt: skip
-                st.session_state[PENDING] = {
-                    "action": option.action,
-                    "label": option.label,
-                    "state": status["state"],
-                    "revision": status["revision"],
-                    "needs_reason": option.needs_reason,
-                }
-                st.session_state.pop("action_reason", None)
+                st.session_state[PENDING] = PendingAction.opened_on(
+                    status, option.action, option.label, needs_reason=option.needs_reason
+                )
+                st.session_state.pop(REASON, None)
             if not option.allowed:
                 st.caption(f"Blocked: {md(option.why)}")
                 may_override = option.gates and actor.can("override_gates")
                 if may_override and st.button(
                     "Override gates (admin)", key=f"override_{option.action}"
                 ):
-                    st.session_state[PENDING] = {
-                        "action": option.action,
-                        "label": option.label + " despite failing gates",
-                        "state": status["state"],
-                        "revision": status["revision"],
-                        "needs_reason": True,
-                        "override": True,
-                    }
+                    st.session_state[PENDING] = PendingAction.opened_on(
+                        status, option.action, option.label + " despite failing gates",
+                        needs_reason=True, override=True,
+                    )  # fmt: skip
+                    st.session_state.pop(REASON, None)
 if (pending := st.session_state.get(PENDING)) is not None:
-    _confirm(pending)  # a stale revision is reported by the library on confirm
+    if pending.is_for(model, version):
+        _confirm(pending)  # a stale revision is reported by the library on confirm
+    else:  # opened for another selection: never shown (nor confirmed) for this one
+        _forget_pending()
 
 
 # -- review pack ---------------------------------------------------------------------------------

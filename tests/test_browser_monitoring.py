@@ -3,6 +3,9 @@ and a deep link opened directly. Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
+import shutil
+from urllib.parse import parse_qs, urlparse
+
 import pandas as pd
 import pytest
 
@@ -26,10 +29,19 @@ def _main_text(page) -> str:
     return page.locator("[data-testid=stMainBlockContainer]").inner_text()
 
 
-def test_investigation_path_and_deep_link(demo_copy):
+@pytest.fixture
+def monitored_copy(demo_monitored, tmp_path):
+    """A writable demo with its declared (daily) monitoring results, as after the first start:
+    the pages show stored results and compute nothing themselves."""
+    target = tmp_path / "demo.duckdb"
+    shutil.copyfile(demo_monitored, target)
+    return target
+
+
+def test_investigation_path_and_deep_link(monitored_copy):
     from playwright.sync_api import sync_playwright
 
-    with running_app(demo_copy) as url, sync_playwright() as p:
+    with running_app(monitored_copy) as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM)
         try:
             page = browser.new_page(viewport={"width": 1440, "height": 1000})
@@ -103,5 +115,44 @@ def test_investigation_path_and_deep_link(demo_copy):
             assert overlay.count() == 1
             assert "gig_worker" in _main_text(page)
             screenshot(page, "monitoring-7-drift-deep-link")
+        finally:
+            browser.close()
+
+
+def _selection(page) -> dict:
+    query = parse_qs(urlparse(page.url).query)
+    return {k: query[k][0] for k in ("model", "version", "variant", "grain") if k in query}
+
+
+def test_sidebar_round_trip_keeps_the_selection(monitored_copy):
+    from playwright.sync_api import sync_playwright
+
+    want = {"model": "churn", "version": "2.0", "variant": "production", "grain": "day"}
+    with running_app(monitored_copy) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM)
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        nav = page.locator("[data-testid=stSidebarNav]")
+        try:
+            page.goto(f"{url}/model_health?model=churn&version=2.0&variant=production"
+                      f"&grain=day&from={day(-6)}&to={day(-4)}")  # fmt: skip
+            _settle(page)
+            assert _selection(page) == want
+            nav.get_by_role("link", name="Drift investigation").click()
+            page.wait_for_url("**/drift?**", timeout=60_000)
+            _settle(page)
+            assert _selection(page) == want
+            assert f"from={day(-6)}" in page.url and f"to={day(-4)}" in page.url
+            assert "churn" in _main_text(page) and "2.0 · production traffic" in _main_text(page)
+            screenshot(page, "monitoring-8-drift-from-the-sidebar")
+            nav.get_by_role("link", name="Model health").click()
+            page.wait_for_url("**/model_health?**", timeout=60_000)
+            _settle(page)
+            assert _selection(page) == want
+            assert "churn** 2.0" not in _main_text(page)  # rendered, not raw Markdown
+            assert "2.0 (production)" in _main_text(page)
+            screenshot(page, "monitoring-9-model-health-back-from-the-sidebar")
+        except Exception:
+            screenshot(page, "monitoring-round-trip-failed")
+            raise
         finally:
             browser.close()

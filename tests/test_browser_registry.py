@@ -278,3 +278,80 @@ def test_walk_through_register_to_retire_with_screenshots(tmp_path):
         assert list(history["reason"].iloc[1:]) == [s[2] for s in steps]
         assert registry.serving_versions(store, "credit")["production"] == "1.0"
         assert registry.version_status(store, "credit", "2.0")["state"] == "retired"
+
+
+# -- a dismissed dialog stays dismissed (issue 18) -----------------------------------------------
+
+
+def two_canaries(folder: Path) -> Path:
+    """delivery_time and credit_risk: 1.0 in production, 1.2 a 1% canary, same revisions."""
+    path = folder / "canaries.duckdb"
+    reviewer = Actor("rita@example.com", frozenset({"reviewer"}))
+    with Store(path) as store:
+        for model in ("delivery_time", "credit_risk"):
+            for version in ("1.0", "1.2"):
+                register_version(store, folder, version, name=model, seed="same")
+                registry.request_approval(store, DEPLOYER, model, version)
+                registry.approve(store, reviewer, model, version)
+            registry.promote(store, DEPLOYER, model, "1.0")
+            registry.switch(store, DEPLOYER, model, "1.0", reason="first release")
+            registry.promote(store, DEPLOYER, model, "1.2")  # shadow
+            registry.promote(store, DEPLOYER, model, "1.2")  # canary 1%
+    return path
+
+
+def registry_snapshot(path: Path, model: str) -> tuple:
+    with Store(path) as store:
+        status = registry.version_status(store, model, "1.2")
+        audit = store.query_one("SELECT count(*) FROM audit_log WHERE model_name = ?", [model])
+        return status["state"], status["revision"], status["deployment"], audit[0]
+
+
+def test_dismissed_dialog_does_not_come_back_for_another_model(tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    db = two_canaries(tmp_path)
+    before = registry_snapshot(db, "credit_risk")
+    config = tmp_path / "lifecycle.toml"
+    config.write_text(ROLES.format(mode="dev").replace('"victor@', '"dana@', 1))
+    with running_app(db, {"LIFECYCLE_CONFIG": str(config)}) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        try:
+            page.goto(f"{url}/version?model=delivery_time&version=1.2")
+            wait_until_idle(page)
+            page.get_by_role("heading", name="delivery_time 1.2").wait_for()
+            button = page.locator(".st-key-action_promote button")
+            assert button.inner_text() == "Raise canary to 5%"
+            button.click()
+            dialog = page.get_by_role("dialog")
+            dialog.get_by_text("Raise canary to 5%: delivery_time 1.2").wait_for()
+            dialog.get_by_role("button", name="Close").click()  # the X
+            dialog.wait_for(state="detached")
+            wait_until_idle(page)
+            page.locator(".st-key-version_pick_model").click()
+            page.get_by_role("option", name="credit_risk").click()
+            page.get_by_role("heading", name="credit_risk 1.2").wait_for()
+            wait_until_idle(page)
+            page.get_by_role("tab", name="History").wait_for()
+            page.wait_for_timeout(1500)  # a dialog would open with the run that just ended
+            assert page.get_by_role("dialog").count() == 0
+            screenshot(page, "dialog-dismissed-then-other-model")
+
+            # Escape dismisses it too, and it stays dismissed on the next run
+            page.locator(".st-key-action_promote button").click()
+            page.get_by_role("dialog").get_by_text("credit_risk 1.2").wait_for()
+            page.keyboard.press("Escape")
+            page.get_by_role("dialog").wait_for(state="detached")
+            page.wait_for_timeout(1000)  # the dismissal's own run
+            wait_until_idle(page)
+            page.locator(".st-key-reload_data button").click()
+            wait_until_idle(page)
+            page.wait_for_timeout(1500)
+            assert page.get_by_role("dialog").count() == 0
+        except Exception:
+            screenshot(page, "dialog-dismissed-failed")
+            raise
+        finally:
+            browser.close()
+    assert registry_snapshot(db, "credit_risk") == before

@@ -2,8 +2,9 @@
 
 The demo (tests/conftest.py, D = 2026-11-16) has dated incidents; each test opens a page on
 a short period around one of them (through the URL, as a link from an alert would) and
-checks that the incident shows on the layer it belongs to. The pages compute the monitoring
-results of the period themselves (ensure_monitored), so the periods are kept to a few days.
+checks that the incident shows on the layer it belongs to. The pages never compute monitoring
+results while they run: open_page presses their "compute the missing windows" button and waits
+for the background job, so the periods are kept to a few days.
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ def db(demo_db, tmp_path_factory):
     return target
 
 
-def open_page(db_path, monkeypatch, page: str, **params) -> AppTest:
+def open_page(db_path, monkeypatch, page: str, *, compute=True, **params) -> AppTest:
+    """Open `page` as a link with `params` would; `compute`: press the page's offer to compute
+    the missing monitoring windows, wait for the background job and run the page again."""
     monkeypatch.setenv("LIFECYCLE_DB", str(db_path))
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
     at.run()
@@ -45,7 +48,23 @@ def open_page(db_path, monkeypatch, page: str, **params) -> AppTest:
         at.query_params[key] = value
     at.run()
     assert not at.exception, [e.value for e in at.exception]
+    if compute and has_button(at, "monitoring_compute"):
+        compute_missing(at)
     return at
+
+
+def has_button(at: AppTest, key: str) -> bool:
+    return key in [b.key for b in at.button]
+
+
+def compute_missing(at: AppTest) -> None:
+    from ui import monitoring
+
+    at.button(key="monitoring_compute").click().run()
+    monitoring.join_monitoring()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not has_button(at, "monitoring_compute")
 
 
 def figures(at: AppTest) -> dict[str, dict]:
@@ -161,8 +180,6 @@ def test_health_delivery_time_shows_the_latency_spike(db, monkeypatch):
     assert errors[spike] > 3 * errors.drop(spike).max()
     p95 = trace(figure(at, "Latency per day"), "p95 1.1 production")
     assert p95[spike] > 3 * p95.drop(spike).max()
-    # the period's data-quality results did not exist: the page computed them, with progress
-    assert at.status and "Computed" in at.status[0].label
 
 
 # -- drift investigation ------------------------------------------------------------------------
@@ -345,3 +362,78 @@ def test_drift_ecdf_and_previous_window_reference(db, monkeypatch):
     overlay = figure(at, "tenure_months: reference")
     assert overlay["layout"]["yaxis"]["title"]["text"] == "cumulative share"
     assert values(overlay["data"][0]["y"])[-1] == pytest.approx(1.0)
+
+
+# -- one selection across the monitoring pages (issue 18) ----------------------------------------
+
+
+def selected(at: AppTest) -> dict:
+    """The shared selectors' values: Model, Version, Variant, Window (size)."""
+    labels = {"model": "Model", "version": "Version", "variant": "Variant", "grain": "Window"}
+    return {labels[s.key]: s.value for s in at.selectbox if s.key in labels}
+
+
+def sidebar_link(at: AppTest, page: str) -> AppTest:
+    """Follow a sidebar entry of st.navigation: it opens the page without query parameters."""
+    at.query_params.clear()
+    at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_selection_survives_switching_pages_through_the_sidebar(db, monkeypatch):
+    period = {"from": day(-20), "to": day(-18)}
+    at = open_page(db, monkeypatch, "pages/model_health.py", compute=False, model="churn",
+                   version="2.0", variant="production", grain="day", **period)  # fmt: skip
+    want = {"Model": "churn", "Version": "2.0", "Variant": "production", "Window": "day"}
+    assert {k: selected(at)[k] for k in want} == want
+    sidebar_link(at, "pages/drift.py")
+    assert {k: selected(at)[k] for k in want} == want
+    assert {
+        k: url_value(at, k) for k in ("model", "version", "variant", "grain", "from", "to")
+    } == {"model": "churn", "version": "2.0", "variant": "production", "grain": "day", **period}
+    at.selectbox(key="grain").set_value("week").run()  # changed on the drift page ...
+    sidebar_link(at, "pages/model_health.py")
+    assert {k: selected(at)[k] for k in want} == {**want, "Window": "week"}  # ... kept here
+    assert url_value(at, "from") == period["from"] and url_value(at, "version") == "2.0"
+    sidebar_link(at, "pages/version.py")  # Version detail opens the same model and version
+    assert at.title[0].value == "churn 2.0"
+    at.selectbox(key="version_pick_version").set_value("1.0").run()
+    sidebar_link(at, "pages/model_health.py")
+    assert selected(at)["Version"] == "1.0"
+
+
+def test_a_link_still_wins_over_the_shared_selection(db, monkeypatch):
+    at = open_page(db, monkeypatch, "pages/model_health.py", compute=False, model="churn",
+                   version="2.0", grain="week")  # fmt: skip
+    at.query_params.clear()
+    at.query_params.update(model="credit_risk", version="1.1")  # an alert's link
+    at.switch_page("pages/drift.py").run()
+    assert selected(at)["Model"] == "credit_risk" and selected(at)["Version"] == "1.1"
+    assert selected(at)["Window"] != "week"  # credit_risk's declared window, not churn's choice
+
+
+def monitor_rows(db_path) -> int:
+    from ui import runtime
+
+    return runtime.store_for(db_path).query_one("SELECT count(*) FROM monitor_results")[0]
+
+
+def test_drift_page_computes_nothing_while_it_runs_and_offers_to(demo_copy, monkeypatch):
+    from ui import monitoring
+
+    before = monitor_rows(demo_copy)
+    at = open_page(demo_copy, monkeypatch, "pages/drift.py", compute=False, model="churn",
+                   grain="hour", **{"from": day(-3), "to": day(-3)})  # fmt: skip
+    assert monitor_rows(demo_copy) == before  # nothing computed on the request path
+    offer = " ".join(m.value for m in at.markdown)
+    assert "24 window(s) of this selection are not computed yet" in offer
+    assert at.button(key="monitoring_compute").label == "Compute the 24 missing window(s)"
+    assert not at.get("vega_lite_chart")  # no stored result yet: nothing to draw
+    at.button(key="monitoring_compute").click().run()
+    assert not at.exception
+    monitoring.join_monitoring()
+    assert monitor_rows(demo_copy) > before
+    at.run()
+    assert not has_button(at, "monitoring_compute")
+    assert heat(at).shape[1] == 24  # the day's hours, computed in the background

@@ -305,3 +305,76 @@ def test_demo_version_detail_blocks_approving_your_own_version(demo_app):
     assert at.button(key="action_approve").disabled
     blocked = " ".join(c.value for c in at.caption)
     assert "developer@localhost registered delivery_time 1.3 and may not approve it" in blocked
+
+
+# -- dialogs bound to what they were opened for (issue 18) --------------------------------------
+
+
+def audit_rows(db) -> int:
+    close_app_store()
+    with Store(db) as store:
+        return store.query_one("SELECT count(*) FROM audit_log")[0]
+
+
+@pytest.fixture
+def two_models(db, tmp_path):
+    """zeta 2.0 pending approval beside toy 2.0: same state, same revision."""
+    close_app_store()
+    with Store(db) as store:
+        register_version(store, tmp_path, "2.0", name="zeta", auc=0.8, seed="same")
+        registry.request_approval(store, DANA, "zeta", "2.0")
+        toy, zeta = (registry.version_status(store, m, "2.0")["revision"] for m in ("toy", "zeta"))
+        assert toy == zeta  # the revision check alone cannot tell the two dialogs apart
+    return db
+
+
+def test_switching_the_model_closes_the_dialog_and_it_never_reopens_for_the_other(two_models):
+    before = audit_rows(two_models)
+    at = app("pages/version.py", model="toy", version="2.0")
+    at.button(key="action_approve").click().run()
+    assert at.button(key="action_confirm")  # the dialog is open for toy 2.0
+    at.selectbox(key="version_pick_model").set_value("zeta").run()
+    assert not at.exception
+    assert "action_confirm" not in [b.key for b in at.button]  # no dialog for zeta 2.0
+    assert at.title[0].value == "zeta 2.0"
+    at.selectbox(key="version_pick_model").set_value("toy").run()
+    assert "action_confirm" not in [b.key for b in at.button]  # forgotten, not hidden
+    assert audit_rows(two_models) == before
+    assert store_state(two_models) == "pending_approval"
+
+
+def test_a_followed_link_to_another_version_closes_the_dialog(db):
+    at = app("pages/version.py", model="toy", version="2.0")
+    at.button(key="action_approve").click().run()
+    at.query_params["version"] = "1.0"
+    at.run()
+    assert at.title[0].value == "toy 1.0"
+    assert "action_confirm" not in [b.key for b in at.button]
+
+
+def test_cancel_stays_after_a_missing_reason_and_closes_the_dialog(db):
+    at = app("pages/version.py", model="toy", version="2.0")
+    at.button(key="action_reject").click().run()
+    at.button(key="action_confirm").click().run()
+    assert any("give a reason" in e.value for e in at.error)
+    at.button(key="action_cancel").click().run()
+    assert "action_confirm" not in [b.key for b in at.button]
+    at.run()  # and it does not come back on the next run
+    assert "action_confirm" not in [b.key for b in at.button]
+    close_app_store()
+    assert store_state(db) == "pending_approval"
+
+
+def test_confirm_refuses_a_dialog_opened_for_another_selection_or_deployment():
+    from ui.pending import PendingAction, refusal
+
+    status = {"model": "delivery_time", "version": "1.2", "state": "canary", "revision": 5,
+              "deployment": {"revision": 7, "production": "1.1", "canary": "1.2"}}  # fmt: skip
+    pending = PendingAction.opened_on(status, "promote", "Raise canary to 5%", needs_reason=False)
+    assert refusal(pending, "delivery_time", "1.2", status) is None
+    why = refusal(pending, "credit_risk", "1.2", {**status, "model": "credit_risk"})
+    assert why.startswith("This dialog was for delivery_time 1.2 (Raise canary to 5%)")
+    assert why.endswith("nothing was done.") and "changed since" not in why
+    moved = {**status, "deployment": {"revision": 8, "production": "1.2", "canary": None}}
+    why = refusal(pending, "delivery_time", "1.2", moved)
+    assert "deployment of delivery_time changed" in why and "production now 1.2" in why

@@ -1,10 +1,15 @@
 """Controls and cached reads shared by the monitoring pages (model health, drift).
 
 The selection (model, version, variant, window size, period, reference) lives in widget
-state; the window size defaults to the model's declared windows (lifecycle.monitoring_plan),
-and and is mirrored into the URL (st.query_params), so a link from an alert or a chat
-message opens the same view. A URL that changed since the last run (a followed link) wins
-over the widgets' previous state.
+state, copied after every run into one shared session entry (CONTEXT) that the other
+monitoring pages and Version detail start from, and mirrored into the URL (st.query_params),
+so a link from an alert or a chat message opens the same view. A URL that changed since the
+last run (a followed link) wins over the widgets' previous state and over the shared entry;
+the window size defaults to the model's declared windows (lifecycle.monitoring_plan).
+
+No page computes monitoring results while it runs: missing windows are counted, shown as
+such, and computed on request in a background thread of the app's process
+(queue_monitoring), with progress on the page.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from lifecycle import catalog, layers
 from lifecycle.drift import results as stored_results
 from lifecycle.drift.windows import chunk_size, grain_label
 from lifecycle.monitoring_plan import MonitoringConfigError, MonitoringPlan, monitoring_plan
+from ui import runtime
 from ui.common import data_version, get_store, setup_running
 from ui.text import md
 
@@ -34,6 +40,9 @@ DEFAULT_DAYS = {"hour": 1, "day": 30, "week": 84, "month": 366}
 MAX_DAYS = {"hour": 14, "day": 366, "week": 3 * 366, "month": 5 * 366}
 GRAIN_WORDS = {"hour": "Hourly", "day": "Daily", "week": "Weekly", "month": "Monthly"}
 SEEN = "_monitoring_query_seen"
+# The selection shared by Model health, Drift investigation and Version detail. Widget state
+# is dropped when its page is left, so the pages copy their selection here after each run.
+CONTEXT = "_monitoring_selection"
 
 
 @dataclass(frozen=True)
@@ -138,12 +147,17 @@ def coverage_section(selection: Selection) -> None:
             table[["layer", "state", "grain", "verdicts", "insufficient",
                    "windows_without_results", "detail"]],
             hide_index=True, width="stretch", key="coverage_table",
-            column_config={
+            column_config={  # short headers: the explanation needs the room
+                "layer": st.column_config.TextColumn("Layer"),
                 "state": st.column_config.TextColumn("State"),
-                "verdicts": st.column_config.NumberColumn("Checks with a verdict"),
-                "insufficient": st.column_config.NumberColumn("Insufficient"),
+                "grain": st.column_config.TextColumn("Window", width="small"),
+                "verdicts": st.column_config.NumberColumn(
+                    "Verdicts", width="small", help="Checks with a verdict"),
+                "insufficient": st.column_config.NumberColumn(
+                    "Too small", width="small", help="Checks without a verdict: too few rows"),
                 "windows_without_results": st.column_config.NumberColumn(
-                    "Windows without results"),
+                    "No results", width="small",
+                    help="Windows with traffic but no stored evaluation"),
                 "detail": st.column_config.TextColumn("Why", width="large"),
             },
         )  # fmt: skip
@@ -160,13 +174,40 @@ def results_key(model: str) -> tuple:
 
 def _apply_links(keys: tuple[str, ...], page: str) -> None:
     """Copy URL values into widget state: all of them when the page was just opened (a
-    followed link or a typed URL), else those that changed since the last run."""
+    followed link or a typed URL), else those that changed since the last run. A page opened
+    without them (the sidebar's links carry no query parameters) takes the shared selection."""
     seen = st.session_state.get(SEEN, {})
-    arrived = seen.get("_page") != page
+    # every run writes the selection into the URL: without it, the page was just opened
+    arrived = seen.get("_page") != page or "model" not in st.query_params
     for key in keys:
         value = st.query_params.get(key)
         if value is not None and (arrived or value != seen.get(key)):
             st.session_state[key] = value
+    if arrived:
+        _restore_context()
+
+
+def _restore_context() -> None:
+    """The selection of the last monitoring page, for what the URL does not name; a link
+    to another model starts from that model's defaults."""
+    context = st.session_state.get(CONTEXT, {})
+    linked_model = st.query_params.get("model")
+    if linked_model is not None and linked_model != context.get("model"):
+        return
+    for key, value in context.items():
+        in_url = ("from" in st.query_params) if key == "period" else (key in st.query_params)
+        if not in_url:
+            st.session_state[key] = value
+
+
+def share_selection(**values) -> None:
+    """Record (part of) the shared selection: model, version, variant, grain, period, reference."""
+    st.session_state[CONTEXT] = {**st.session_state.get(CONTEXT, {}), **values}
+
+
+def shared_selection() -> dict:
+    """The selection the monitoring pages share (empty before any was made)."""
+    return dict(st.session_state.get(CONTEXT, {}))
 
 
 def forget_unless_linked(page: str, key: str) -> None:
@@ -208,7 +249,9 @@ def controls(
         return None
     keys = ("model", "version", "variant", "grain", "from", "to", "reference", *extra_keys)
     _apply_links(keys, page)
-    cols = st.columns([1.3, 1, 1, 0.8, 1.6] + ([1.3] if with_reference else []))
+    # widths that show a version with its state and a whole date range at 1280 px; the
+    # reference gets a row of its own rather than squeezing the others
+    cols = st.columns([1.1, 1.4, 1.1, 0.8, 1.9])
     _valid("model", models, models[0])
     model = cols[0].selectbox("Model", models, key="model")
     ctx = model_context(version_key, model)
@@ -234,11 +277,15 @@ def controls(
     reference = "spec"
     if with_reference:
         _valid("reference", list(REFERENCES), "spec")
-        reference = cols[5].selectbox(
+        reference = st.columns([2.5, 3.8])[0].selectbox(
             "Reference", list(REFERENCES), key="reference", format_func=REFERENCES.get
         )
     selection = Selection(model, version, variant, grain, since, until, reference)
     sync_url(selection, page, extra_keys)
+    shared = {"model": model, "version": version, "variant": variant, "grain": grain}
+    if isinstance(period := st.session_state.get("period"), tuple | list) and len(period) == 2:
+        shared["period"] = tuple(period)
+    share_selection(**shared, **({"reference": reference} if with_reference else {}))
     _offer_version_span(ctx, selection)
     return selection
 
@@ -335,7 +382,7 @@ def set_url_value(key: str, value: str | None) -> None:
     st.session_state[SEEN] = seen
 
 
-# -- computing missing monitor results --------------------------------------------------------
+# -- computing missing monitor results, off the request path ---------------------------------
 
 
 @st.cache_data(show_spinner=False, ttl=600, max_entries=256)
@@ -343,16 +390,17 @@ def _unmonitored(data_key: int, results_key: tuple, model: str, **kwargs) -> int
     return layers.unmonitored_windows(get_store(), model, **kwargs)
 
 
-_MONITOR_LOCK = threading.Lock()  # module level: a cache clear must not hand out a second lock
+# One computation at a time: the app shares two cores with its users.
+_MONITOR_LOCK = threading.Lock()
 
 
-def ensure_monitored(selection: Selection) -> int:
-    """Compute the selection's windows that have no stored results yet (lifecycle.monitor),
-    showing progress; returns how many windows were computed."""
-    if setup_running():  # the first-start setup is computing them (its banner is on top)
-        return 0
-    store = get_store()
-    args = {
+def _job_name(selection: Selection) -> str:
+    """One background job per database, model and window size (ui.runtime.start_job)."""
+    return f"monitoring {get_store().path} {selection.model} {selection.grain}"
+
+
+def _selection_args(selection: Selection) -> dict:
+    return {
         "grain": selection.grain,
         "reference": selection.reference,
         "since": selection.since,
@@ -360,30 +408,75 @@ def ensure_monitored(selection: Selection) -> int:
         "version": selection.version,
         "variant": selection.variant,
     }
-    missing = _unmonitored(data_version(), results_key(selection.model), selection.model, **args)
-    if not missing:
-        return 0
-    from lifecycle.monitor import MonitorError, monitor_model
 
-    with st.status(
-        f"Computing drift and data-quality results for {missing} window(s)…", expanded=True
-    ) as status:
-        bar = st.progress(0.0)
 
-        def show(done: int, total: int, window, computed: bool) -> None:
-            bar.progress(
-                done / total, text=f"window {window.start:%Y-%m-%d %H:%M} ({done}/{total})"
-            )
+def queue_monitoring(selection: Selection) -> runtime.Job:
+    """Start computing the selection's missing windows in a thread of this process (a job
+    already running for the same model and window size is returned instead)."""
+    store = get_store()
+    what = (
+        f"{selection.model} {selection.version} {selection.variant}, "
+        f"{grain_label(selection.grain)} windows, {selection.period_label}"
+    )
 
+    def work(job: runtime.Job) -> str:
+        from lifecycle.monitor import monitor_model
+
+        job.report(0.0, f"Waiting for another computation to finish before {what}")
         with _MONITOR_LOCK:
-            try:
-                run = monitor_model(store, selection.model, progress=show, **args)
-            except MonitorError as exc:
-                status.update(label="Monitoring failed", state="error")
-                st.error(md(exc))
-                return 0
-        status.update(label=f"Computed: {md(run.summary())}", state="complete", expanded=False)
-    return run.computed
+
+            def show(done: int, total: int, window, computed: bool) -> None:
+                job.report(done / max(total, 1), f"Computing {what}: window {done} of {total}")
+
+            run = monitor_model(store, selection.model, progress=show,
+                                **_selection_args(selection))  # fmt: skip
+        return run.summary()
+
+    return runtime.start_job(_job_name(selection), work)
+
+
+def join_monitoring(timeout: float = 600) -> None:
+    """Wait for every queued computation to end (tests; shutting down)."""
+    runtime.wait_jobs("monitoring ", timeout)
+
+
+def monitoring_status(selection: Selection) -> int:
+    """Say how many of the selection's windows have no stored results and offer to compute
+    them in the background; while that runs, show its progress (the page shows what is
+    stored meanwhile and reruns when it ends). Returns the number of missing windows (1
+    while a computation runs: its count is known only to the job)."""
+    if setup_running():  # the first-start setup is computing them (its banner is on top)
+        return 0
+    job = runtime.job(_job_name(selection))
+    if job is not None and job.running:
+        _job_progress(_job_name(selection))
+        return 1
+    if job is not None and job.error:
+        st.error(f"Computing the monitoring results failed: {md(job.error)}")
+    missing = _unmonitored(
+        data_version(), results_key(selection.model), selection.model,
+        **_selection_args(selection),
+    )  # fmt: skip
+    if missing:
+        with st.container(border=True, key="monitoring_offer"):
+            st.markdown(
+                f"**{missing} window(s) of this selection are not computed yet**: the page shows "
+                "the stored results only. Computing runs in the background; the page updates "
+                "when it is done."
+            )
+            st.button(
+                f"Compute the {missing} missing window(s)", key="monitoring_compute",
+                icon=":material/play_arrow:", on_click=queue_monitoring, args=(selection,),
+            )  # fmt: skip
+    return missing
+
+
+@st.fragment(run_every=1.0)
+def _job_progress(name: str) -> None:
+    job = runtime.job(name)
+    if job is None or not job.running:
+        st.rerun()  # the whole page, with the new results
+    st.progress(job.fraction, text=md(job.text))
 
 
 # -- portfolio (Overview) -------------------------------------------------------------------

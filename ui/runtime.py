@@ -159,6 +159,14 @@ def start_job(name: str, work: Callable[[Job], str | None]) -> Job:
         return new
 
 
+def wait_jobs(prefix: str, timeout: float | None = None) -> None:
+    """Wait for the jobs whose names start with `prefix` (tests; shutting down)."""
+    with _LOCK:
+        jobs = [j for name, j in _jobs.items() if name.startswith(prefix)]
+    for j in jobs:
+        j.wait(timeout)
+
+
 # -- the first-start setup (lifecycle/first_start.py) ------------------------------------------
 
 _setup_done: set[Path] = set()  # paths whose setup finished or was never needed
