@@ -43,13 +43,13 @@ if summary.empty:
     st.stop()
 
 last_prediction = summary["last_prediction_at"].max()
-cols = st.columns(4)
+cols = st.columns([1, 1, 1.4, 1.6])  # the time stamp needs the room
 cols[0].metric("Models", len(summary))
 cols[1].metric("Versions", int(summary["version_count"].sum()))
 cols[2].metric("Requests served, last 7 days", f"{int(summary['predictions_7d'].sum()):,}")
 cols[3].metric(
     "Last prediction logged",
-    "never" if pd.isna(last_prediction) else f"{pd.Timestamp(last_prediction):%b %d, %H:%M}",
+    "never" if pd.isna(last_prediction) else f"{pd.Timestamp(last_prediction):%d %b %H:%M}",
     help="Time stamp (UTC) of the newest prediction in the logs.",
 )
 
@@ -76,10 +76,10 @@ st.dataframe(
     hide_index=True,
     width="stretch",
     column_config={
-        "model": st.column_config.TextColumn("Model"),
+        "model": st.column_config.TextColumn("Model", pinned=True),
         "risk_tier": st.column_config.TextColumn("Risk"),
         "production_version": st.column_config.TextColumn("In production"),
-        "versions": st.column_config.TextColumn("Versions (state)", width="medium"),
+        "versions": st.column_config.TextColumn("Versions (state)", width="large"),
         "predictions_7d": st.column_config.NumberColumn(
             "Served, 7 d",
             format="localized",

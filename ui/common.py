@@ -18,8 +18,8 @@ from ui.text import md
 
 # measured once (README, "Two commands"); shown beside the elapsed time, not as a promise
 SETUP_ESTIMATE = (
-    "on a 2-core machine shared with other work the whole setup took about 13 minutes "
-    "(measured once); the step and elapsed time above are what to go by."
+    "on a 2-core machine shared with other work the whole setup took 8 to 13 minutes "
+    "(measured twice); the step and elapsed time above are what to go by."
 )
 
 

@@ -562,18 +562,22 @@ def portfolio_section() -> None:
         styled,
         hide_index=True, width="stretch", key="portfolio", on_select="rerun",
         selection_mode="single-row",
+        # widths fit "critical · 595/700" and "partly evaluated": a styled frame is not
+        # sized to its cells; the model column stays in view when the table scrolls
         column_config={
-            "model": "Model", "production_version": "In production",
+            "model": st.column_config.TextColumn("Model", width=110, pinned=True),
+            "production_version": st.column_config.TextColumn("Production", width=85),
             "evaluation": st.column_config.TextColumn(
-                "Evaluated", help="not evaluated: drift or performance had no verdict in "
-                "the period (too little data, or no check ran); partly: some windows had "
-                "none"),
-            "infrastructure": "Infrastructure", "performance": "Performance",
-            "business": "Business", "data_quality": "Data quality", "drift": "Drift",
-            "critical_alerts": st.column_config.NumberColumn("Critical alerts"),
-            "warning_alerts": st.column_config.NumberColumn("Warning alerts"),
+                "Evaluated", width=135, help="not evaluated: drift or performance had no "
+                "verdict in the period (too little data, or no check ran); partly: some "
+                "windows had none"),
+            **{layer: st.column_config.TextColumn(layer.replace("_", " ").capitalize(),
+                                                  width=150)
+               for layer in layers.PORTFOLIO_LAYERS},
+            "critical_alerts": st.column_config.NumberColumn("Critical alerts", width=100),
+            "warning_alerts": st.column_config.NumberColumn("Warning alerts", width=100),
             "last_received": st.column_config.DatetimeColumn(
-                "Last batch received (UTC)", format="YYYY-MM-DD HH:mm"),
+                "Last batch received (UTC)", format="YYYY-MM-DD HH:mm", width=170),
         },
     )  # fmt: skip
     period = {}
