@@ -166,8 +166,8 @@ def _drift(store, model: str, window: dict, reference: str) -> pd.DataFrame:
     ]
     frame = pd.concat([f for f in frames if not f.empty] or frames[:1], ignore_index=True)
     frame = frame.assign(reason=[_reason(d) for d in frame["details"]])
-    return frame.sort_values(["window_start", "model_version", "variant", "check_name",
-                              "subject"], kind="stable")[DRIFT_COLUMNS].reset_index(drop=True)  # fmt: skip
+    order = ["window_start", "model_version", "variant", "check_name", "subject"]
+    return frame.sort_values(order, kind="stable")[DRIFT_COLUMNS].reset_index(drop=True)
 
 
 def _reason(details: Any) -> str | None:
