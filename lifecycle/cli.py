@@ -21,6 +21,7 @@ EXTENSIONS: tuple[str, ...] = (
     "lifecycle.commands:add_monitor_parser",
     "lifecycle.alerts.check:add_parser",
     "lifecycle.commands:add_report_parser",
+    "lifecycle.commands:add_results_parser",
     "lifecycle.commands:add_registry_parser",
     "lifecycle.commands:add_token_parser",
 )

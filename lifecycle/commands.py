@@ -1,6 +1,6 @@
 """Parsers of the commands whose modules are slow to import: `demo` (scikit-learn), `monitor`
-(the drift engine: pandas, scipy), `report` (pandas, plotly) and `registry` (its package loads
-the gates and the layers' metrics).
+(the drift engine: pandas, scipy), `report` (pandas, plotly), `results` (pandas) and
+`registry` (its package loads the gates and the layers' metrics).
 
 `python -m lifecycle --help` builds every command's parser, so parsers import only the standard
 library and `lifecycle.names`; the module that runs a command is imported when it runs
@@ -115,6 +115,55 @@ def add_report_parser(subparsers) -> None:
         help="if the app holds the database, seconds to wait for it to write the report",
     )
     p.set_defaults(func=run_in("lifecycle.alerts.report:cmd_report"))
+
+
+RESULT_LAYERS = ("infrastructure", "performance", "business", "quality", "drift")
+
+
+def add_results_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "results",
+        help="per-window results of one model: performance, drift, quality, KPIs, infrastructure",
+        description="Print the per-window figures the monitoring pages draw, read from the "
+        "database (nothing is computed; drift and quality results are stored by `monitor`). "
+        "Without --layer, every layer in turn (table and json only).",
+    )
+    p.add_argument("--db", help="DuckDB file (default: $LIFECYCLE_DB, else data/lifecycle.duckdb)")
+    p.add_argument("--model", required=True, help="registered model name")
+    p.add_argument("--version", help="only this model version (default: every version)")
+    p.add_argument("--variant", choices=("production", "shadow", "canary"))
+    p.add_argument(
+        "--grain",
+        type=_grain,
+        help=f"window size: {', '.join(GRAINS)}, or chunk:N for drift and quality; default: "
+        "the model's declared windows ([monitoring] in its spec, else day)",
+    )
+    p.add_argument(
+        "--layer",
+        choices=RESULT_LAYERS,
+        help="one layer (default: all; csv needs one)",
+    )
+    p.add_argument("--feature", help="only this feature (drift and quality layers)")
+    p.add_argument(
+        "--reference",
+        choices=REFERENCE_KINDS,
+        default="spec",
+        help="drift and quality results against this reference (default spec)",
+    )
+    p.add_argument(
+        "--from", dest="since", metavar="DATE", help="first day or time (UTC), e.g. 2026-03-01"
+    )
+    p.add_argument(
+        "--to", dest="until", metavar="DATE", help="last day (included) or end time (excluded), UTC"
+    )
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=120.0,
+        help="if the app holds the database, seconds to wait for it to answer (default 120)",
+    )
+    p.set_defaults(func=run_in("lifecycle.results_cli:cmd_results"))
 
 
 # -- registry: "<registry command>" -> state-machine action ---------------------------------

@@ -1054,15 +1054,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print(f"error: --end {args.end!r} is not a date YYYY-MM-DD", file=sys.stderr)
             return 2
 
+    from lifecycle.progress import Reporter
+
+    reporter = Reporter()  # a line rewritten on a terminal, one line per step in a log
+
     def show(fraction: float, message: str) -> None:
-        print(f"\r[{fraction:4.0%}] {message:<60}", end="", file=sys.stderr, flush=True)
+        reporter.message(f"demo [{fraction:4.0%}] {message}")
 
     try:
         summary = build_demo(path, days=args.days, seed=args.seed, end=end, progress=show)
     except (FileExistsError, ValueError) as exc:
+        reporter.close()
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(file=sys.stderr)
+    reporter.close()
     print(summary.text())
     return 0
 

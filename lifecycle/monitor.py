@@ -70,6 +70,7 @@ from lifecycle.drift.windows import (
     window_relation,
 )
 from lifecycle.monitoring_plan import MonitorError, monitoring_plan
+from lifecycle.progress import Reporter
 from lifecycle.quality import RuleInfo, quality_checks, reference_profile
 from lifecycle.store import Sql, Store, feature_table
 
@@ -596,19 +597,20 @@ def serve_request(store, params: dict):
         models = [params["model"]] if params.get("model") else catalog.model_names(cur)
     times = {k: utc_time(params[k]) if params.get(k) else None for k in ("since", "until", "as_of")}
     runs = []
+    reporter = Reporter() if params.get("here") else None
     for model in models:
         try:
             runs += monitor_declared(
                 store, model, params.get("grain"), reference=params["reference"],
                 version=params.get("version"), variant=params.get("variant"),
                 force=params.get("force", False), **times,
-                progress=_progress_line(model) if params.get("here") else None,
+                progress=_progress_line(model, reporter) if reporter else None,
             )  # fmt: skip
         except (KeyError, ValueError, MonitorError) as exc:
             return Outcome(2, stderr=f"error: {exc}")
         finally:
-            if params.get("here"):
-                print(file=sys.stderr)  # end the progress line
+            if reporter:
+                reporter.close()  # end the terminal's progress line
     if params.get("json"):
         return Outcome(0, stdout=json.dumps([r.to_dict() for r in runs], indent=2, default=str))
     lines, described = [], set()
@@ -620,15 +622,22 @@ def serve_request(store, params: dict):
     return Outcome(0, stdout="\n".join(lines))
 
 
-def _progress_line(model: str) -> Progress:
+def _progress_line(model: str, reporter) -> Progress:
+    """Progress of one model's windows through `reporter` (lifecycle.progress): a line
+    rewritten on a terminal, a bounded number of log lines elsewhere."""
+    counts: dict[str, Counter] = {}
+
     def show(done: int, total: int, window: Window, computed: bool) -> None:
-        state = "computed" if computed else "unchanged"
-        print(
-            f"\rmonitor {model}: window {done}/{total} "
-            f"({window.version} {window.variant} {window.start:%Y-%m-%d %H:%M}) {state}   ",
-            end="",
-            file=sys.stderr,
-            flush=True,
+        seen = counts.setdefault(window.grain, Counter())
+        if done == 1:
+            seen.clear()  # a new run over this grain
+        seen["computed" if computed else "unchanged"] += 1
+        reporter.step(
+            f"monitor {model} {window.grain}",
+            done,
+            total,
+            f"window {done}/{total} ({seen['computed']} computed, {seen['unchanged']} "
+            f"unchanged; last {window.version} {window.variant} {window.start:%Y-%m-%d %H:%M})",
         )
 
     return show

@@ -52,6 +52,7 @@ HANDLERS: dict[str, str] = {
     "check": "lifecycle.alerts.check:serve_request",
     "monitor": "lifecycle.monitor:serve_request",
     "report": "lifecycle.alerts.report:serve_request",
+    "results": "lifecycle.results_cli:serve_request",
     "register": "lifecycle.cli:serve_register",
     "registry": "lifecycle.registry.cli:serve_request",
 }

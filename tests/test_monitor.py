@@ -355,7 +355,7 @@ def test_cli_monitor(tmp_path, capsys):
     assert cli.main(["monitor", "--db", str(db), "--model", "shop"]) == 0
     out = capsys.readouterr()
     assert "shop: 1 day window(s) vs spec reference; computed 1" in out.out
-    assert "monitor shop: window 1/1" in out.err
+    assert "monitor shop day: window 1/1 (1 computed, 0 unchanged" in out.err
     assert cli.main(["monitor", "--db", str(db), "--json"]) == 0
     assert '"computed": 0' in capsys.readouterr().out
     assert cli.main(["monitor", "--db", str(db), "--model", "ghost"]) == 2

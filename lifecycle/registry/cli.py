@@ -15,10 +15,9 @@ lifecycle.commands.
 
 from __future__ import annotations
 
-import json
 import sys
 
-from lifecycle import registry
+from lifecycle import jsonout, registry
 from lifecycle.identity import (
     ConfigError,
     IdentityError,
@@ -129,7 +128,7 @@ def serve_request(store, params: dict):
 def _list_text(store, model: str | None, as_json: bool) -> str:
     frame = registry.registry_table(store, model)
     if as_json:
-        return json.dumps(frame.to_dict("records"), indent=2, default=str)
+        return jsonout.dumps(frame.to_dict("records"))
     if frame.empty:
         return "no versions registered"
     columns = ["model", "version", "state", "risk_tier", "approvals", "quorum", "canary_share",
@@ -140,6 +139,6 @@ def _list_text(store, model: str | None, as_json: bool) -> str:
 def _history_text(store, model: str, as_json: bool) -> str:
     frame = registry.lifecycle_history(store, model)
     if as_json:
-        return json.dumps(frame.to_dict("records"), indent=2, default=str)
+        return jsonout.dumps(frame.to_dict("records"))
     columns = ["ts", "actor", "action", "version", "from_state", "to_state", "reason"]
     return frame[columns].to_string(index=False) if len(frame) else "no history"
