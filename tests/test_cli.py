@@ -222,9 +222,7 @@ def test_feature_columns_not_in_the_schema(toy_store, tmp_path, capsys, fmt):
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_labels_for_unknown_prediction_ids_need_allow_unknown_ids(
-    toy_store, tmp_path, capsys, fmt
-):
+def test_labels_for_unknown_prediction_ids_need_allow_unknown_ids(toy_store, tmp_path, capsys, fmt):
     ingest_cli(capsys, toy_store, "predictions", write(toy_predictions(3), tmp_path, "p", fmt))
     batch = pd.DataFrame(
         {

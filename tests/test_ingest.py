@@ -141,7 +141,12 @@ def test_ids_already_stored_are_named(logged):
     batch = toy_predictions(3, prefix="new")
     batch.loc[1, "prediction_id"] = "p42"
     batch.loc[2, "prediction_id"] = "p7"
-    refused(logged, "predictions", batch, "prediction id(s) already stored in predictions for toy: p42, p7")
+    refused(
+        logged,
+        "predictions",
+        batch,
+        "prediction id(s) already stored in predictions for toy: p42, p7",
+    )
 
 
 def test_an_unknown_model_is_refused(toy_store):
@@ -316,7 +321,9 @@ def test_bad_labels_are_refused(logged):
     )
     refused(logged, "labels", labels(["p1", "p1"]), "inside the batch: p1 (x2)")
     ingest(logged, "toy", "labels", labels(["p1"]))
-    refused(logged, "labels", labels(["p1"]), "prediction id(s) already stored in labels for toy: p1")
+    refused(
+        logged, "labels", labels(["p1"]), "prediction id(s) already stored in labels for toy: p1"
+    )
     refused(
         logged,
         "labels",
