@@ -24,9 +24,11 @@ from lifecycle.spec import (
     load_spec,
 )
 from lifecycle.staging import (
+    LABEL_RULE,
     bad_numeric_rows,
     double_expr,
     fmt_rows,
+    label_expr,
     offending,
     stage,
     text_expr,
@@ -279,7 +281,8 @@ def _ensure_tables(cur, spec: ModelSpec) -> None:
 def _load_reference(cur, spec: ModelSpec) -> int:
     """Validate the reference file against the spec and insert its rows; return the count."""
     source = str(spec.reference_path)
-    what = f"reference file (of spec {spec.name} {spec.version})"
+    what = "the reference file"
+    source = f"{source} (of {spec.name} {spec.version})"
     try:
         staged = stage(cur, spec.reference_path, "_reference")
     except ValueError as exc:
@@ -333,19 +336,22 @@ def _load_reference(cur, spec: ModelSpec) -> int:
                 "classifier's prediction is the probability of the positive class), first rows: "
                 + fmt_rows(sample)
             )
-    if spec.classes:
-        actual = text_expr("actual", staged.types["actual"])
+    for column in ("actual", "predicted_label") if spec.classes else ():
+        if column not in staged.types:
+            continue
+        label, params = label_expr(column, staged.types[column], list(spec.classes))
+        null_ok = "" if column == "actual" else f"({label}) IS NOT NULL AND "
         count, sample = offending(
             cur,
             staged,
-            "actual",
-            f"NOT coalesce(list_contains($classes::VARCHAR[], ({actual})), FALSE)",
-            {"classes": list(spec.classes)},
+            column,
+            f"{null_ok}NOT coalesce(list_contains($classes::VARCHAR[], ({label})), FALSE)",
+            {"classes": list(spec.classes), **params},
         )
         if count:
             problems.append(
-                f"reference column `actual` has {count} label(s) not in classes {spec.classes}, "
-                "first rows: " + fmt_rows(sample)
+                f"reference column `{column}` has {count} label(s) not in classes "
+                f"{list(spec.classes)}, first rows: " + fmt_rows(sample) + f" ({LABEL_RULE})"
             )
     if problems:
         raise SpecError(source, problems, what)
@@ -354,11 +360,19 @@ def _load_reference(cur, spec: ModelSpec) -> int:
 
 
 def _insert_reference(cur, spec: ModelSpec, staged) -> None:
+    params: dict = {"version": spec.version}
+
     def text(col):
         return text_expr(col, staged.types[col]) if col in staged.types else "NULL"
 
-    actual = text("actual")
-    params: dict = {"version": spec.version}
+    def as_class(col):
+        if col not in staged.types:
+            return "NULL"
+        expr, label_params = label_expr(col, staged.types[col], spec.classes)
+        params.update(label_params)
+        return expr
+
+    actual = as_class("actual")
     if spec.task == "regression":
         value, label = double_expr("actual"), "NULL"
     elif spec.positive_class is not None:
@@ -378,7 +392,7 @@ def _insert_reference(cur, spec: ModelSpec, staged) -> None:
     exprs = [
         "$version",
         double_expr("prediction"),
-        text("predicted_label"),
+        as_class("predicted_label"),
         value,
         label,
         text("segment"),

@@ -8,6 +8,7 @@ dependencies when they run, so `--help` answers in a fraction of a second (lifec
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import sys
@@ -76,7 +77,14 @@ def build_parser(extensions: bool = True) -> argparse.ArgumentParser:
     ing.add_argument(
         "--assume-utc",
         action="store_true",
-        help="accept timestamps without a time zone and read them as UTC",
+        help="timestamps without a time zone are read as UTC either way; this says they are "
+        "meant as UTC, so the report does not point them out",
+    )
+    ing.add_argument(
+        "--allow-unknown-ids",
+        action="store_true",
+        help="store features or labels whose prediction ids the model has not logged (yet); "
+        "by default such a batch is refused, so one wrong file cannot half-load a model",
     )
     ing.add_argument(
         "--wait",
@@ -107,7 +115,36 @@ def cmd_register(args) -> int:
     spec = Path(args.spec).resolve()  # the app's process may be the one that reads it
     params = {"kind": "register", "error_exit": 3, "spec": str(spec), "actor": args.actor,
               "token": token, "config": args.config}  # fmt: skip
-    return requests.run(resolve_db_path(args.db), params, wait=args.wait)
+    db_path = resolve_db_path(args.db)
+    created = _would_create(db_path)
+    code = 2
+    try:
+        code = requests.run(db_path, params, wait=args.wait)
+    finally:
+        if code != 0:
+            _remove_created(created)
+    return code
+
+
+def _would_create(db_path: Path) -> list[Path]:
+    """The database file, its WAL and the folders opening it would create (deepest last)."""
+    if db_path.exists():
+        return []
+    created = [db_path, db_path.with_name(db_path.name + ".wal")]
+    folder = db_path.parent.absolute()
+    folders = []
+    while not folder.exists():
+        folders.append(folder)
+        folder = folder.parent
+    return created + folders
+
+
+def _remove_created(paths: list[Path]) -> None:
+    """Take back what a refused command created: files, then folders left empty."""
+    for path in paths:
+        # a folder something else wrote into meanwhile stays
+        with contextlib.suppress(OSError):
+            path.rmdir() if path.is_dir() else path.unlink(missing_ok=True)
 
 
 def serve_register(store, params: dict):
@@ -160,7 +197,14 @@ def cmd_ingest(args) -> int:
         except inbox.ManifestError as exc:
             print(f"warning: {exc}", file=sys.stderr)
         try:
-            report = ingest(store, args.model, args.kind, args.file, assume_utc=args.assume_utc)
+            report = ingest(
+                store,
+                args.model,
+                args.kind,
+                args.file,
+                assume_utc=args.assume_utc,
+                allow_unknown_ids=args.allow_unknown_ids,
+            )
         except (IngestError, FileNotFoundError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
@@ -172,7 +216,14 @@ def _ingest_via_inbox(args, db_path) -> int:
     from lifecycle import inbox
 
     try:
-        ticket = inbox.submit(db_path, args.model, args.kind, args.file, assume_utc=args.assume_utc)
+        ticket = inbox.submit(
+            db_path,
+            args.model,
+            args.kind,
+            args.file,
+            assume_utc=args.assume_utc,
+            allow_unknown_ids=args.allow_unknown_ids,
+        )
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -87,6 +87,7 @@ def submit(
     source: pd.DataFrame | str | os.PathLike,
     *,
     assume_utc: bool = False,
+    allow_unknown_ids: bool = False,
 ) -> str:
     """Drop a batch into the inbox; return its ticket. The file is copied as it is."""
     root = inbox_dir(db_path)
@@ -113,6 +114,7 @@ def submit(
         "model": model,
         "kind": kind,
         "assume_utc": assume_utc,
+        "allow_unknown_ids": allow_unknown_ids,
         "file": f"{ticket}{suffix}",
         "source": name,
         "submitted_at": pd.Timestamp.now(tz="UTC").isoformat(),
@@ -201,6 +203,8 @@ def _read_manifest(pending: Path, manifest_path: Path) -> tuple[dict, Path]:
         raise ManifestError(f"manifest {manifest_path.name} is not a JSON object")
     expected = {"ticket": str, "model": str, "kind": str, "file": str, "assume_utc": bool}
     wrong = [k for k, kind in expected.items() if not isinstance(manifest.get(k), kind)]
+    if not isinstance(manifest.get("allow_unknown_ids", False), bool):
+        wrong.append("allow_unknown_ids")  # optional: manifests written before it lack it
     if wrong:
         raise ManifestError(f"manifest {manifest_path.name} lacks or mistypes: {', '.join(wrong)}")
     if manifest["ticket"] != manifest_path.stem or not _TICKET.match(manifest_path.stem):
@@ -241,6 +245,7 @@ def _drain_one(store: Store, root: Path, manifest_path: Path, config) -> Outcome
                 manifest["kind"],
                 data_path,
                 assume_utc=manifest["assume_utc"],
+                allow_unknown_ids=manifest.get("allow_unknown_ids", False),
                 source_name=source_name,
             )
             state, detail = DONE, {"summary": report.summary(), "report": report.to_dict()}

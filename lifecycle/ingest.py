@@ -18,10 +18,12 @@ import pandas as pd
 from lifecycle import catalog
 from lifecycle.names import KINDS
 from lifecycle.staging import (
+    LABEL_RULE,
     Staged,
     bad_numeric_rows,
     double_expr,
     fmt_rows,
+    label_expr,
     nonfinite_count,
     offending,
     stage,
@@ -133,9 +135,13 @@ def ingest(
     source: pd.DataFrame | str | os.PathLike,
     *,
     assume_utc: bool = False,
+    allow_unknown_ids: bool = False,
     source_name: str | None = None,
 ) -> IngestReport:
-    """Validate and append one batch; raise IngestError (nothing written) if it is refused."""
+    """Validate and append one batch; raise IngestError (nothing written) if it is refused.
+
+    Features or labels whose prediction ids this model never logged are refused unless
+    `allow_unknown_ids` (then they are stored and joined when the predictions arrive)."""
     if kind not in KINDS:
         raise IngestError(model, kind, str(source_name), [f"unknown kind {kind!r}; use {KINDS}"])
     name = source_name or (
@@ -154,6 +160,7 @@ def ingest(
         if staged.rows == 0:
             raise IngestError(model, kind, name, ["the batch has no rows"])
         checker = _Checker(cur, staged, model, model_row, kind, assume_utc, report)
+        checker.allow_unknown_ids = allow_unknown_ids
         select = checker.run()
         if checker.problems:
             raise IngestError(model, kind, name, checker.problems)
@@ -210,6 +217,7 @@ class _Checker:
         self.task = model_row["task"]
         self.assume_utc, self.report = assume_utc, report
         self.problems: list[str] = []
+        self.allow_unknown_ids = False
         self.t = staged.table
         # values the typed SELECT binds (named parameters; never quoted into the SQL text)
         self.params: dict[str, object] = {"model": model}
@@ -257,9 +265,9 @@ class _Checker:
                         + fmt_rows(sample)
                     )
             elif sql_kind == "ts":
-                self.problems.extend(
-                    timestamp_problems(self.cur, self.staged, col, self.assume_utc)
-                )
+                problems, notes = timestamp_problems(self.cur, self.staged, col, self.assume_utc)
+                self.problems.extend(problems)
+                self.report.notes.extend(notes)
             if required:
                 self._not_null(col, sql_kind)
 
@@ -300,26 +308,45 @@ class _Checker:
                 "first rows: " + fmt_rows(sample)
             )
 
-    def _allowed(self, col: str, expr: str, allowed: tuple[str, ...] | list[str], what: str):
+    def _allowed(
+        self,
+        col: str,
+        expr: str,
+        allowed: tuple[str, ...] | list[str],
+        what: str,
+        params: dict | None = None,
+        rule: str = "",
+    ):
         count, sample = offending(
             self.cur,
             self.staged,
             col,
             f"({expr}) IS NOT NULL AND NOT list_contains($allowed::VARCHAR[], ({expr}))",
-            {"allowed": [str(v) for v in allowed]},
+            {"allowed": [str(v) for v in allowed], **(params or {})},
         )
         if count:
             self.problems.append(
                 f"column `{col}`: {count} row(s) with {what} not in ({', '.join(allowed)}), "
-                "first rows: " + fmt_rows(sample)
+                "first rows: " + fmt_rows(sample) + (f" ({rule})" if rule else "")
             )
+
+    def _label(self, col: str, classes: list[str] | None) -> str:
+        """`col` as a class name (1.0 -> '1', True -> '1' when unambiguous), checked against
+        the classes; its parameters join the typed SELECT's."""
+        expr, params = label_expr(col, self.staged.types[col], classes)
+        if classes:
+            self._allowed(col, expr, classes, "a label", params, LABEL_RULE)
+        self.params.update(params)
+        return expr
 
     def _versions(self) -> None:
         versions = catalog.version_names(self.cur, self.model)
         expr = self._expr("model_version", "text")
         self._allowed("model_version", expr, versions, f"a version of {self.model}")
 
-    def _duplicates(self, id_expr: str, table: str, where: str = "") -> None:
+    def _duplicates(self, id_expr: str, table: str, per_model: bool = False) -> None:
+        """Ids twice in the batch, or already stored (for this model: ids are unique per
+        model, so two models may log the same ids)."""
         dup_in = self.cur.execute(
             f"SELECT id, count(*) FROM (SELECT {id_expr} AS id FROM {self.t}) "
             f"GROUP BY id HAVING count(*) > 1 ORDER BY id LIMIT {SAMPLE_IDS}"
@@ -329,20 +356,24 @@ class _Checker:
                 "duplicate prediction id(s) inside the batch: "
                 + ", ".join(f"{i} (x{n})" for i, n in dup_in)
             )
+        same_model = "AND s.model_name = ?" if per_model else ""
         stored = self.cur.execute(
             f"SELECT DISTINCT b.id FROM (SELECT {id_expr} AS id FROM {self.t}) b "
-            f"JOIN {quote_ident(table)} s ON s.prediction_id = b.id {where} "
-            f"ORDER BY b.id LIMIT {SAMPLE_IDS}"
+            f"JOIN {quote_ident(table)} s ON s.prediction_id = b.id {same_model} "
+            f"ORDER BY b.id LIMIT {SAMPLE_IDS}",
+            [self.model] if per_model else [],
         ).fetchall()
         if stored:
             self.problems.append(
-                f"prediction id(s) already stored in {table}: "
+                f"prediction id(s) already stored in {table} for {self.model}: "
                 + ", ".join(r[0] for r in stored)
                 + (" ..." if len(stored) == SAMPLE_IDS else "")
+                + "; a batch is loaded once: leave out the rows already loaded"
             )
 
-    def _unknown_ids(self, id_expr: str) -> None:
-        """Report (not refuse) rows whose prediction id was never logged for this model."""
+    def _unknown_ids(self, id_expr: str, refuse: bool = True) -> None:
+        """Rows whose prediction id was never logged for this model: refused when `refuse`
+        (unless allow_unknown_ids), else reported and stored."""
         self.cur.execute(
             f"CREATE OR REPLACE TEMP TABLE _ids AS SELECT _row, {id_expr} AS id FROM {self.t}"
         )
@@ -357,6 +388,14 @@ class _Checker:
             ).fetchall()
             self.report.unknown_prediction_ids = int(total)
             self.report.unknown_prediction_ids_sample = [r[0] for r in sample]
+            if refuse and not self.allow_unknown_ids:
+                self.problems.append(
+                    f"{total} row(s) refer to prediction ids that {self.model} never logged, "
+                    f"e.g. {', '.join(r[0] for r in sample)}; ingest the predictions first, "
+                    "check the model name (--model), or pass --allow-unknown-ids "
+                    "(allow_unknown_ids=True) to store them and join them when the "
+                    "predictions arrive"
+                )
         self.cur.execute("DROP TABLE _ids")
 
     def _nonfinite(self, col: str) -> None:
@@ -381,11 +420,11 @@ class _Checker:
         if self.task == "binary_classification":
             self._range_check("prediction", prediction, 0, 1, "a probability outside [0, 1]")
         classes = catalog.model_classes(self.cur, self.model)
-        label = self._col("predicted_label", "text")
-        if classes and "predicted_label" in self.staged.types:
-            self._allowed("predicted_label", label, classes, "a label")
+        label = "NULL"
+        if "predicted_label" in self.staged.types:
+            label = self._label("predicted_label", classes)
         pid = self._expr("prediction_id", "text")
-        self._duplicates(pid, "predictions")
+        self._duplicates(pid, "predictions", per_model=True)
         self._nonfinite("prediction")
         self._nonfinite("latency_ms")
         return self._sql(
@@ -421,7 +460,7 @@ class _Checker:
             value, label = double_expr("actual"), "NULL"
         else:
             classes = catalog.model_classes(self.cur, self.model)
-            self._allowed("actual", actual, classes, "a label")
+            actual = self._label("actual", classes)
             positive = catalog.positive_class(self.cur, self.model)
             self.params["positive"] = positive
             value = (
@@ -430,7 +469,7 @@ class _Checker:
                 else "NULL"
             )
             label = actual
-        self._duplicates(pid, "labels")
+        self._duplicates(pid, "labels", per_model=True)
         self._unknown_ids(pid)
         return self._sql(
             f"SELECT {pid} AS prediction_id, $model AS model_name, "
@@ -447,7 +486,7 @@ class _Checker:
             self._allowed("kpi", kpi, kpis, f"a KPI declared for {self.model}")
         pid = self._col("prediction_id", "text")
         if "prediction_id" in self.staged.types:
-            self._unknown_ids(pid)
+            self._unknown_ids(pid, refuse=False)
         return self._sql(
             f"SELECT $model AS model_name, {pid} AS prediction_id, "
             f"{self._expr('ts', 'ts')} AS ts, {kpi} AS kpi, {self._expr('value', 'double')} "

@@ -22,7 +22,9 @@ SAMPLE = 5
 NUMERIC_SOURCE = ("DOUBLE", "FLOAT", "DECIMAL", "REAL")
 # a time of day followed by a UTC offset; a bare date such as 2026-01-01 ends in "-01" but has
 # no offset, so the time part is required
-TIMESTAMP_OFFSET_RE = r"\d:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|[+-]\d{2}(:?\d{2})?)$"
+TIMESTAMP_OFFSET_RE = (
+    r"\d:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|[+-]\d{2}(:?\d{2})?|\s(UTC|GMT|[A-Za-z_]+/[A-Za-z_/+-]+))$"
+)
 
 
 @dataclass
@@ -153,6 +155,59 @@ def text_expr(column: str, source_type: str) -> str:
     return f"NULLIF(trim(CAST({c} AS VARCHAR)), '')"
 
 
+LABEL_RULE = (
+    "a label must be one of the classes; a number counts as a class when it equals a whole-"
+    "number class (1.0 -> '1'), true/false only when the classes are 0/1 or false/true"
+)
+
+
+def bool_classes(classes: list[str]) -> tuple[str, str] | None:
+    """(class for true, class for false) when the classes are exactly {0, 1} or {false, true}
+    (any case), else None: only then is a boolean label unambiguous."""
+    by_lower = {c.lower(): c for c in classes}
+    if len(classes) != 2 or len(by_lower) != 2:
+        return None
+    for true, false in (("1", "0"), ("true", "false")):
+        if set(by_lower) == {true, false}:
+            return by_lower[true], by_lower[false]
+    return None
+
+
+def label_expr(column: str, source_type: str, classes: list[str] | None) -> tuple[str, dict]:
+    """The column as a class name, and the named parameters the SQL binds.
+
+    A class written as a number (1.0 for '1', what pandas makes of an integer column with
+    gaps) or as a boolean (True for '1' or 'true' when the classes are 0/1 or false/true)
+    becomes that class; anything else stays as written and is refused by the class check."""
+    text = text_expr(column, source_type)
+    if not classes:
+        return text, {}
+    pair = bool_classes(classes)
+    c = quote_ident(column)
+    if source_type == "BOOLEAN":
+        if pair is None:
+            return text, {}
+        return (
+            f"CASE WHEN {c} THEN $label_true WHEN NOT {c} THEN $label_false END",
+            {"label_true": pair[0], "label_false": pair[1]},
+        )
+    if source_type != "VARCHAR":
+        return text, {}  # integral numbers already print as whole numbers
+    number = f"TRY_CAST({text} AS DOUBLE)"
+    whole = f"CAST(TRY_CAST({number} AS BIGINT) AS VARCHAR)"
+    cases = [
+        f"WHEN list_contains($label_classes::VARCHAR[], {text}) THEN {text}",
+        f"WHEN isfinite({number}) AND {number} = floor({number}) "
+        f"AND list_contains($label_classes::VARCHAR[], {whole}) THEN {whole}",
+    ]
+    params: dict = {"label_classes": list(classes)}
+    if pair is not None:
+        cases.append(f"WHEN lower({text}) = 'true' THEN $label_true")
+        cases.append(f"WHEN lower({text}) = 'false' THEN $label_false")
+        params.update(label_true=pair[0], label_false=pair[1])
+    return f"CASE {' '.join(cases)} ELSE {text} END", params
+
+
 def timestamp_expr(column: str) -> str:
     c = quote_ident(column)
     return f"TRY_CAST({c} AS TIMESTAMPTZ)"
@@ -174,22 +229,33 @@ def nonfinite_count(cur, staged: Staged, column: str) -> int:
     )
 
 
-def timestamp_problems(cur, staged: Staged, column: str, assume_utc: bool) -> list[str]:
-    """Problems with a timestamp column: unparseable values, naive times without --assume-utc."""
+TZ_AWARE_TYPES = ("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ_NS", "TIMESTAMPTZ_MS", "TIMESTAMPTZ_S")
+NAIVE_TYPES = ("TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S", "DATE")
+
+
+def timestamp_problems(
+    cur, staged: Staged, column: str, assume_utc: bool
+) -> tuple[list[str], list[str]]:
+    """(problems, notes) of a timestamp column. Any precision is accepted; times with a zone or
+    offset are converted to UTC; times without one are taken as UTC, which a note says (unless
+    --assume-utc said so already). Values that are not timestamps are problems."""
     stype = staged.types[column]
     c = quote_ident(column)
-    problems = []
-    if stype == "TIMESTAMP WITH TIME ZONE":
-        return problems
-    if stype in ("TIMESTAMP", "DATE", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S"):
-        if not assume_utc:
-            problems.append(
-                f"column `{column}` holds timestamps without a time zone; give times with a "
-                "UTC offset, or pass --assume-utc (assume_utc=True) if they are UTC"
-            )
-        return problems
+    naive_note = (
+        f"column `{column}`: {{n}} timestamp(s) without a time zone taken as UTC; if they are "
+        "local times, write them with their UTC offset (e.g. +02:00) or time zone"
+    )
+    if stype.startswith(TZ_AWARE_TYPES):
+        return [], []
+    if stype in NAIVE_TYPES:
+        count = 0 if assume_utc else _count(cur, staged, f"{c} IS NOT NULL")
+        return [], [naive_note.format(n=count)] if count else []
     if stype != "VARCHAR":
-        return [f"column `{column}` has type {stype}; expected a timestamp"]
+        return [
+            f"column `{column}` has type {stype}; expected timestamps (a timestamp type of any "
+            "precision, or ISO 8601 text such as 2026-01-31T12:00:00Z)"
+        ], []
+    problems, notes = [], []
     count, sample = offending(
         cur, staged, column, f"{c} IS NOT NULL AND TRY_CAST({c} AS TIMESTAMPTZ) IS NULL"
     )
@@ -197,23 +263,27 @@ def timestamp_problems(cur, staged: Staged, column: str, assume_utc: bool) -> li
         problems.append(
             f"column `{column}`: {count} value(s) are not timestamps, first rows: "
             + fmt_rows(sample)
+            + "; write ISO 8601 times such as 2026-01-31T12:00:00Z or 2026-01-31 12:00:00+02:00"
         )
     if not assume_utc:
-        count, sample = offending(
+        naive = _count(
             cur,
             staged,
-            column,
             f"{c} IS NOT NULL AND TRY_CAST({c} AS TIMESTAMPTZ) IS NOT NULL "
             f"AND NOT regexp_matches(trim({c}), $offset_re)",
             {"offset_re": TIMESTAMP_OFFSET_RE},
         )
-        if count:
-            problems.append(
-                f"column `{column}`: {count} timestamp(s) have no time zone, first rows: "
-                + fmt_rows(sample)
-                + "; add a UTC offset (e.g. +00:00 or Z) or pass --assume-utc"
-            )
-    return problems
+        if naive:
+            notes.append(naive_note.format(n=naive))
+    return problems, notes
+
+
+def _count(cur, staged: Staged, condition: str, params: dict | None = None) -> int:
+    return int(
+        cur.execute(
+            f"SELECT count(*) FROM {staged.table} WHERE {condition}", params or {}
+        ).fetchall()[0][0]
+    )
 
 
 def offending(

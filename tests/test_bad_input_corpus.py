@@ -448,7 +448,7 @@ case(
     "pred_naive_ts",
     P,
     pred_csv("q1,1.0,2026-02-01 00:00:00,0.5,1,1,ok,web"),
-    expect=["column `ts`", "time zone"],
+    code=0,  # taken as UTC, and the report says so (tests/test_real_logs.py)
 )
 case(
     "pred_ts_year_0",
@@ -608,7 +608,15 @@ case(
     "label_unknown_class", LB, f"{LH}\np1,maybe,2026-02-02T00:00:00Z\n", expect=["actual", "maybe"]
 )
 case("label_bad_time", LB, f"{LH}\np1,1,soon\n", expect=["labeled_at", "soon"])
-case("label_naive_time", LB, f"{LH}\np1,1,2026-02-02 00:00\n", expect=["labeled_at", "time zone"])
+case(
+    "label_unknown_id",  # its naive time is fine (UTC); the id is not
+    LB,
+    f"{LH}\nzz1,1,2026-02-02 00:00\n",
+    expect=[
+        "1 row(s) refer to prediction ids that toy never logged, e.g. zz1",
+        "--allow-unknown-ids",
+    ],
+)
 case(
     "label_dup_in_batch",
     LB,
@@ -841,7 +849,7 @@ def test_bad_input_is_refused_and_changes_nothing(c: Case, base_db, tmp_path, ca
     argv, where = run_case(c, db, tmp_path)
     code = main(argv)
     out, err = capsys.readouterr()
-    if c.code == 0:  # accepted on purpose (NaN scores are kept as missing)
+    if c.code == 0:  # accepted on purpose (NaN scores kept as missing, naive times as UTC)
         assert code == 0, err
         return
     assert code == c.code, f"exit {code}, expected {c.code}:\n{err}{out}"

@@ -145,13 +145,13 @@ def test_uncoercible_value_names_column_and_rows(toy_store, tmp_path, capsys, fm
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_naive_timestamps_need_assume_utc(toy_store, tmp_path, capsys, fmt):
+def test_naive_timestamps_are_taken_as_utc_with_a_note(toy_store, tmp_path, capsys, fmt):
     batch = toy_predictions(4)
     batch["ts"] = batch["ts"].dt.tz_localize(None)
     path = write(batch, tmp_path, "naive", fmt)
-    refused(capsys, toy_store, "predictions", path, "column `ts`", "--assume-utc")
-    code, out, _ = ingest_cli(capsys, toy_store, "predictions", path, "--assume-utc")
+    code, out, _ = ingest_cli(capsys, toy_store, "predictions", path)
     assert code == 0 and "ingested: 4" in out
+    assert "column `ts`: 4 timestamp(s) without a time zone taken as UTC" in out
     assert str(toy_store.query_one("SELECT min(ts) FROM predictions")[0]) == (
         "2026-01-01 00:00:00+00:00"
     )
@@ -202,7 +202,7 @@ def test_duplicate_ids_in_the_batch_and_against_stored_rows(toy_store, tmp_path,
         toy_store,
         "predictions",
         write(again, tmp_path, "again", fmt),
-        "prediction id(s) already stored in predictions: p4",
+        "prediction id(s) already stored in predictions for toy: p4",
     )
 
 
@@ -222,7 +222,7 @@ def test_feature_columns_not_in_the_schema(toy_store, tmp_path, capsys, fmt):
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_labels_for_unknown_prediction_ids_are_reported(toy_store, tmp_path, capsys, fmt):
+def test_labels_for_unknown_prediction_ids_need_allow_unknown_ids(toy_store, tmp_path, capsys, fmt):
     ingest_cli(capsys, toy_store, "predictions", write(toy_predictions(3), tmp_path, "p", fmt))
     batch = pd.DataFrame(
         {
@@ -231,7 +231,10 @@ def test_labels_for_unknown_prediction_ids_are_reported(toy_store, tmp_path, cap
             "labeled_at": ["2026-01-05T10:00:00Z", "2026-01-05T11:00:00Z"],
         }
     )
-    code, out, _ = ingest_cli(capsys, toy_store, "labels", write(batch, tmp_path, "l", fmt))
+    path = write(batch, tmp_path, "l", fmt)
+    refused(capsys, toy_store, "labels", path, "1 row(s) refer to prediction ids that toy never "
+            "logged, e.g. lost1", "--allow-unknown-ids")  # fmt: skip
+    code, out, _ = ingest_cli(capsys, toy_store, "labels", path, "--allow-unknown-ids")
     assert code == 0
     assert "1 row(s) refer to prediction ids not (yet) logged for toy, e.g. lost1" in out
     assert toy_store.query_all("SELECT prediction_id, actual_label FROM labels ORDER BY 1") == [
@@ -248,7 +251,8 @@ def test_unsupported_file_type_and_missing_file(toy_store, tmp_path, capsys):
 
 def test_python_m_lifecycle_ingest_refuses_a_bad_csv(toy_store, tmp_path):
     batch = toy_predictions(6)
-    batch["ts"] = batch["ts"].dt.tz_localize(None)
+    batch["ts"] = batch["ts"].astype(str)
+    batch.loc[1, "ts"] = "soon"
     batch["latency_ms"] = batch["latency_ms"].round(2).astype(str)
     batch.loc[3, "latency_ms"] = "n/a ms"
     path = write(batch, tmp_path, "bad", "csv")
@@ -258,7 +262,7 @@ def test_python_m_lifecycle_ingest_refuses_a_bad_csv(toy_store, tmp_path):
     env = {**os.environ, "LIFECYCLE_DB": str(db)}  # no --db: the environment names the file
     run = python_m_lifecycle("ingest", "--model", "toy", "--kind", "predictions", path, env=env)
     assert run.returncode == 2, run.stderr
-    assert "column `ts`: 6 timestamp(s) have no time zone" in run.stderr
+    assert "column `ts`: 1 value(s) are not timestamps, first rows: row 2 ('soon')" in run.stderr
     assert "column `latency_ms`: 1 value(s) are not numbers, first rows: row 4 ('n/a ms')" in (
         run.stderr
     )

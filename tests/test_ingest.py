@@ -116,14 +116,18 @@ def test_a_value_that_is_not_a_timestamp_names_the_column_and_rows(toy_store):
     ],
     ids=["datetime64", "strings", "dates"],
 )
-def test_naive_timestamps_are_refused_unless_assume_utc(toy_store, naive):
+def test_naive_timestamps_are_taken_as_utc_and_the_report_says_so(toy_store, naive):
     batch = toy_predictions(3)
     batch["ts"] = naive
-    refused(toy_store, "predictions", batch, "column `ts`", "time zone", "--assume-utc")
-    report = ingest(toy_store, "toy", "predictions", batch, assume_utc=True)
+    report = ingest(toy_store, "toy", "predictions", batch)
     assert report.rows == 3
+    assert "column `ts`: 3 timestamp(s) without a time zone taken as UTC" in report.summary()
     first = toy_store.query_one("SELECT min(ts) FROM predictions")[0]
     assert first.isoformat() == "2026-01-01T00:00:00+00:00"
+    # --assume-utc says they are meant as UTC: same rows, no note
+    quiet = ingest(toy_store, "toy", "predictions", batch.assign(prediction_id=["q0", "q1", "q2"]),
+                   assume_utc=True)  # fmt: skip
+    assert not any("time zone" in n for n in quiet.notes)
 
 
 def test_duplicate_ids_inside_the_batch_are_named(toy_store):
@@ -137,7 +141,12 @@ def test_ids_already_stored_are_named(logged):
     batch = toy_predictions(3, prefix="new")
     batch.loc[1, "prediction_id"] = "p42"
     batch.loc[2, "prediction_id"] = "p7"
-    refused(logged, "predictions", batch, "prediction id(s) already stored in predictions: p42, p7")
+    refused(
+        logged,
+        "predictions",
+        batch,
+        "prediction id(s) already stored in predictions for toy: p42, p7",
+    )
 
 
 def test_an_unknown_model_is_refused(toy_store):
@@ -250,12 +259,20 @@ def test_duplicate_feature_rows_are_refused(logged):
         logged,
         "features",
         features(["p1", "p2"]),
-        "prediction id(s) already stored in features__toy: p1",
+        "prediction id(s) already stored in features__toy for toy: p1",
     )
 
 
-def test_features_for_unknown_prediction_ids_are_reported_and_stored(logged):
-    report = ingest(logged, "toy", "features", features(["p0", "ghost1", "ghost2"]))
+def test_features_for_unknown_prediction_ids_are_refused_by_default(logged):
+    refused(logged, "features", features(["p0", "ghost1", "ghost2"]),
+            "2 row(s) refer to prediction ids that toy never logged, e.g. ghost1, ghost2",
+            "--allow-unknown-ids")  # fmt: skip
+
+
+def test_features_for_unknown_prediction_ids_are_stored_when_allowed(logged):
+    report = ingest(
+        logged, "toy", "features", features(["p0", "ghost1", "ghost2"]), allow_unknown_ids=True
+    )
     assert report.unknown_prediction_ids == 2
     assert report.unknown_prediction_ids_sample == ["ghost1", "ghost2"]
     assert logged.row_counts()["features__toy"] == 3
@@ -279,8 +296,11 @@ def labels(ids, actual=None) -> pd.DataFrame:
     )
 
 
-def test_labels_for_unknown_prediction_ids_are_reported(logged):
-    report = ingest(logged, "toy", "labels", labels(["p1", "zz9", "p2", "zz8"]))
+def test_labels_for_unknown_prediction_ids_are_refused_unless_allowed(logged):
+    batch = labels(["p1", "zz9", "p2", "zz8"])
+    refused(logged, "labels", batch, "2 row(s) refer to prediction ids that toy never logged, "
+            "e.g. zz9, zz8", "ingest the predictions first", "--allow-unknown-ids")  # fmt: skip
+    report = ingest(logged, "toy", "labels", batch, allow_unknown_ids=True)
     assert report.unknown_prediction_ids == 2
     assert report.unknown_prediction_ids_sample == ["zz9", "zz8"]
     assert "2 row(s) refer to prediction ids not (yet) logged for toy, e.g. zz9, zz8" in (
@@ -301,7 +321,9 @@ def test_bad_labels_are_refused(logged):
     )
     refused(logged, "labels", labels(["p1", "p1"]), "inside the batch: p1 (x2)")
     ingest(logged, "toy", "labels", labels(["p1"]))
-    refused(logged, "labels", labels(["p1"]), "prediction id(s) already stored in labels: p1")
+    refused(
+        logged, "labels", labels(["p1"]), "prediction id(s) already stored in labels for toy: p1"
+    )
     refused(
         logged,
         "labels",
