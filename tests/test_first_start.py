@@ -7,6 +7,7 @@ tab closed and the app restarted mid-setup, in tests/test_browser_first_start.py
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -46,6 +47,13 @@ def test_a_pending_setup_resumes_with_monitoring_and_the_first_check(tmp_path):
     assert results > 0 and checks == 1
     assert not first_start.is_pending(store)
     assert "1 model(s) monitored" in job.result
+    # the first check is as of the end of the logs, not the wall clock: hours after the
+    # demo's last prediction are not read as an outage
+    newest, as_of = store.query_one(
+        "SELECT (SELECT max(ts) FROM predictions), (SELECT as_of FROM check_runs)"
+    )
+    assert as_of == first_start.logs_end(store)
+    assert timedelta(0) < as_of - newest <= timedelta(hours=1)
     # done: neither this process nor a restarted one runs it again
     assert runtime.setup_job(path) is job
     runtime.shutdown()
