@@ -280,13 +280,11 @@ def _ensure_tables(cur, spec: ModelSpec) -> None:
 
 def _load_reference(cur, spec: ModelSpec) -> int:
     """Validate the reference file against the spec and insert its rows; return the count."""
-    source = str(spec.reference_path)
-    what = "the reference file"
-    source = f"{source} (of {spec.name} {spec.version})"
+    source, what, of = str(spec.reference_path), "the reference file", f"{spec.name} {spec.version}"
     try:
         staged = stage(cur, spec.reference_path, "_reference")
     except ValueError as exc:
-        raise SpecError(source, [str(exc)], what) from exc
+        raise SpecError(source, [str(exc)], what, of) from exc
     present = set(staged.types)
     problems = []
     missing = [f.name for f in spec.features if f.name not in present]
@@ -306,7 +304,7 @@ def _load_reference(cur, spec: ModelSpec) -> int:
             "for drift baselines"
         )
     if problems:
-        raise SpecError(source, problems, what)
+        raise SpecError(source, problems, what, of)
     numeric = [f.name for f in spec.features if f.type == "numeric"] + ["prediction"]
     if spec.task == "regression":
         numeric.append("actual")
@@ -354,7 +352,7 @@ def _load_reference(cur, spec: ModelSpec) -> int:
                 f"{list(spec.classes)}, first rows: " + fmt_rows(sample) + f" ({LABEL_RULE})"
             )
     if problems:
-        raise SpecError(source, problems, what)
+        raise SpecError(source, problems, what, of)
     _insert_reference(cur, spec, staged)
     return staged.rows
 

@@ -54,11 +54,12 @@ TOP_LEVEL_KEYS = {
 class SpecError(ValueError):
     """A spec that cannot be registered; `problems` lists every reason with its location."""
 
-    def __init__(self, source: str, problems: list[str], what: str = "spec"):
-        self.source = source
+    def __init__(self, source: str, problems: list[str], what: str = "spec", of: str = ""):
+        self.source = source  # the file, as given
         self.problems = problems
         listing = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"{what} {source} is not valid:\n{listing}")
+        owner = f" (of {of})" if of else ""
+        super().__init__(f"{what} {source}{owner} is not valid:\n{listing}")
 
 
 @dataclass(frozen=True)
