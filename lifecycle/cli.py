@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
-import json
 import sys
 from pathlib import Path
 
@@ -264,4 +263,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def print_json(data) -> None:
-    print(json.dumps(data, indent=2, default=str))
+    from lifecycle import jsonout
+
+    print(jsonout.dumps(data))

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 import time
 from collections import Counter
@@ -36,7 +35,7 @@ from typing import Any
 import duckdb
 from threadpoolctl import threadpool_limits
 
-from lifecycle import catalog
+from lifecycle import catalog, jsonout
 from lifecycle.drift.config import DriftConfig, drift_config
 from lifecycle.drift.engine import (
     ENGINE_VERSION,
@@ -612,7 +611,7 @@ def serve_request(store, params: dict):
             if reporter:
                 reporter.close()  # end the terminal's progress line
     if params.get("json"):
-        return Outcome(0, stdout=json.dumps([r.to_dict() for r in runs], indent=2, default=str))
+        return Outcome(0, stdout=jsonout.dumps([r.to_dict() for r in runs]))
     lines, described = [], set()
     for run in runs:
         if run.plan and run.model not in described:

@@ -136,11 +136,16 @@ def test_cli_text_and_json(toy_db, capsys):
     text = capsys.readouterr().out
     assert code == 0 and "check as of 2026-03-04 00:00 UTC: OK" in text
     code = cli.main(["check", "--db", str(toy_db), "--as-of", "2026-03-05", "--json"])
-    data = json.loads(capsys.readouterr().out)
+    data = json.loads(capsys.readouterr().out, parse_constant=_not_json)  # strict: no NaN
     assert code == 2 == data["exit_code"]
+    assert data["as_of"].startswith("2026-03-05T00:00:00")
     assert data["active"]["critical"] >= 1
     assert any(a["rule"] == "missing_rate" for a in data["active_alerts"])
     assert {r["model"] for r in data["retraining"]} == {"toy"}
+
+
+def _not_json(name: str):
+    raise ValueError(f"{name} is not JSON")
 
 
 def test_cli_errors_exit_3(tmp_path, toy_db, capsys):

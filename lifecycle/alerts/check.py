@@ -471,6 +471,7 @@ def _run_replay_params(store: Store, params: dict[str, Any]) -> CheckReport:
 
 def serve_request(store: Store, params: dict[str, Any]):
     """A check request, run here or by the app's process (lifecycle.requests)."""
+    from lifecycle import jsonout
     from lifecycle.requests import Outcome
 
     try:
@@ -478,7 +479,7 @@ def serve_request(store: Store, params: dict[str, Any]):
     except (CheckError, KeyError, ValueError) as exc:
         return Outcome(EXIT_ERROR, stderr=f"error: {exc}")
     data = report.to_dict()
-    text = json.dumps(data, indent=2, default=str) if params.get("as_json") else report.text()
+    text = jsonout.dumps(data) if params.get("as_json") else report.text()
     return Outcome(report.exit_code, stdout=text, data=data)
 
 
