@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -59,7 +59,6 @@ class Changes:
     results_since: datetime | None = None
     as_of: datetime | None = None
     new_results: bool = False
-    details: dict = field(default_factory=dict)
 
     @classmethod
     def everything(cls, reason: str) -> Changes:
