@@ -195,3 +195,20 @@ def _fresh_streamlit_caches():
     if "ui.runtime" in sys.modules:
         sys.modules["ui.runtime"].shutdown()  # the app's store outlives caches by design
     yield
+
+
+@pytest.fixture
+def app_on(monkeypatch):
+    """Start the whole app (app.py) in AppTest on the database at a path; a new session
+    each call."""
+    from streamlit.testing.v1 import AppTest
+
+    def start(db_path):
+        monkeypatch.setenv("LIFECYCLE_DB", str(db_path))
+        at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app.py"),
+                               default_timeout=240)  # fmt: skip
+        at.run()
+        assert not at.exception, at.exception
+        return at
+
+    return start

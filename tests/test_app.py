@@ -4,11 +4,6 @@ from __future__ import annotations
 
 import time
 
-import pytest
-from streamlit.testing.v1 import AppTest
-
-from tests.browser import ROOT
-
 
 def _versions_table(at):
     """Overview's versions-and-traffic table, found by its columns."""
@@ -16,18 +11,6 @@ def _versions_table(at):
         if "versions" in element.value.columns:
             return element.value
     raise AssertionError("no versions table on the page")
-
-
-@pytest.fixture
-def app_on(monkeypatch):
-    def start(db_path):
-        monkeypatch.setenv("LIFECYCLE_DB", str(db_path))
-        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=240)
-        at.run()
-        assert not at.exception, at.exception
-        return at
-
-    return start
 
 
 def test_overview_lists_every_model_with_versions_and_traffic(app_on, demo_copy):

@@ -10,12 +10,10 @@ import threading
 from datetime import timedelta
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from lifecycle import catalog, first_start
 from lifecycle.ingest import ingest
 from lifecycle.store import Store
-from tests.browser import ROOT
 from tests.conftest import toy_predictions, write_toy_spec
 from ui import runtime
 
@@ -149,18 +147,6 @@ def test_sessions_arriving_together_start_one_setup(tmp_path, monkeypatch):
     assert seen[0].wait(timeout=10) and seen[0].result == "done"
     assert runtime.setup_job(path) is seen[0]  # a finished setup is not started again
     assert fake.calls == 1
-
-
-@pytest.fixture
-def app_on(monkeypatch):
-    def start(db_path):
-        monkeypatch.setenv("LIFECYCLE_DB", str(db_path))
-        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-        at.run()
-        assert not at.exception, at.exception
-        return at
-
-    return start
 
 
 def test_pages_show_setup_progress_and_wait_for_the_database(app_on, tmp_path, monkeypatch):

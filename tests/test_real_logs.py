@@ -19,6 +19,7 @@ from lifecycle.monitor import monitor_model
 from lifecycle.spec import SpecError
 from lifecycle.store import Store
 from tests.conftest import TOY_SPEC, toy_predictions, write_toy_spec
+from tests.test_cli import write
 
 # 10:00:00.123456789 UTC on 1 Jan 2026, in the forms pandas produces
 UTC_TS = pd.Series(
@@ -36,15 +37,6 @@ TIMESTAMP_FORMS = {
 }
 # what each form keeps of 10:00:00.123456789 (DuckDB stores microseconds)
 FIRST_MICROS = {"ms_utc": 123000, "ms_naive": 123000, "s_utc": 0, "s_naive": 0}
-
-
-def write(frame: pd.DataFrame, folder, name: str, fmt: str):
-    path = folder / f"{name}.{fmt}"
-    if fmt == "parquet":
-        frame.to_parquet(path, index=False)
-    else:
-        frame.to_csv(path, index=False)
-    return path
 
 
 def expected_first(form: str) -> datetime:
