@@ -18,6 +18,7 @@ from lifecycle.audit import append_audit
 from lifecycle.identity import Actor, require
 from lifecycle.spec import (
     MIN_REFERENCE_ROWS,
+    REFERENCE_EXTRA,
     ModelSpec,
     SpecError,
     file_sha256,
@@ -33,7 +34,7 @@ from lifecycle.staging import (
     stage,
     text_expr,
 )
-from lifecycle.store import Store, feature_table, quote_ident, reference_table
+from lifecycle.store import Store, feature_column, feature_table, quote_ident, reference_table
 
 INITIAL_STATE = "registered"
 
@@ -104,8 +105,21 @@ def model_kpis(cur: duckdb.DuckDBPyConnection, model: str) -> list[str]:
     return names
 
 
+def logged_features(cur: duckdb.DuckDBPyConnection, model: str) -> dict[str, str]:
+    """Features of any version of the model, as their specs name them: name -> type, in
+    registration order (the columns a feature log may have)."""
+    out: dict[str, str] = {}
+    for (spec,) in cur.execute(
+        "SELECT spec FROM model_versions WHERE model_name = ? ORDER BY registered_at", [model]
+    ).fetchall():
+        for feature in json.loads(spec).get("features", []):
+            out.setdefault(feature["name"], feature["type"])
+    return out
+
+
 def feature_schema(cur: duckdb.DuckDBPyConnection, model: str) -> dict[str, str]:
-    """Feature columns of the model's feature log (union over versions): name -> type."""
+    """Stored columns of the model's feature log (union over versions): column -> type.
+    A column is a feature name as `store.feature_column` stores it."""
     rows = cur.execute(
         "SELECT column_name, data_type FROM information_schema.columns "
         "WHERE table_name = ? ORDER BY ordinal_position",
@@ -242,9 +256,18 @@ def _check_model_consistency(cur, spec: ModelSpec) -> None:
         )
     existing = feature_schema(cur, spec.name) if info else {}
     clashes = [
-        f"feature {f.name!r} is {existing[f.name]} in earlier versions, {f.type} here"
+        f"feature {f.name!r} is {existing[feature_column(f.name)]} in earlier versions, "
+        f"{f.type} here"
         for f in spec.features
-        if f.name in existing and existing[f.name] != f.type
+        if existing.get(feature_column(f.name), f.type) != f.type
+    ]
+    earlier = {n.lower(): n for n in logged_features(cur, spec.name)} if info else {}
+    clashes += [
+        f"feature {f.name!r} was {earlier[f.name.lower()]!r} in earlier versions; a feature "
+        "keeps its name's case across versions (SQL column names ignore case): use "
+        f"{earlier[f.name.lower()]!r}"
+        for f in spec.features
+        if earlier.get(f.name.lower(), f.name) != f.name
     ]
     if clashes:
         raise SpecError(spec.name, clashes)
@@ -271,10 +294,10 @@ def _ensure_tables(cur, spec: ModelSpec) -> None:
             ).fetchall()
         }
         for f in spec.features:
-            if f.name not in have:
+            if feature_column(f.name) not in have:
                 cur.execute(
-                    f"ALTER TABLE {quote_ident(table)} ADD COLUMN {quote_ident(f.name)} "
-                    f"{f.sql_type}"
+                    f"ALTER TABLE {quote_ident(table)} ADD COLUMN "
+                    f"{quote_ident(feature_column(f.name))} {f.sql_type}"
                 )
 
 
@@ -285,15 +308,12 @@ def _load_reference(cur, spec: ModelSpec) -> int:
         staged = stage(cur, spec.reference_path, "_reference")
     except ValueError as exc:
         raise SpecError(source, [str(exc)], what, of) from exc
-    present = set(staged.types)
+    staged.use_names(cur, [*spec.feature_names, *REFERENCE_EXTRA])
     problems = []
-    missing = [f.name for f in spec.features if f.name not in present]
-    missing += [c for c in ("prediction", "actual") if c not in present]
+    missing = [c for c in [*spec.feature_names, "prediction", "actual"] if not staged.column(c)]
     if missing:
         problems.append(f"reference file lacks column(s): {', '.join(missing)}")
-    extra = sorted(
-        present - set(spec.feature_names) - {"prediction", "predicted_label", "actual", "segment"}
-    )
+    extra = staged.extra_columns([*spec.feature_names, *REFERENCE_EXTRA])
     if extra:
         problems.append(
             f"reference file has column(s) not in the feature schema: {', '.join(extra)}"
@@ -335,9 +355,9 @@ def _load_reference(cur, spec: ModelSpec) -> int:
                 + fmt_rows(sample)
             )
     for column in ("actual", "predicted_label") if spec.classes else ():
-        if column not in staged.types:
+        if not staged.column(column):
             continue
-        label, params = label_expr(column, staged.types[column], list(spec.classes))
+        label, params = label_expr(column, staged.types[staged.column(column)], spec.classes)
         null_ok = "" if column == "actual" else f"({label}) IS NOT NULL AND "
         count, sample = offending(
             cur,
@@ -361,12 +381,14 @@ def _insert_reference(cur, spec: ModelSpec, staged) -> None:
     params: dict = {"version": spec.version}
 
     def text(col):
-        return text_expr(col, staged.types[col]) if col in staged.types else "NULL"
+        found = staged.column(col)
+        return text_expr(found, staged.types[found]) if found else "NULL"
 
     def as_class(col):
-        if col not in staged.types:
+        found = staged.column(col)
+        if not found:
             return "NULL"
-        expr, label_params = label_expr(col, staged.types[col], spec.classes)
+        expr, label_params = label_expr(found, staged.types[found], spec.classes)
         params.update(label_params)
         return expr
 
@@ -396,7 +418,7 @@ def _insert_reference(cur, spec: ModelSpec, staged) -> None:
         text("segment"),
     ]
     for f in spec.features:
-        cols.append(quote_ident(f.name))
+        cols.append(quote_ident(feature_column(f.name)))
         exprs.append(double_expr(f.name) if f.type == "numeric" else text(f.name))
     cur.execute(
         f"INSERT INTO {quote_ident(reference_table(spec.name))} ({', '.join(cols)}) "

@@ -31,7 +31,7 @@ from lifecycle.staging import (
     timestamp_expr,
     timestamp_problems,
 )
-from lifecycle.store import Sql, Store, feature_table, quote_ident
+from lifecycle.store import Sql, Store, feature_column, feature_table, quote_ident
 
 VARIANTS = ("production", "shadow", "canary")
 STATUSES = ("ok", "error")
@@ -228,8 +228,11 @@ class _Checker:
 
     def run(self) -> Sql:
         if self.kind == "features":
+            names = [name for name, _ in self._feature_schema().values()]
+            self.staged.use_names(self.cur, ["prediction_id", *names])
             return self._features()
         spec = COLUMNS[self.kind]
+        self.staged.use_names(self.cur, list(spec))
         # column, type and model-name problems are reported together; the checks after them
         # (duplicates, unknown versions and ids, ranges) need typed columns, so they wait
         self._columns(spec)
@@ -242,9 +245,8 @@ class _Checker:
     # -- generic checks ---------------------------------------------------------
 
     def _columns(self, spec: dict[str, tuple[str, bool]]) -> None:
-        present = set(self.staged.types)
-        missing = [c for c, (_, req) in spec.items() if req and c not in present]
-        extra = sorted(present - set(spec))
+        missing = [c for c, (_, req) in spec.items() if req and c not in self.staged.types]
+        extra = self.staged.extra_columns(spec)
         if missing:
             self.problems.append(f"required column(s) missing: {', '.join(missing)}")
         if extra:
@@ -528,46 +530,56 @@ class _Checker:
         return Sql(select.text + " ORDER BY _row", select.params)
 
     def _features(self) -> Sql:
-        schema = catalog.feature_schema(self.cur, self.model)  # name -> numeric/categorical
-        present = set(self.staged.types)
-        if "prediction_id" not in present:
+        schema = self._feature_schema()  # stored column -> (name, numeric/categorical)
+        if not self.staged.column("prediction_id"):
             self.problems.append("required column missing: prediction_id")
-        extra = sorted(present - set(schema) - {"prediction_id"})
+        extra = self.staged.extra_columns(["prediction_id", *(n for n, _ in schema.values())])
         if extra:
+            names = ", ".join(n for n, _ in schema.values())
             self.problems.append(
                 f"column(s) not in the feature schema of {self.model}: {', '.join(extra)} "
-                f"(schema: {', '.join(schema)})"
+                f"(schema: {names}); drop them, or register a version whose spec declares them"
             )
         if self.problems:
             return Sql("")
         self._not_null("prediction_id", "text")
         pid = self._expr("prediction_id", "text")
         parts = [f"{pid} AS prediction_id"]
-        for name, ftype in schema.items():
-            if name not in present:
+        for column, (name, ftype) in schema.items():
+            found = self.staged.column(name)
+            if found is None:
                 self.report.missing_columns.append(name)
-                parts.append(f"NULL AS {quote_ident(name)}")
+                parts.append(f"NULL AS {quote_ident(column)}")
                 continue
             if ftype == "numeric":
-                count, sample = bad_numeric_rows(self.cur, self.staged, name)
+                count, sample = bad_numeric_rows(self.cur, self.staged, found)
                 if count:
                     self.problems.append(
                         f"feature `{name}` is numeric but {count} value(s) are not numbers, "
                         "first rows: " + fmt_rows(sample)
                     )
-                self._nonfinite(name)
-                parts.append(f"{double_expr(name)} AS {quote_ident(name)}")
+                self._nonfinite(found)
+                parts.append(f"{double_expr(found)} AS {quote_ident(column)}")
             else:
-                parts.append(f"{text_expr(name, self.staged.types[name])} AS {quote_ident(name)}")
-        self._missing_counts(parts)
+                text = text_expr(found, self.staged.types[found])
+                parts.append(f"{text} AS {quote_ident(column)}")
+        self._missing_counts(parts, schema)
         self._duplicates(pid, feature_table(self.model))
         self._unknown_ids(pid)
         return self._sql(f"SELECT {', '.join(parts)} FROM {self.t} ORDER BY _row")
 
-    def _missing_counts(self, parts: list[str]) -> None:
-        select = ", ".join(
-            f"count(*) - count({p.rsplit(' AS ', 1)[0]}) AS {p.rsplit(' AS ', 1)[1]}"
-            for p in parts[1:]
-        )
-        row = self.cur.execute(f"SELECT {select} FROM {self.t}").df().iloc[0]
-        self.report.missing_values = {str(k): int(v) for k, v in row.items() if int(v)}
+    def _feature_schema(self) -> dict[str, tuple[str, str]]:
+        """Stored column -> (the feature's name, its type), over the model's versions; a
+        name that differs from an earlier version's only in case shares its column."""
+        out: dict[str, tuple[str, str]] = {}
+        for name, ftype in catalog.logged_features(self.cur, self.model).items():
+            out.setdefault(feature_column(name), (name, ftype))
+        return out
+
+    def _missing_counts(self, parts: list[str], schema: dict[str, tuple[str, str]]) -> None:
+        """Missing values per feature (reported under the feature's own name)."""
+        exprs = [p.rsplit(" AS ", 1)[0] for p in parts[1:]]  # stored columns are plain names
+        select = ", ".join(f"count(*) - count({e})" for e in exprs)
+        counts = self.cur.execute(f"SELECT {select} FROM {self.t}").fetchall()[0]
+        names = [name for name, _ in schema.values()]
+        self.report.missing_values = {n: int(c) for n, c in zip(names, counts, strict=True) if c}

@@ -71,7 +71,7 @@ from lifecycle.drift.windows import (
 from lifecycle.monitoring_plan import MonitorError, monitoring_plan
 from lifecycle.progress import Reporter
 from lifecycle.quality import RuleInfo, quality_checks, reference_profile
-from lifecycle.store import Sql, Store, feature_table
+from lifecycle.store import Sql, Store, feature_column, feature_table
 
 SAMPLE_SEED = 20260101  # seeds the hash that picks sample rows (any fixed value works)
 CUR_TABLE, REF_TABLE = "_mon_current", "_mon_reference"
@@ -334,12 +334,14 @@ def _stored_fingerprints(cur, model: str, grain: str, reference: str) -> dict:
 
 
 def _feature_log_types(cur, model: str) -> dict[str, str]:
+    """Feature-log columns as the specs name them (one name per column) -> SQL type."""
     rows = cur.execute(
         "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ? "
         "ORDER BY ordinal_position",
         [feature_table(model)],
     ).fetchall()
-    return {n: t for n, t in rows if n not in ("prediction_id", "batch_id")}
+    names = {feature_column(n): n for n in catalog.logged_features(cur, model)}
+    return {names.get(c, c): t for c, t in rows if c not in ("prediction_id", "batch_id")}
 
 
 class _Runner:

@@ -493,8 +493,12 @@ def _noise_details(effect: float, bound: float, config: DriftConfig) -> dict:
 
 
 def _rule_columns(sql: str, features) -> list[str]:
-    words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", sql))
-    return [f.name for f in features if f.name in words]
+    """Features a rule mentions, bare (`MedInc`, any case) or quoted (`"Loan amount"`)."""
+    words = {w.lower() for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", sql)}
+    text = sql.lower()
+    return [
+        f.name for f in features if f.name.lower() in words or quote_ident(f.name).lower() in text
+    ]
 
 
 def _evidence(

@@ -27,7 +27,7 @@ import pandas as pd
 from lifecycle import catalog, layers
 from lifecycle.registry import gates as gates_mod
 from lifecycle.registry.machine import serving_versions, version_status
-from lifecycle.store import Store, feature_table, quote_ident, reference_table
+from lifecycle.store import Store, feature_column, feature_table, quote_ident, reference_table
 
 FOUR_FIFTHS = 0.8
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
@@ -81,7 +81,7 @@ def champion_of(store: Store, model: str, version: str) -> str | None:
 
 def _reference_grouped(model: str, version: str, task, group: str) -> tuple[str, list]:
     """The version's validation rows in the metric SQL's shape, grouped by segment/feature."""
-    column = "segment" if group == "segment" else quote_ident(group)
+    column = "segment" if group == "segment" else quote_ident(feature_column(group))
     label_sql, label_params = layers.predicted_label_sql("r", task)
     sql = f"""
         SELECT TIMESTAMPTZ '1970-01-01 00:00:00+00' AS window_start,
@@ -140,7 +140,7 @@ def fairness(store: Store, model: str, version: str, champion: str | None) -> di
         return {"attribute": None, "note": "the spec names no sensitive_attribute"}
     if meta["task"] != "binary_classification" or positive is None:
         return {"attribute": attribute, "note": "disparate impact applies to binary classifiers"}
-    column = quote_ident(attribute)
+    column = quote_ident(feature_column(attribute))
     shadow_rows = store.query_one(
         "SELECT count(*) FROM predictions WHERE model_name = ? AND model_version = ? "
         "AND variant = 'shadow' AND status = 'ok'",
@@ -285,7 +285,7 @@ def drift_baseline(store: Store, model: str, version: str) -> dict[str, Any]:
     numeric, categorical = [], []
     with store.cursor() as cur:
         for feature in meta["features"]:
-            col = quote_ident(feature["name"])
+            col = quote_ident(feature_column(feature["name"]))
             if feature["type"] == "numeric":
                 r = cur.execute(
                     f"SELECT count({col}), count(*) - count({col}), avg({col}), "

@@ -16,7 +16,7 @@ from typing import Any
 
 import duckdb
 
-from lifecycle.store import IDENT
+from lifecycle.store import IDENT, feature_column, quote_ident
 
 TASKS = ("binary_classification", "multiclass_classification", "regression")
 RISK_TIERS = ("low", "high")
@@ -26,6 +26,9 @@ SQL_TYPE = {"numeric": "DOUBLE", "categorical": "VARCHAR"}
 # Columns of the reference file besides the features.
 REFERENCE_EXTRA = ("prediction", "predicted_label", "actual", "segment")
 MIN_REFERENCE_ROWS = 50
+MAX_FEATURE_NAME = 128
+# Stored columns a feature may not take: the logs' own columns and the reference file's.
+RESERVED_COLUMNS = frozenset({"prediction_id", "batch_id", *REFERENCE_EXTRA})
 
 TOP_LEVEL_KEYS = {
     "name",
@@ -265,7 +268,7 @@ def _features(items: Any, problems: list[str]) -> list[Feature]:
         problems.append("`features` is missing: declare at least one [[features]] table")
         return []
     out: list[Feature] = []
-    seen: set[str] = set()
+    seen: dict[str, str] = {}  # lower-cased name -> the name as declared
     for i, item in enumerate(items, start=1):
         where = f"features[{i}]."
         if not isinstance(item, dict):
@@ -278,16 +281,7 @@ def _features(items: Any, problems: list[str]) -> list[Feature]:
         ftype = _choice(item, "type", FEATURE_TYPES, problems, where)
         if name:
             where = f"features[{i}] ({name})."
-            if not IDENT.match(name):
-                problems.append(
-                    f"feature name {name!r} must be lower-case letters, digits and '_', "
-                    "starting with a letter"
-                )
-            if name in seen:
-                problems.append(f"feature {name!r} is declared twice")
-            if name in {"prediction_id", "batch_id", *REFERENCE_EXTRA}:
-                problems.append(f"feature name {name!r} is reserved")
-            seen.add(name)
+            _check_feature_name(name, seen, problems)
         rng = _range(item.get("range"), ftype, where, problems)
         values = _values(item.get("values"), ftype, where, problems)
         method = item.get("drift_method")
@@ -303,7 +297,44 @@ def _features(items: Any, problems: list[str]) -> list[Feature]:
                 description=str(item.get("description", "")),
             )
         )
+    columns = [feature_column(name) for name in seen.values()]
+    if len(set(columns)) < len(columns):  # a name equal to another's slug and digest
+        problems.append(f"two feature names map to one stored column in {columns}; rename one")
     return out
+
+
+def _bad_text(name: str) -> bool:
+    return len(name) > MAX_FEATURE_NAME or any(ord(c) < 32 or ord(c) == 127 for c in name)
+
+
+def _check_feature_name(name: str, seen: dict[str, str], problems: list[str]) -> None:
+    """Any name a data frame can have, minus what would be ambiguous in the logs or in SQL:
+    control characters, the log files' own columns, the console's `_` columns, and two
+    names that differ only in case (SQL column names are case-insensitive)."""
+    if _bad_text(name):
+        problems.append(
+            f"feature name {name!r} must be at most {MAX_FEATURE_NAME} characters without "
+            "control characters (tabs, line breaks)"
+        )
+        return
+    if name != name.strip():
+        problems.append(f"feature name {name!r} starts or ends with a space; remove it")
+    column = feature_column(name)
+    if name.startswith("_") or column in RESERVED_COLUMNS:
+        problems.append(
+            f"feature name {name!r} is reserved (a column of the log files or of the console "
+            "itself: prediction_id, batch_id, prediction, predicted_label, actual, segment, "
+            "or a name starting with '_'); rename the feature"
+        )
+    key = name.lower()
+    if name in seen.values():
+        problems.append(f"feature {name!r} is declared twice")
+    elif key in seen:
+        problems.append(
+            f"features {seen[key]!r} and {name!r} differ only in case; column names are "
+            "case-insensitive in SQL, so rename one of them"
+        )
+    seen.setdefault(key, name)
 
 
 def _range(value: Any, ftype: str, where: str, problems: list[str]):
@@ -353,8 +384,11 @@ def _kpis(items: Any, problems: list[str]) -> list[Kpi]:
         for key in sorted(set(item) - {"name", "direction", "unit", "description"}):
             problems.append(f"unknown key `{where}{key}`")
         name = _text(item, "name", problems, where)
-        if name and not IDENT.match(name):
-            problems.append(f"KPI name {name!r} must be lower-case letters, digits and '_'")
+        if name and _bad_text(name):
+            problems.append(
+                f"KPI name {name!r} must be at most {MAX_FEATURE_NAME} characters without "
+                "control characters (tabs, line breaks)"
+            )
         direction = item.get("direction", "higher_is_better")
         if direction not in KPI_DIRECTIONS:
             problems.append(
@@ -409,7 +443,7 @@ def rule_error(sql: str, features: list[Feature]) -> str | None:
         return "a rule is one expression; ';' is not allowed"
     con = duckdb.connect(":memory:")
     try:
-        cols = ", ".join(f'"{f.name}" {f.sql_type}' for f in features if f.name)
+        cols = ", ".join(f"{quote_ident(f.name)} {f.sql_type}" for f in features if f.name)
         con.execute(f"CREATE TABLE features ({cols})")
         statements = con.extract_statements(f"SELECT ({sql}) FROM features")
         if len(statements) != 1:

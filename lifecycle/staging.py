@@ -19,6 +19,7 @@ import pandas as pd
 from lifecycle.store import quote_ident
 
 SAMPLE = 5
+PANDAS_INDEX = re.compile(r"^__index_level_\d+__$")  # a DataFrame's index, written by to_parquet
 NUMERIC_SOURCE = ("DOUBLE", "FLOAT", "DECIMAL", "REAL")
 # a time of day followed by a UTC offset; a bare date such as 2026-01-01 ends in "-01" but has
 # no offset, so the time part is required
@@ -32,6 +33,31 @@ class Staged:
     table: str
     types: dict[str, str]  # column -> DuckDB type, as staged
     rows: int
+
+    def column(self, name: str) -> str | None:
+        """The staged column `name` refers to: the same name, else the one differing only in
+        case (SQL resolves names case-insensitively), else None."""
+        if name in self.types:
+            return name
+        return next((c for c in self.types if c.lower() == name.lower()), None)
+
+    def extra_columns(self, expected) -> list[str]:
+        """Staged columns that are none of `expected` (compared as SQL does, ignoring case),
+        besides the index columns pandas writes to Parquet (`__index_level_0__`)."""
+        known = {e.lower() for e in expected}
+        return sorted(c for c in self.types if c.lower() not in known and not PANDAS_INDEX.match(c))
+
+    def use_names(self, cur: duckdb.DuckDBPyConnection, expected) -> None:
+        """Rename staged columns that differ from an `expected` name only in case to it, so
+        `TS` or `Prediction_ID` in a file is read as `ts` and `prediction_id`."""
+        for name in expected:
+            found = self.column(name)
+            if found is not None and found != name:
+                cur.execute(
+                    f"ALTER TABLE {self.table} RENAME COLUMN {quote_ident(found)} "
+                    f"TO {quote_ident(name)}"
+                )
+                self.types = {(name if c == found else c): t for c, t in self.types.items()}
 
 
 def stage(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import hashlib
 import itertools
 import os
 import re
@@ -94,6 +95,35 @@ def reference_table(model_name: str) -> str:
     """Name of the per-model table holding each version's reference (validation) data."""
     check_identifier(model_name, "model name")
     return f"reference__{model_name}"
+
+
+def feature_column(name: str) -> str:
+    """The column a feature is stored under, a pure function of its name (no lookup table).
+
+    Lower-case identifiers are stored as they are (every database before names were freed);
+    a name that differs from one only in case is stored lower-cased (`MedInc` -> `medinc`,
+    the column DuckDB would resolve anyway, so a spec cannot declare both); any other name
+    gets a readable slug plus 8 hex digits of its SHA-256 (`Loan amount (EUR)` ->
+    `loan_amount_eur_1f0c…`), so distinct names never share a column. Logs, pages and
+    reports use the feature's own name; only SQL against the stored tables sees this one.
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"invalid feature name {name!r}")
+    if IDENT.match(name):
+        return name
+    if IDENT.match(name.lower()):
+        return name.lower()
+    slug = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")[:38]
+    if not slug or not slug[0].isalpha():
+        slug = f"f_{slug}".rstrip("_")
+    digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:8]
+    return f"{slug}_{digest}"
+
+
+def stored_feature(name: str, alias: str = "") -> str:
+    """SQL selecting feature `name` from its stored column, named as the user names it."""
+    prefix = f"{alias}." if alias else ""
+    return f"{prefix}{quote_ident(feature_column(name))} AS {quote_ident(name)}"
 
 
 def check_identifier(name: str, what: str) -> str:

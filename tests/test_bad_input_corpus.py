@@ -181,6 +181,30 @@ case(
     "spec_feature_dup", "register", spec=spec_text(**{'name = "color"': 'name = "x"'}), expect=["x"]
 )
 case(
+    "spec_feature_case_dup",
+    "register",
+    spec=spec_text(**{'name = "color"': 'name = "X"'}),
+    expect=["'x' and 'X' differ only in case", "rename one"],
+)
+case(
+    "spec_feature_reserved",
+    "register",
+    spec=spec_text(**{'name = "color"': 'name = "Prediction_ID"'}),
+    expect=["'Prediction_ID' is reserved", "rename the feature"],
+)
+case(
+    "spec_feature_control_char",
+    "register",
+    spec=spec_text(**{'name = "color"': 'name = "col\\nor"'}),
+    expect=["control characters"],
+)
+case(
+    "spec_feature_renamed_case",
+    "register",
+    spec=spec_text(**{'name = "color"': 'name = "Color"'}),
+    expect=["'Color' was 'color' in earlier versions", "use 'color'"],
+)
+case(
     "spec_range_reversed",
     "register",
     spec=spec_text(**{"range = [0, 10]": "range = [10, 0]"}),
@@ -219,8 +243,8 @@ case(
 case(
     "spec_kpi_name",
     "register",
-    spec=spec_text(**{'name = "conversion"': 'name = "Conversion Rate"'}),
-    expect=["KPI name"],
+    spec=spec_text(**{'name = "conversion"': 'name = "Conversion\\tRate"'}),
+    expect=["KPI name", "control characters"],
 )
 case(
     "spec_kpi_direction",

@@ -32,7 +32,14 @@ from lifecycle.names import (  # noqa: F401 - re-exported
     check_grain,
     chunk_size,
 )
-from lifecycle.store import Sql, bind, feature_table, quote_ident, reference_table
+from lifecycle.store import (
+    Sql,
+    bind,
+    feature_table,
+    quote_ident,
+    reference_table,
+    stored_feature,
+)
 
 # The step from one window start to the next, for pandas (`Series + step`, `date_range`):
 # a month has no fixed length, so its step is a calendar offset, not a timedelta.
@@ -360,7 +367,7 @@ def range_relation(
     sampling: Sampling | None = None,
 ) -> Sql:
     """SQL for the predictions of [start, end) left-joined with their feature rows."""
-    cols = "".join(f", f.{quote_ident(c)}" for c in features)
+    cols = "".join(f", {stored_feature(c, 'f')}" for c in features)
     ftable = quote_ident(feature_table(model))
     keep_p = "TRUE"
     if sampling is not None and sampling.active:
@@ -397,7 +404,7 @@ def spec_relation(
     model: str, version: str, features: list[str], sampling: Sampling | None = None
 ) -> Sql:
     """SQL for the version's reference (validation) rows, shaped like a window's rows."""
-    cols = "".join(f", {quote_ident(c)}" for c in features)
+    cols = "".join(f", {stored_feature(c)}" for c in features)
     keep = sampling.predicate("CAST(rowid AS VARCHAR)") if sampling else "TRUE"
     params: dict = {}
     text = (
@@ -411,7 +418,7 @@ def spec_relation(
 
 def labelled_relation(model: str, version: str, variant: str, start, end, features) -> Sql:
     """Predictions of [start, end) that have a label, with their features and the label."""
-    cols = "".join(f", f.{quote_ident(c)}" for c in features)
+    cols = "".join(f", {stored_feature(c, 'f')}" for c in features)
     params: dict = {}
     text = (
         f"SELECT p.prediction_id AS {KEY}, p.prediction, p.predicted_label, l.actual_value, "
@@ -427,7 +434,7 @@ def labelled_relation(model: str, version: str, variant: str, start, end, featur
 
 
 def spec_labelled_relation(model: str, version: str, features: list[str]) -> Sql:
-    cols = "".join(f", {quote_ident(c)}" for c in features)
+    cols = "".join(f", {stored_feature(c)}" for c in features)
     params: dict = {}
     text = (
         f"SELECT CAST(rowid AS VARCHAR) AS {KEY}, prediction, predicted_label, actual_value, "

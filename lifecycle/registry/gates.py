@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from lifecycle import layers
-from lifecycle.store import Store, feature_table, quote_ident
+from lifecycle.store import Store, feature_column, feature_table, quote_ident
 
 # headline metric per task: (name, higher is better)
 HEADLINE = {
@@ -87,7 +87,9 @@ def paired_relation(
     elif group == "segment":
         group_sql, join = "coalesce(p.segment, '(none)')", ""
     else:
-        group_sql = f"coalesce(CAST(f.{quote_ident(group)} AS VARCHAR), '(missing)')"
+        group_sql = (
+            f"coalesce(CAST(f.{quote_ident(feature_column(group))} AS VARCHAR), '(missing)')"
+        )
         join = (
             f"LEFT JOIN {quote_ident(feature_table(model))} f ON f.prediction_id = p.prediction_id"
         )
