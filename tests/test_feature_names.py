@@ -144,7 +144,9 @@ def test_monitoring_reports_every_check_under_the_users_names(housing):
     assert not internal & set(rows["subject"])
     shifted = drift[(drift["subject"] == "MedInc")].iloc[-1]
     assert shifted["severity"] == "significant", drift
-    rule = rows[(rows["check_name"] == "business_rule") & (rows["window_start"] == shifted["window_start"])]
+    rule = rows[
+        (rows["check_name"] == "business_rule") & (rows["window_start"] == shifted["window_start"])
+    ]
     details = json.loads(rule.iloc[0]["details"])
     assert details["violations"] == 3, details
     evidence = details["examples"][0]
