@@ -142,7 +142,17 @@ def _check_feature(
 
 
 def _infrastructure(store, model: str, window: dict, reference: str) -> pd.DataFrame:
-    return layers.infra_windows(store, model, **window)
+    """Requests, errors and latency per window, with each resource metric's mean and max
+    (`cpu_util_mean`, `cpu_util_max`, ...) where infrastructure metrics were logged."""
+    serving = layers.infra_windows(store, model, **window)
+    resources = layers.resource_windows(store, model, **window)
+    if resources.empty:
+        return serving
+    wide = resources.pivot(index=KEY_COLUMNS, columns="metric", values=["value_mean", "value_max"])
+    wide.columns = [f"{metric}_{stat.removeprefix('value_')}" for stat, metric in wide.columns]
+    wide = wide[sorted(wide.columns)].reset_index()
+    merged = serving.merge(wide, on=KEY_COLUMNS, how="outer")
+    return merged.sort_values(["window_start", "model_version", "variant"]).reset_index(drop=True)
 
 
 def _performance(store, model: str, window: dict, reference: str) -> pd.DataFrame:

@@ -7,10 +7,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
 import subprocess
 import sys
 import threading
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -243,3 +245,34 @@ def test_registry_json_is_strict(toy_results, capsys):
     code = cli.main(["registry", "history", "toy", "--db", str(toy_results), "--json"])
     history = strict_json(capsys.readouterr().out)
     assert code == 0 and history[0]["action"] == "register"
+
+
+def test_infrastructure_includes_resource_metrics(toy_results, tmp_path, capsys):
+    """CPU and memory per window beside requests and latency: mean and max as logged, and a
+    window with resource samples but no predictions still listed."""
+    db = tmp_path / "infra.duckdb"
+    shutil.copyfile(toy_results, db)
+    rng = np.random.default_rng(5)
+    ts = pd.Timestamp(DAY0) + pd.to_timedelta(np.arange(0, 4 * 24, 0.5), unit="h")
+    metrics = pd.concat(
+        pd.DataFrame({"ts": ts, "model_version": "1.0", "metric": name,
+                      "value": rng.uniform(lo, hi, len(ts))})
+        for name, lo, hi in (("cpu_util", 10, 90), ("memory_mb", 500, 900))
+    )  # fmt: skip
+    with Store(db) as store:
+        ingest(store, "toy", "infra", metrics)
+    code, out, err = results(capsys, db, "--layer", "infrastructure", "--format", "json")
+    assert code == 0, err
+    rows = {
+        r["window_start"][:10]: r
+        for r in strict_json(out)
+        if (r["model_version"], r["variant"]) == ("1.0", "production")
+    }
+    metrics["day"] = metrics["ts"].dt.strftime("%Y-%m-%d")
+    expected = metrics.groupby(["day", "metric"])["value"].agg(["mean", "max"])
+    assert sorted(rows) == sorted(expected.index.get_level_values("day").unique())
+    for (day, metric), stats in expected.iterrows():
+        assert rows[day][f"{metric}_mean"] == pytest.approx(stats["mean"], rel=1e-12)
+        assert rows[day][f"{metric}_max"] == pytest.approx(stats["max"], rel=1e-12)
+    last = max(rows)
+    assert rows[last]["requests"] is None  # resource samples on a day without traffic
