@@ -24,6 +24,7 @@ EXTENSIONS: tuple[str, ...] = (
     "lifecycle.commands:add_results_parser",
     "lifecycle.commands:add_registry_parser",
     "lifecycle.commands:add_token_parser",
+    "lifecycle.commands:add_watch_parser",
 )
 
 
