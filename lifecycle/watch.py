@@ -198,7 +198,11 @@ class Watcher:
         except Exception as exc:  # unreadable for now (permissions, disk, a write conflict)
             log.exception("landing file %s not loaded", path)
             return FileOutcome(rel, "error", f"left in place, retried next scan: {exc}")
-        detail = {"summary": report.summary(), "report": report.to_dict()}
+        detail = {
+            "batch_id": report.batch_id,
+            "summary": report.summary(),
+            "report": report.to_dict(),
+        }
         message = f"loaded {report.rows} {kind} row(s) for {model} as batch {report.batch_id}"
         return self._finish(path, LOADED, message, detail, sha)
 
@@ -220,7 +224,8 @@ class Watcher:
                     db_path, model, kind, path, source_name=str(path.resolve()), sha256=sha
                 )
             except (ValueError, FileNotFoundError) as exc:
-                outcomes.append(self._finish(path, REJECTED, f"refused: {exc}", {"error": str(exc)}, sha))  # fmt: skip
+                refusal = {"error": str(exc)}
+                outcomes.append(self._finish(path, REJECTED, f"refused: {exc}", refusal, sha))
                 continue
             self._queued[path] = _Queued(ticket, sha, model, kind)
             outcomes.append(FileOutcome(rel, QUEUED, f"database held: queued as {ticket}"))
@@ -234,7 +239,8 @@ class Watcher:
             if result.state == inbox.PENDING:
                 continue
             del self._queued[path]
-            detail = {k: v for k, v in result.detail.items() if k != "token"}
+            kept = ("ticket", "summary", "report", "error", "duplicate_of", "submitted_by")
+            detail = {k: v for k, v in result.detail.items() if k in kept}
             if result.state == inbox.REJECTED:
                 state, message = REJECTED, f"refused: {result.message}"
             elif "duplicate_of" in detail:
@@ -242,6 +248,7 @@ class Watcher:
             else:
                 state = LOADED
                 report = detail.get("report", {})
+                detail["batch_id"] = report.get("batch_id")
                 message = (
                     f"loaded {report.get('rows', '?')} {queued.kind} row(s) for {queued.model} "
                     f"as batch {report.get('batch_id', '?')} (by the process holding the database)"
@@ -264,12 +271,12 @@ class Watcher:
         target = _free_name(self.root / folder / rel)
         target.parent.mkdir(parents=True, exist_ok=True)
         report = {
+            **detail,
             "state": state,
             "file": str(rel),
             "sha256": sha,
             "message": message,
             "processed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            **detail,
         }
         # the report first: a crash before the move leaves the file to be found again (as a
         # duplicate if it was loaded), and its report is then written again at the same name
@@ -450,13 +457,13 @@ def _tick(watcher: Watcher, db_path: Path) -> list[FileOutcome]:
             with contextlib.suppress(inbox.ManifestError):
                 inbox.drain(store)  # batches queued earlier go first
             outcomes = watcher.scan(store, ready)
-    for outcome in outcomes:
-        _print_line(outcome.line())
     return outcomes
 
 
 def _tally(outcomes: list[FileOutcome], counts: dict) -> None:
+    """Print one line per file and count the outcomes."""
     for outcome in outcomes:
+        _print_line(outcome.line())
         if outcome.state in counts:
             counts[outcome.state] += 1
 
