@@ -17,6 +17,8 @@ one naming anything else is rejected and that file is never moved or deleted. A 
 cannot be read or used is moved to `rejected/` with its reason; it never stops the others.
 When API tokens are configured (lifecycle.identity), a queued batch carries its submitter's
 token ($LIFECYCLE_TOKEN) and the draining process loads it only if the token verifies.
+A batch from a landing folder (lifecycle.watch) carries its file's sha256, recorded with the
+batch; one whose hash was loaded before is marked done as a duplicate, not loaded again.
 """
 
 from __future__ import annotations

@@ -360,7 +360,12 @@ class WatchLoop(inbox.Periodic):
         self.watcher = Watcher(config.dir, settle_seconds=config.settle, emit=log.info)
 
     def tick(self) -> None:
-        for outcome in self.watcher.scan(self.store):
+        try:
+            outcomes = self.watcher.scan(self.store)
+        except Exception as exc:  # e.g. the folder is missing: kept in last_error, retried
+            log.warning("landing folder %s not scanned: %s", self.watcher.root, exc)
+            raise
+        for outcome in outcomes:
             log.info("landing folder %s: %s", self.watcher.root, outcome.line())
 
 
