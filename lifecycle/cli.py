@@ -24,6 +24,7 @@ EXTENSIONS: tuple[str, ...] = (
     "lifecycle.commands:add_results_parser",
     "lifecycle.commands:add_registry_parser",
     "lifecycle.commands:add_token_parser",
+    "lifecycle.commands:add_watch_parser",
 )
 
 
@@ -72,7 +73,12 @@ def build_parser(extensions: bool = True) -> argparse.ArgumentParser:
     _db_arg(ing)
     ing.add_argument("--model", required=True, help="registered model name")
     ing.add_argument("--kind", required=True, choices=KINDS, help="which log the file holds")
-    ing.add_argument("file", help="Parquet (.parquet) or CSV (.csv) file")
+    ing.add_argument(
+        "file",
+        help="Parquet (.parquet) or CSV (.csv) file; or a directory or a quoted glob (such as "
+        "'logs/**/*.parquet'): all its Parquet or CSV files as ONE batch (one format, same "
+        "columns; folder names such as date=2026-11-30/ are not read as columns)",
+    )
     ing.add_argument(
         "--assume-utc",
         action="store_true",
@@ -176,6 +182,7 @@ def serve_register(store, params: dict):
 def cmd_ingest(args) -> int:
     from lifecycle import inbox
     from lifecycle.ingest import IngestError, ingest
+    from lifecycle.staging import batch_files
     from lifecycle.store import DatabaseLocked, open_store, resolve_db_path
 
     db_path = resolve_db_path(args.db)
@@ -187,9 +194,14 @@ def cmd_ingest(args) -> int:
         )
         return 2
     try:
+        files = batch_files(args.file)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
         store = open_store(db_path, wait_seconds=1.0)
     except DatabaseLocked:
-        return _ingest_via_inbox(args, db_path)
+        return _ingest_via_inbox(args, db_path, files)
     with store:
         try:
             inbox.drain(store)  # earlier queued batches go first
@@ -200,7 +212,7 @@ def cmd_ingest(args) -> int:
                 store,
                 args.model,
                 args.kind,
-                args.file,
+                files,
                 assume_utc=args.assume_utc,
                 allow_unknown_ids=args.allow_unknown_ids,
             )
@@ -211,7 +223,7 @@ def cmd_ingest(args) -> int:
     return 0
 
 
-def _ingest_via_inbox(args, db_path) -> int:
+def _ingest_via_inbox(args, db_path, files) -> int:
     from lifecycle import inbox
 
     try:
@@ -219,7 +231,7 @@ def _ingest_via_inbox(args, db_path) -> int:
             db_path,
             args.model,
             args.kind,
-            args.file,
+            files,
             assume_utc=args.assume_utc,
             allow_unknown_ids=args.allow_unknown_ids,
         )

@@ -289,3 +289,36 @@ def cmd_token_new(args) -> int:
     print("add to [identity.tokens] in the identity config (lifecycle.toml):")
     print(f'  "{email}" = ["{hash_token(token)}"]')
     return 0
+
+
+def add_watch_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "watch",
+        help="load new Parquet/CSV files dropped into a landing folder, each file once",
+        description="Watch DIR/<model>/<kind>/**/*.parquet|*.csv (kind: predictions, features, "
+        "labels, business, infra; any sub-folders such as date=2026-11-30/). Each settled file "
+        "is validated and appended as one batch, all-or-nothing, then moved to DIR/done/ or "
+        "DIR/rejected/ (same relative path) with FILE.report.json beside it. A file whose "
+        "content (sha256) was loaded before is moved to done/ as a duplicate. Exit codes of "
+        "--once: 0 all loaded, 2 a file was rejected or could not be read, 3 files still "
+        "queued for the process holding the database.",
+    )
+    p.add_argument("--db", help="DuckDB file (default: $LIFECYCLE_DB, else data/lifecycle.duckdb)")
+    p.add_argument("dir", help="the landing folder")
+    p.add_argument("--once", action="store_true", help="load what is there, then exit")
+    p.add_argument("--interval", type=float, default=5.0, help="seconds between scans (default 5)")
+    p.add_argument(
+        "--settle",
+        type=float,
+        default=2.0,
+        help="a file is loaded once its size and time are unchanged between two scans and it "
+        "is at least this many seconds old (default 2)",
+    )
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=60.0,
+        help="with --once, if another process (the app) holds the database: seconds to wait "
+        "for it to load the queued files (default 60)",
+    )
+    p.set_defaults(func=run_in("lifecycle.watch:cmd_watch"))

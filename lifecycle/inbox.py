@@ -17,6 +17,8 @@ one naming anything else is rejected and that file is never moved or deleted. A 
 cannot be read or used is moved to `rejected/` with its reason; it never stops the others.
 When API tokens are configured (lifecycle.identity), a queued batch carries its submitter's
 token ($LIFECYCLE_TOKEN) and the draining process loads it only if the token verifies.
+A batch from a landing folder (lifecycle.watch) carries its file's sha256, recorded with the
+batch; one whose hash was loaded before is marked done as a duplicate, not loaded again.
 """
 
 from __future__ import annotations
@@ -29,18 +31,22 @@ import shutil
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 
 from lifecycle.identity import ConfigError, caller_token, load_identity_config
-from lifecycle.ingest import IngestError, ingest
+from lifecycle.ingest import AlreadyLoaded, IngestError, ingest
+from lifecycle.staging import DATA_SUFFIXES, file_scan, files_name
 from lifecycle.store import Store
 
 PENDING, DONE, REJECTED = "pending", "done", "rejected"
 INBOX_SUFFIX = ".inbox"
 _TICKET = re.compile(r"^[0-9T.]+-[0-9a-f]{12}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _DATA_FILE = re.compile(r"^[0-9T.]+-[0-9a-f]{12}\.(parquet|csv)$")
 
 
@@ -84,12 +90,16 @@ def submit(
     db_path: str | os.PathLike,
     model: str,
     kind: str,
-    source: pd.DataFrame | str | os.PathLike,
+    source: pd.DataFrame | str | os.PathLike | Sequence[str | os.PathLike],
     *,
     assume_utc: bool = False,
     allow_unknown_ids: bool = False,
+    source_name: str | None = None,
+    sha256: str | None = None,
 ) -> str:
-    """Drop a batch into the inbox; return its ticket. The file is copied as it is."""
+    """Drop a batch into the inbox; return its ticket. One file is copied as it is; several
+    (a directory or glob: one format, same columns) are written as one Parquet file, streamed
+    by DuckDB. `sha256`, a landed file's hash, is recorded with the batch (lifecycle.watch)."""
     root = inbox_dir(db_path)
     pending = private_dir(root / PENDING)
     ticket = new_ticket()
@@ -99,15 +109,12 @@ def submit(
         private_file(Path(tmp).touch() or tmp)
         source.to_parquet(tmp, index=False)
     else:
-        src = Path(source)
-        if not src.exists():
-            raise FileNotFoundError(f"no such file: {src}")
-        suffix, name = src.suffix.lower(), str(src.resolve())
-        if suffix not in (".parquet", ".csv"):
-            raise IngestError(f"{src}: unsupported file type {suffix!r}; use .parquet or .csv")
+        files = [source] if isinstance(source, (str, os.PathLike)) else list(source)
+        one_csv = len(files) == 1 and Path(files[0]).suffix.lower() == ".csv"
+        suffix = ".csv" if one_csv else ".parquet"
+        name = files_name(files)
         tmp = pending / f".{ticket}{suffix}.tmp"
-        private_file(Path(tmp).touch() or tmp)
-        shutil.copyfile(src, tmp)
+        _copy_batch(files, tmp)
     tmp.rename(pending / f"{ticket}{suffix}")
     manifest = {
         "ticket": ticket,
@@ -116,12 +123,37 @@ def submit(
         "assume_utc": assume_utc,
         "allow_unknown_ids": allow_unknown_ids,
         "file": f"{ticket}{suffix}",
-        "source": name,
+        "source": source_name or name,
+        "sha256": sha256,
         "submitted_at": pd.Timestamp.now(tz="UTC").isoformat(),
         "token": caller_token(),
     }
     write_json(pending / f"{ticket}.json", manifest)
     return ticket
+
+
+def _copy_batch(files: list, target: Path) -> None:
+    """Copy one data file to `target`, or write several as one Parquet file after the checks
+    a batch of files gets (one format, same columns: lifecycle.staging.file_scan)."""
+    if len(files) == 1:
+        src = Path(files[0])
+        if not src.exists():
+            raise FileNotFoundError(f"no such file: {src}")
+        if src.suffix.lower() not in DATA_SUFFIXES:
+            raise ValueError(
+                f"{src}: unsupported file type {src.suffix.lower()!r}; use .parquet or .csv"
+            )
+        private_file(Path(target).touch() or target)
+        shutil.copyfile(src, target)
+        return
+    with duckdb.connect() as con:
+        scan, params = file_scan(con, files)
+        private_file(Path(target).touch() or target)
+        try:
+            con.sql(f"SELECT * FROM {scan}", params=params).write_parquet(str(target))
+        except duckdb.Error as exc:
+            target.unlink(missing_ok=True)
+            raise ValueError(f"cannot read {files_name(files)}: {exc}") from exc
 
 
 def new_ticket() -> str:
@@ -205,6 +237,9 @@ def _read_manifest(pending: Path, manifest_path: Path) -> tuple[dict, Path]:
     wrong = [k for k, kind in expected.items() if not isinstance(manifest.get(k), kind)]
     if not isinstance(manifest.get("allow_unknown_ids", False), bool):
         wrong.append("allow_unknown_ids")  # optional: manifests written before it lack it
+    sha = manifest.get("sha256")
+    if sha is not None and not (isinstance(sha, str) and _SHA256.match(sha)):
+        wrong.append("sha256")  # optional: only landed files (lifecycle.watch) carry one
     if wrong:
         raise ManifestError(f"manifest {manifest_path.name} lacks or mistypes: {', '.join(wrong)}")
     if manifest["ticket"] != manifest_path.stem or not _TICKET.match(manifest_path.stem):
@@ -247,8 +282,11 @@ def _drain_one(store: Store, root: Path, manifest_path: Path, config) -> Outcome
                 assume_utc=manifest["assume_utc"],
                 allow_unknown_ids=manifest.get("allow_unknown_ids", False),
                 source_name=source_name,
+                content_sha256=manifest.get("sha256"),
             )
             state, detail = DONE, {"summary": report.summary(), "report": report.to_dict()}
+        except AlreadyLoaded as exc:
+            state, detail = DONE, {"summary": str(exc), "duplicate_of": exc.batch_id}
         except (IngestError, ValueError) as exc:
             state, detail = REJECTED, {"error": str(exc)}
     if submitter:

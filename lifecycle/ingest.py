@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from lifecycle.staging import (
     Staged,
     bad_numeric_rows,
     double_expr,
+    files_name,
     fmt_rows,
     label_expr,
     nonfinite_count,
@@ -75,6 +77,19 @@ COLUMNS: dict[str, dict[str, tuple[str, bool]]] = {
         "model_name": ("text", False),
     },
 }
+
+
+class AlreadyLoaded(Exception):
+    """A file whose content (sha256) was loaded before for this model and kind; nothing
+    was written (lifecycle.watch moves it to done/ as a duplicate)."""
+
+    def __init__(self, model: str, kind: str, sha256: str, batch_id: int, source: str):
+        self.model, self.kind, self.sha256, self.batch_id = model, kind, sha256, batch_id
+        self.first_source = source
+        super().__init__(
+            f"duplicate, skipped: the same content (sha256 {sha256[:12]}...) was loaded as "
+            f"{kind} batch {batch_id} for {model} from {source}"
+        )
 
 
 class IngestError(ValueError):
@@ -132,22 +147,27 @@ def ingest(
     store: Store,
     model: str,
     kind: str,
-    source: pd.DataFrame | str | os.PathLike,
+    source: pd.DataFrame | str | os.PathLike | Sequence[str | os.PathLike],
     *,
     assume_utc: bool = False,
     allow_unknown_ids: bool = False,
     source_name: str | None = None,
+    content_sha256: str | None = None,
 ) -> IngestReport:
     """Validate and append one batch; raise IngestError (nothing written) if it is refused.
+    A list of files (one format, same columns) is one batch.
 
     Features or labels whose prediction ids this model never logged are refused unless
-    `allow_unknown_ids` (then they are stored and joined when the predictions arrive)."""
+    `allow_unknown_ids` (then they are stored and joined when the predictions arrive).
+    With `content_sha256` (the file's hash) the hash is recorded in `loaded_files` in the
+    batch's transaction, and a hash already recorded for this model and kind raises
+    AlreadyLoaded instead: a file is never loaded twice, even after a crash."""
     if kind not in KINDS:
         raise IngestError(model, kind, str(source_name), [f"unknown kind {kind!r}; use {KINDS}"])
-    name = source_name or (
-        "DataFrame" if isinstance(source, pd.DataFrame) else str(Path(source).resolve())
-    )
+    name = source_name or _source_name(source)
     with store.write_lock(), store.transaction() as cur:
+        if content_sha256:
+            _refuse_loaded(cur, model, kind, content_sha256)
         try:
             staged = stage(cur, source, "_batch")
         except (ValueError, FileNotFoundError) as exc:
@@ -166,8 +186,31 @@ def ingest(
             raise IngestError(model, kind, name, checker.problems)
         batch_id = _append(cur, model, kind, select, report)
         report.batch_id = batch_id
+        if content_sha256:
+            cur.execute(
+                "INSERT INTO loaded_files VALUES (?, ?, ?, ?, ?, now())",
+                [model, kind, content_sha256, batch_id, name],
+            )
         cur.execute("DROP TABLE IF EXISTS _batch")
     return report
+
+
+def _source_name(source) -> str:
+    if isinstance(source, pd.DataFrame):
+        return "DataFrame"
+    if isinstance(source, (str, os.PathLike)):
+        return str(Path(source).resolve())
+    return files_name(source)
+
+
+def _refuse_loaded(cur, model: str, kind: str, sha256: str) -> None:
+    row = cur.execute(
+        "SELECT batch_id, source FROM loaded_files WHERE model_name = ? AND kind = ? "
+        "AND sha256 = ?",
+        [model, kind, sha256],
+    ).fetchall()
+    if row:
+        raise AlreadyLoaded(model, kind, sha256, int(row[0][0]), row[0][1])
 
 
 def _append(cur, model: str, kind: str, select: Sql, report: IngestReport) -> int:

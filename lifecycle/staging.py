@@ -8,8 +8,10 @@ whose values do not convert.
 
 from __future__ import annotations
 
+import glob
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,37 +62,78 @@ class Staged:
                 self.types = {(name if c == found else c): t for c, t in self.types.items()}
 
 
+DATA_SUFFIXES = {".parquet": "Parquet", ".pq": "Parquet", ".csv": "CSV"}
+
+
+def is_ignored(name: str) -> bool:
+    """A file or folder name that tools use while writing or for bookkeeping (Spark's
+    `_SUCCESS`, `_temporary/`, `.part-0.crc`, `x.parquet.tmp`): never part of a batch."""
+    return name.startswith((".", "_")) or name.endswith((".tmp", ".crc"))
+
+
+def batch_files(pattern: str | os.PathLike) -> list[Path]:
+    """The files a FILE argument names: the file itself; every Parquet/CSV file under a
+    directory (sub-folders included); or the Parquet/CSV files a glob matches (`**` spans
+    folders). Names starting with '.' or '_' or ending .tmp/.crc are left out. Sorted by path,
+    which is the order of their rows. ValueError when a directory or glob matches nothing."""
+    path = Path(pattern)
+    if path.is_file() or (not path.exists() and not glob.has_magic(str(pattern))):
+        return [path]  # a missing file is named by stage()
+    if path.is_dir():
+        candidates = [
+            p
+            for p in path.rglob("*")
+            if not any(is_ignored(part) for part in p.relative_to(path).parts)
+        ]
+    else:
+        base = _literal_prefix(path)
+        candidates = [
+            Path(p)
+            for p in glob.glob(str(pattern), recursive=True)
+            if not any(is_ignored(part) for part in Path(p).relative_to(base).parts)
+        ]
+    files = sorted(p for p in candidates if p.is_file() and p.suffix.lower() in DATA_SUFFIXES)
+    if not files:
+        others = sum(1 for p in candidates if p.is_file())
+        raise ValueError(
+            f"no Parquet (.parquet, .pq) or CSV (.csv) files match {pattern}"
+            + (f" ({others} other file(s) left out)" if others else "")
+        )
+    return files
+
+
+def files_name(files: Sequence[str | os.PathLike]) -> str:
+    """How a batch of files is named in reports: the file, or "N files in FOLDER"."""
+    paths = [Path(p).resolve() for p in files]
+    if len(paths) == 1:
+        return str(paths[0])
+    return f"{len(paths)} files in {os.path.commonpath(paths)}"
+
+
+def _literal_prefix(pattern: Path) -> Path:
+    """The folders of a glob before its first wildcard (`logs/2026/*/x*.csv` -> logs/2026)."""
+    parts = []
+    for part in pattern.parts:
+        if glob.has_magic(part):
+            break
+        parts.append(part)
+    return Path(*parts) if parts else Path()
+
+
 def stage(
-    cur: duckdb.DuckDBPyConnection, source: pd.DataFrame | str | os.PathLike, table: str
+    cur: duckdb.DuckDBPyConnection,
+    source: pd.DataFrame | str | os.PathLike | Sequence[str | os.PathLike],
+    table: str,
 ) -> Staged:
-    """Load `source` into TEMP table `table` with a 1-based `_row` column."""
+    """Load `source` into TEMP table `table` with a 1-based `_row` column. A list of files
+    (same format, same columns) is one batch, its rows numbered across the files in order."""
     params: dict = {}
     if isinstance(source, pd.DataFrame):
         frame = source.reset_index(drop=True)
         cur.register("_stage_src", frame)
         scan = "_stage_src"
     else:
-        path = Path(source)
-        if not path.exists():
-            raise FileNotFoundError(f"no such file: {path}")
-        if path.stat().st_size == 0:
-            raise ValueError(f"{path} is empty")
-        suffix = path.suffix.lower()
-        params["path"] = str(path)
-        if suffix in (".parquet", ".pq"):
-            scan = "read_parquet($path)"
-        elif suffix == ".csv":
-            problem = _csv_header_problem(path)
-            if problem:
-                raise ValueError(f"{path}: {problem}")
-            # comma-separated, header on the first line, always: a sniffed dialect turns a
-            # ';' file into one column, or skips "inconsistent" leading rows without a word
-            scan = (
-                "read_csv($path, header = true, all_varchar = true, delim = ',', "
-                "quote = '\"', skip = 0)"
-            )
-        else:
-            raise ValueError(f"{path}: unsupported file type {suffix!r}; use .parquet or .csv")
+        scan, params = file_scan(cur, source)
     try:
         cur.execute(
             f"CREATE OR REPLACE TEMP TABLE {table} AS "
@@ -109,8 +152,98 @@ def stage(
     return Staged(table=table, types=types, rows=int(rows))
 
 
+def file_scan(
+    cur: duckdb.DuckDBPyConnection, source: str | os.PathLike | Sequence[str | os.PathLike]
+) -> tuple[str, dict]:
+    """(table function reading the file or files, its parameters), after checking that each
+    file exists, is not empty, has a supported type, all share one format and, for several
+    files, the same column names (in any order: columns are matched by name).
+
+    Folder names such as `date=2026-11-30/` are not read as columns (hive partitioning off):
+    a batch's columns are the files' own, so a partition key the kind needs must be written
+    into the files, and a folder can never add or overwrite a column."""
+    paths = [Path(source)] if isinstance(source, (str, os.PathLike)) else [Path(p) for p in source]
+    if not paths:
+        raise ValueError("no files to read")
+    for path in paths:
+        if not path.exists():
+            raise FileNotFoundError(f"no such file: {path}")
+        if path.stat().st_size == 0:
+            raise ValueError(f"{path} is empty")
+        if path.suffix.lower() not in DATA_SUFFIXES:
+            raise ValueError(
+                f"{path}: unsupported file type {path.suffix.lower()!r}; use .parquet or .csv"
+            )
+    formats = {DATA_SUFFIXES[p.suffix.lower()] for p in paths}
+    if len(formats) > 1:
+        counts = ", ".join(
+            f"{sum(DATA_SUFFIXES[p.suffix.lower()] == f for p in paths)} {f}"
+            for f in sorted(formats)
+        )
+        raise ValueError(
+            f"the files mix Parquet and CSV ({counts}); a batch is one format: load them "
+            "as separate batches"
+        )
+    if formats == {"CSV"}:
+        for path in paths:
+            problem = _csv_header_problem(path)
+            if problem:
+                raise ValueError(f"{path}: {problem}")
+        # comma-separated, header on the first line, always: a sniffed dialect turns a
+        # ';' file into one column, or skips "inconsistent" leading rows without a word
+        reader = (
+            "read_csv($path, header = true, all_varchar = true, delim = ',', quote = '\"', "
+            "skip = 0, hive_partitioning = false"
+        )
+    else:
+        reader = "read_parquet($path, hive_partitioning = false"
+    if len(paths) == 1:
+        return reader + ")", {"path": str(paths[0])}
+    _check_same_columns(cur, reader + ")", paths)
+    return reader + ", union_by_name = true)", {"path": [str(p) for p in paths]}
+
+
+def _check_same_columns(cur, reader: str, paths: list[Path]) -> None:
+    """Refuse files whose column names differ from the first file's: a column missing from
+    some files would be stored as empty for their rows without a word."""
+    first: list[str] | None = None
+    for path in paths:
+        try:
+            names = [
+                r[0]
+                for r in cur.execute(
+                    f"DESCRIBE SELECT * FROM {reader}", {"path": str(path)}
+                ).fetchall()
+            ]
+        except duckdb.Error as exc:
+            raise ValueError(f"cannot read {path}: {_reason(exc)}") from exc
+        if first is None:
+            first = names
+            continue
+        missing = [n for n in first if n not in names]
+        extra = [n for n in names if n not in first]
+        if missing or extra:
+            what = "; ".join(
+                part
+                for part in (
+                    f"lacks {', '.join(missing)}" if missing else "",
+                    f"has {', '.join(extra)} in addition" if extra else "",
+                )
+                if part
+            )
+            raise ValueError(
+                f"{path} {what} compared with {paths[0]}; the files of one batch must have "
+                "the same columns (in any order)"
+            )
+
+
 def _name(source) -> str:
-    return "the data frame" if isinstance(source, pd.DataFrame) else str(source)
+    if isinstance(source, pd.DataFrame):
+        return "the data frame"
+    if isinstance(source, (str, os.PathLike)):
+        return str(source)
+    files = list(source)
+    return str(files[0]) if len(files) == 1 else f"the {len(files)} files (first {files[0]})"
 
 
 def _reason(exc: duckdb.Error) -> str:

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lifecycle import first_start, inbox, requests
+from lifecycle import first_start, inbox, requests, watch
 from lifecycle.store import Store, open_store
 
 _LOCK = threading.RLock()
@@ -35,10 +35,13 @@ class Runtime:
     store: Store
     drainer: inbox.Drainer
     worker: requests.Worker
+    watcher: watch.WatchLoop | None = None  # the landing folder, when one is configured
 
     def stop(self) -> None:
         self.drainer.stop()
         self.worker.stop()
+        if self.watcher is not None:
+            self.watcher.stop()
         self.store.close()
 
 
@@ -46,8 +49,8 @@ _current: Runtime | None = None
 
 
 def store_for(path: str | Path) -> Store:
-    """The process's store of `path`, opened with its inbox drainer and request worker on
-    first use. Another path (tests switch LIFECYCLE_DB) stops and closes the previous one."""
+    """The process's store of `path`, opened with its inbox drainer, request worker and (if
+    configured) landing-folder watcher on first use. Another path (tests switch LIFECYCLE_DB) stops and closes the previous one."""
     global _current
     resolved = Path(path).resolve()
     with _LOCK:
@@ -60,7 +63,9 @@ def store_for(path: str | Path) -> Store:
         drainer = inbox.Drainer(store).start()
         # check, report, register and registry commands from other processes queue for this one
         worker = requests.Worker.start_for(store)
-        _current = Runtime(resolved, store, drainer, worker)
+        # [watch] dir in lifecycle.toml or $LIFECYCLE_WATCH_DIR: the same scan as `watch`
+        watcher = watch.start_for(store)
+        _current = Runtime(resolved, store, drainer, worker, watcher)
         return store
 
 
