@@ -93,7 +93,7 @@ def test_a_concept_shift_leaves_the_estimate_flat_while_realized_falls():
     do not, it stays where it was (the concept-drift check is what catches this)."""
     rng = np.random.default_rng(3)
     est = fitted_binary(rng)
-    score, y = binary_world(rng, 5000)
+    score, _ = binary_world(rng, 5000)
     shifted_score, shifted_y = binary_world(rng, 5000, concept=0.3)
     before = estimation.estimate_classifier(est, score, score >= 0.5)["accuracy"]
     after = estimation.estimate_classifier(est, shifted_score, shifted_score >= 0.5)["accuracy"]
@@ -133,9 +133,9 @@ def test_multiclass_accuracy_from_the_predicted_class_confidence():
     rng = np.random.default_rng(1)
 
     def world(n, mix):
-        true = rng.choice(3, n, p=mix)
-        confidence = rng.beta(5, 2, n)  # over-confident: right with chance 0.8 * confidence
-        right = rng.uniform(size=n) < 0.8 * confidence + 0.1
+        easy = rng.choice(3, n, p=mix) == 2  # class 2 is predicted with more confidence
+        confidence = np.where(easy, rng.beta(9, 2, n), rng.beta(4, 3, n))
+        right = rng.uniform(size=n) < 0.8 * confidence + 0.1  # over-confident
         return confidence, right
 
     conf, right = world(5000, [0.5, 0.3, 0.2])
@@ -143,11 +143,15 @@ def test_multiclass_accuracy_from_the_predicted_class_confidence():
     assert est.valid and est.metrics() == ("accuracy",)
     hits = 0
     for _ in range(WINDOWS):
-        conf, right = world(ROWS, [0.2, 0.3, 0.5])
+        conf, right = world(ROWS, [0.1, 0.2, 0.7])  # more of the easy class: accuracy rises
         got = estimation.estimate_classifier(est, conf)
         assert set(got) == {"accuracy"}
         hits += abs(got["accuracy"].value - right.mean()) <= 0.03
     assert hits >= 0.9 * WINDOWS
+    assert (
+        got["accuracy"].value
+        > estimation.estimate_classifier(est, world(ROWS, [0.5, 0.3, 0.2])[0])["accuracy"].high
+    )
 
 
 @pytest.mark.parametrize(
