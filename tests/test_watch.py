@@ -462,3 +462,41 @@ def test_ingest_of_a_directory_while_the_app_holds_the_database(toy_db_file, tmp
     assert run.returncode == 0, run.stderr
     assert "queued as" in run.stderr and "ingested: 15 predictions row(s)" in run.stdout
     assert counts["predictions"] == 15 and counts["ingest_batches"] == 1
+
+
+@pytest.mark.browser
+def test_with_the_app_running_both_its_watcher_and_the_command_load_files(toy_db_file, tmp_path):
+    """The real app (`streamlit run`) with $LIFECYCLE_WATCH_DIR, opened in Chromium: a file
+    dropped in its landing folder is loaded by the app's process; meanwhile `watch --once`
+    on a second folder hands its file to the app through the inbox; each loaded once."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser import CHROMIUM, running_app, wait_until_idle
+
+    app_root, cli_root = tmp_path / "app-landing", tmp_path / "cli-landing"
+    app_root.mkdir()
+    env = {"LIFECYCLE_WATCH_DIR": str(app_root)}
+    with running_app(toy_db_file, env) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM)
+        page = browser.new_page()
+        page.goto(url)
+        wait_until_idle(page, 120_000)  # the session starts the app's runtime and watcher
+        land(app_root, "toy/predictions/date=2026-01-01/a.parquet", toy_predictions(7, prefix="a"))
+        wait_for(lambda: reports(app_root), 60, "the app's watcher")
+        land(cli_root, "toy/predictions/b.parquet", toy_predictions(5, prefix="b"))
+        done = subprocess.run(
+            lifecycle_argv("watch", "--db", toy_db_file, cli_root, "--once", "--settle", "0"),
+            cwd=ROOT, capture_output=True, text=True, timeout=180,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        browser.close()
+    assert report_of(app_root / "done/toy/predictions/date=2026-01-01/a.parquet")["state"] == (
+        "loaded"
+    )
+    assert report_of(cli_root / "done/toy/predictions/b.parquet")["state"] == "loaded"
+    with Store(toy_db_file) as store:
+        rows = store.query_all(
+            "SELECT left(prediction_id, 1), count(*) FROM predictions GROUP BY 1 ORDER BY 1"
+        )
+        files = store.query_one("SELECT count(*) FROM loaded_files")[0]
+    assert rows == [("a", 7), ("b", 5)] and files == 2
