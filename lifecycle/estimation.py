@@ -123,6 +123,7 @@ def fit_classifier(task: str, scores, outcome) -> Estimator:
             f"(ROC AUC {auc:.3f} < {MIN_REFERENCE_AUC}); calibrated they would be a constant",
             len(s),
         )
+
     def isotonic(rows):
         return IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(s[rows], y[rows])
 
@@ -265,8 +266,8 @@ def fit_regressor(frame: pd.DataFrame, features: list[str], categorical: list[st
             len(rows),
         )
     error = (rows["actual"] - rows["prediction"]).to_numpy(dtype=float)
-    categories = {name: _codes(rows[name]) for name in categorical}
-    x = _design(rows, features, categories)
+    categories = {name: category_codes(rows[name]) for name in categorical}
+    x = design_matrix(rows, features, categories)
     models = tuple(
         HistGradientBoostingRegressor(
             max_iter=100,
@@ -297,7 +298,7 @@ def fit_regressor(frame: pd.DataFrame, features: list[str], categorical: list[st
 def estimate_regressor(est: Estimator, frame: pd.DataFrame) -> dict[str, Estimate]:
     """Estimated MAE and RMSE of one window (`frame`: feature columns and `prediction`)."""
     rows = frame.dropna(subset=["prediction"])
-    x = _design(rows, est.features, est.categories)
+    x = design_matrix(rows, est.features, est.categories)
     absolute = np.clip(est.loss_models[0].predict(x), 0.0, None)
     squared = np.clip(est.loss_models[1].predict(x), 0.0, None)
     n = len(rows)
@@ -316,21 +317,24 @@ def estimate_regressor(est: Estimator, frame: pd.DataFrame) -> dict[str, Estimat
     }
 
 
-def _codes(values: pd.Series) -> dict[str, int]:
+def category_codes(values: pd.Series) -> dict[str, int]:
     """Codes of a categorical feature's most frequent reference values (the boosting
     models take at most 254 categories; rarer and unseen values read as missing)."""
     top = values.dropna().astype(str).value_counts().index[:MAX_CATEGORIES]
     return {value: code for code, value in enumerate(sorted(top))}
 
 
-def _design(frame: pd.DataFrame, features: list[str], categories: dict) -> pd.DataFrame:
-    """Features and prediction as the loss models read them: numbers as floats, categories
-    as their reference codes."""
+def design_matrix(
+    frame: pd.DataFrame, features: list[str], categories: dict, with_prediction: bool = True
+) -> pd.DataFrame:
+    """Features (and the prediction) as gradient-boosting models read them: numbers as
+    floats, categories as their reference codes (`category_codes`)."""
     x = pd.DataFrame(index=frame.index)
     for name in features:
         if name in categories:
             x[name] = frame[name].astype(str).map(categories[name]).astype(float)
         else:
             x[name] = pd.to_numeric(frame[name], errors="coerce").astype(float)
-    x["prediction"] = frame["prediction"].astype(float)
+    if with_prediction:
+        x["prediction"] = frame["prediction"].astype(float)
     return x
