@@ -49,6 +49,9 @@ DEFAULTS: dict[str, Any] = {
             "rmse": [0.10, 0.25],
         },
         "concept": {"warning": "moderate", "critical": "significant"},
+        # estimated performance (labels pending): severity of the band's shortfall beyond the
+        # tolerances above -> alert level
+        "estimate": {"warning": "moderate", "critical": "significant"},
     },
     "business": {
         "baseline_days": 14,  # the version's first days of KPI events are its baseline
@@ -166,6 +169,7 @@ def _validate(s: dict, problems: list[str]) -> None:
     for metric in list(perf["tolerance"]):
         _pair(perf["tolerance"], metric, f"{p}.tolerance", problems)
     _levels(perf["concept"], f"{p}.concept", problems)
+    _levels(perf["estimate"], f"{p}.estimate", problems)
     biz = s["business"]
     p = "alerts.business"
     _int(biz, "baseline_days", p, problems, minimum=1)

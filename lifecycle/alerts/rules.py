@@ -38,6 +38,10 @@ RULES: dict[str, tuple[str, str]] = {
     "resource": ("infrastructure", "mean of a resource metric (cpu_util, ...) above a limit"),
     "performance_metric": ("performance", "metric on labelled rows worse than the reference"),
     "concept_drift": ("performance", "a surrogate fitted on recent labels beats the model"),
+    "estimated_performance": (
+        "performance",
+        "metric estimated from the predictions (labels pending) worse than the reference",
+    ),
     "kpi_drop": ("business", "KPI moved against its direction relative to the baseline"),
     "missing_rate": ("data_quality", "missing values above the reference's share"),
     "out_of_range": ("data_quality", "values outside the spec's range"),
@@ -79,6 +83,7 @@ MONITOR_RULES = {  # monitor_results check -> alert rule (the same name) with it
     "prediction_drift": "drift",
     "multivariate_drift": "drift",
     "concept_drift": "performance",
+    "estimated_performance": "performance",
     "missing_rate": "data_quality",
     "out_of_range": "data_quality",
     "outliers": "data_quality",
@@ -86,6 +91,7 @@ MONITOR_RULES = {  # monitor_results check -> alert rule (the same name) with it
     "business_rule": "data_quality",
     "schema": "data_quality",
 }
+PERFORMANCE_LEVELS = {"concept_drift": "concept", "estimated_performance": "estimate"}
 EVIDENCE_KEYS = (  # monitor details worth carrying into an alert (small values only)
     "unseen",
     "shares",
@@ -94,6 +100,14 @@ EVIDENCE_KEYS = (  # monitor details worth carrying into an alert (small values 
     "interval",
     "reference_metric",
     "current_metric",
+    "estimate",
+    "low",
+    "high",
+    "basis",
+    "reference_value",
+    "importance",
+    "impact",
+    "response_capped",
     "missing_current",
     "missing_reference",
     "reason",
@@ -181,7 +195,7 @@ def monitor_evaluations(results: pd.DataFrame, configs: dict[str, AlertConfig]) 
             continue
         section = MONITOR_RULES[rule]
         levels = (
-            config.section("performance")["concept"]
+            config.section("performance")[PERFORMANCE_LEVELS[rule]]
             if section == "performance"
             else config.section(section)
         )
@@ -196,6 +210,15 @@ def _monitor_evaluation(row, rule: str, layer: str, levels: dict) -> Evaluation:
     if row.status != "ok" or row.severity is None:
         outcome = INSUFFICIENT
         summary = f"{row.subject}: insufficient data ({details.get('reason', row.status)})"
+    elif rule == "estimated_performance":
+        outcome = _level_outcome(row.severity, levels)
+        summary = _estimate_summary(row.subject, details)
+    elif details.get("response_capped"):  # drift in a feature the model hardly uses
+        outcome = min(_level_outcome(row.severity, levels), WARNING, key=SEVERITY_ORDER.get)
+        summary = (
+            f"{row.subject}: {row.method} {_fmt(effect)} ({row.severity}; "
+            f"{_pct(_num(details.get('importance')))} of the model's importance: investigate)"
+        )
     else:
         outcome = _level_outcome(row.severity, levels)
         summary = (
@@ -235,6 +258,18 @@ def _monitor_evaluation(row, rule: str, layer: str, levels: dict) -> Evaluation:
         threshold=_num(row.threshold),
         summary=summary,
         evidence=evidence,
+    )
+
+
+def _estimate_summary(metric: str, details: dict) -> str:
+    """e.g. "accuracy estimated 0.812 (0.79-0.83) vs 0.861 on the reference (estimated,
+    labels pending)"."""
+    ref = details.get("reference_value")
+    vs = f" vs {_fmt(_num(ref))} on the reference" if ref is not None else ""
+    band = f"{_fmt(_num(details.get('low')))}-{_fmt(_num(details.get('high')))}"
+    return (
+        f"{metric} estimated {_fmt(_num(details.get('estimate')))} ({band}){vs} "
+        "(estimated, labels pending)"
     )
 
 
