@@ -35,7 +35,8 @@ from typing import Any
 import duckdb
 from threadpoolctl import threadpool_limits
 
-from lifecycle import catalog, jsonout
+from lifecycle import catalog, jsonout, reference_models
+from lifecycle.alerts.config import alert_config
 from lifecycle.drift.config import DriftConfig, drift_config
 from lifecycle.drift.engine import (
     ENGINE_VERSION,
@@ -68,6 +69,7 @@ from lifecycle.drift.windows import (
     window_end,
     window_relation,
 )
+from lifecycle.layers import ModelTask
 from lifecycle.monitoring_plan import MonitorError, monitoring_plan
 from lifecycle.progress import Reporter
 from lifecycle.quality import RuleInfo, quality_checks, reference_profile
@@ -100,9 +102,21 @@ class VersionContext:
         return self.task != "regression"
 
     @property
+    def model_task(self) -> ModelTask:
+        classes = self.spec.get("classes") or []
+        positive = self.spec.get("positive_class")
+        negative = next((c for c in classes if c != positive), None)
+        return ModelTask(self.task, positive, negative)
+
+    @property
+    def tolerance(self) -> dict[str, list[float]]:
+        """[alerts.performance.tolerance], which grades estimated performance."""
+        return alert_config(self.spec).section("performance")["tolerance"]
+
+    @property
     def settings_key(self) -> int:
         keys = ("task", "features", "rules", "drift", "classes", "positive_class")
-        return fingerprint({k: self.spec.get(k) for k in keys})
+        return fingerprint({**{k: self.spec.get(k) for k in keys}, "tolerance": self.tolerance})
 
 
 @dataclass
@@ -351,6 +365,7 @@ class _Runner:
         self.store, self.cur, self.reference = store, cur, reference
         self.table_types = table_types
         self.contexts: dict[str, VersionContext] = {}
+        self.models: dict[str, reference_models.VersionModels] = {}
         self.spec_state: dict[str, Any] = {}  # version -> cached spec-reference state
         self.thread_limits = None
 
@@ -389,6 +404,18 @@ class _Runner:
                 reference_sha256=sha,
             )
         return self.contexts[version]
+
+    def reference_models(self, model: str, ctx: VersionContext):
+        """The version's performance estimator and importance profile (fitted once per
+        process); the profile is stored for pages the first time a run needs it."""
+        if ctx.version not in self.models:
+            found = reference_models.version_models(
+                self.cur, model, ctx.version, ctx.model_task, ctx.config.features
+            )
+            with self.store.write_lock(), self.store.transaction() as cur:
+                reference_models.store_profile(cur, model, ctx.version, found.profile)
+            self.models[ctx.version] = found
+        return self.models[ctx.version]
 
     # -- fingerprints ------------------------------------------------------------
 
@@ -454,6 +481,13 @@ class _Runner:
         )
         if config.multivariate:
             results.append(self.multivariate(ctx, w, ref_table))
+        models = self.reference_models(w.model, ctx)
+        results = reference_models.with_impact(
+            results, models.profile, config.thresholds, config.min_importance
+        )
+        results += reference_models.estimated_performance(
+            self.cur, CUR_TABLE, models, ctx.model_task, ctx.tolerance
+        )
         profile = self.reference_profile(ctx, ref_table, ref_rel)
         # every logged column, so columns outside this version's spec show up in the schema tier
         cur_rel = window_relation(w, list(self.table_types))

@@ -26,7 +26,6 @@ from lifecycle.drift.severity import RESPONSES, severity_rank
 from lifecycle.drift.windows import spec_labelled_relation, spec_relation
 
 CHECK = "estimated_performance"
-DEFAULT_MIN_IMPORTANCE = 0.05  # share of importance below which drift is "investigate" at most
 _CACHE: dict[tuple, VersionModels] = {}
 _CACHE_SIZE = 32
 

@@ -62,6 +62,7 @@ class DriftConfig:
     label_sample: int = 10_000
     bootstrap: int = 200
     noise_quantile: float = 0.99  # chance level: this quantile of the no-change distance
+    min_importance: float = 0.05  # importance share below which drift calls for investigate
     thresholds: dict[str, tuple[float, float, float]] = field(
         default_factory=lambda: dict(EFFECT_THRESHOLDS)
     )
@@ -91,6 +92,7 @@ _BOOL_KEYS = ("multivariate", "concept")
 _KNOWN = {
     "fdr",
     "noise_quantile",
+    "min_importance",
     "baseline",
     "numeric_method",
     "categorical_method",
@@ -120,6 +122,15 @@ def drift_config(spec: dict[str, Any]) -> DriftConfig:
             problems.append(f"`[drift].noise_quantile` must be a number in [0.5, 1), got {q!r}")
         else:
             values["noise_quantile"] = float(q)
+    if "min_importance" in raw:
+        share = raw["min_importance"]
+        if not isinstance(share, int | float) or isinstance(share, bool) or not 0 <= share < 1:
+            problems.append(
+                f"`[drift].min_importance` must be a share in [0, 1) (0 switches the cap "
+                f"off), got {share!r}"
+            )
+        else:
+            values["min_importance"] = float(share)
     for key, (low, high) in _INT_KEYS.items():
         if key in raw:
             v = raw[key]

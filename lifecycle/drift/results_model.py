@@ -12,13 +12,15 @@ OK = "ok"
 INSUFFICIENT = "insufficient_data"
 
 # check name -> (layer, tier). Layers: drift (data and predictions), concept (labels),
-# quality (the three data-quality tiers: schema, statistics, business rules).
+# quality (the three data-quality tiers: schema, statistics, business rules), performance
+# (estimated before labels).
 CHECKS: dict[str, tuple[str, str]] = {
     "data_drift": ("drift", "univariate"),
     "prediction_drift": ("drift", "prediction"),
     "multivariate_drift": ("drift", "multivariate"),
     "performance_drift": ("concept", "performance"),
     "concept_drift": ("concept", "surrogate"),
+    "estimated_performance": ("performance", "estimated"),  # lifecycle.reference_models
     "schema": ("quality", "schema"),
     "missing_rate": ("quality", "statistics"),
     "out_of_range": ("quality", "statistics"),
