@@ -193,6 +193,8 @@ def monitor_evaluations(results: pd.DataFrame, configs: dict[str, AlertConfig]) 
         config = configs[row.model_version]
         if not config.enabled(rule):
             continue
+        if rule == "estimated_performance" and row.status != "ok":
+            continue  # no estimate is no evidence either way; realized performance decides
         section = MONITOR_RULES[rule]
         levels = (
             config.section("performance")[PERFORMANCE_LEVELS[rule]]
