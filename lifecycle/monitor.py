@@ -441,35 +441,40 @@ class _Runner:
 
     def data_checks(self, ctx: VersionContext, inputs: WindowInputs) -> list[CheckResult]:
         w, config = inputs.window, ctx.config
-        results, ref_table, ref_rel = self.feature_drift(ctx, w, inputs.rows)
+        # every logged column, so columns outside this version's spec show up in the schema tier
+        logged = [c for c in self.table_types if c not in ctx.feature_names]
+        results, ref_table, ref_rel = self.feature_drift(ctx, w, inputs.rows, logged)
         results += prediction_drift(
             self.cur,
             ref_table,
             CUR_TABLE,
             config,
             classifier=ctx.classifier,
-            atoms_cache=self._atoms_cache("prediction"),
+            ref_cache=self._ref_cache("prediction"),
         )
         if config.multivariate:
             results.append(self.multivariate(ctx, w, ref_table))
         profile = self.reference_profile(ctx, ref_table, ref_rel)
-        # every logged column, so columns outside this version's spec show up in the schema tier
-        cur_rel = window_relation(w, list(self.table_types))
+        if Sampling(inputs.rows, config.sample_rows, SAMPLE_SEED).active:
+            cur_rel = window_relation(w, list(self.table_types))
+        else:  # the whole window is in CUR_TABLE already: no second join with the logs
+            cur_rel = Sql(f"SELECT * FROM {CUR_TABLE}")
         results += quality_checks(
             self.cur, cur_rel, config.features, ctx.rules, profile, self.table_types, config
         )
         return results
 
-    def feature_drift(self, ctx: VersionContext, w: Window, rows: int):
+    def feature_drift(self, ctx: VersionContext, w: Window, rows: int, logged=()):
         """Univariate drift of every feature: (results, reference table, reference SQL).
 
         `rows` is the window's prediction count. Leaves the current window's sample in
-        CUR_TABLE for the checks that follow.
+        CUR_TABLE for the checks that follow, with the `logged` columns too unless sampled.
         """
         config = ctx.config
         cap = config.sample_rows
         sampling = Sampling(rows, cap, SAMPLE_SEED)
-        materialise(self.cur, CUR_TABLE, window_relation(w, ctx.feature_names, sampling))
+        columns = ctx.feature_names + ([] if sampling.active else list(logged))
+        materialise(self.cur, CUR_TABLE, window_relation(w, columns, sampling))
         ref_table, ref_rel, ref_rows = self.reference_sample(ctx, w)
         context = {
             "rows_current": rows,
@@ -483,7 +488,7 @@ class _Runner:
             config.features,
             config,
             context=context,
-            atoms_cache=self._atoms_cache("features"),
+            ref_cache=self._ref_cache("features"),
         )
         return results, ref_table, ref_rel
 
@@ -508,12 +513,12 @@ class _Runner:
         )
         return REF_TABLE, rel, rows
 
-    def _atoms_cache(self, part: str) -> dict | None:
-        """Reference atoms kept across windows: only the spec reference stays the same
+    def _ref_cache(self, part: str) -> dict | None:
+        """Reference summaries kept across windows: only the spec reference stays the same
         (spec_state is reset whenever the version changes)."""
         if self.reference != "spec":
             return None
-        return self.spec_state.setdefault(f"atoms:{part}", {})
+        return self.spec_state.setdefault(f"reference:{part}", {})
 
     def reference_profile(self, ctx: VersionContext, ref_table: str, ref_rel: Sql):
         """The reference's quality profile; computed once per version for the spec reference."""

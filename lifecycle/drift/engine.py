@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -29,9 +30,11 @@ from lifecycle.drift.results_model import (
 from lifecycle.drift.severity import grade, response
 from lifecycle.drift.windows import (
     SqlTwoSample,
-    category_counts,
+    category_counts_of,
+    merge_value_counts,
     numeric_moments,
     pooled_std,
+    value_counts_of,
 )
 from lifecycle.store import Store, quote_ident
 
@@ -52,27 +55,25 @@ def univariate_drift(
     check: str = "data_drift",
     correct: bool = True,
     context: dict | None = None,
-    atoms_cache: dict | None = None,
+    ref_cache: dict | None = None,
 ) -> list[CheckResult]:
     """Test every feature of two sample tables; verdicts use BH over the features if `correct`.
 
     `context` (e.g. row counts before sampling) is copied into each result's details;
-    `atoms_cache` keeps the reference's atoms when the reference is the same every window.
+    `ref_cache` keeps the reference's summaries when the reference is the same every window.
     """
     numeric = [f.name for f in features if f.type == "numeric"]
-    moments_ref = numeric_moments(cur, ref_table, numeric)
-    moments_cur = numeric_moments(cur, cur_table, numeric)
-    atoms = reference_atoms(cur, ref_table, numeric, atoms_cache)
+    categorical = [f.name for f in features if f.type != "numeric"]
+    ref = reference_summary(cur, ref_table, numeric, categorical, ref_cache)
+    current = sample_summary(cur, cur_table, numeric, categorical, ref)
     results = []
     for f in features:
         if f.type == "numeric":
-            res = numeric_drift(
-                cur, ref_table, cur_table, f, moments_ref[f.name], moments_cur[f.name], config
-            )
-            reference = atoms[f.name]
+            res = numeric_drift(cur, ref_table, cur_table, f, ref, current, config)
+            reference = ref.atoms[f.name]
         else:
-            ref_counts = category_counts(cur, ref_table, f.name)
-            res = categorical_drift(ref_counts, category_counts(cur, cur_table, f.name), f, config)
+            ref_counts = ref.categories[f.name]
+            res = categorical_drift(ref_counts, current.categories[f.name], f, config)
             reference = noise.categorical_atoms(ref_counts) if ref_counts else None
         if res.status == OK and reference is not None:
             attach_chance_level(res, reference, config)
@@ -84,10 +85,57 @@ def univariate_drift(
     return results
 
 
+@dataclass
+class SampleSummary:
+    """What the univariate tests read from one sample table, fetched a few queries at once."""
+
+    moments: dict[str, dict]  # numeric column -> numeric_moments
+    categories: dict[str, dict[str, int]]  # categorical column -> value counts
+    values: dict[str, tuple]  # numeric column -> value counts, where few enough (see below)
+    atoms: dict[str, noise.Atoms | None] = field(default_factory=dict)  # reference only
+
+
+def reference_summary(cur, table, numeric, categorical, cache: dict | None) -> SampleSummary:
+    """The reference's summary, kept in `cache` (if given) for the next windows."""
+    if cache is not None and "summary" in cache:
+        return cache["summary"]
+    moments = numeric_moments(cur, table, numeric)
+    # whole value counts pay off only where the ECDF walk would fetch them at once
+    few = [c for c in numeric if moments[c]["n"] <= ecdf.LEAF_VALUES]
+    summary = SampleSummary(
+        moments,
+        category_counts_of(cur, table, categorical),
+        value_counts_of(cur, table, few),
+        reference_atoms(cur, table, numeric),
+    )
+    if cache is not None:
+        cache["summary"] = summary
+    return summary
+
+
+def sample_summary(cur, table, numeric, categorical, ref: SampleSummary) -> SampleSummary:
+    """The current sample's summary; value counts of the columns whose two samples
+    together hold at most ecdf.LEAF_VALUES values (the walk reads those whole)."""
+    moments = numeric_moments(cur, table, numeric)
+    few = [
+        c for c in ref.values if moments[c]["n"] + ref.moments[c]["n"] <= ecdf.LEAF_VALUES
+    ]
+    return SampleSummary(
+        moments, category_counts_of(cur, table, categorical), value_counts_of(cur, table, few)
+    )
+
+
 def numeric_drift(
-    cur, ref_table: str, cur_table: str, f: FeatureInfo, m_ref: dict, m_cur: dict, config
+    cur,
+    ref_table: str,
+    cur_table: str,
+    f: FeatureInfo,
+    ref: SampleSummary,
+    current: SampleSummary,
+    config,
 ) -> CheckResult:
     """KS test, Wasserstein, PSI and JS of one numeric column (verdict applied later)."""
+    m_ref, m_cur = ref.moments[f.name], current.moments[f.name]
     n_ref, n_cur = m_ref["n"], m_cur["n"]
     reason = _too_little(n_ref, n_cur, config.min_rows)
     if reason is None and m_ref["min"] == m_ref["max"] == m_cur["min"] == m_cur["max"]:
@@ -97,7 +145,10 @@ def numeric_drift(
             "data_drift", f.name, reason, n_reference=n_ref, n_current=n_cur, method=f.method
         )
     lo, hi = min(m_ref["min"], m_cur["min"]), max(m_ref["max"], m_cur["max"])
-    source = SqlTwoSample(cur, ref_table, cur_table, f.name, lo, hi)
+    whole = None
+    if f.name in current.values:
+        whole = merge_value_counts(ref.values[f.name], current.values[f.name])
+    source = SqlTwoSample(cur, ref_table, cur_table, f.name, lo, hi, whole)
     summary = ecdf.exact_summary(source, n_ref, n_cur, config.quantile_bins)
     comp = stats.compare_numeric(
         summary,
@@ -216,17 +267,11 @@ def _too_little(n_ref: int, n_cur: int, min_rows: int) -> str | None:
     return None
 
 
-def reference_atoms(
-    cur, ref_table: str, columns: list[str], cache: dict | None = None
-) -> dict[str, noise.Atoms | None]:
+def reference_atoms(cur, ref_table: str, columns: list[str]) -> dict[str, noise.Atoms | None]:
     """Each numeric column's reference distribution as at most `noise.MAX_ATOMS` equally
-    weighted order statistics (SQL): the input of the chance-level simulation. `cache`
-    (column -> atoms) is for a reference that stays the same across windows."""
+    weighted order statistics (SQL): the input of the chance-level simulation."""
     out = {}
     for c in columns:
-        if cache is not None and c in cache:
-            out[c] = cache[c]
-            continue
         q = quote_ident(c)
         values = cur.execute(
             f"SELECT list(x ORDER BY x) FROM (SELECT {q} AS x, "
@@ -236,8 +281,6 @@ def reference_atoms(
             [noise.MAX_ATOMS, noise.MAX_ATOMS],
         ).fetchall()[0][0]
         out[c] = noise.numeric_atoms(values) if values else None
-        if cache is not None:
-            cache[c] = out[c]
     return out
 
 
@@ -288,7 +331,7 @@ def prediction_drift(
     config: DriftConfig,
     *,
     classifier: bool,
-    atoms_cache: dict | None = None,
+    ref_cache: dict | None = None,
 ) -> list[CheckResult]:
     """The score/value distribution and, for classifiers, the predicted-class mix."""
     subjects = [FeatureInfo("prediction", "numeric", "wasserstein")]
@@ -302,7 +345,7 @@ def prediction_drift(
         config,
         check="prediction_drift",
         correct=False,
-        atoms_cache=atoms_cache,
+        ref_cache=ref_cache,
     )
 
 
