@@ -351,32 +351,44 @@ def prediction_drift(
 
 # -- storing ------------------------------------------------------------------------
 
-COLUMNS = (
-    "model_name",
-    "model_version",
-    "variant",
-    "grain",
-    "window_start",
-    "window_end",
-    "reference_kind",
-    "check_name",
-    "subject",
-    "layer",
-    "method",
-    "statistic",
-    "p_value",
-    "p_adjusted",
-    "effect_size",
-    "threshold",
-    "severity",
-    "response",
-    "n_reference",
-    "n_current",
-    "status",
-    "details",
-    "input_version",
-    "computed_at",
-)
+COLUMNS = {  # stored column -> SQL type of the values bound for it
+    "model_name": "VARCHAR",
+    "model_version": "VARCHAR",
+    "variant": "VARCHAR",
+    "grain": "VARCHAR",
+    "window_start": "TIMESTAMPTZ",
+    "window_end": "TIMESTAMPTZ",
+    "reference_kind": "VARCHAR",
+    "check_name": "VARCHAR",
+    "subject": "VARCHAR",
+    "layer": "VARCHAR",
+    "method": "VARCHAR",
+    "statistic": "DOUBLE",
+    "p_value": "DOUBLE",
+    "p_adjusted": "DOUBLE",
+    "effect_size": "DOUBLE",
+    "threshold": "DOUBLE",
+    "severity": "VARCHAR",
+    "response": "VARCHAR",
+    "n_reference": "BIGINT",
+    "n_current": "BIGINT",
+    "status": "VARCHAR",
+    "details": "VARCHAR",  # JSON text; the column's type casts it
+    "input_version": "BIGINT",
+}
+# what identifies a stored group of checks: everything in the primary key but the subject
+GROUP_KEY = ("model_name", "model_version", "variant", "grain", "window_start",
+             "reference_kind", "check_name")  # fmt: skip
+
+
+@dataclass
+class ResultGroup:
+    """The results of some `checks` of one window, replacing whatever was stored for them."""
+
+    window: object  # windows.Window
+    checks: Sequence[str]
+    input_version: int
+    results: Sequence[CheckResult]
 
 
 def store_results(
@@ -388,33 +400,44 @@ def store_results(
     results: Sequence[CheckResult],
 ) -> int:
     """Replace the stored results of `checks` for one window with `results`, in one transaction."""
-    unknown = sorted({r.check for r in results} - set(checks))
-    if unknown:
-        raise ValueError(f"results for checks {unknown} were not declared in {list(checks)}")
-    rows = [_row(window, reference_kind, input_version, r) for r in results]
-    placeholders = ", ".join(["?"] * (len(COLUMNS) - 1)) + ", now()"
+    return store_groups(store, reference_kind, [ResultGroup(window, checks, input_version, results)])
+
+
+def store_groups(store: Store, reference_kind: str, groups: Sequence[ResultGroup]) -> int:
+    """Replace the stored results of several groups in one transaction and two statements
+    (one per row or per window costs a statement's overhead each). Returns rows written."""
+    keys, rows = [], []
+    for g in groups:
+        unknown = sorted({r.check for r in g.results} - set(g.checks))
+        if unknown:
+            raise ValueError(f"results for checks {unknown} were not declared in {list(g.checks)}")
+        w = g.window
+        keys += [[w.model, w.version, w.variant, w.grain, w.start, reference_kind, c]
+                 for c in g.checks]  # fmt: skip
+        rows += [_row(w, reference_kind, g.input_version, r) for r in g.results]
     with store.write_lock(), store.transaction() as cur:
-        cur.execute(
-            "DELETE FROM monitor_results WHERE model_name = ? AND model_version = ? "
-            "AND variant = ? AND grain = ? AND window_start = ? AND reference_kind = ? "
-            "AND list_contains(?, check_name)",
-            [
-                window.model,
-                window.version,
-                window.variant,
-                window.grain,
-                window.start,
-                reference_kind,
-                list(checks),
-            ],
-        )
-        if rows:  # one multi-row statement: executemany runs one INSERT per row
-            values = ", ".join([f"({placeholders})"] * len(rows))
-            cur.execute(
-                f"INSERT INTO monitor_results ({', '.join(COLUMNS)}) VALUES {values}",
-                [v for row in rows for v in row],
-            )
+        if keys:
+            _delete_groups(cur, keys)
+        if rows:
+            _insert_rows(cur, rows)
     return len(rows)
+
+
+def _delete_groups(cur, keys: list[list]) -> None:
+    columns = [list(c) for c in zip(*keys, strict=True)]
+    select = ", ".join(f"unnest(?::{COLUMNS[c]}[]) AS {c}" for c in GROUP_KEY)
+    match = " AND ".join(f"r.{c} = k.{c}" for c in GROUP_KEY)
+    cur.execute(f"DELETE FROM monitor_results r USING (SELECT {select}) k WHERE {match}", columns)
+
+
+def _insert_rows(cur, rows: list[list]) -> None:
+    """All rows in one INSERT: one list parameter per column, zipped by unnest."""
+    columns = [list(c) for c in zip(*rows, strict=True)]
+    select = ", ".join(f"unnest(?::{t}[])" for t in COLUMNS.values())
+    cur.execute(
+        f"INSERT INTO monitor_results ({', '.join(COLUMNS)}, computed_at) SELECT {select}, now()",
+        columns,
+    )
 
 
 def _row(window, reference_kind: str, input_version: int, r: CheckResult) -> list:
