@@ -159,6 +159,38 @@ def test_surrogate_beats_production_when_the_relation_changes():
     assert moved.details["surrogate_value"] > moved.details["production_value"] + 0.1
 
 
+@pytest.mark.parametrize("task", ["binary_classification", "multiclass_classification", "regression"])
+def test_surrogate_predictions_equal_cross_val_predict(task):
+    """The hand-rolled fold loop gives scikit-learn's out-of-fold predictions exactly."""
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
+
+    rng = np.random.default_rng(11)
+    n = 170
+    x = rng.normal(size=n)
+    frame = pd.DataFrame({"x": x, "c": rng.choice(list("pqrs"), n)})
+    if task == "binary_classification":
+        frame["actual_value"] = (x + rng.normal(0, 1, n) > 0).astype(float)
+    elif task == "multiclass_classification":
+        frame["actual_label"] = rng.choice(["a", "b", "c"], n)
+    else:
+        frame["actual_value"] = 2 * x + rng.normal(0, 1, n)
+    feats = [FeatureInfo("x", "numeric", "wasserstein"), FeatureInfo("c", "categorical", "psi")]
+    got = concept._surrogate_predictions(frame, feats, task, 5)
+    design, y = concept._design_matrix(frame, feats), concept._labels(frame, task).to_numpy()
+    if task == "regression":
+        cv = KFold(concept.FOLDS, shuffle=True, random_state=5)
+        want = cross_val_predict(Ridge(alpha=1.0), design, y.astype(float), cv=cv)
+    else:
+        cv = StratifiedKFold(concept.FOLDS, shuffle=True, random_state=5)
+        model = LogisticRegression(max_iter=1000)
+        if task == "binary_classification":
+            want = cross_val_predict(model, design, y, cv=cv, method="predict_proba")[:, 1]
+        else:
+            want = cross_val_predict(model, design, y, cv=cv).astype(str)
+    assert got.dtype == want.dtype and np.array_equal(got, want)
+
+
 def test_regression_and_multiclass_concept_checks():
     rng = np.random.default_rng(10)
     n = 600

@@ -19,8 +19,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
+from sklearn.model_selection import KFold, StratifiedKFold
 
 from lifecycle.drift.config import DriftConfig, FeatureInfo
 from lifecycle.drift.results_model import CheckResult, clean, insufficient
@@ -269,9 +270,23 @@ def _surrogate_predictions(frame, features, task, seed) -> np.ndarray:
     y = _labels(frame, task).to_numpy()
     if task == "regression":
         cv = KFold(FOLDS, shuffle=True, random_state=seed)
-        return cross_val_predict(Ridge(alpha=1.0), x, y.astype(float), cv=cv)
+        return _out_of_fold(Ridge(alpha=1.0), x, y.astype(float), cv, "predict")
     model = LogisticRegression(max_iter=1000)
     cv = StratifiedKFold(FOLDS, shuffle=True, random_state=seed)
     if task == "binary_classification":
-        return cross_val_predict(model, x, y, cv=cv, method="predict_proba")[:, 1]
-    return cross_val_predict(model, x, y, cv=cv).astype(str)
+        return _out_of_fold(model, x, y, cv, "predict_proba")[:, 1]
+    return _out_of_fold(model, x, y, cv, "predict").astype(str)
+
+
+def _out_of_fold(model, x: np.ndarray, y: np.ndarray, cv, method: str) -> np.ndarray:
+    """Each row predicted by the model fitted on the other folds: the same fits and numbers
+    as scikit-learn's cross_val_predict, without its per-call overhead (a fifth of the
+    check's time on windows of a few hundred rows). Every training fold holds every class
+    (the caller requires FOLDS rows of each), so predict_proba's columns always align."""
+    out = None
+    for train, test in cv.split(x, y):
+        predicted = getattr(clone(model).fit(x[train], y[train]), method)(x[test])
+        if out is None:
+            out = np.empty((len(y), *predicted.shape[1:]), dtype=predicted.dtype)
+        out[test] = predicted
+    return out
