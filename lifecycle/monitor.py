@@ -76,6 +76,7 @@ from lifecycle.store import Sql, Store, feature_table
 
 SAMPLE_SEED = 20260101  # seeds the hash that picks sample rows (any fixed value works)
 CUR_TABLE, REF_TABLE = "_mon_current", "_mon_reference"
+REF_LABELS = "_mon_reference_labels"
 # Result groups (a window's data or label checks) written per transaction: one statement per
 # window made storing a third of the time; a failing window still keeps the ones before it.
 STORE_EVERY = 40
@@ -356,6 +357,7 @@ class _Runner:
         self.spec_state: dict[str, Any] = {}  # version -> cached spec-reference state
         self.thread_limits = None
         self.pending: list[ResultGroup] = []  # results not written yet (see _store)
+        self.labelled_version, self.labelled_ref = None, None  # _spec_labelled_sample's
 
     def one_thread(self) -> None:
         """BLAS and OpenMP on one thread until close(). The per-window models (domain
@@ -384,7 +386,7 @@ class _Runner:
     def release(self) -> None:
         if self.thread_limits is not None:
             self.thread_limits.restore_original_limits()
-        for t in (CUR_TABLE, REF_TABLE, f"{REF_TABLE}_spec"):
+        for t in (CUR_TABLE, REF_TABLE, f"{REF_TABLE}_spec", REF_LABELS):
             self.cur.execute(f"DROP TABLE IF EXISTS {t}")
 
     def context(self, model: str, version: str) -> VersionContext:
@@ -552,7 +554,16 @@ class _Runner:
         return profile
 
     def multivariate(self, ctx: VersionContext, w: Window, ref_table: str) -> CheckResult:
+        # scikit-learn is imported where it is used: the CLI and the bench stay light
+        from lifecycle.drift.multivariate import domain_classifier, too_few_rows
+
         config, names = ctx.config, ctx.feature_names
+        # small windows: the verdict is "too few rows" whatever the rows are; skip fetching them
+        sizes = [min(self._rows_with_features(t), config.multivariate_sample)
+                 for t in (ref_table, CUR_TABLE)]  # fmt: skip
+        too_few = too_few_rows(*sizes, config.features, config)
+        if too_few is not None:
+            return too_few
         seed = w.seed("multivariate")
         ref = sample_rows(
             self.cur, ref_table, names, config.multivariate_sample, seed, HAS_FEATURES
@@ -560,10 +571,17 @@ class _Runner:
         cur = sample_rows(
             self.cur, CUR_TABLE, names, config.multivariate_sample, seed, HAS_FEATURES
         )
-        # scikit-learn is imported where it is used: the CLI and the bench stay light
-        from lifecycle.drift.multivariate import domain_classifier
-
         return domain_classifier(ref, cur, config.features, config, seed)
+
+    def _rows_with_features(self, table: str) -> int:
+        """Rows of a sample table that have a feature record (the spec reference's: once)."""
+        key = f"rows_with_features:{table}"
+        if self.reference == "spec" and key in self.spec_state:
+            return self.spec_state[key]
+        rows = self.cur.execute(f"SELECT count(*) FROM {table} WHERE {HAS_FEATURES}").fetchall()
+        if self.reference == "spec" and table != CUR_TABLE:
+            self.spec_state[key] = int(rows[0][0])
+        return int(rows[0][0])
 
     # -- label checks ------------------------------------------------------------------
 
@@ -575,16 +593,37 @@ class _Runner:
         cur_rel = labelled_relation(w.model, w.version, w.variant, w.start, w.end, names)
         current = self._labelled_sample(cur_rel, config.label_sample, seed)
         if self.reference == "spec":
-            ref_rel = spec_labelled_relation(w.model, w.version, names)
+            ref = self._spec_labelled_sample(w, names, config.label_sample, seed)
         else:
             rng = reference_range(self.cur, self.reference, w, config.baseline)
             start, end = rng if rng else (w.start, w.start)
             ref_rel = labelled_relation(w.model, w.version, w.variant, start, end, names)
-        ref = self._labelled_sample(ref_rel, config.label_sample, seed)
+            ref = self._labelled_sample(ref_rel, config.label_sample, seed)
         return [
             concept.performance_drift(ref, current, ctx.task, config, seed),
             concept.surrogate_check(current, config.features, ctx.task, config, seed),
         ]
+
+    def _spec_labelled_sample(self, w: Window, names: list[str], limit: int, seed: int):
+        """_labelled_sample of the spec reference: its labelled rows reach pandas once per
+        version; each window then only asks SQL for its sample order."""
+        if self.labelled_version != w.version:
+            relation = spec_labelled_relation(w.model, w.version, names)
+            relation.execute(
+                self.cur,
+                f"CREATE OR REPLACE TEMP TABLE {REF_LABELS} AS SELECT *, "
+                f"row_number() OVER (ORDER BY {KEY}) - 1 AS _pos FROM (",
+                ")",
+            )
+            self.labelled_ref = self.cur.execute(
+                f"SELECT * EXCLUDE (_pos) FROM {REF_LABELS} ORDER BY _pos"
+            ).df()
+            self.labelled_version = w.version
+        order = self.cur.execute(
+            f"SELECT _pos FROM {REF_LABELS} ORDER BY hash({KEY}, {int(seed)}), {KEY} "
+            f"LIMIT {int(limit)}"
+        ).fetchnumpy()["_pos"]
+        return self.labelled_ref.iloc[order].reset_index(drop=True)
 
     def _labelled_sample(self, relation: Sql, limit: int, seed: int):
         return relation.execute(
