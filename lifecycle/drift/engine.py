@@ -39,7 +39,7 @@ from lifecycle.drift.windows import (
 from lifecycle.store import Store, quote_ident
 
 # Bump when a change to the computations alters stored results: windows are recomputed.
-ENGINE_VERSION = 2  # 2: severity graded beyond the chance level (noise.py)
+ENGINE_VERSION = 3  # 2: severity graded beyond the chance level (noise.py); 3: exact logistic fit
 
 
 # -- univariate ---------------------------------------------------------------------
@@ -117,9 +117,7 @@ def sample_summary(cur, table, numeric, categorical, ref: SampleSummary) -> Samp
     """The current sample's summary; value counts of the columns whose two samples
     together hold at most ecdf.LEAF_VALUES values (the walk reads those whole)."""
     moments = numeric_moments(cur, table, numeric)
-    few = [
-        c for c in ref.values if moments[c]["n"] + ref.moments[c]["n"] <= ecdf.LEAF_VALUES
-    ]
+    few = [c for c in ref.values if moments[c]["n"] + ref.moments[c]["n"] <= ecdf.LEAF_VALUES]
     return SampleSummary(
         moments, category_counts_of(cur, table, categorical), value_counts_of(cur, table, few)
     )
@@ -400,7 +398,9 @@ def store_results(
     results: Sequence[CheckResult],
 ) -> int:
     """Replace the stored results of `checks` for one window with `results`, in one transaction."""
-    return store_groups(store, reference_kind, [ResultGroup(window, checks, input_version, results)])
+    return store_groups(
+        store, reference_kind, [ResultGroup(window, checks, input_version, results)]
+    )
 
 
 def store_groups(store: Store, reference_kind: str, groups: Sequence[ResultGroup]) -> int:
