@@ -187,6 +187,15 @@ def test_surrogate_predictions_equal_cross_val_predict(task):
     assert got.dtype == want.dtype and np.array_equal(got, want)
 
 
+def test_design_matrix_one_hot_equals_get_dummies():
+    col = pd.Series(["b", None, "a", "Z", "b", "_x", None, "a"], dtype=object)
+    design = concept._design_matrix(
+        pd.DataFrame({"c": col}), [FeatureInfo("c", "categorical", "psi")]
+    )
+    text = col.where(col.notna(), "(missing)").astype(str)
+    assert np.array_equal(design, pd.get_dummies(text).to_numpy(dtype=float))
+
+
 def test_fit_logistic_finds_scikit_learns_optimum():
     """The Newton fit is LogisticRegression's estimator: at a tight tolerance scikit-learn
     reaches the same coefficients (also with a one-hot block and on separable data)."""

@@ -438,10 +438,9 @@ def spec_labelled_relation(model: str, version: str, features: list[str]) -> Sql
     return Sql(text, params)
 
 
-def materialise(cur, table: str, relation: Sql) -> int:
-    """Temp table `table` from a relation; returns its row count."""
+def materialise(cur, table: str, relation: Sql) -> None:
+    """Temp table `table` from a relation."""
     relation.execute(cur, f"CREATE OR REPLACE TEMP TABLE {table} AS ")
-    return int(cur.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
 
 
 def drop(cur, *tables: str) -> None:
