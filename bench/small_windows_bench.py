@@ -16,6 +16,7 @@ rebuilt on every run.
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import sys
 import tempfile
@@ -157,12 +158,15 @@ def main() -> None:
         n = build(store, args.days, args.rows, args.seed)
         print(f"build: {n:,} predictions over {args.days} days, {time.perf_counter() - t:.1f} s")
         as_of = START + timedelta(days=args.days)
-        t = time.perf_counter()
+        load = os.getloadavg()[0]
+        t, cpu = time.perf_counter(), time.process_time()
         run = monitor_model(store, MODEL, as_of=as_of)
-        total = time.perf_counter() - t
+        total, cpu = time.perf_counter() - t, time.process_time() - cpu
         print(
             f"monitor: {run.windows} day windows (data checks {run.computed}, label checks "
-            f"{run.label_computed}) in {total:.1f} s = {total / max(run.windows, 1):.3f} s a window"
+            f"{run.label_computed}) in {total:.1f} s = {total / max(run.windows, 1):.3f} s a "
+            f"window (CPU {cpu:.1f} s; 1-minute load average {load:.1f} before, "
+            f"{os.getloadavg()[0]:.1f} after)"
         )
         t = time.perf_counter()
         again = monitor_model(store, MODEL, as_of=as_of)

@@ -40,8 +40,9 @@ from lifecycle.alerts.config import alert_config
 from lifecycle.drift.config import DriftConfig, drift_config
 from lifecycle.drift.engine import (
     ENGINE_VERSION,
+    ResultGroup,
     prediction_drift,
-    store_results,
+    store_groups,
     univariate_drift,
 )
 from lifecycle.drift.results import result_filter
@@ -77,6 +78,10 @@ from lifecycle.store import Sql, Store, feature_column, feature_table
 
 SAMPLE_SEED = 20260101  # seeds the hash that picks sample rows (any fixed value works)
 CUR_TABLE, REF_TABLE = "_mon_current", "_mon_reference"
+REF_LABELS = "_mon_reference_labels"
+# Result groups (a window's data or label checks) written per transaction: one statement per
+# window made storing a third of the time; a failing window still keeps the ones before it.
+STORE_EVERY = 40
 
 Progress = Callable[[int, int, Window, bool], None]
 
@@ -368,6 +373,8 @@ class _Runner:
         self.models: dict[str, reference_models.VersionModels] = {}
         self.spec_state: dict[str, Any] = {}  # version -> cached spec-reference state
         self.thread_limits = None
+        self.pending: list[ResultGroup] = []  # results not written yet (see _store)
+        self.labelled_version, self.labelled_ref = None, None  # _spec_labelled_sample's
 
     def one_thread(self) -> None:
         """BLAS and OpenMP on one thread until close(). The per-window models (domain
@@ -380,10 +387,23 @@ class _Runner:
 
             self.thread_limits = threadpool_limits(limits=1)
 
+    def flush(self) -> None:
+        """Write the queued results (one transaction)."""
+        if self.pending:
+            store_groups(self.store, self.reference, self.pending)
+            self.pending = []
+
     def close(self) -> None:
+        """Write what is queued (also when a window failed: earlier results are kept)."""
+        try:
+            self.flush()
+        finally:
+            self.release()
+
+    def release(self) -> None:
         if self.thread_limits is not None:
             self.thread_limits.restore_original_limits()
-        for t in (CUR_TABLE, REF_TABLE, f"{REF_TABLE}_spec"):
+        for t in (CUR_TABLE, REF_TABLE, f"{REF_TABLE}_spec", REF_LABELS):
             self.cur.execute(f"DROP TABLE IF EXISTS {t}")
 
     def context(self, model: str, version: str) -> VersionContext:
@@ -453,7 +473,11 @@ class _Runner:
         return did
 
     def _store(self, window, checks, fp, results: list[CheckResult], run: MonitorRun) -> None:
-        run.rows_written += store_results(self.store, window, self.reference, checks, fp, results)
+        """Queue one group's results; every STORE_EVERY groups they are written together."""
+        self.pending.append(ResultGroup(window, checks, fp, results))
+        if len(self.pending) >= STORE_EVERY:
+            self.flush()
+        run.rows_written += len(results)
         for r in results:
             if r.severity not in (None, "none"):
                 run.findings[r.severity] += 1
@@ -470,14 +494,16 @@ class _Runner:
 
     def data_checks(self, ctx: VersionContext, inputs: WindowInputs) -> list[CheckResult]:
         w, config = inputs.window, ctx.config
-        results, ref_table, ref_rel = self.feature_drift(ctx, w, inputs.rows)
+        # every logged column, so columns outside this version's spec show up in the schema tier
+        logged = [c for c in self.table_types if c not in ctx.feature_names]
+        results, ref_table, ref_rel = self.feature_drift(ctx, w, inputs.rows, logged)
         results += prediction_drift(
             self.cur,
             ref_table,
             CUR_TABLE,
             config,
             classifier=ctx.classifier,
-            atoms_cache=self._atoms_cache("prediction"),
+            ref_cache=self._ref_cache("prediction"),
         )
         if config.multivariate:
             results.append(self.multivariate(ctx, w, ref_table))
@@ -489,23 +515,26 @@ class _Runner:
             self.cur, CUR_TABLE, models, ctx.model_task, ctx.tolerance
         )
         profile = self.reference_profile(ctx, ref_table, ref_rel)
-        # every logged column, so columns outside this version's spec show up in the schema tier
-        cur_rel = window_relation(w, list(self.table_types))
+        if Sampling(inputs.rows, config.sample_rows, SAMPLE_SEED).active:
+            cur_rel = window_relation(w, list(self.table_types))
+        else:  # the whole window is in CUR_TABLE already: no second join with the logs
+            cur_rel = Sql(f"SELECT * FROM {CUR_TABLE}")
         results += quality_checks(
             self.cur, cur_rel, config.features, ctx.rules, profile, self.table_types, config
         )
         return results
 
-    def feature_drift(self, ctx: VersionContext, w: Window, rows: int):
+    def feature_drift(self, ctx: VersionContext, w: Window, rows: int, logged=()):
         """Univariate drift of every feature: (results, reference table, reference SQL).
 
         `rows` is the window's prediction count. Leaves the current window's sample in
-        CUR_TABLE for the checks that follow.
+        CUR_TABLE for the checks that follow, with the `logged` columns too unless sampled.
         """
         config = ctx.config
         cap = config.sample_rows
         sampling = Sampling(rows, cap, SAMPLE_SEED)
-        materialise(self.cur, CUR_TABLE, window_relation(w, ctx.feature_names, sampling))
+        columns = ctx.feature_names + ([] if sampling.active else list(logged))
+        materialise(self.cur, CUR_TABLE, window_relation(w, columns, sampling))
         ref_table, ref_rel, ref_rows = self.reference_sample(ctx, w)
         context = {
             "rows_current": rows,
@@ -519,7 +548,7 @@ class _Runner:
             config.features,
             config,
             context=context,
-            atoms_cache=self._atoms_cache("features"),
+            ref_cache=self._ref_cache("features"),
         )
         return results, ref_table, ref_rel
 
@@ -544,12 +573,12 @@ class _Runner:
         )
         return REF_TABLE, rel, rows
 
-    def _atoms_cache(self, part: str) -> dict | None:
-        """Reference atoms kept across windows: only the spec reference stays the same
+    def _ref_cache(self, part: str) -> dict | None:
+        """Reference summaries kept across windows: only the spec reference stays the same
         (spec_state is reset whenever the version changes)."""
         if self.reference != "spec":
             return None
-        return self.spec_state.setdefault(f"atoms:{part}", {})
+        return self.spec_state.setdefault(f"reference:{part}", {})
 
     def reference_profile(self, ctx: VersionContext, ref_table: str, ref_rel: Sql):
         """The reference's quality profile; computed once per version for the spec reference."""
@@ -561,7 +590,16 @@ class _Runner:
         return profile
 
     def multivariate(self, ctx: VersionContext, w: Window, ref_table: str) -> CheckResult:
+        # scikit-learn is imported where it is used: the CLI and the bench stay light
+        from lifecycle.drift.multivariate import domain_classifier, too_few_rows
+
         config, names = ctx.config, ctx.feature_names
+        # small windows: the verdict is "too few rows" whatever the rows are; skip fetching them
+        sizes = [min(self._rows_with_features(t), config.multivariate_sample)
+                 for t in (ref_table, CUR_TABLE)]  # fmt: skip
+        too_few = too_few_rows(*sizes, config.features, config)
+        if too_few is not None:
+            return too_few
         seed = w.seed("multivariate")
         ref = sample_rows(
             self.cur, ref_table, names, config.multivariate_sample, seed, HAS_FEATURES
@@ -569,10 +607,17 @@ class _Runner:
         cur = sample_rows(
             self.cur, CUR_TABLE, names, config.multivariate_sample, seed, HAS_FEATURES
         )
-        # scikit-learn is imported where it is used: the CLI and the bench stay light
-        from lifecycle.drift.multivariate import domain_classifier
-
         return domain_classifier(ref, cur, config.features, config, seed)
+
+    def _rows_with_features(self, table: str) -> int:
+        """Rows of a sample table that have a feature record (the spec reference's: once)."""
+        key = f"rows_with_features:{table}"
+        if self.reference == "spec" and key in self.spec_state:
+            return self.spec_state[key]
+        rows = self.cur.execute(f"SELECT count(*) FROM {table} WHERE {HAS_FEATURES}").fetchall()
+        if self.reference == "spec" and table != CUR_TABLE:
+            self.spec_state[key] = int(rows[0][0])
+        return int(rows[0][0])
 
     # -- label checks ------------------------------------------------------------------
 
@@ -584,16 +629,37 @@ class _Runner:
         cur_rel = labelled_relation(w.model, w.version, w.variant, w.start, w.end, names)
         current = self._labelled_sample(cur_rel, config.label_sample, seed)
         if self.reference == "spec":
-            ref_rel = spec_labelled_relation(w.model, w.version, names)
+            ref = self._spec_labelled_sample(w, names, config.label_sample, seed)
         else:
             rng = reference_range(self.cur, self.reference, w, config.baseline)
             start, end = rng if rng else (w.start, w.start)
             ref_rel = labelled_relation(w.model, w.version, w.variant, start, end, names)
-        ref = self._labelled_sample(ref_rel, config.label_sample, seed)
+            ref = self._labelled_sample(ref_rel, config.label_sample, seed)
         return [
             concept.performance_drift(ref, current, ctx.task, config, seed),
             concept.surrogate_check(current, config.features, ctx.task, config, seed),
         ]
+
+    def _spec_labelled_sample(self, w: Window, names: list[str], limit: int, seed: int):
+        """_labelled_sample of the spec reference: its labelled rows reach pandas once per
+        version; each window then only asks SQL for its sample order."""
+        if self.labelled_version != w.version:
+            relation = spec_labelled_relation(w.model, w.version, names)
+            relation.execute(
+                self.cur,
+                f"CREATE OR REPLACE TEMP TABLE {REF_LABELS} AS SELECT *, "
+                f"row_number() OVER (ORDER BY {KEY}) - 1 AS _pos FROM (",
+                ")",
+            )
+            self.labelled_ref = self.cur.execute(
+                f"SELECT * EXCLUDE (_pos) FROM {REF_LABELS} ORDER BY _pos"
+            ).df()
+            self.labelled_version = w.version
+        order = self.cur.execute(
+            f"SELECT _pos FROM {REF_LABELS} ORDER BY hash({KEY}, {int(seed)}), {KEY} "
+            f"LIMIT {int(limit)}"
+        ).fetchnumpy()["_pos"]
+        return self.labelled_ref.iloc[order].reset_index(drop=True)
 
     def _labelled_sample(self, relation: Sql, limit: int, seed: int):
         return relation.execute(

@@ -159,6 +159,98 @@ def test_surrogate_beats_production_when_the_relation_changes():
     assert moved.details["surrogate_value"] > moved.details["production_value"] + 0.1
 
 
+@pytest.mark.parametrize("task", ["multiclass_classification", "regression"])
+def test_surrogate_predictions_equal_cross_val_predict(task):
+    """The hand-rolled fold loop gives scikit-learn's out-of-fold predictions exactly
+    (binary tasks use fit_logistic, tested against scikit-learn below)."""
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
+
+    rng = np.random.default_rng(11)
+    n = 170
+    x = rng.normal(size=n)
+    frame = pd.DataFrame({"x": x, "c": rng.choice(list("pqrs"), n)})
+    if task == "multiclass_classification":
+        frame["actual_label"] = rng.choice(["a", "b", "c"], n)
+    else:
+        frame["actual_value"] = 2 * x + rng.normal(0, 1, n)
+    feats = [FeatureInfo("x", "numeric", "wasserstein"), FeatureInfo("c", "categorical", "psi")]
+    got = concept._surrogate_predictions(frame, feats, task, 5)
+    design, y = concept._design_matrix(frame, feats), concept._labels(frame, task).to_numpy()
+    if task == "regression":
+        cv = KFold(concept.FOLDS, shuffle=True, random_state=5)
+        want = cross_val_predict(Ridge(alpha=1.0), design, y.astype(float), cv=cv)
+    else:
+        cv = StratifiedKFold(concept.FOLDS, shuffle=True, random_state=5)
+        want = cross_val_predict(LogisticRegression(max_iter=1000), design, y, cv=cv)
+        want = want.astype(str)
+    assert got.dtype == want.dtype and np.array_equal(got, want)
+
+
+def test_design_matrix_one_hot_equals_get_dummies():
+    col = pd.Series(["b", None, "a", "Z", "b", "_x", None, "a"], dtype=object)
+    design = concept._design_matrix(
+        pd.DataFrame({"c": col}), [FeatureInfo("c", "categorical", "psi")]
+    )
+    text = col.where(col.notna(), "(missing)").astype(str)
+    assert np.array_equal(design, pd.get_dummies(text).to_numpy(dtype=float))
+
+
+def test_fit_logistic_finds_scikit_learns_optimum():
+    """The Newton fit is LogisticRegression's estimator: at a tight tolerance scikit-learn
+    reaches the same coefficients (also with a one-hot block and on separable data)."""
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(12)
+    n = 140
+    x = np.hstack([rng.normal(size=(n, 6)), np.eye(18)[rng.integers(0, 18, n)]])
+    noisy = rng.random(n) < 1 / (1 + np.exp(-(x[:, 0] - 0.5)))
+    for y, c in ((noisy, 1.0), (noisy, 0.1), (x[:, 1] > 0, 1.0)):  # the last is separable
+        theta = concept.fit_logistic(x, y, c)
+        sk = LogisticRegression(C=c, tol=1e-10, max_iter=100_000).fit(x, y)
+        assert np.allclose(theta[:-1], sk.coef_[0], atol=2e-5)
+        assert theta[-1] == pytest.approx(sk.intercept_[0], abs=2e-5)
+
+
+def _relation_frame(rng, n: int, moved: float) -> pd.DataFrame:
+    """Production learned "x drives the target"; `moved` adds z's part in the real relation."""
+    x, z = rng.normal(size=n), rng.normal(size=n)
+    actual = (rng.random(n) < 1 / (1 + np.exp(-2 * (x + moved * z)))).astype(float)
+    return pd.DataFrame(
+        {
+            "x": x,
+            "z": z,
+            "c": rng.choice([f"k{i}" for i in range(18)], n),
+            "prediction": 1 / (1 + np.exp(-2 * x)),
+            "actual_value": actual,
+        }
+    )
+
+
+def test_surrogate_false_alarms_and_detection_over_seeds():
+    """Windows of 165 and 500 labels over 20 seeds: no flag while the relation holds; a
+    changed relation flagged (every time when z weighs like x, mostly when half as much).
+    Same counts as with scikit-learn's lbfgs fit (checked when the Newton fit came in)."""
+    feats = [
+        FeatureInfo("x", "numeric", "wasserstein"),
+        FeatureInfo("z", "numeric", "ks"),
+        FeatureInfo("c", "categorical", "psi"),
+    ]
+    config = DriftConfig()
+
+    def flags(n: int, moved: float) -> int:
+        found = 0
+        for seed in range(20):
+            frame = _relation_frame(np.random.default_rng([seed, n]), n, moved)
+            res = concept.surrogate_check(frame, feats, "binary_classification", config, seed)
+            found += res.severity not in (None, "none")
+        return found
+
+    assert flags(165, 0.0) == 0 and flags(500, 0.0) == 0
+    assert flags(165, 1.0) == 20 and flags(500, 1.0) == 20
+    assert flags(500, 0.5) >= 15
+
+
 def test_regression_and_multiclass_concept_checks():
     rng = np.random.default_rng(10)
     n = 600

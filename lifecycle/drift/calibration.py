@@ -127,10 +127,10 @@ def window_results(con, config: DriftConfig, reference: dict) -> list:
     """Every graded result of the window in table `cur` against table `ref`; `reference`
     keeps what is computed once per reference (atoms, quality profile)."""
     results = univariate_drift(
-        con, "ref", "cur", FEATURES, config, atoms_cache=reference.setdefault("features", {})
+        con, "ref", "cur", FEATURES, config, ref_cache=reference.setdefault("features", {})
     )
     results += prediction_drift(
-        con, "ref", "cur", config, classifier=True, atoms_cache=reference.setdefault("pred", {})
+        con, "ref", "cur", config, classifier=True, ref_cache=reference.setdefault("pred", {})
     )
     if "profile" not in reference:
         reference["profile"] = reference_profile(con, Sql("SELECT * FROM ref"), "ref", FEATURES)

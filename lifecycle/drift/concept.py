@@ -19,8 +19,10 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
+from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
+from sklearn.model_selection import KFold, StratifiedKFold
 
 from lifecycle.drift.config import DriftConfig, FeatureInfo
 from lifecycle.drift.results_model import CheckResult, clean, insufficient
@@ -32,6 +34,7 @@ METRIC = {
     "regression": "mae",
 }
 FOLDS = 5
+NEWTON_STEPS, NEWTON_TOL = 100, 1e-9  # fit_logistic: at most this many steps; stop below this
 
 
 # -- metrics with bootstrap weights ------------------------------------------------------
@@ -260,7 +263,9 @@ def _design_matrix(frame: pd.DataFrame, features) -> np.ndarray:
             parts.append(((x - x.mean()) / sd if sd > 0 else x * 0)[:, None])
         else:
             text = col.astype(object).where(col.notna(), "(missing)").astype(str)
-            parts.append(pd.get_dummies(text).to_numpy(dtype=float))
+            # pd.get_dummies' matrix (sorted categories) at a fifth of its cost
+            categories, codes = np.unique(text.to_numpy(dtype=object), return_inverse=True)
+            parts.append(np.eye(len(categories))[codes])
     return np.hstack(parts)
 
 
@@ -269,9 +274,65 @@ def _surrogate_predictions(frame, features, task, seed) -> np.ndarray:
     y = _labels(frame, task).to_numpy()
     if task == "regression":
         cv = KFold(FOLDS, shuffle=True, random_state=seed)
-        return cross_val_predict(Ridge(alpha=1.0), x, y.astype(float), cv=cv)
-    model = LogisticRegression(max_iter=1000)
+        return _out_of_fold(Ridge(alpha=1.0), x, y.astype(float), cv, "predict")
     cv = StratifiedKFold(FOLDS, shuffle=True, random_state=seed)
     if task == "binary_classification":
-        return cross_val_predict(model, x, y, cv=cv, method="predict_proba")[:, 1]
-    return cross_val_predict(model, x, y, cv=cv).astype(str)
+        positive = y == np.max(y)  # predict_proba's second column: the larger label
+        out = np.empty(len(y))
+        for train, test in cv.split(x, y):
+            out[test] = _logistic_scores(x[test], fit_logistic(x[train], positive[train]))
+        return out
+    model = LogisticRegression(max_iter=1000)
+    return _out_of_fold(model, x, y, cv, "predict").astype(str)
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, c: float = 1.0) -> np.ndarray:
+    """Coefficients (intercept last) of L2-penalised logistic regression, scikit-learn's
+    LogisticRegression(C=c) objective: sum of log-losses + ||w||^2 / (2 c), the intercept
+    unpenalised. Solved by Newton's method with step halving: on a few hundred rows and
+    a few dozen columns it converges in about 8 steps of one small linear solve each, where
+    lbfgs through scikit-learn spent ~10 ms a fit in per-iteration overhead. The objective
+    is strictly convex, so both find the same optimum (lbfgs to its tolerance, 1e-4)."""
+    xa = np.hstack([x, np.ones((len(x), 1))])
+    target = np.asarray(y, dtype=float)
+    ridge = np.full(xa.shape[1], 1.0 / c)
+    ridge[-1] = 0.0
+
+    def objective(theta):
+        z = xa @ theta
+        return np.sum(np.logaddexp(0.0, z) - target * z) + 0.5 * np.dot(ridge * theta, theta)
+
+    theta = np.zeros(xa.shape[1])
+    value = objective(theta)
+    for _ in range(NEWTON_STEPS):
+        p = expit(xa @ theta)
+        gradient = xa.T @ (p - target) + ridge * theta
+        hessian = (xa.T * (p * (1.0 - p))) @ xa + np.diag(ridge)
+        step = np.linalg.solve(hessian, gradient)
+        for _ in range(30):  # halve until the objective does not grow
+            new_value = objective(theta - step)
+            if new_value <= value:
+                break
+            step = step / 2
+        theta, value = theta - step, new_value
+        if np.max(np.abs(step)) < NEWTON_TOL:
+            break
+    return theta
+
+
+def _logistic_scores(x: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    return expit(x @ theta[:-1] + theta[-1])
+
+
+def _out_of_fold(model, x: np.ndarray, y: np.ndarray, cv, method: str) -> np.ndarray:
+    """Each row predicted by the model fitted on the other folds: the same fits and numbers
+    as scikit-learn's cross_val_predict, without its per-call overhead (a fifth of the
+    check's time on windows of a few hundred rows). Every training fold holds every class
+    (the caller requires FOLDS rows of each), so predict_proba's columns always align."""
+    out = None
+    for train, test in cv.split(x, y):
+        predicted = getattr(clone(model).fit(x[train], y[train]), method)(x[test])
+        if out is None:
+            out = np.empty((len(y), *predicted.shape[1:]), dtype=predicted.dtype)
+        out[test] = predicted
+    return out

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -29,14 +30,16 @@ from lifecycle.drift.results_model import (
 from lifecycle.drift.severity import grade, response
 from lifecycle.drift.windows import (
     SqlTwoSample,
-    category_counts,
+    category_counts_of,
+    merge_value_counts,
     numeric_moments,
     pooled_std,
+    value_counts_of,
 )
 from lifecycle.store import Store, quote_ident
 
 # Bump when a change to the computations alters stored results: windows are recomputed.
-ENGINE_VERSION = 2  # 2: severity graded beyond the chance level (noise.py)
+ENGINE_VERSION = 3  # 2: severity graded beyond the chance level (noise.py); 3: exact logistic fit
 
 
 # -- univariate ---------------------------------------------------------------------
@@ -52,27 +55,25 @@ def univariate_drift(
     check: str = "data_drift",
     correct: bool = True,
     context: dict | None = None,
-    atoms_cache: dict | None = None,
+    ref_cache: dict | None = None,
 ) -> list[CheckResult]:
     """Test every feature of two sample tables; verdicts use BH over the features if `correct`.
 
     `context` (e.g. row counts before sampling) is copied into each result's details;
-    `atoms_cache` keeps the reference's atoms when the reference is the same every window.
+    `ref_cache` keeps the reference's summaries when the reference is the same every window.
     """
     numeric = [f.name for f in features if f.type == "numeric"]
-    moments_ref = numeric_moments(cur, ref_table, numeric)
-    moments_cur = numeric_moments(cur, cur_table, numeric)
-    atoms = reference_atoms(cur, ref_table, numeric, atoms_cache)
+    categorical = [f.name for f in features if f.type != "numeric"]
+    ref = reference_summary(cur, ref_table, numeric, categorical, ref_cache)
+    current = sample_summary(cur, cur_table, numeric, categorical, ref)
     results = []
     for f in features:
         if f.type == "numeric":
-            res = numeric_drift(
-                cur, ref_table, cur_table, f, moments_ref[f.name], moments_cur[f.name], config
-            )
-            reference = atoms[f.name]
+            res = numeric_drift(cur, ref_table, cur_table, f, ref, current, config)
+            reference = ref.atoms[f.name]
         else:
-            ref_counts = category_counts(cur, ref_table, f.name)
-            res = categorical_drift(ref_counts, category_counts(cur, cur_table, f.name), f, config)
+            ref_counts = ref.categories[f.name]
+            res = categorical_drift(ref_counts, current.categories[f.name], f, config)
             reference = noise.categorical_atoms(ref_counts) if ref_counts else None
         if res.status == OK and reference is not None:
             attach_chance_level(res, reference, config)
@@ -84,10 +85,55 @@ def univariate_drift(
     return results
 
 
+@dataclass
+class SampleSummary:
+    """What the univariate tests read from one sample table, fetched a few queries at once."""
+
+    moments: dict[str, dict]  # numeric column -> numeric_moments
+    categories: dict[str, dict[str, int]]  # categorical column -> value counts
+    values: dict[str, tuple]  # numeric column -> value counts, where few enough (see below)
+    atoms: dict[str, noise.Atoms | None] = field(default_factory=dict)  # reference only
+
+
+def reference_summary(cur, table, numeric, categorical, cache: dict | None) -> SampleSummary:
+    """The reference's summary, kept in `cache` (if given) for the next windows."""
+    if cache is not None and "summary" in cache:
+        return cache["summary"]
+    moments = numeric_moments(cur, table, numeric)
+    # whole value counts pay off only where the ECDF walk would fetch them at once
+    few = [c for c in numeric if moments[c]["n"] <= ecdf.LEAF_VALUES]
+    summary = SampleSummary(
+        moments,
+        category_counts_of(cur, table, categorical),
+        value_counts_of(cur, table, few),
+        reference_atoms(cur, table, numeric),
+    )
+    if cache is not None:
+        cache["summary"] = summary
+    return summary
+
+
+def sample_summary(cur, table, numeric, categorical, ref: SampleSummary) -> SampleSummary:
+    """The current sample's summary; value counts of the columns whose two samples
+    together hold at most ecdf.LEAF_VALUES values (the walk reads those whole)."""
+    moments = numeric_moments(cur, table, numeric)
+    few = [c for c in ref.values if moments[c]["n"] + ref.moments[c]["n"] <= ecdf.LEAF_VALUES]
+    return SampleSummary(
+        moments, category_counts_of(cur, table, categorical), value_counts_of(cur, table, few)
+    )
+
+
 def numeric_drift(
-    cur, ref_table: str, cur_table: str, f: FeatureInfo, m_ref: dict, m_cur: dict, config
+    cur,
+    ref_table: str,
+    cur_table: str,
+    f: FeatureInfo,
+    ref: SampleSummary,
+    current: SampleSummary,
+    config,
 ) -> CheckResult:
     """KS test, Wasserstein, PSI and JS of one numeric column (verdict applied later)."""
+    m_ref, m_cur = ref.moments[f.name], current.moments[f.name]
     n_ref, n_cur = m_ref["n"], m_cur["n"]
     reason = _too_little(n_ref, n_cur, config.min_rows)
     if reason is None and m_ref["min"] == m_ref["max"] == m_cur["min"] == m_cur["max"]:
@@ -97,7 +143,10 @@ def numeric_drift(
             "data_drift", f.name, reason, n_reference=n_ref, n_current=n_cur, method=f.method
         )
     lo, hi = min(m_ref["min"], m_cur["min"]), max(m_ref["max"], m_cur["max"])
-    source = SqlTwoSample(cur, ref_table, cur_table, f.name, lo, hi)
+    whole = None
+    if f.name in current.values:
+        whole = merge_value_counts(ref.values[f.name], current.values[f.name])
+    source = SqlTwoSample(cur, ref_table, cur_table, f.name, lo, hi, whole)
     summary = ecdf.exact_summary(source, n_ref, n_cur, config.quantile_bins)
     comp = stats.compare_numeric(
         summary,
@@ -216,17 +265,11 @@ def _too_little(n_ref: int, n_cur: int, min_rows: int) -> str | None:
     return None
 
 
-def reference_atoms(
-    cur, ref_table: str, columns: list[str], cache: dict | None = None
-) -> dict[str, noise.Atoms | None]:
+def reference_atoms(cur, ref_table: str, columns: list[str]) -> dict[str, noise.Atoms | None]:
     """Each numeric column's reference distribution as at most `noise.MAX_ATOMS` equally
-    weighted order statistics (SQL): the input of the chance-level simulation. `cache`
-    (column -> atoms) is for a reference that stays the same across windows."""
+    weighted order statistics (SQL): the input of the chance-level simulation."""
     out = {}
     for c in columns:
-        if cache is not None and c in cache:
-            out[c] = cache[c]
-            continue
         q = quote_ident(c)
         values = cur.execute(
             f"SELECT list(x ORDER BY x) FROM (SELECT {q} AS x, "
@@ -236,8 +279,6 @@ def reference_atoms(
             [noise.MAX_ATOMS, noise.MAX_ATOMS],
         ).fetchall()[0][0]
         out[c] = noise.numeric_atoms(values) if values else None
-        if cache is not None:
-            cache[c] = out[c]
     return out
 
 
@@ -288,7 +329,7 @@ def prediction_drift(
     config: DriftConfig,
     *,
     classifier: bool,
-    atoms_cache: dict | None = None,
+    ref_cache: dict | None = None,
 ) -> list[CheckResult]:
     """The score/value distribution and, for classifiers, the predicted-class mix."""
     subjects = [FeatureInfo("prediction", "numeric", "wasserstein")]
@@ -302,38 +343,50 @@ def prediction_drift(
         config,
         check="prediction_drift",
         correct=False,
-        atoms_cache=atoms_cache,
+        ref_cache=ref_cache,
     )
 
 
 # -- storing ------------------------------------------------------------------------
 
-COLUMNS = (
-    "model_name",
-    "model_version",
-    "variant",
-    "grain",
-    "window_start",
-    "window_end",
-    "reference_kind",
-    "check_name",
-    "subject",
-    "layer",
-    "method",
-    "statistic",
-    "p_value",
-    "p_adjusted",
-    "effect_size",
-    "threshold",
-    "severity",
-    "response",
-    "n_reference",
-    "n_current",
-    "status",
-    "details",
-    "input_version",
-    "computed_at",
-)
+COLUMNS = {  # stored column -> SQL type of the values bound for it
+    "model_name": "VARCHAR",
+    "model_version": "VARCHAR",
+    "variant": "VARCHAR",
+    "grain": "VARCHAR",
+    "window_start": "TIMESTAMPTZ",
+    "window_end": "TIMESTAMPTZ",
+    "reference_kind": "VARCHAR",
+    "check_name": "VARCHAR",
+    "subject": "VARCHAR",
+    "layer": "VARCHAR",
+    "method": "VARCHAR",
+    "statistic": "DOUBLE",
+    "p_value": "DOUBLE",
+    "p_adjusted": "DOUBLE",
+    "effect_size": "DOUBLE",
+    "threshold": "DOUBLE",
+    "severity": "VARCHAR",
+    "response": "VARCHAR",
+    "n_reference": "BIGINT",
+    "n_current": "BIGINT",
+    "status": "VARCHAR",
+    "details": "VARCHAR",  # JSON text; the column's type casts it
+    "input_version": "BIGINT",
+}
+# what identifies a stored group of checks: everything in the primary key but the subject
+GROUP_KEY = ("model_name", "model_version", "variant", "grain", "window_start",
+             "reference_kind", "check_name")  # fmt: skip
+
+
+@dataclass
+class ResultGroup:
+    """The results of some `checks` of one window, replacing whatever was stored for them."""
+
+    window: object  # windows.Window
+    checks: Sequence[str]
+    input_version: int
+    results: Sequence[CheckResult]
 
 
 def store_results(
@@ -345,33 +398,46 @@ def store_results(
     results: Sequence[CheckResult],
 ) -> int:
     """Replace the stored results of `checks` for one window with `results`, in one transaction."""
-    unknown = sorted({r.check for r in results} - set(checks))
-    if unknown:
-        raise ValueError(f"results for checks {unknown} were not declared in {list(checks)}")
-    rows = [_row(window, reference_kind, input_version, r) for r in results]
-    placeholders = ", ".join(["?"] * (len(COLUMNS) - 1)) + ", now()"
+    return store_groups(
+        store, reference_kind, [ResultGroup(window, checks, input_version, results)]
+    )
+
+
+def store_groups(store: Store, reference_kind: str, groups: Sequence[ResultGroup]) -> int:
+    """Replace the stored results of several groups in one transaction and two statements
+    (one per row or per window costs a statement's overhead each). Returns rows written."""
+    keys, rows = [], []
+    for g in groups:
+        unknown = sorted({r.check for r in g.results} - set(g.checks))
+        if unknown:
+            raise ValueError(f"results for checks {unknown} were not declared in {list(g.checks)}")
+        w = g.window
+        keys += [[w.model, w.version, w.variant, w.grain, w.start, reference_kind, c]
+                 for c in g.checks]  # fmt: skip
+        rows += [_row(w, reference_kind, g.input_version, r) for r in g.results]
     with store.write_lock(), store.transaction() as cur:
-        cur.execute(
-            "DELETE FROM monitor_results WHERE model_name = ? AND model_version = ? "
-            "AND variant = ? AND grain = ? AND window_start = ? AND reference_kind = ? "
-            "AND list_contains(?, check_name)",
-            [
-                window.model,
-                window.version,
-                window.variant,
-                window.grain,
-                window.start,
-                reference_kind,
-                list(checks),
-            ],
-        )
-        if rows:  # one multi-row statement: executemany runs one INSERT per row
-            values = ", ".join([f"({placeholders})"] * len(rows))
-            cur.execute(
-                f"INSERT INTO monitor_results ({', '.join(COLUMNS)}) VALUES {values}",
-                [v for row in rows for v in row],
-            )
+        if keys:
+            _delete_groups(cur, keys)
+        if rows:
+            _insert_rows(cur, rows)
     return len(rows)
+
+
+def _delete_groups(cur, keys: list[list]) -> None:
+    columns = [list(c) for c in zip(*keys, strict=True)]
+    select = ", ".join(f"unnest(?::{COLUMNS[c]}[]) AS {c}" for c in GROUP_KEY)
+    match = " AND ".join(f"r.{c} = k.{c}" for c in GROUP_KEY)
+    cur.execute(f"DELETE FROM monitor_results r USING (SELECT {select}) k WHERE {match}", columns)
+
+
+def _insert_rows(cur, rows: list[list]) -> None:
+    """All rows in one INSERT: one list parameter per column, zipped by unnest."""
+    columns = [list(c) for c in zip(*rows, strict=True)]
+    select = ", ".join(f"unnest(?::{t}[])" for t in COLUMNS.values())
+    cur.execute(
+        f"INSERT INTO monitor_results ({', '.join(COLUMNS)}, computed_at) SELECT {select}, now()",
+        columns,
+    )
 
 
 def _row(window, reference_kind: str, input_version: int, r: CheckResult) -> list:

@@ -49,15 +49,11 @@ def encode(frames: Sequence[pd.DataFrame], features: Sequence[FeatureInfo]) -> l
     return out
 
 
-def domain_classifier(
-    ref: pd.DataFrame,
-    cur: pd.DataFrame,
-    features: Sequence[FeatureInfo],
-    config: DriftConfig,
-    seed: int,
-) -> CheckResult:
-    """Cross-validated AUC of reference-vs-current, its p-value, severity and drivers."""
-    n_ref, n_cur = len(ref), len(cur)
+def too_few_rows(
+    n_ref: int, n_cur: int, features: Sequence[FeatureInfo], config: DriftConfig
+) -> CheckResult | None:
+    """The insufficient-data result when the samples (of these sizes) cannot be compared;
+    callers can ask before fetching them."""
     need = config.multivariate_min_rows
     if not features:
         return insufficient("multivariate_drift", "all_features", "the model has no features")
@@ -70,6 +66,21 @@ def domain_classifier(
             n_current=n_cur,
             method="domain_auc",
         )
+    return None
+
+
+def domain_classifier(
+    ref: pd.DataFrame,
+    cur: pd.DataFrame,
+    features: Sequence[FeatureInfo],
+    config: DriftConfig,
+    seed: int,
+) -> CheckResult:
+    """Cross-validated AUC of reference-vs-current, its p-value, severity and drivers."""
+    n_ref, n_cur = len(ref), len(cur)
+    too_few = too_few_rows(n_ref, n_cur, features, config)
+    if too_few is not None:
+        return too_few
     x_ref, x_cur = encode([ref, cur], features)
     x = np.vstack([x_ref, x_cur])
     y = np.r_[np.zeros(n_ref), np.ones(n_cur)]

@@ -445,10 +445,9 @@ def spec_labelled_relation(model: str, version: str, features: list[str]) -> Sql
     return Sql(text, params)
 
 
-def materialise(cur, table: str, relation: Sql) -> int:
-    """Temp table `table` from a relation; returns its row count."""
+def materialise(cur, table: str, relation: Sql) -> None:
+    """Temp table `table` from a relation."""
     relation.execute(cur, f"CREATE OR REPLACE TEMP TABLE {table} AS ")
-    return int(cur.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
 
 
 def drop(cur, *tables: str) -> None:
@@ -486,11 +485,56 @@ def pooled_std(a: dict, b: dict) -> float:
 
 
 def category_counts(cur, table: str, column: str) -> dict[str, int]:
-    q = quote_ident(column)
-    rows = cur.execute(
-        f"SELECT {q}, count(*) FROM {table} WHERE {q} IS NOT NULL GROUP BY 1 ORDER BY 1"
-    ).fetchall()
-    return {str(k): int(n) for k, n in rows}
+    return category_counts_of(cur, table, [column])[column]
+
+
+def category_counts_of(cur, table: str, columns: list[str]) -> dict[str, dict[str, int]]:
+    """Per column, each non-null value (as text, in the column's own sort order) and its
+    count: one query for all columns, each column keeping its own type."""
+    if not columns:
+        return {}
+    parts = []
+    for c in columns:
+        q = quote_ident(c)
+        parts.append(
+            "(SELECT list({'k': k, 'n': n} ORDER BY k) FROM "
+            f"(SELECT {q} AS k, count(*) AS n FROM {table} WHERE {q} IS NOT NULL GROUP BY 1))"
+        )
+    row = cur.execute(f"SELECT {', '.join(parts)}").fetchall()[0]
+    return {
+        c: {str(item["k"]): int(item["n"]) for item in (pairs or [])}
+        for c, pairs in zip(columns, row, strict=True)
+    }
+
+
+def value_counts_of(cur, table: str, columns: list[str]) -> dict[str, tuple]:
+    """Per numeric column, its distinct non-null values (ascending, as doubles) and their
+    counts: one query for all columns."""
+    if not columns:
+        return {}
+    branches = " UNION ALL ".join(
+        f"SELECT {i} AS i, CAST({quote_ident(c)} AS DOUBLE) AS x FROM {table} "
+        f"WHERE {quote_ident(c)} IS NOT NULL"
+        for i, c in enumerate(columns)
+    )
+    res = cur.execute(
+        f"SELECT i, x, count(*) AS n FROM ({branches}) GROUP BY ALL ORDER BY i, x"
+    ).fetchnumpy()
+    i = np.asarray(res["i"], dtype=np.int64)
+    x, n = np.asarray(res["x"], dtype=float), np.asarray(res["n"], dtype=np.int64)
+    return {c: (x[i == k], n[i == k]) for k, c in enumerate(columns)}
+
+
+def merge_value_counts(ref: tuple, cur: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(values, reference counts, current counts) over the union of two samples' values:
+    what `SqlTwoSample.value_counts` returns for the whole range."""
+    values = np.union1d(ref[0], cur[0])
+    counts = []
+    for v, n in (ref, cur):
+        full = np.zeros(len(values), dtype=np.int64)
+        full[np.searchsorted(values, v)] = n
+        counts.append(full)
+    return values, counts[0], counts[1]
 
 
 def sample_rows(cur, table: str, columns: list[str], limit: int, seed: int, where: str = ""):
@@ -509,8 +553,12 @@ def sample_rows(cur, table: str, columns: list[str], limit: int, seed: int, wher
 class SqlTwoSample:
     """One numeric column of two sample tables, binned and counted by DuckDB."""
 
-    def __init__(self, cur, ref_table: str, cur_table: str, column: str, lo: float, hi: float):
-        self.cur = cur
+    def __init__(
+        self, cur, ref_table: str, cur_table: str, column: str, lo: float, hi: float,
+        whole: tuple | None = None,
+    ):  # fmt: skip
+        """`whole`: the value counts of the whole range if already known (merge_value_counts)."""
+        self.cur, self.whole = cur, whole
         q = quote_ident(column)
         self.union = (
             f"SELECT 0 AS side, {q} AS x FROM {ref_table} WHERE {q} IS NOT NULL "
@@ -564,6 +612,8 @@ class SqlTwoSample:
         )
 
     def value_counts(self, parent_scale: float, parent_keys):
+        if parent_scale <= 1 and self.whole is not None:
+            return self.whole
         scale = max(parent_scale, 1.0)
         inner, params = self._filtered(scale, 1.0, [])
         if parent_scale > 1:
