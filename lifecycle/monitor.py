@@ -432,8 +432,9 @@ class _Runner:
             found = reference_models.version_models(
                 self.cur, model, ctx.version, ctx.model_task, ctx.config.features
             )
-            with self.store.write_lock(), self.store.transaction() as cur:
-                reference_models.store_profile(cur, model, ctx.version, found.profile)
+            if reference_models.stored_profile(self.cur, model, ctx.version) is None:
+                with self.store.write_lock(), self.store.transaction() as cur:
+                    reference_models.store_profile(cur, model, ctx.version, found.profile)
             self.models[ctx.version] = found
         return self.models[ctx.version]
 

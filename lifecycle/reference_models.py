@@ -68,8 +68,10 @@ def _fit(cur, model: str, version: str, task, features) -> VersionModels:
     else:
         right = (labelled["predicted_label"] == labelled["actual_label"]).astype(float)
         estimator = estimation.fit_classifier(task.task, labelled["prediction"], right)
-    everything = spec_relation(model, version, names).execute(cur).df()
-    profile = importance.profile(everything, [(f.name, f.type) for f in features])
+    profile = stored_profile(cur, model, version)
+    if profile is None:
+        everything = spec_relation(model, version, names).execute(cur).df()
+        profile = importance.profile(everything, [(f.name, f.type) for f in features])
     return VersionModels(
         task=task.task,
         positive=task.positive,
@@ -223,6 +225,22 @@ def with_impact(
             )
         out.append(replace(r, details=details, response=response))
     return out
+
+
+def stored_profile(cur, model: str, version: str) -> importance.Profile | None:
+    """The profile an earlier run stored (a version's reference never changes), or None."""
+    rows = cur.execute(
+        "SELECT feature, share, fidelity, method, reason FROM feature_importance "
+        "WHERE model_name = ? AND model_version = ? ORDER BY feature",
+        [model, version],
+    ).fetchall()
+    if not rows:
+        return None
+    fidelity, method, reason = rows[0][2], rows[0][3], rows[0][4]
+    shares = {feature: share for feature, share, *_ in rows if feature is not None}
+    return importance.Profile(
+        bool(shares), shares=shares, fidelity=fidelity, reason=reason, method=method
+    )
 
 
 def store_profile(cur, model: str, version: str, profile: importance.Profile) -> None:
