@@ -16,6 +16,8 @@ from typing import Any
 
 import pandas as pd
 
+from lifecycle import catalog
+from lifecycle.drift.config import DriftConfigError, drift_config
 from lifecycle.drift.severity import severity_rank
 from lifecycle.store import Store
 
@@ -38,6 +40,7 @@ class StoredProfile:
     method: str
     reason: str | None
     computed_at: Any
+    min_share: float | None = None  # [drift] min_importance: drift below it is "investigate"
 
     def share(self, feature: str) -> float | None:
         match = self.shares.loc[self.shares["feature"] == feature, "share"]
@@ -60,6 +63,12 @@ def importance_profile(store: Store, model: str, version: str) -> StoredProfile 
     )
     if frame.empty:
         return None
+    with store.cursor() as cur:
+        spec = catalog.version_spec(cur, model, version)
+    try:
+        min_share = drift_config(spec).min_importance
+    except DriftConfigError:  # shown without the line; monitoring names the problem
+        min_share = None
     first = frame.iloc[0]
     shares = frame.loc[frame["feature"].notna(), ["feature", "share"]].reset_index(drop=True)
     return StoredProfile(
@@ -71,6 +80,7 @@ def importance_profile(store: Store, model: str, version: str) -> StoredProfile 
         method=str(first["method"]),
         reason=None if pd.isna(first["reason"]) else str(first["reason"]),
         computed_at=first["computed_at"],
+        min_share=min_share,
     )
 
 
@@ -191,15 +201,17 @@ def impact_lines(evidence: dict) -> list[str]:
     share = number(evidence.get("importance"))
     if share is None:
         return []
-    lines = [f"The model gives this feature {share:.1%} of its importance."]
+    capped = evidence.get("response_capped")
+    if isinstance(capped, str) and capped:  # it names the share and the cap already
+        lines = [f"{capped[0].upper()}{capped[1:]}."]
+    else:
+        lines = [f"The model gives this feature {share:.1%} of its importance."]
     impact = number(evidence.get("impact"))
     if impact is not None:
         lines.append(
-            f"Impact {impact:.3g} (importance x effect / the method's significant threshold; "
+            f"Impact {impact:.2f} (importance x effect / the method's significant threshold; "
             "1 = a significant shift of the model's only input)."
         )
-    if capped := evidence.get("response_capped"):
-        lines.append(f"Response capped: {capped}.")
     return lines
 
 
