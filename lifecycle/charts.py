@@ -949,9 +949,13 @@ def importance_figure(
     )
     if min_share is not None and min_share > 0:
         _vline(fig, min_share, f"{min_share:.0%}: drift below is 'investigate'", "#888", "dash")
-    fig.update_xaxes(tickformat=".0%", range=[0, min(1.0, float(frame["share"].max()) * 1.2 + 0.05)])
+    fig.update_xaxes(
+        tickformat=".0%", range=[0, min(1.0, float(frame["share"].max()) * 1.2 + 0.05)]
+    )
     fig.update_layout(hovermode="closest", showlegend=False)
-    return _layout(
+    fig = _layout(
         fig, title, "share of the model's importance", "feature",
-        height=max(220, 90 + 30 * len(frame)),
+        height=max(280, 130 + 36 * len(frame)),
     )  # fmt: skip
+    fig.update_layout(margin={**MARGIN, "t": 70})  # no legend above the bars
+    return fig

@@ -139,7 +139,8 @@ def impact_ranking(stored: pd.DataFrame) -> pd.DataFrame:
         ["_impact", "_rank", "windows_flagged", "effect_size"], ascending=False, kind="stable"
     )
     peak["capped"] = pd.Series(  # object dtype: a missing reason stays None, never NaN
-        [c if isinstance(c, str) else None for c in peak["capped"]], index=peak.index,
+        [c if isinstance(c, str) else None for c in peak["capped"]],
+        index=peak.index,
         dtype=object,
     )
     return peak[RANKING_COLUMNS].reset_index(drop=True)

@@ -110,10 +110,12 @@ def _impact_ranking() -> None:
             "importance": ranking["importance"],
             "impact": ranking["impact"],
             "severity": ranking["severity"],
-            "effect": [f"{m} {e:.3g}" for m, e in zip(ranking["method"], ranking["effect_size"],
-                                                      strict=True)],  # fmt: skip
+            "effect": [
+                f"{m} {e:.3g}"
+                for m, e in zip(ranking["method"], ranking["effect_size"], strict=True)
+            ],
             "response": [
-                f"{r} (capped: little importance)" if c else r
+                f"{r} (capped)" if c else r
                 for r, c in zip(ranking["response"], ranking["capped"], strict=True)
             ],
             "windows": ranking["windows_flagged"],
@@ -126,10 +128,12 @@ def _impact_ranking() -> None:
     event = st.dataframe(
         table, hide_index=True, width="stretch", on_select="rerun",
         selection_mode="single-row", key=f"impact_ranking-{picks}",
-        height=min(35 * len(table) + 40, 320),
+        height=min(35 * (len(table) + 1) + 3, 320),
         column_config={
+            "feature": st.column_config.TextColumn("feature", pinned=True),
             "importance": st.column_config.ProgressColumn(
-                "importance", format="percent", min_value=0.0, max_value=1.0,
+                "importance", format="percent", min_value=0.0, max_value=1.0, width="small",
+                color="#1f77b4",
                 help="The feature's share of the model's importance (permutation importance "
                      "of a proxy of this version's predictions, computed from its reference)"),
             "impact": st.column_config.NumberColumn(
@@ -137,7 +141,12 @@ def _impact_ranking() -> None:
                 help="importance x effect / the method's significant threshold, at the "
                      "feature's highest-impact window (1 = a significant shift of the "
                      "model's only input)"),
-            "windows": st.column_config.NumberColumn("windows flagged"),
+            "severity": st.column_config.TextColumn("severity", width="small"),
+            "response": st.column_config.TextColumn(
+                "response", help="(capped): the feature has less of the model's importance "
+                "than [drift] min_importance, so the response is investigate at most"),
+            "windows": st.column_config.NumberColumn(
+                "windows", width="small", help="windows flagged in the period"),
         },
     )  # fmt: skip
     rows = event.selection.rows if event is not None else []

@@ -226,7 +226,6 @@ def _importance_section(profile: drift_impact.StoredProfile | None) -> None:
     )
 
 
-
 pack = _pack(model, version, data_version(), revision_key)
 if pack.get("canary"):
     rec = pack["canary"]

@@ -4,7 +4,6 @@ shifted by 2d, and the unimportant one's response is "investigate" (its alert a 
 
 from __future__ import annotations
 
-import json
 import textwrap
 
 import numpy as np
@@ -214,8 +213,9 @@ def test_ranking_by_severity_orders_by_grade_then_windows_flagged():
             "effect_size": [0.2, 0.4, 0.1, 0.01, 0.5],
             "response": ["enhanced monitoring", "retrain", "investigate", "no action", "retrain"],
             "details": [{}, {}, {}, {}, {}],
-            "window_start": pd.to_datetime(["2026-03-01", "2026-03-01", "2026-03-02",
-                                            "2026-03-01", "2026-03-02"], utc=True),  # fmt: skip
+            "window_start": pd.to_datetime(
+                ["2026-03-01", "2026-03-01", "2026-03-02", "2026-03-01", "2026-03-02"], utc=True
+            ),
         }
     )
     ranking = drift_impact.impact_ranking(stored)
@@ -238,7 +238,7 @@ def test_the_drift_page_ranks_by_impact_and_shows_the_importance(scoring, monkey
     assert list(ranking["feature"]) == [IMPORTANT, UNIMPORTANT]
     assert ranking["importance"].iloc[0] > 0.5 and ranking["importance"].iloc[1] < 0.05
     assert ranking["impact"].iloc[0] > ranking["impact"].iloc[1]
-    assert ranking["response"].tolist() == ["retrain", "investigate (capped: little importance)"]
+    assert ranking["response"].tolist() == ["retrain", "investigate (capped)"]
     assert any("by impact" in m.value for m in at.markdown)
     assert not at.info  # a valid profile: no note
     # the grid: drifting features in impact order, then the rest; labels carry the share
