@@ -301,3 +301,14 @@ def test_the_alert_shows_importance_and_impact(scoring, monkeypatch):
     assert inbox.loc[alert_id, "importance"] < 0.05
     (line,) = [m.value for m in at.markdown if m.value.startswith("**Drift impact:**")]
     assert "investigate rather than retrain" in line and "Impact 0." in line
+
+
+def test_the_weekly_review_page_lists_drifting_features_by_impact(scoring, monkeypatch):
+    from tests.test_pages_monitoring import open_page
+
+    at = open_page(scoring, monkeypatch, "pages/weekly_review.py", compute=False, week="2026-W10")
+    texts = [m.value for m in at.markdown]
+    assert "**Drifting features this week (2), by impact (importance x effect)**" in texts
+    (items,) = [t for t in texts if t.startswith(f"- {IMPORTANT}: ")]
+    assert items.index(f"- {IMPORTANT}") < items.index(f"- {UNIMPORTANT}")
+    assert "% of importance" in items and "investigate (capped" in items
