@@ -49,9 +49,11 @@ def test_the_impact_ranking_is_visible(scoring_db, width):
             assert f"{IMPORTANT} in 2026-03-03" in main.inner_text()  # opened on it
             screenshot(page, f"impact-1-drift-ranking-{width}")
 
-            # the unimportant feature's finding says why its response is investigate
-            page.goto(f"{url}/drift?model=scoring&from=2026-03-02&to=2026-03-03"
-                      f"&feature={UNIMPORTANT}&window=2026-03-03T00:00")  # fmt: skip
+            # a click on the second ranked feature opens its finding, which says why its
+            # response is investigate (the grid draws row 1 below a 35 px header)
+            box = ranking.bounding_box()
+            page.mouse.click(box["x"] + 18, box["y"] + 35 + 35 + 17)
+            page.wait_for_url(f"**feature={UNIMPORTANT}**", timeout=60_000)
             _settle(page)
             capped = page.get_by_text("Response capped at investigate")
             capped.scroll_into_view_if_needed()
