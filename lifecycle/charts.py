@@ -921,3 +921,41 @@ def drivers_figure(drivers: Sequence[dict] | None, *, title: str = "Features dri
     return _layout(
         fig, title, "permutation importance (drop of domain ROC AUC)", "feature", height=300
     )
+
+
+def importance_figure(
+    shares: pd.DataFrame, *, title: str, min_share: float | None = None
+) -> go.Figure:
+    """A version's importance profile: one horizontal bar per feature (share of the model's
+    importance, labelled), largest on top; features below `min_share` (drift there calls for
+    "investigate" at most) in grey, with the cut-off drawn.
+
+    `shares`: lifecycle.drift_impact.StoredProfile.shares (feature, share)."""
+    if shares.empty:
+        return empty_figure(title, "No importance profile: see the reason above.")
+    frame = shares.sort_values("share", kind="stable")
+    below = frame["share"] < min_share if min_share is not None else frame["share"] < 0
+    fig = go.Figure(
+        go.Bar(
+            x=frame["share"],
+            y=frame["feature"],
+            orientation="h",
+            marker_color=["#9e9e9e" if b else "#1f77b4" for b in below],
+            text=[f"{s:.1%}" for s in frame["share"]],
+            textposition="outside",
+            cliponaxis=False,
+            hovertemplate="%{y}: %{x:.1%} of the model's importance<extra></extra>",
+        )
+    )
+    if min_share is not None and min_share > 0:
+        _vline(fig, min_share, f"{min_share:.0%}: drift below is 'investigate'", "#888", "dash")
+    fig.update_xaxes(
+        tickformat=".0%", range=[0, min(1.0, float(frame["share"].max()) * 1.2 + 0.05)]
+    )
+    fig.update_layout(hovermode="closest", showlegend=False)
+    fig = _layout(
+        fig, title, "share of the model's importance", "feature",
+        height=max(280, 130 + 36 * len(frame)),
+    )  # fmt: skip
+    fig.update_layout(margin={**MARGIN, "t": 70})  # no legend above the bars
+    return fig

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import streamlit as st
 
+from lifecycle import drift_impact
 from lifecycle.alerts import lifecycle as lc
 from lifecycle.alerts.check import run_check
 from lifecycle.alerts.links import alert_link, page_target
@@ -158,10 +159,20 @@ if shown.empty:
     st.info("No alerts match these filters." if len(frame) else "No alerts yet.")
     st.stop()
 
-table = shown[["alert_id", "severity", "worst_severity", "state", "model_name", "model_version",
-               "variant", "layer", "rule", "subject", "count", "first_seen", "last_seen",
-               "summary"]]  # fmt: skip
-st.dataframe(table, hide_index=True, width="stretch", height=min(38 * len(table) + 38, 420))
+columns = ["alert_id", "severity", "worst_severity", "state", "model_name", "model_version",
+           "variant", "layer", "rule", "subject", "count", "first_seen", "last_seen",
+           "summary"]  # fmt: skip
+# a drift alert's feature: its share of the model's importance (evidence.importance)
+importance = [drift_impact.number(e.get("importance")) for e in shown["evidence"]]
+if any(v is not None for v in importance):
+    columns.insert(columns.index("subject") + 1, "importance")
+table = shown.assign(importance=importance)[columns]
+st.dataframe(
+    table, hide_index=True, width="stretch", height=min(38 * len(table) + 38, 420),
+    column_config={"importance": st.column_config.ProgressColumn(
+        "importance", format="percent", min_value=0.0, max_value=1.0,
+        help="Drift alerts: the feature's share of the model's importance")},
+)  # fmt: skip
 
 
 # -- one alert: evidence, response, link, actions ------------------------------------------------
@@ -194,6 +205,8 @@ st.markdown(
     f"{pd.Timestamp(alert['last_seen']):%Y-%m-%d %H:%M} UTC ({alert['grain']} windows, "
     f"{alert['variant']} traffic)"
 )
+if impact := drift_impact.impact_lines(alert["evidence"]):
+    st.markdown("**Drift impact:** " + md(" ".join(impact)))
 if alert["acknowledged_by"]:
     st.markdown(f"**Acknowledged** by {md(alert['acknowledged_by'])}: {md(alert['ack_comment'])}")
 if alert["state"] == "snoozed":

@@ -7,7 +7,7 @@ import math
 import pandas as pd
 import streamlit as st
 
-from lifecycle import charts, layers
+from lifecycle import charts, drift_impact, layers
 from lifecycle.drift import feature_distribution
 from lifecycle.drift.windows import chunk_size, grain_label
 from ui import monitoring as mon
@@ -37,6 +37,11 @@ if cells.empty:
     st.stop()
 
 
+@st.cache_data(show_spinner=False, ttl=600, max_entries=64)
+def _profile(data_key: int, results_key: tuple, model: str, model_version: str):
+    return drift_impact.importance_profile(get_store(), model, model_version)
+
+
 @st.cache_data(show_spinner=False, ttl=600, max_entries=256)
 def _distribution(data_key: int, model, model_version, variant, grain, window, feature, ref):
     return feature_distribution(
@@ -52,15 +57,26 @@ def _window_label(ts) -> str:
     return f"week of {text}" if sel.grain == "week" else text
 
 
-# -- the selected cell: the URL (or the selectors), else the worst cell -----------------------
-features = [f for f in ctx["features"] if f in set(cells["subject"])]
+# -- drift impact: drifting features ranked by importance x effect (docs/drift.md) -------------
+profile = _profile(dv, mon.results_key(sel.model), sel.model, sel.version)
+ranking = drift_impact.impact_ranking(stored)
+features = drift_impact.feature_order(
+    ranking, [f for f in ctx["features"] if f in set(cells["subject"])], profile
+)
+cells = drift_impact.order_cells(cells, features)
+
+# -- the selected cell: the URL (or the selectors), else the most impactful finding -----------
 subjects = features + [s for s in ("prediction", "predicted_label") if s in set(cells["subject"])]
 if not subjects:
     st.info("The stored results hold no feature or prediction drift for this selection.")
     st.stop()
 windows = sorted(cells["window_start"].unique())
 window_keys = [pd.Timestamp(w).strftime(charts.WINDOW_KEY_FORMAT) for w in windows]
-worst = layers.worst_cell(cells)
+worst = (
+    (ranking.iloc[0]["feature"], ranking.iloc[0]["window_start"])
+    if not ranking.empty
+    else layers.worst_cell(cells)
+)
 if elsewhere := layers.findings_elsewhere(cells):
     st.warning(
         f"No feature or prediction drift in this period; the findings are in "
@@ -75,6 +91,75 @@ if st.session_state.get("window") not in window_keys:
     )
 
 
+# -- ranking by impact -------------------------------------------------------------------------
+def _impact_ranking() -> None:
+    """The drifting features, most impactful first, with their share of the model's
+    importance; a click on a row opens its highest-impact window below."""
+    if note := drift_impact.profile_note(profile):
+        st.info(note, icon=":material/info:")
+    if ranking.empty:
+        return
+    by_impact = ranking["impact"].notna().any()
+    st.markdown(
+        "**Drifting features, "
+        + ("by impact** (importance x effect)" if by_impact else "by severity**")
+    )
+    table = pd.DataFrame(
+        {
+            "feature": ranking["feature"],
+            "importance": ranking["importance"],
+            "impact": ranking["impact"],
+            "severity": ranking["severity"],
+            "effect": [
+                f"{m} {e:.3g}"
+                for m, e in zip(ranking["method"], ranking["effect_size"], strict=True)
+            ],
+            "response": [
+                f"{r} (capped)" if c else r
+                for r, c in zip(ranking["response"], ranking["capped"], strict=True)
+            ],
+            "windows": ranking["windows_flagged"],
+            "peak window": [_window_label(w) for w in ranking["window_start"]],
+        }
+    )
+    if not by_impact:
+        table = table.drop(columns=["importance", "impact"])
+    picks = st.session_state.setdefault("ranking_picks", 0)
+    event = st.dataframe(
+        table, hide_index=True, width="stretch", on_select="rerun",
+        selection_mode="single-row", key=f"impact_ranking-{picks}",
+        height=min(35 * (len(table) + 1) + 3, 320),
+        column_config={
+            "feature": st.column_config.TextColumn("feature", pinned=True),
+            "importance": st.column_config.ProgressColumn(
+                "importance", format="percent", min_value=0.0, max_value=1.0, width="small",
+                color="#1f77b4",
+                help="The feature's share of the model's importance (permutation importance "
+                     "of a proxy of this version's predictions, computed from its reference)"),
+            "impact": st.column_config.NumberColumn(
+                "impact", format="%.2f",
+                help="importance x effect / the method's significant threshold, at the "
+                     "feature's highest-impact window (1 = a significant shift of the "
+                     "model's only input)"),
+            "severity": st.column_config.TextColumn("severity", width="small"),
+            "response": st.column_config.TextColumn(
+                "response", help="(capped): the feature has less of the model's importance "
+                "than [drift] min_importance, so the response is investigate at most"),
+            "windows": st.column_config.NumberColumn(
+                "windows", width="small", help="windows flagged in the period"),
+        },
+    )  # fmt: skip
+    rows = event.selection.rows if event is not None else []
+    if rows:
+        chosen = ranking.iloc[rows[0]]
+        st.session_state["feature"] = chosen["feature"]
+        st.session_state["window"] = pd.Timestamp(chosen["window_start"]).strftime(
+            charts.WINDOW_KEY_FORMAT
+        )
+        st.session_state["ranking_picks"] += 1
+        st.rerun()
+
+
 # -- heatmap ---------------------------------------------------------------------------------
 def _selected_window():
     return windows[window_keys.index(st.session_state["window"])]
@@ -83,18 +168,20 @@ def _selected_window():
 flagged = cells[cells["severity"].isin(["minor", "moderate", "significant"])]
 drifting = flagged[flagged["check_name"] == "data_drift"]["subject"].unique()
 st.markdown(
-    f"**{len(drifting)}** of {len(features)} features drifted in at least one window "
-    f"({md_list(drifting) if len(drifting) else 'none'}); {len(flagged)} flagged result(s) "
-    "in all. Click a feature or prediction cell, or use the selectors below; the URL keeps "
-    "the choice."
+    f"**{len(drifting)}** of {len(features)} features drifted in at least one window; "
+    f"{len(flagged)} flagged result(s) in all. Click a feature or prediction cell, or a "
+    "ranked feature, or use the selectors below; the URL keeps the choice."
 )
+_impact_ranking()
 # A click selects a cell in the chart's own state, which would stay selected: after applying
 # it, the chart gets a new key (an empty selection), so the same cell can be clicked again
 # after the selectors have moved on.
 grid_key = f"heatmap-{st.session_state.setdefault('heatmap_picks', 0)}"
 event = st.altair_chart(
     charts.severity_grid(
-        cells, title="Drift severity per feature and window", row_title="feature / check",
+        drift_impact.label_rows(cells, profile), title="Drift severity per feature and window",
+        row_title="feature (share of importance) / check"
+        if profile is not None and profile.valid else "feature / check",
         selected=(st.session_state["feature"], _selected_window()),
     ),
     on_select="rerun", key=grid_key, width="stretch",
@@ -146,7 +233,13 @@ if result is not None:
     colour = {"significant": "red", "moderate": "orange", "minor": "orange"}.get(
         result["severity"], "gray"
     )
-    st.markdown(f"Severity **:{colour}[{severity}]** → response: **{response}**")
+    share = drift_impact.number(result["details"].get("importance"))
+    st.markdown(
+        f"Severity **:{colour}[{severity}]** → response: **{response}**"
+        + (f" · {drift_impact.share_text(share)}" if share is not None else "")
+    )
+    if capped := result["details"].get("response_capped"):
+        st.info(f"Response capped at investigate: {md(capped)}.", icon=":material/low_priority:")
     if (noise_note := charts.noise_sentence(result)) is not None:
         st.caption(md(noise_note))
 left, right = st.columns(2)
@@ -201,6 +294,11 @@ else:
     }
     if details.get("reason"):
         facts["why no verdict"] = details["reason"]
+    if (share := drift_impact.number(details.get("importance"))) is not None:
+        facts["share of the model's importance"] = f"{share:.1%}"
+        facts["impact (importance x effect / significant)"] = _fmt(details.get("impact"), 3)
+    if details.get("response_capped"):
+        facts["why the response is investigate"] = details["response_capped"]
     if details.get("reference_mean") is not None:
         facts["mean: reference → current"] = (
             f"{_fmt(details['reference_mean'])} → {_fmt(details.get('current_mean'))}"

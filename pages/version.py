@@ -14,7 +14,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from lifecycle import registry, review
+from lifecycle import charts, drift_impact, registry, review
 from lifecycle.identity import PermissionDenied
 from ui.common import blank_missing, data_version, get_store
 from ui.identity import current_actor
@@ -43,6 +43,11 @@ def _options(revision: int) -> dict[str, list[str]]:
 @st.cache_data(show_spinner="Computing the review pack…", ttl=300)
 def _pack(model: str, version: str, data: int, revision: int) -> dict:
     return review.review_pack(get_store(), model, version, with_gates=False)
+
+
+@st.cache_data(show_spinner=False, ttl=300)
+def _importance(model: str, version: str, data: int):
+    return drift_impact.importance_profile(get_store(), model, version)
 
 
 @st.cache_data(show_spinner="Checking the promotion gates…", ttl=30)
@@ -197,6 +202,30 @@ if (pending := st.session_state.get(PENDING)) is not None:
 
 # -- review pack ---------------------------------------------------------------------------------
 
+
+def _importance_section(profile: drift_impact.StoredProfile | None) -> None:
+    """The version's importance profile: what its drift findings are weighed by."""
+    st.markdown("**Feature importance** (what drift findings are weighed by)")
+    if profile is None:
+        st.info("No importance profile yet: the monitoring run computes it from the reference.")
+        return
+    if not profile.valid:
+        st.warning(f"No valid importance profile: {md(profile.reason)}. Drift findings of "
+                   "this version are ranked and answered by severity alone.")  # fmt: skip
+        return
+    st.plotly_chart(
+        charts.importance_figure(profile.shares, min_share=profile.min_share,
+                                 title=f"{model} {version}: share of importance per feature"),
+        key="importance_profile", width="stretch",
+    )  # fmt: skip
+    st.caption(
+        f"Method: {md(profile.method)}; {profile.fidelity_text}; computed "
+        f"{pd.Timestamp(profile.computed_at):%Y-%m-%d %H:%M} UTC. Drift impact = importance x "
+        "effect; a shift in a feature below the dashed line calls for investigate, never "
+        "retrain (`[drift] min_importance`, docs/drift.md)."
+    )
+
+
 pack = _pack(model, version, data_version(), revision_key)
 if pack.get("canary"):
     rec = pack["canary"]
@@ -289,6 +318,7 @@ with tabs[4]:
             hide_index=True,
         )  # fmt: skip
 with tabs[5]:
+    _importance_section(_importance(model, version, data_version()))
     base = pack["baseline"]
     st.caption(
         f"Drift is measured against the version's reference data: {base['reference_rows']:,} rows."

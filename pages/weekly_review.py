@@ -118,6 +118,11 @@ for m in review.models:
                 ]
             )
             st.dataframe(figures, hide_index=True, width="stretch")
+        if m.drift:
+            st.markdown(f"**{md(report.drift_heading(m))}**")
+            st.markdown("\n".join(f"- {md(report.drift_item(row))}" for row in m.drift))
+            if m.drift_note:
+                st.caption(md(m.drift_note))
         st.markdown(f"**Alerts ({len(m.alerts)})**")
         for a in m.alerts:
             page, params = page_target(a["link"])

@@ -79,7 +79,7 @@ def test_investigation_path_and_deep_link(monitored_copy):
             # named by its encodings)
             cell = page.locator(
                 f'[data-testid=stVegaLiteChart] .mark-rect path[aria-label*="{day(-3)};"]'
-                '[aria-label*="feature / check: income;"]'
+                '[aria-label*="feature (share of importance) / check: income ("]'
             )
             labels = page.locator("[data-testid=stVegaLiteChart] .mark-rect path")
             assert cell.count() == 1, labels.first.get_attribute("aria-label")

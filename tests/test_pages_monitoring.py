@@ -192,10 +192,26 @@ def heat(at: AppTest) -> pd.DataFrame:
     cells = pd.concat(
         pa.ipc.open_stream(d.data.data).read_all().to_pandas() for d in chart.proto.datasets
     ).drop_duplicates(["row", "window"])  # the outline layer repeats the chosen cell
+    # feature rows by name: their labels carry the share of importance, "debt_ratio (65%)"
+    features = cells["check_name"] == "data_drift"
+    cells["row"] = cells["subject"].where(features, cells["row"])
     cells["value"] = cells["severity"].map(charts.SEVERITY_VALUE)
     grid = cells.pivot(index="row", columns="window", values="value")
     grid.columns = pd.to_datetime(grid.columns, utc=True)
     return grid
+
+
+def grid_rows(at: AppTest) -> list[str]:
+    """The severity grid's row labels, top to bottom."""
+    (chart,) = [c for c in at.get("vega_lite_chart")
+                if json.loads(c.proto.spec).get("title") == "Drift severity per feature and window"]  # fmt: skip
+    return json.loads(chart.proto.spec)["layer"][0]["encoding"]["y"]["sort"]
+
+
+def cell_details(at: AppTest) -> dict[str, str]:
+    """The chosen cell's facts table (first column blank, then `value`)."""
+    (table,) = [d.value for d in at.dataframe if list(d.value.columns) == ["", "value"]]
+    return dict(table.to_numpy())
 
 
 def test_drift_credit_risk_debt_ratio_drifts_from_its_onset(db, monkeypatch):
@@ -219,7 +235,7 @@ def test_drift_credit_risk_debt_ratio_drifts_from_its_onset(db, monkeypatch):
     # where each severity starts at each window's size, above the chance level
     names = {t["name"] for t in stat["data"]}
     assert {"chance level", "minor from", "moderate from", "significant from"} <= names
-    details = dict(at.dataframe[0].value.to_numpy())
+    details = cell_details(at)
     # +0.15-0.18 sd in its first two days: beyond the daily window's chance level it grades
     # minor (investigate); moderate follows as the shift grows (tests/test_check.py RAMP)
     assert details["severity"] in ("minor", "moderate", "significant")
@@ -237,8 +253,19 @@ def test_drift_deep_link_opens_the_unseen_category(db, monkeypatch):
     assert values["Window"] == f"{day(-19)}T00:00"
     overlay = figure(at, "employment_type: reference")
     assert "gig_worker (unseen)" in overlay["data"][1]["x"]
-    details = dict(at.dataframe[0].value.to_numpy())
+    details = cell_details(at)
     assert "gig_worker" in details["categories never seen in the reference"]
+    # the model gives employment_type ~3% of its importance: investigate, not retrain
+    assert details["severity"] == "significant" and details["response"] == "investigate"
+    assert "investigate rather than retrain" in details["why the response is investigate"]
+    assert float(details["share of the model's importance"].rstrip("%")) < 5
+    # debt_ratio (about two thirds of the importance) ranks first though both are significant
+    (ranking,) = [d.value for d in at.dataframe if "impact" in d.value.columns]
+    assert list(ranking["feature"][:2]) == ["debt_ratio", "employment_type"]
+    assert ranking["importance"].iloc[0] > 0.5 > 0.05 > ranking["importance"].iloc[1]
+    assert ranking["response"].iloc[1].startswith("investigate (capped")
+    rows = grid_rows(at)  # in impact order, labelled with their share of importance
+    assert rows[0].startswith("debt_ratio (") and rows[1].startswith("employment_type (")
 
 
 def test_drift_delivery_time_concept_evidence(db, monkeypatch):

@@ -277,7 +277,7 @@ def _extend_alert(cur, alert, items: list[Evaluation], now) -> bool:
             len(items), newest.to_pydatetime(), items[0].window_start, current, new_worst,
             is_latest, latest.window_end, is_latest, latest.value, is_latest,
             latest.summary, is_latest, _evidence_json(latest),
-            response_for(latest.layer, new_worst), now, alert_id,
+            response_for(latest.layer, new_worst, latest.evidence), now, alert_id,
         ],
     )  # fmt: skip
     raised = SEVERITY_ORDER[new_worst] > SEVERITY_ORDER[worst]
@@ -331,7 +331,7 @@ def _open_alert(cur, items: list[Evaluation], now: datetime) -> int:
             alert_id, latest.model, latest.version, latest.variant, latest.layer, latest.rule,
             latest.subject, latest.grain, latest.outcome, worst, first.window_start,
             latest.window_start, latest.window_end, len(items), latest.value, latest.threshold,
-            latest.summary, _evidence_json(latest), response_for(latest.layer, worst), now, now,
+            latest.summary, _evidence_json(latest), response_for(latest.layer, worst, latest.evidence), now, now,
         ],
     )  # fmt: skip
     append_audit(

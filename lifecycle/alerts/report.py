@@ -83,6 +83,9 @@ class ModelWeek:
     windows: str = ""  # the monitoring plan, in words
     grain: str = "day"  # the plan's calendar grain (evidence links)
     coverage: dict[str, dict[str, Any]] = field(default_factory=dict)  # layer -> this week's
+    # drifting features of the production version, most impactful first (_drift)
+    drift: list[dict[str, Any]] = field(default_factory=list)
+    drift_note: str | None = None  # why they are ranked by severity, not impact
 
     @property
     def changes(self) -> list[str]:
@@ -171,6 +174,7 @@ def _model_week(store: Store, info: dict, start: datetime, end: datetime) -> Mod
         week.notes.append(str(exc))
     week.alerts = _alerts(store, model, start, end)
     week.decisions = _decisions(store, model, start, end)
+    week.drift, week.drift_note = _drift(store, model, rec.version, week.grain, start, end)
     try:
         week.figures = _figures(store, model, info["task"], start, end)
     except Exception as exc:  # the review still shows alerts and decisions
@@ -254,6 +258,49 @@ def _alerts(store: Store, model: str, start: datetime, end: datetime) -> list[di
             }
         )
     return rows
+
+
+def _drift(store: Store, model: str, version: str | None, grain: str, start: datetime,
+           end: datetime) -> tuple[list[dict], str | None]:  # fmt: skip
+    """Features whose data drift was flagged in the production version's windows starting
+    this week (production traffic, against its reference), most impactful first
+    (lifecycle.drift_impact), and why they are ranked by severity when there is no valid
+    importance profile."""
+    from lifecycle import drift_impact
+    from lifecycle.drift.results import results
+
+    if version is None:
+        return [], None
+    stored = results(store, model, version=version, variant="production", grain=grain,
+                     check="data_drift", since=start, until=end, reference="spec")  # fmt: skip
+    ranking = drift_impact.impact_ranking(stored)
+    if ranking.empty:
+        return [], None
+    note = drift_impact.profile_note(drift_impact.importance_profile(store, model, version))
+    return ranking.to_dict("records"), note
+
+
+def drift_heading(week: ModelWeek) -> str:
+    by_impact = any(row["impact"] is not None and not pd.isna(row["impact"]) for row in week.drift)
+    order = "by impact (importance x effect)" if by_impact else "by severity"
+    return f"Drifting features this week ({len(week.drift)}), {order}"
+
+
+def drift_item(row: dict) -> str:
+    """One drifting feature in words: its importance, impact, peak finding and response."""
+    from lifecycle.drift_impact import number, share_text
+
+    impact = number(row["impact"])
+    share = number(row["importance"])
+    head = row["feature"] + (f": {share_text(share)}, impact {impact:.2f}" if share is not None
+                             and impact is not None else "")  # fmt: skip
+    capped = " (capped: below [drift] min_importance)" if row["capped"] else ""
+    response = row["response"] + capped
+    return (
+        f"{head}; {row['severity']} ({row['method']} {row['effect_size']:.3g}, window of "
+        f"{pd.Timestamp(row['window_start']):%Y-%m-%d}), {row['windows_flagged']} window(s) "
+        f"flagged; response: {response}"
+    )
 
 
 def _decisions(store: Store, model: str, start: datetime, end: datetime) -> list[dict]:
@@ -405,6 +452,10 @@ def to_markdown(review: WeeklyReview) -> str:
                 f"{_fmt(f['this_week'], f['format'])} |"
                 for f in m.figures
             ]
+        if m.drift:
+            out += ["", f"**{drift_heading(m)}:**", ""]
+            out += [f"- {_md(drift_item(row))}" for row in m.drift]
+            out += ["", f"_{_md(m.drift_note)}_"] if m.drift_note else []
         out += ["", f"**Alerts ({len(m.alerts)}):**", ""]
         if not m.alerts:
             out.append("None.")
@@ -519,6 +570,11 @@ def _model_html(review: WeeklyReview, m: ModelWeek) -> str:
             for f in m.figures
         ]
         parts.append("</table>")
+    if m.drift:
+        parts.append(f"<h3>{e(drift_heading(m))}</h3><ul>")
+        parts += [f"<li>{e(drift_item(row))}</li>" for row in m.drift]
+        parts.append("</ul>")
+        parts += [f"<p class='muted'>{e(m.drift_note)}</p>"] if m.drift_note else []
     parts.append(f"<h3>Alerts ({len(m.alerts)})</h3>")
     parts.append("<ul>" if m.alerts else "<p>None.</p>")
     for a in m.alerts:

@@ -158,7 +158,11 @@ def grade(value: float | None, limits: list[float], higher_is_worse: bool = True
     return OK
 
 
-def response_for(layer: str, severity: str) -> str:
+def response_for(layer: str, severity: str, evidence: dict | None = None) -> str:
+    """The alert's response; drift in a feature the model hardly uses (its monitor result's
+    response capped, docs/drift.md "Drift impact") calls for investigating, as the result says."""
+    if evidence and evidence.get("response_capped"):
+        return "investigate (a feature the model hardly uses)"
     return RESPONSES[layer].get(severity, "no action")
 
 
