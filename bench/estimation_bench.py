@@ -110,14 +110,20 @@ def main() -> None:
             t0 = time.perf_counter()
             run = monitor.monitor_model(store, "bench_estimate", grain="day")
             total = time.perf_counter() - t0
-    estimate, fit = sum(TIMES["estimate"]), sum(TIMES["fit"])
+            # a later run in a new process: the stored importance profile is reused, the
+            # calibrators (or loss models) are fitted again
+            reference_models._CACHE.clear()
+            TIMES["fit"], fit_first = [], sum(TIMES["fit"])
+            monitor.monitor_model(store, "bench_estimate", grain="day", force=True)
+            fit_again = sum(TIMES["fit"])
+    estimate, fit = sum(TIMES["estimate"]) / 2, fit_first
     windows = max(run.computed, 1)
     print(
         f"{args.task}, {args.days} windows of {args.rows:,} rows, load {os.getloadavg()[0]:.1f}: "
         f"monitoring {total:.1f} s ({total / windows:.2f} s a window); estimate "
         f"{estimate / windows * 1000:.0f} ms a window ({estimate / total:.1%} of the run); "
         f"fit once per version {fit:.1f} s ({fit / total:.1%}); together "
-        f"{(estimate + fit) / total:.1%}"
+        f"{(estimate + fit) / total:.1%}; a later process refits in {fit_again:.2f} s"
     )
 
 

@@ -127,7 +127,9 @@ def estimated_performance(
     est = models.estimator
     if not est.valid:
         return [insufficient(CHECK, m, est.reason or "no estimate") for m in est.metrics()]
-    frame = cur.execute(f"SELECT * FROM {table} WHERE prediction IS NOT NULL").df()
+    # classifiers need the scores and predicted labels only; regressors the features too
+    columns = "*" if task.task == "regression" else "prediction, predicted_label"
+    frame = cur.execute(f"SELECT {columns} FROM {table} WHERE prediction IS NOT NULL").df()
     if len(frame) < estimation.MIN_WINDOW_ROWS:
         reason = (
             f"{len(frame)} scored prediction(s) in the window; {estimation.MIN_WINDOW_ROWS} "
