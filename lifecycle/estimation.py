@@ -65,7 +65,7 @@ class Estimator:
     valid: bool
     reason: str | None = None
     reference_rows: int = 0
-    calibration: Any = None  # IsotonicRegression (classifiers)
+    calibration: Any = None  # isotonic calibration as (score knots, probability knots)
     resampled: tuple = ()  # the same fitted on bootstrap resamples of the reference
     loss_models: tuple = ()  # (absolute-error model, squared-error model) for regressors
     level_se: tuple = ()  # standard error of each loss model's level, from the reference
@@ -125,7 +125,12 @@ def fit_classifier(task: str, scores, outcome) -> Estimator:
         )
 
     def isotonic(rows):
-        return IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(s[rows], y[rows])
+        fitted = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(
+            s[rows], y[rows]
+        )
+        # its predict is linear interpolation between these knots, constant beyond them:
+        # np.interp on the knots gives the same numbers without scikit-learn's per-call checks
+        return fitted.X_thresholds_, fitted.y_thresholds_
 
     rng = np.random.default_rng(0)
     resampled = tuple(
@@ -151,17 +156,22 @@ def estimate_classifier(est: Estimator, scores, predicted_positive=None) -> dict
         predicted = np.asarray(predicted_positive, dtype=bool)[keep]
     else:
         predicted = np.ones(len(s), dtype=bool)  # the outcome is "right": accuracy = precision
-    point = _point_estimates(est.task, est.calibration.predict(s), predicted, s)
+    point = _point_estimates(est.task, calibrate(est.calibration, s), predicted, s)
     # the calibrator's own uncertainty: the spread of the estimate over calibrators fitted on
     # resamples of the reference (on at most SPREAD_ROWS rows of the window: it hardly
     # depends on the window's size), added to the sampling band in quadrature
     step = max(1, len(s) // SPREAD_ROWS)
     few_s, few_pred = s[::step], predicted[::step]
     spread = [
-        _point_estimates(est.task, c.predict(few_s), few_pred, few_s, bands=False)
+        _point_estimates(est.task, calibrate(c, few_s), few_pred, few_s, bands=False)
         for c in est.resampled
     ]
     return {m: _widen(e, np.std([r[m].value for r in spread])) for m, e in point.items()}
+
+
+def calibrate(knots: tuple[np.ndarray, np.ndarray], scores: np.ndarray) -> np.ndarray:
+    """Calibrated probabilities of `scores` (the isotonic fit's interpolation)."""
+    return np.interp(scores, *knots)
 
 
 def _point_estimates(task, p, predicted, s, bands: bool = True) -> dict[str, Estimate]:

@@ -212,3 +212,18 @@ def test_regression_needs_enough_reference_rows():
     frame, actual = regression_world(rng, 150)
     est = estimation.fit_regressor(frame.assign(actual=actual), ["x1", "x2", "colour"], ["colour"])
     assert not est.valid and "150 rows" in est.reason
+
+
+def test_the_calibration_is_scikit_learns_isotonic_fit():
+    """Estimates interpolate the isotonic fit's knots (no per-call checks): the same numbers
+    as IsotonicRegression.predict, inside and beyond the reference's scores."""
+    from sklearn.isotonic import IsotonicRegression
+
+    rng = np.random.default_rng(4)
+    score, y = binary_world(rng, 3000)
+    est = estimation.fit_classifier("binary_classification", score, y)
+    fitted = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(score, y)
+    probe = np.r_[-0.5, 0.0, rng.uniform(size=2000), 1.0, 1.5]
+    assert np.allclose(
+        estimation.calibrate(est.calibration, probe), fitted.predict(probe), rtol=0, atol=1e-12
+    )
