@@ -38,7 +38,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-Z95 = 1.959963984540054
+from lifecycle.layers import Z95, auc_interval
+
 MIN_REFERENCE_LABELS = 200  # labelled reference rows a calibrator is fitted on
 MIN_CLASS_ROWS = 50  # rows of each outcome (positive / negative, right / wrong)
 MIN_REFERENCE_AUC = 0.55  # below: the scores say too little about the label to calibrate
@@ -243,19 +244,8 @@ def _expected_auc(s: np.ndarray, p: np.ndarray, n: int, band: bool = True) -> Es
     # a row tied with itself counts 0.5 in `pos * neg`; take its own pairing out again
     auc = (float((pos * (below + 0.5 * neg)).sum()) - 0.5 * self_pairs) / pairs
     n_pos, n_neg = float(p.sum()), float(n - p.sum())
-    low, high = _hanley_mcneil(auc, n_pos, n_neg) if band else (math.nan, math.nan)
+    low, high = auc_interval(auc, n_pos, n_neg) if band else (math.nan, math.nan)
     return Estimate(auc, low, high)
-
-
-def _hanley_mcneil(auc: float, n_pos: float, n_neg: float) -> tuple[float, float]:
-    if n_pos < 1 or n_neg < 1:
-        return math.nan, math.nan
-    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
-    var = (auc * (1 - auc) + (n_pos - 1) * (q1 - auc**2) + (n_neg - 1) * (q2 - auc**2)) / (
-        n_pos * n_neg
-    )
-    half = Z95 * math.sqrt(max(var, 0.0))
-    return max(0.0, auc - half), min(1.0, auc + half)
 
 
 # -- regressors --------------------------------------------------------------------------------
