@@ -9,7 +9,8 @@ engine buckets them. `since` / `until` keep rows with since <= ts < until.
   `resource_windows` (`infra_metrics`);
 - performance: `performance_windows` (labelled predictions, late labels honoured with
   `as_of`), `reference_performance`, `confusion_matrix`, `calibration_bins`,
-  `residual_histogram`;
+  `residual_histogram`, `estimated_windows` (performance estimated before labels, stored by
+  lifecycle.monitor);
 - business: `business_windows` (KPI events beside the model's output);
 - data quality: `quality_summary` (stored results of lifecycle.monitor, by tier);
 - `freshness`: when each kind of log was last written and received.
@@ -512,6 +513,62 @@ def reference_performance(store: Store, model: str, version: str) -> dict[str, A
         k: (int(row[k]) if k in ("predictions", "labelled") else float(row[k]))
         for k in ["predictions", "labelled", *_metric_columns(task.task)]
     }
+
+
+ESTIMATED_COLUMNS = [
+    "window_start", "window_end", "model_version", "variant", "metric", "estimate", "low",
+    "high", "reference_value", "severity", "status", "reason", "basis", "predictions",
+]  # fmt: skip
+
+
+def estimated_windows(
+    store: Store,
+    model: str,
+    *,
+    grain: str = "day",
+    since: datetime | None = None,
+    until: datetime | None = None,
+    version: str | None = None,
+    variant: str | None = None,
+    reference: str = "spec",
+) -> pd.DataFrame:
+    """Performance estimated from the predictions (before labels), per window and metric.
+
+    Read from the stored `estimated_performance` results of lifecycle.monitor (CBPE for
+    classifiers, DLE for regressors: lifecycle.estimation); nothing is computed here.
+    Columns: window_start, window_end, model_version, variant, metric, estimate, low / high
+    (95% band), reference_value (the version's realized metric on its reference), severity,
+    status ("ok", or "insufficient_data" with NaN numbers and the `reason`), basis, and
+    predictions (the scored predictions the estimate used). `since` / `until` bound
+    window_start. Windows not monitored yet have no row (lifecycle.layers.unmonitored_windows).
+    """
+    check_grain(grain)
+    where, params = _where(model, since=since, until=until, version=version, variant=variant,
+                           ts="window_start")  # fmt: skip
+    frame = store.query_df(
+        f"""
+        SELECT window_start, window_end, model_version, variant, subject AS metric,
+               CASE WHEN status = 'ok' THEN statistic END AS estimate,
+               TRY_CAST(details->>'low' AS DOUBLE) AS low,
+               TRY_CAST(details->>'high' AS DOUBLE) AS high,
+               TRY_CAST(details->>'reference_value' AS DOUBLE) AS reference_value,
+               coalesce(severity, 'none') AS severity, status,
+               details->>'reason' AS reason, details->>'basis' AS basis,
+               n_current AS predictions
+        FROM monitor_results
+        WHERE {where} AND grain = ? AND reference_kind = ?
+          AND check_name = 'estimated_performance'
+        ORDER BY window_start, model_version, variant, metric
+        """,
+        [*params, grain, reference],
+    )
+    if frame.empty:
+        return pd.DataFrame(columns=ESTIMATED_COLUMNS)
+    frame["window_start"] = pd.to_datetime(frame["window_start"], utc=True)
+    frame["window_end"] = pd.to_datetime(frame["window_end"], utc=True)
+    for column in ("estimate", "low", "high", "reference_value"):
+        frame[column] = pd.to_numeric(frame[column]).astype(float)
+    return frame[ESTIMATED_COLUMNS]
 
 
 def confusion_matrix(
