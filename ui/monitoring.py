@@ -96,6 +96,12 @@ def quality(data_key: int, results_key: tuple, model: str, **kwargs) -> pd.DataF
     return layers.quality_summary(get_store(), model, **kwargs)
 
 
+@st.cache_data(show_spinner=False, ttl=600, max_entries=256)
+def estimated(data_key: int, results_key: tuple, model: str, **kwargs) -> pd.DataFrame:
+    """Stored estimated performance per window (lifecycle.layers.estimated_windows)."""
+    return layers.estimated_windows(get_store(), model, **kwargs)
+
+
 @st.cache_data(show_spinner=False, ttl=300)
 def plan(data_key: int, model: str) -> MonitoringPlan | None:
     """The model's declared windows (None when its settings cannot be read)."""
