@@ -1067,7 +1067,9 @@ def portfolio_health(
 
     Layer columns hold critical / warning / ok / not evaluated (no verdict in the period:
     every evaluation lacked data, or the alert check has not evaluated the layer) /
-    awaiting labels (performance whose labels are not due yet); business is "no KPI" for
+    awaiting labels (performance whose labels are not due yet); `performance_basis` is
+    "estimated" when the performance verdict rests on estimated performance alone (no
+    realized verdict as bad: labels pending), else ""; business is "no KPI" for
     a model whose specs declare none. `<layer>_checks` says how many checks had a verdict
     ("21/28": 7 were insufficient) and `evaluation` is the model's coverage state:
     "not evaluated" when its drift or performance had no verdict (lifecycle.coverage).
@@ -1095,6 +1097,7 @@ def portfolio_health(
     for layer in PORTFOLIO_LAYERS:
         base[f"{layer}_checks"] = ""
     base["evaluation"] = "not evaluated"
+    base["performance_basis"] = ""
     base["critical_alerts"] = 0
     base["warning_alerts"] = 0
     if not have_alerts or base.empty:
@@ -1103,7 +1106,10 @@ def portfolio_health(
         """
         SELECT e.model_name AS model, e.layer,
                max(CASE e.outcome WHEN 'critical' THEN 4 WHEN 'warning' THEN 3
-                   WHEN 'ok' THEN 2 WHEN 'insufficient' THEN 1 ELSE 0 END) AS rank
+                   WHEN 'ok' THEN 2 WHEN 'insufficient' THEN 1 ELSE 0 END) AS rank,
+               max(CASE e.outcome WHEN 'critical' THEN 4 WHEN 'warning' THEN 3
+                   WHEN 'ok' THEN 2 WHEN 'insufficient' THEN 1 ELSE 0 END)
+                   FILTER (WHERE e.rule <> 'estimated_performance') AS realized_rank
         FROM alert_evaluations e
         JOIN model_versions v ON v.model_name = e.model_name AND v.version = e.model_version
              AND v.state = 'production'
@@ -1117,6 +1123,9 @@ def portfolio_health(
     for row in outcomes.itertuples(index=False):
         if row.layer in PORTFOLIO_LAYERS:
             base.loc[base["model"] == row.model, row.layer] = STATUS_ORDER[int(row.rank)]
+        realized = 0 if pd.isna(row.realized_rank) else int(row.realized_rank)
+        if row.layer == "performance" and row.rank > 1 and realized < row.rank:
+            base.loc[base["model"] == row.model, "performance_basis"] = "estimated"
     _add_coverage(store, base, since, until)
     active = store.query_df(
         "SELECT model_name AS model, severity, count(*) AS n FROM alerts "

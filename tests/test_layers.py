@@ -474,6 +474,36 @@ def test_portfolio_health_reads_alert_outcomes(toy, tmp_path):
             cur.execute("UPDATE model_versions SET state = 'registered' WHERE model_name = 'toy'")
 
 
+def test_portfolio_marks_performance_resting_on_estimates(toy):
+    """A performance verdict from estimates alone (labels pending) is marked estimated; one
+    that a realized evaluation matches or exceeds is not."""
+    store, _, _ = toy
+
+    def evaluate(rule: str, outcome: str, day: int) -> None:
+        start = DAY0 + timedelta(days=day)
+        with store.transaction() as cur:
+            cur.execute(
+                "INSERT INTO alert_evaluations VALUES ('toy', '1.0', 'production', "
+                "'performance', ?, 'accuracy', 'day', ?, ?, ?, NULL, NULL, '', NULL, now())",
+                [rule, start, start + timedelta(days=1), outcome],
+            )
+
+    with store.transaction() as cur:
+        cur.execute("UPDATE model_versions SET state = 'production' WHERE model_name = 'toy'")
+    try:
+        evaluate("performance_metric", "insufficient", 0)
+        evaluate("estimated_performance", "warning", 1)
+        row = layers.portfolio_health(store).iloc[0]
+        assert (row["performance"], row["performance_basis"]) == ("warning", "estimated")
+        evaluate("performance_metric", "warning", 2)  # labels arrived and agree
+        row = layers.portfolio_health(store).iloc[0]
+        assert (row["performance"], row["performance_basis"]) == ("warning", "")
+    finally:
+        with store.transaction() as cur:
+            cur.execute("DELETE FROM alert_evaluations")
+            cur.execute("UPDATE model_versions SET state = 'registered' WHERE model_name = 'toy'")
+
+
 def test_model_context_and_unmonitored_windows(toy):
     store, truth, _ = toy
     ctx = layers.model_context(store, "toy")

@@ -543,7 +543,9 @@ def portfolio_section() -> None:
         "(production version and traffic) with the checks that had a verdict (e.g. 21/28: "
         "7 had too little data), active alerts, and when data last arrived. A layer without "
         "a single verdict is *not evaluated* (grey, never ok); a model whose drift or "
-        "performance was not evaluated says so in *Evaluated*. "
+        "performance was not evaluated says so in *Evaluated*. Performance marked "
+        "*(estimated)* rests on performance estimated from the predictions while their "
+        "labels are pending. "
         "Choose a row to open that model's health page on the same days."
     )
     labels = {status: label for status, (label, _) in LIGHTS.items()}
@@ -551,12 +553,21 @@ def portfolio_section() -> None:
     table = frame.assign(**{layer: [_light(labels[s], c) for s, c in
                                     zip(frame[layer], frame[f"{layer}_checks"], strict=True)]
                             for layer in layers.PORTFOLIO_LAYERS})  # fmt: skip
+    # a performance verdict from estimates (labels pending) says so in its cell
+    table["performance"] = [
+        cell.replace(" · ", " (estimated) · ", 1) if basis == "estimated" and " · " in cell
+        else cell + " (estimated)" if basis == "estimated" else cell
+        for cell, basis in zip(table["performance"], frame["performance_basis"], strict=True)
+    ]  # fmt: skip
     columns = ["model", "production_version", "evaluation", *layers.PORTFOLIO_LAYERS,
                "critical_alerts", "warning_alerts", "last_received"]  # fmt: skip
     styled = (
         table[columns]
         .style.map(
-            lambda v: f"background-color: {colours.get(v.split(' · ')[0], '#ffffff')}",
+            lambda v: (
+                "background-color: "
+                + colours.get(v.split(" · ")[0].removesuffix(" (estimated)"), "#ffffff")
+            ),
             subset=list(layers.PORTFOLIO_LAYERS),
         )
         .map(
@@ -578,7 +589,7 @@ def portfolio_section() -> None:
                 "verdict in the period (too little data, or no check ran); partly: some "
                 "windows had none"),
             **{layer: st.column_config.TextColumn(layer.replace("_", " ").capitalize(),
-                                                  width=150)
+                                                  width=190 if layer == "performance" else 150)
                for layer in layers.PORTFOLIO_LAYERS},
             "critical_alerts": st.column_config.NumberColumn("Critical alerts", width=100),
             "warning_alerts": st.column_config.NumberColumn("Warning alerts", width=100),
