@@ -571,6 +571,51 @@ def estimated_windows(
     return frame[ESTIMATED_COLUMNS]
 
 
+def live_estimate(
+    store: Store,
+    model: str,
+    version: str,
+    *,
+    variant: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> dict[str, Any]:
+    """A version's performance estimated on its live traffic (labels pending): per metric,
+    the mean of its stored window estimates weighted by each window's predictions, over
+    windows starting in [since, until) of `variant` (any when None), at the model's
+    monitored grain. Keys: metrics (name -> estimate), predictions, windows, basis ("estimated
+    from N predictions, labels pending"), reason (why there is none; then metrics is empty).
+    """
+    from lifecycle.coverage import layer_grains
+
+    grain = layer_grains(store, model)["drift"]
+    frame = estimated_windows(store, model, grain=grain, version=version, variant=variant,
+                              since=since, until=until)  # fmt: skip
+    have = frame[frame["estimate"].notna()]
+    if have.empty:
+        reasons = frame["reason"].dropna()
+        reason = (
+            f"no estimate: {reasons.value_counts().index[0]}" if len(reasons)
+            else f"no estimated performance stored for {version}'s traffic"
+        )  # fmt: skip
+        return {"metrics": {}, "predictions": 0, "windows": 0, "basis": None, "reason": reason}
+    weights = have["predictions"].astype(float)
+    metrics = {
+        metric: float((part["estimate"] * weights[part.index]).sum() / weights[part.index].sum())
+        for metric, part in have.groupby("metric")
+    }
+    # every metric is estimated from the same windows: count one metric's predictions
+    first = have[have["metric"] == have["metric"].iloc[0]]
+    predictions = int(first["predictions"].sum())
+    return {
+        "metrics": metrics,
+        "predictions": predictions,
+        "windows": int(first["window_start"].nunique()),
+        "basis": f"estimated from {predictions:,} predictions, labels pending",
+        "reason": None,
+    }
+
+
 def confusion_matrix(
     store: Store,
     model: str,

@@ -195,6 +195,9 @@ def test_performance_from_estimates_is_marked_estimated_never_no_data(toy_store)
     text = report.to_markdown(report.weekly_review(store, week))
     assert "| performance | ok | ok (estimated) |" in text
     assert "| toy | - | OK | · | OK (estimated) |" in text
-    assert "roc_auc (estimated, labels pending; from 400 predictions this week) | n/a | 0.725 |" in text
+    assert (
+        "roc_auc (estimated, labels pending; from 400 predictions this week) | n/a | 0.725 |"
+        in text
+    )
     html_text = report.to_html(report.weekly_review(store, week))
     assert "<td class='ok'>ok (estimated)</td>" in html_text
