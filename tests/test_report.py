@@ -189,6 +189,10 @@ def test_performance_from_estimates_is_marked_estimated_never_no_data(toy_store)
     (m,) = report.weekly_review(store, week).models
     assert m.status["performance"] == "ok" and m.status_text("performance") == "ok (estimated)"
     assert m.status_text("performance", previous=True) == "ok"  # realized last week
+    # estimated verdicts count as evaluations, and the coverage says they are estimated
+    assert m.coverage_text("performance") == (
+        "2 of 2 checks had a verdict (2 of them estimated, labels pending)"
+    )
     (figure,) = [f for f in m.figures if "estimated" in f["figure"]]
     assert figure["figure"] == "roc_auc (estimated, labels pending; from 400 predictions this week)"
     assert figure["this_week"] == pytest.approx((0.8 * 100 + 0.7 * 300) / 400)

@@ -150,7 +150,7 @@ def coverage_section(selection: Selection) -> None:
     with st.expander("Evaluation coverage: checks with a verdict per layer",
                      expanded=not missing.empty):  # fmt: skip
         st.dataframe(
-            table[["layer", "state", "grain", "verdicts", "insufficient",
+            table[["layer", "state", "grain", "verdicts", "estimated", "insufficient",
                    "windows_without_results", "detail"]],
             hide_index=True, width="stretch", key="coverage_table",
             column_config={  # short headers: the explanation needs the room
@@ -159,6 +159,10 @@ def coverage_section(selection: Selection) -> None:
                 "grain": st.column_config.TextColumn("Window", width="small"),
                 "verdicts": st.column_config.NumberColumn(
                     "Verdicts", width="small", help="Checks with a verdict"),
+                "estimated": st.column_config.NumberColumn(
+                    "Estimated", width="small",
+                    help="Verdicts on performance estimated from the predictions (labels "
+                    "pending)"),
                 "insufficient": st.column_config.NumberColumn(
                     "Too small", width="small", help="Checks without a verdict: too few rows"),
                 "windows_without_results": st.column_config.NumberColumn(
