@@ -391,7 +391,8 @@ def performance_figure(
     label = METRIC_LABELS.get(metric, metric)
     if unit and metric in ("mae", "rmse", "bias"):
         label = label.replace("target units", unit)
-    title = f"{label.split(' (')[0]} per {grain}: estimated and realized"
+    name = label.split(" (")[0]
+    title = f"{name[:1].upper()}{name[1:]} per {grain}: estimated and realized"
     real = perf[perf[metric].notna()] if metric in perf and not perf.empty else perf.iloc[0:0]
     est = estimated[estimated["metric"] == metric] if not estimated.empty else estimated
     have_est = est[est["estimate"].notna()] if not est.empty else est
