@@ -310,6 +310,7 @@ def metric_figure(
                     x=pd.concat([part["window_start"], part["window_start"][::-1]]),
                     y=pd.concat([part[high], part[low][::-1]]),
                     fill="toself",
+                    mode="lines",
                     line_width=0,
                     opacity=0.2,
                     name=f"95% interval {name}",
@@ -346,7 +347,7 @@ def _segments(part: pd.DataFrame, column: str) -> list[pd.DataFrame]:
     return [part[runs == r] for r in np.unique(runs[defined])]
 
 
-def _band(fig, part, low, high, *, name, colour, group, legend) -> None:
+def _band(fig, part, low, high, *, name, colour, group, legend, rank=1000) -> None:
     """A shaded band between `low` and `high`, one polygon per run of defined windows; a
     lone window gets an error bar (a polygon of one point would not show)."""
     shown = False
@@ -365,7 +366,8 @@ def _band(fig, part, low, high, *, name, colour, group, legend) -> None:
             x=pd.concat([run["window_start"], run["window_start"][::-1]]),
             y=pd.concat([run[high], run[low][::-1]]),
             fill="toself", fillcolor=colour, opacity=0.22, line_width=0, name=name,
-            legendgroup=group, showlegend=legend and not shown, hoverinfo="skip",
+            mode="lines", legendgroup=group, showlegend=legend and not shown, hoverinfo="skip",
+            legendrank=rank,
         ))  # fmt: skip
         shown = True
 
@@ -410,10 +412,10 @@ def performance_figure(
     for version, variant, part in _groups(est) if not have_est.empty else []:
         suffix = f" · {version} {variant}" if several else ""
         _band(fig, part, "low", "high", name=f"{ESTIMATED_NAME}, 95% band{suffix}",
-              colour=ESTIMATED_COLOUR, group=f"est{suffix}", legend=True)  # fmt: skip
+              colour=ESTIMATED_COLOUR, group=f"est{suffix}", legend=True, rank=2)  # fmt: skip
         fig.add_trace(go.Scatter(
             x=part["window_start"], y=part["estimate"], name=f"{ESTIMATED_NAME}{suffix}",
-            mode="lines+markers", marker_size=4, legendgroup=f"est{suffix}",
+            mode="lines+markers", marker_size=4, legendgroup=f"est{suffix}", legendrank=1,
             line={"color": ESTIMATED_COLOUR, "dash": "dash"},
             customdata=np.stack([part["low"], part["high"], part["predictions"]], axis=1),
             hovertemplate="estimated %{y:.3f} (95% %{customdata[0]:.3f}-%{customdata[1]:.3f}) "
@@ -424,10 +426,10 @@ def performance_figure(
         low, high = f"{metric}_low", f"{metric}_high"
         if low in part and part[low].notna().any():
             _band(fig, part, low, high, name=f"{REALIZED_NAME}, 95% interval{suffix}",
-                  colour=REALIZED_COLOUR, group=f"real{suffix}", legend=True)  # fmt: skip
+                  colour=REALIZED_COLOUR, group=f"real{suffix}", legend=True, rank=4)  # fmt: skip
         fig.add_trace(go.Scatter(
             x=part["window_start"], y=part[metric], name=f"{REALIZED_NAME}{suffix}",
-            mode="lines+markers", marker_size=5, legendgroup=f"real{suffix}",
+            mode="lines+markers", marker_size=5, legendgroup=f"real{suffix}", legendrank=3,
             line={"color": REALIZED_COLOUR, "dash": VARIANT_DASH.get(variant, "solid")},
             customdata=np.stack([part["labelled"], 100 * part["coverage"]], axis=1),
             hovertemplate="realized %{y:.3f} on %{customdata[0]} labels "
@@ -438,7 +440,12 @@ def performance_figure(
     if why and not missing.empty:
         _label(fig, plain(f"No estimate in {missing['window_start'].nunique()} window(s): {why}"),
                x=0, y=0, xref="paper", yref="paper", xanchor="left")  # fmt: skip
-    _layout(fig, title, "window start (UTC) of the predictions", label)
+    _layout(fig, title, "window start (UTC) of the predictions", label, height=HEIGHT + 80)
+    # four legend entries wrap into rows at half width: at the figure's foot, clear of the
+    # title and of the axis title
+    fig.update_layout(legend={"orientation": "h", "x": 0, "y": 0, "yref": "container",
+                              "yanchor": "bottom"},
+                      margin={**MARGIN, "t": 60, "b": 120})  # fmt: skip
     if x_range is not None:
         fig.update_xaxes(range=list(x_range))
     return fig
