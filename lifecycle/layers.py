@@ -1114,7 +1114,9 @@ def portfolio_health(
     every evaluation lacked data, or the alert check has not evaluated the layer) /
     awaiting labels (performance whose labels are not due yet); `performance_basis` is
     "estimated" when the performance verdict rests on estimated performance alone (no
-    realized verdict as bad: labels pending), else ""; business is "no KPI" for
+    realized verdict as bad: labels pending), else "", and then `performance_estimate` says
+    the headline metric's estimate ("roc_auc 0.731 (estimated, labels pending)");
+    business is "no KPI" for
     a model whose specs declare none. `<layer>_checks` says how many checks had a verdict
     ("21/28": 7 were insufficient) and `evaluation` is the model's coverage state:
     "not evaluated" when its drift or performance had no verdict (lifecycle.coverage).
@@ -1143,6 +1145,7 @@ def portfolio_health(
         base[f"{layer}_checks"] = ""
     base["evaluation"] = "not evaluated"
     base["performance_basis"] = ""
+    base["performance_estimate"] = ""
     base["critical_alerts"] = 0
     base["warning_alerts"] = 0
     if not have_alerts or base.empty:
@@ -1171,6 +1174,7 @@ def portfolio_health(
         realized = 0 if pd.isna(row.realized_rank) else int(row.realized_rank)
         if row.layer == "performance" and row.rank > 1 and realized < row.rank:
             base.loc[base["model"] == row.model, "performance_basis"] = "estimated"
+    _add_estimates(store, base, since, until)
     _add_coverage(store, base, since, until)
     active = store.query_df(
         "SELECT model_name AS model, severity, count(*) AS n FROM alerts "
@@ -1181,6 +1185,23 @@ def portfolio_health(
         if column in base:
             base.loc[base["model"] == row.model, column] = int(row.n)
     return base
+
+
+HEADLINE_METRIC = {"binary_classification": "roc_auc", "regression": "mae"}  # else accuracy
+
+
+def _add_estimates(store: Store, base: pd.DataFrame, since, until) -> None:
+    """For a performance verdict resting on estimates: the headline metric estimated on the
+    production traffic of the period, e.g. "roc_auc 0.731 (estimated, labels pending)"."""
+    for at in base.index[base["performance_basis"] == "estimated"]:
+        model, version = base.at[at, "model"], base.at[at, "production_version"]
+        found = live_estimate(store, model, version, variant="production", since=since,
+                              until=until)  # fmt: skip
+        metric = HEADLINE_METRIC.get(base.at[at, "task"], "accuracy")
+        if metric in found["metrics"]:
+            base.at[at, "performance_estimate"] = (
+                f"{metric} {found['metrics'][metric]:.3f} (estimated, labels pending)"
+            )
 
 
 def _add_coverage(store: Store, base: pd.DataFrame, since, until) -> None:

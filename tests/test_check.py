@@ -410,7 +410,7 @@ def test_demo_weekly_performance_is_never_no_data_for_a_model_with_predictions(d
     (estimated,) = [f for f in credit.figures if "estimated, labels pending" in f["figure"]]
     assert 0.5 < estimated["this_week"] < 1
     text = weekly.to_markdown(review)
-    assert "roc_auc (estimated, labels pending; from " in text
+    assert "roc_auc (estimated, labels pending; " in text
 
 
 # -- "not evaluated" is never "OK" ----------------------------------------------------------------

@@ -194,14 +194,15 @@ def test_performance_from_estimates_is_marked_estimated_never_no_data(toy_store)
         "2 of 2 checks had a verdict (2 of them estimated, labels pending)"
     )
     (figure,) = [f for f in m.figures if "estimated" in f["figure"]]
-    assert figure["figure"] == "roc_auc (estimated, labels pending; from 400 predictions this week)"
+    assert figure["figure"] == "roc_auc (estimated, labels pending; 400 predictions)"
     assert figure["this_week"] == pytest.approx((0.8 * 100 + 0.7 * 300) / 400)
     text = report.to_markdown(report.weekly_review(store, week))
     assert "| performance | ok | ok (estimated) |" in text
     assert "| toy | - | OK | · | OK (estimated) |" in text
-    assert (
-        "roc_auc (estimated, labels pending; from 400 predictions this week) | n/a | 0.725 |"
-        in text
-    )
+    assert "roc_auc (estimated, labels pending; 400 predictions) | n/a | 0.725 |" in text
     html_text = report.to_html(report.weekly_review(store, week))
     assert "<td class='ok'>ok (estimated)</td>" in html_text
+    # the day-by-day heatmap marks the days whose verdict is estimated
+    heatmap = report.status_figure(m, start, start + timedelta(weeks=1))
+    cells = dict(zip(heatmap.data[0].y, heatmap.data[0].text, strict=True))["performance"]
+    assert list(cells[:2]) == ["ok (est.)", "ok (est.)"] and cells[2] == "no data"

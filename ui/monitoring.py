@@ -563,8 +563,9 @@ def portfolio_section() -> None:
         else cell + " (estimated)" if basis == "estimated" else cell
         for cell, basis in zip(table["performance"], frame["performance_basis"], strict=True)
     ]  # fmt: skip
+    estimates = ["performance_estimate"] if frame["performance_estimate"].astype(bool).any() else []
     columns = ["model", "production_version", "evaluation", *layers.PORTFOLIO_LAYERS,
-               "critical_alerts", "warning_alerts", "last_received"]  # fmt: skip
+               *estimates, "critical_alerts", "warning_alerts", "last_received"]  # fmt: skip
     styled = (
         table[columns]
         .style.map(
@@ -595,6 +596,9 @@ def portfolio_section() -> None:
             **{layer: st.column_config.TextColumn(layer.replace("_", " ").capitalize(),
                                                   width=190 if layer == "performance" else 150)
                for layer in layers.PORTFOLIO_LAYERS},
+            "performance_estimate": st.column_config.TextColumn(
+                "Performance estimate", width=280, help="Labels pending: the headline metric "
+                "estimated from the period's production predictions"),
             "critical_alerts": st.column_config.NumberColumn("Critical alerts", width=100),
             "warning_alerts": st.column_config.NumberColumn("Warning alerts", width=100),
             "last_received": st.column_config.DatetimeColumn(

@@ -87,6 +87,7 @@ class ModelWeek:
     # and last week's; shown as "ok (estimated)" wherever the verdict is
     estimated: set[str] = field(default_factory=set)
     estimated_before: set[str] = field(default_factory=set)
+    estimated_days: set[pd.Timestamp] = field(default_factory=set)  # the same, per day
 
     def status_text(self, layer: str, *, previous: bool = False) -> str:
         """The layer's verdict in words, marked "(estimated)" when it rests on estimates."""
@@ -168,7 +169,9 @@ def _model_week(store: Store, info: dict, start: datetime, end: datetime) -> Mod
     rec = recommendation(store, model, as_of=end)
     status, daily, covered = _layer_status(store, model, start, end)
     previous, _, _ = _layer_status(store, model, start - timedelta(weeks=1), start)
-    estimated = _estimated_layers(store, model, start, end)
+    estimated_days = _estimated_days(store, model, start, end)
+    estimated = {"performance"} if estimated_days and _estimated_layers(
+        store, model, start, end) else set()  # fmt: skip
     estimated_before = _estimated_layers(store, model, start - timedelta(weeks=1), start)
     week = ModelWeek(
         model=model,
@@ -182,6 +185,7 @@ def _model_week(store: Store, info: dict, start: datetime, end: datetime) -> Mod
         coverage=covered,
         estimated=estimated,
         estimated_before=estimated_before,
+        estimated_days=estimated_days,
     )
     try:
         plan = monitoring_plan(store, model)
@@ -236,22 +240,37 @@ def _layer_status(store: Store, model: str, start: datetime, end: datetime):
     return status, daily, rows
 
 
+_ESTIMATED_SQL = """
+    SELECT {group} max(CASE WHEN rule = 'estimated_performance' THEN rank END) AS estimated,
+           max(CASE WHEN rule <> 'estimated_performance' THEN rank END) AS realized
+    FROM (SELECT rule, date_trunc('day', window_end - INTERVAL 1 MICROSECOND) AS day,
+                 CASE outcome WHEN 'critical' THEN 2 WHEN 'warning' THEN 1 WHEN 'ok' THEN 0
+                 END AS rank
+          FROM alert_evaluations WHERE model_name = ? AND variant = 'production'
+          AND layer = 'performance' AND window_end > ? AND window_end <= ?
+          AND outcome <> 'insufficient')
+    {group_by}
+"""
+
+
+def _from_estimates(estimated, realized) -> bool:
+    """The worst verdict came from estimated performance alone (labels pending)."""
+    return estimated is not None and (realized is None or realized < estimated)
+
+
 def _estimated_layers(store: Store, model: str, start: datetime, end: datetime) -> set[str]:
     """Layers whose worst verdict of the week (production traffic) came from estimated
     performance alone: no realized verdict as bad or worse (labels pending)."""
-    row = store.query_one(
-        "SELECT max(CASE WHEN rule = 'estimated_performance' THEN rank END), "
-        "max(CASE WHEN rule <> 'estimated_performance' THEN rank END) FROM ("
-        "  SELECT rule, CASE outcome WHEN 'critical' THEN 2 WHEN 'warning' THEN 1 "
-        "  WHEN 'ok' THEN 0 END AS rank FROM alert_evaluations WHERE model_name = ? "
-        "  AND variant = 'production' AND layer = 'performance' AND window_end > ? "
-        "  AND window_end <= ? AND outcome <> 'insufficient')",
-        [model, start, end],
-    )
-    estimated, realized = row if row else (None, None)
-    if estimated is None or (realized is not None and realized >= estimated):
-        return set()
-    return {"performance"}
+    row = store.query_one(_ESTIMATED_SQL.format(group="", group_by=""), [model, start, end])
+    return {"performance"} if row and _from_estimates(*row) else set()
+
+
+def _estimated_days(store: Store, model: str, start: datetime, end: datetime) -> set:
+    """The days (as the status heatmap counts them) whose performance verdict came from
+    estimates alone."""
+    rows = store.query_all(_ESTIMATED_SQL.format(group="day,", group_by="GROUP BY day"),
+                           [model, start, end])  # fmt: skip
+    return {pd.Timestamp(day) for day, est, real in rows if _from_estimates(est, real)}
 
 
 def _alerts(store: Store, model: str, start: datetime, end: datetime) -> list[dict]:
@@ -365,8 +384,8 @@ def _estimated_figure(store: Store, model: str, metric: str, start, end) -> dict
         return None
     return {"layer": "performance", "this_week": values["this_week"],
             "last_week": values["last_week"], "format": "{:.3f}",
-            "figure": f"{metric} (estimated, labels pending; from {counts['this_week']:,} "
-                      f"predictions this week)"}  # fmt: skip
+            "figure": f"{metric} (estimated, labels pending; {counts['this_week']:,} "
+                      f"predictions)"}  # fmt: skip
 
 
 # -- charts ----------------------------------------------------------------------------------------
@@ -378,7 +397,10 @@ def status_figure(week: ModelWeek, start: datetime, end: datetime) -> go.Figure:
     daily = week.daily.reindex(index=days) if len(week.daily) else pd.DataFrame(index=days)
     z = [[_cell(daily, day, layer) for day in days] for layer in LAYERS]
     words = {None: "no data", -1: "not evaluated", 0: "ok", 1: "warning", 2: "critical"}
-    text = [[words[v] for v in row] for row in z]
+    text = [[words[v] + (" (est.)" if layer == "performance" and v is not None and v >= 0
+                         and day in week.estimated_days else "")
+             for v, day in zip(row, days, strict=True)]
+            for row, layer in zip(z, LAYERS, strict=True)]  # fmt: skip
     fig = go.Figure(
         go.Heatmap(
             z=[[None if v is None else v for v in row] for row in z],
@@ -400,8 +422,9 @@ def status_figure(week: ModelWeek, start: datetime, end: datetime) -> go.Figure:
             hovertemplate="%{y} %{x}: %{text}<extra></extra>",
         )
     )
+    note = " (est.: from estimated performance, labels pending)" if week.estimated_days else ""
     fig.update_layout(
-        title=f"{week.model}: status per layer and day (production)",
+        title=f"{week.model}: status per layer and day (production){note}",
         height=300,
         margin={"l": 110, "r": 20, "t": 50, "b": 40},
     )
