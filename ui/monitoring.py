@@ -563,9 +563,17 @@ def portfolio_section() -> None:
         else cell + " (estimated)" if basis == "estimated" else cell
         for cell, basis in zip(table["performance"], frame["performance_basis"], strict=True)
     ]  # fmt: skip
-    estimates = ["performance_estimate"] if frame["performance_estimate"].astype(bool).any() else []
-    columns = ["model", "production_version", "evaluation", *layers.PORTFOLIO_LAYERS,
-               *estimates, "critical_alerts", "warning_alerts", "last_received"]  # fmt: skip
+    layer_columns = [
+        c
+        for layer in layers.PORTFOLIO_LAYERS
+        for c in (
+            [layer, "performance_estimate"]
+            if layer == "performance" and frame["performance_estimate"].astype(bool).any()
+            else [layer]
+        )
+    ]  # the estimate (labels pending) beside the verdict it explains
+    columns = ["model", "production_version", "evaluation", *layer_columns,
+               "critical_alerts", "warning_alerts", "last_received"]  # fmt: skip
     styled = (
         table[columns]
         .style.map(
@@ -597,7 +605,7 @@ def portfolio_section() -> None:
                                                   width=190 if layer == "performance" else 150)
                for layer in layers.PORTFOLIO_LAYERS},
             "performance_estimate": st.column_config.TextColumn(
-                "Performance estimate", width=280, help="Labels pending: the headline metric "
+                "Performance estimate", width=250, help="Labels pending: the headline metric "
                 "estimated from the period's production predictions"),
             "critical_alerts": st.column_config.NumberColumn("Critical alerts", width=100),
             "warning_alerts": st.column_config.NumberColumn("Warning alerts", width=100),
