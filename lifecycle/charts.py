@@ -399,7 +399,7 @@ def performance_figure(
     est = estimated[estimated["metric"] == metric] if not estimated.empty else estimated
     have_est = est[est["estimate"].notna()] if not est.empty else est
     missing = est[est["estimate"].isna()] if not est.empty else est
-    why = _no_estimate_reason(missing, est)
+    why = _no_estimate_reason(missing, est, estimated)
     if real.empty and have_est.empty:
         labels = f" (at least {min_labels} labelled predictions)" if min_labels else ""
         return empty_figure(
@@ -451,8 +451,14 @@ def performance_figure(
     return fig
 
 
-def _no_estimate_reason(missing: pd.DataFrame, est: pd.DataFrame) -> str:
-    """Why windows have no estimate: the most common stored reason, or that none is stored."""
+def _no_estimate_reason(missing: pd.DataFrame, est: pd.DataFrame, every: pd.DataFrame) -> str:
+    """Why windows have no estimate: the most common stored reason, that the metric is not
+    estimated for the task (others are), or that none is stored."""
+    if est.empty and not every.empty:
+        return (
+            "this metric is not estimated for this model's task (a multiclass model logs "
+            "only the predicted class's probability: accuracy alone is estimated)."
+        )
     if est.empty:
         return "no estimate is stored for these windows (monitoring has not computed them)."
     if missing.empty:

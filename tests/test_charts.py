@@ -309,3 +309,6 @@ def test_performance_figure_without_any_number_says_why():
     assert "only 120 labelled reference rows; need 200" in text and "at least 30" in text
     nothing = charts.performance_figure(perf, est.iloc[0:0], "accuracy")
     assert "monitoring has not computed them" in nothing.layout.annotations[0].text
+    # a multiclass model: accuracy is estimated, precision is not, and the chart says so
+    multiclass = charts.performance_figure(perf, est, "precision")
+    assert "not estimated for this model's task" in multiclass.layout.annotations[0].text
