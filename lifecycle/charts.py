@@ -310,6 +310,7 @@ def metric_figure(
                     x=pd.concat([part["window_start"], part["window_start"][::-1]]),
                     y=pd.concat([part[high], part[low][::-1]]),
                     fill="toself",
+                    mode="lines",
                     line_width=0,
                     opacity=0.2,
                     name=f"95% interval {name}",
@@ -333,8 +334,144 @@ def metric_figure(
     return _layout(fig, title, "window start (UTC) of the predictions", label)
 
 
-def coverage_figure(perf: pd.DataFrame, *, grain: str = "day"):
-    """Labelled predictions per window (bars) and label coverage (%): labels arrive late."""
+ESTIMATED_COLOUR = "#d9730d"  # orange: estimated (labels pending)
+REALIZED_COLOUR = "#1f5fa8"  # blue: realized on labels
+ESTIMATED_NAME = "estimated (labels pending)"
+REALIZED_NAME = "realized (labelled)"
+
+
+def _segments(part: pd.DataFrame, column: str) -> list[pd.DataFrame]:
+    """Runs of consecutive rows where `column` is defined (a band is not drawn across a gap)."""
+    defined = part[column].notna().to_numpy()
+    runs = np.cumsum(np.r_[True, defined[1:] != defined[:-1]])
+    return [part[runs == r] for r in np.unique(runs[defined])]
+
+
+def _band(fig, part, low, high, *, name, colour, group, legend, rank=1000) -> None:
+    """A shaded band between `low` and `high`, one polygon per run of defined windows; a
+    lone window gets an error bar (a polygon of one point would not show)."""
+    shown = False
+    for run in _segments(part, low):
+        if len(run) == 1:
+            fig.add_trace(go.Scatter(
+                x=run["window_start"], y=(run[low] + run[high]) / 2, mode="markers",
+                marker={"size": 1, "color": colour}, legendgroup=group, showlegend=False,
+                error_y={"type": "data", "symmetric": False, "array": run[high] - (run[low] + run[high]) / 2,
+                         "arrayminus": (run[low] + run[high]) / 2 - run[low], "color": colour,
+                         "thickness": 6, "width": 0},
+                opacity=0.3, hoverinfo="skip",
+            ))  # fmt: skip
+            continue
+        fig.add_trace(go.Scatter(
+            x=pd.concat([run["window_start"], run["window_start"][::-1]]),
+            y=pd.concat([run[high], run[low][::-1]]),
+            fill="toself", fillcolor=colour, opacity=0.22, line_width=0, name=name,
+            mode="lines", legendgroup=group, showlegend=legend and not shown, hoverinfo="skip",
+            legendrank=rank,
+        ))  # fmt: skip
+        shown = True
+
+
+def performance_figure(
+    perf: pd.DataFrame,
+    estimated: pd.DataFrame,
+    metric: str,
+    *,
+    grain: str = "day",
+    reference: float | None = None,
+    min_labels: int | None = None,
+    unit: str | None = None,
+    x_range: Sequence | None = None,
+):
+    """One metric over time: the estimate from the predictions (labels pending) as a line
+    in its shaded 95% band, and the realized metric on labels with its 95% interval where
+    enough labels exist, on one time axis; the version's reference value as a line.
+
+    `perf`: lifecycle.layers.performance_windows; `estimated`: .estimated_windows. Windows
+    without an estimate say why in a note; with neither, the figure says why it is empty.
+    """
+    label = METRIC_LABELS.get(metric, metric)
+    if unit and metric in ("mae", "rmse", "bias"):
+        label = label.replace("target units", unit)
+    name = label.split(" (")[0]
+    title = f"{name[:1].upper()}{name[1:]} per {grain}: estimated and realized"
+    real = perf[perf[metric].notna()] if metric in perf and not perf.empty else perf.iloc[0:0]
+    est = estimated[estimated["metric"] == metric] if not estimated.empty else estimated
+    have_est = est[est["estimate"].notna()] if not est.empty else est
+    missing = est[est["estimate"].isna()] if not est.empty else est
+    why = _no_estimate_reason(missing, est, estimated)
+    if real.empty and have_est.empty:
+        labels = f" (at least {min_labels} labelled predictions)" if min_labels else ""
+        return empty_figure(
+            title, f"No estimate: {why}<br>No window has enough labels yet{labels}."
+        )
+    fig = go.Figure()
+    series = {(r.model_version, r.variant) for r in pd.concat([have_est, real]).itertuples()}
+    several = len(series) > 1  # name the version and variant only when there is a choice
+    # every window, so that neither the band nor the line bridges one without an estimate
+    for version, variant, part in _groups(est) if not have_est.empty else []:
+        suffix = f" · {version} {variant}" if several else ""
+        _band(fig, part, "low", "high", name=f"{ESTIMATED_NAME}, 95% band{suffix}",
+              colour=ESTIMATED_COLOUR, group=f"est{suffix}", legend=True, rank=2)  # fmt: skip
+        fig.add_trace(go.Scatter(
+            x=part["window_start"], y=part["estimate"], name=f"{ESTIMATED_NAME}{suffix}",
+            mode="lines+markers", marker_size=4, legendgroup=f"est{suffix}", legendrank=1,
+            line={"color": ESTIMATED_COLOUR, "dash": "dash"},
+            customdata=np.stack([part["low"], part["high"], part["predictions"]], axis=1),
+            hovertemplate="estimated %{y:.3f} (95% %{customdata[0]:.3f}-%{customdata[1]:.3f}) "
+                          "from %{customdata[2]} predictions<extra></extra>",
+        ))  # fmt: skip
+    for version, variant, part in _groups(real) if not real.empty else []:
+        suffix = f" · {version} {variant}" if several else ""
+        low, high = f"{metric}_low", f"{metric}_high"
+        if low in part and part[low].notna().any():
+            _band(fig, part, low, high, name=f"{REALIZED_NAME}, 95% interval{suffix}",
+                  colour=REALIZED_COLOUR, group=f"real{suffix}", legend=True, rank=4)  # fmt: skip
+        fig.add_trace(go.Scatter(
+            x=part["window_start"], y=part[metric], name=f"{REALIZED_NAME}{suffix}",
+            mode="lines+markers", marker_size=5, legendgroup=f"real{suffix}", legendrank=3,
+            line={"color": REALIZED_COLOUR, "dash": VARIANT_DASH.get(variant, "solid")},
+            customdata=np.stack([part["labelled"], 100 * part["coverage"]], axis=1),
+            hovertemplate="realized %{y:.3f} on %{customdata[0]} labels "
+                          "(%{customdata[1]:.0f}%)<extra></extra>",
+        ))  # fmt: skip
+    if reference is not None and not math.isnan(reference):
+        _hline(fig, reference, f"reference {reference:.3g}", at=1.0)
+    if why and not missing.empty:
+        _label(fig, plain(f"No estimate in {missing['window_start'].nunique()} window(s): {why}"),
+               x=0, y=0, xref="paper", yref="paper", xanchor="left")  # fmt: skip
+    _layout(fig, title, "window start (UTC) of the predictions", label, height=HEIGHT + 80)
+    # four legend entries wrap into rows at half width: at the figure's foot, clear of the
+    # title and of the axis title
+    fig.update_layout(legend={"orientation": "h", "x": 0, "y": 0, "yref": "container",
+                              "yanchor": "bottom"},
+                      margin={**MARGIN, "t": 60, "b": 120})  # fmt: skip
+    if x_range is not None:
+        fig.update_xaxes(range=list(x_range))
+    return fig
+
+
+def _no_estimate_reason(missing: pd.DataFrame, est: pd.DataFrame, every: pd.DataFrame) -> str:
+    """Why windows have no estimate: the most common stored reason, that the metric is not
+    estimated for the task (others are), or that none is stored."""
+    if est.empty and not every.empty:
+        return (
+            "this metric is not estimated for this model's task (a multiclass model logs "
+            "only the predicted class's probability: accuracy alone is estimated)."
+        )
+    if est.empty:
+        return "no estimate is stored for these windows (monitoring has not computed them)."
+    if missing.empty:
+        return ""
+    reasons = missing["reason"].dropna()
+    if reasons.empty:
+        return "undefined in these windows."
+    return str(reasons.value_counts().index[0]).rstrip(".") + "."
+
+
+def coverage_figure(perf: pd.DataFrame, *, grain: str = "day", x_range: Sequence | None = None):
+    """Labelled predictions per window (bars) and label coverage (%): labels arrive late.
+    `x_range`: the time axis of the performance figures above it."""
     title = f"Labels per {grain}: how much of the performance is known"
     if perf.empty:
         return empty_figure(title, "No predictions in this period.")
@@ -359,7 +496,10 @@ def coverage_figure(perf: pd.DataFrame, *, grain: str = "day"):
                 "range": [0, 105], "tickvals": [0, 25, 50, 75, 100], "showgrid": False},
         barmode="group",
     )  # fmt: skip
-    return _layout(fig, title, "window start (UTC) of the predictions", "labelled predictions")
+    _layout(fig, title, "window start (UTC) of the predictions", "labelled predictions")
+    if x_range is not None:
+        fig.update_xaxes(range=list(x_range))
+    return fig
 
 
 def confusion_figure(cm: pd.DataFrame, *, positive: str | None = None):

@@ -7,7 +7,8 @@ evaluated, must not look healthy: `evaluation_coverage` counts, per model, versi
 variant and layer, the checks with a verdict, the insufficient ones, the windows with
 traffic but no result at all, the most common reason, and gives the layer a `state`:
 
-- `evaluated`: every window of the period had at least one verdict;
+- `evaluated`: every window of the period had at least one verdict (for performance, a
+  verdict on estimated performance counts: labels pending, `estimated` says how many);
 - `partly evaluated`: some windows had a verdict, others none;
 - `not evaluated`: no verdict at all in the period (never counted as OK);
 - `awaiting labels` (performance only): no verdict yet, but every window without one is
@@ -40,7 +41,7 @@ SIZE_WORDS = {  # what a window's size counts, per layer (for the reason shown)
 }
 COLUMNS = [
     "model", "model_version", "variant", "layer", "grain", "checks", "verdicts",
-    "insufficient", "awaiting", "windows", "windows_evaluated", "windows_without_results",
+    "estimated", "insufficient", "awaiting", "windows", "windows_evaluated", "windows_without_results",
     "typical_size", "needed", "reason", "state",
 ]  # fmt: skip
 
@@ -140,7 +141,7 @@ spans AS (
 ),
 evals AS (
     SELECT e.model_name AS model, e.model_version, e.variant, e.layer, e.window_start,
-           e.window_end, e.outcome,
+           e.window_end, e.outcome, e.rule,
            coalesce(e.evidence->>'reason', e.summary) AS reason
     FROM alert_evaluations e JOIN grains g ON g.model = e.model_name AND g.layer = e.layer
          -- drift and quality may be monitored on several grains: count the one shown
@@ -208,6 +209,8 @@ counted AS (
 checks AS (
     SELECT {keys}, layer, count(*) AS checks,
            count(*) FILTER (WHERE outcome <> 'insufficient') AS verdicts,
+           count(*) FILTER (WHERE outcome <> 'insufficient'
+                            AND rule = 'estimated_performance') AS estimated,
            count(*) FILTER (WHERE outcome = 'insufficient') AS insufficient
     FROM evals GROUP BY ALL
 ),
@@ -239,6 +242,7 @@ patterns AS (  -- the most common reason (numbers aside), its typical size and m
 )
 SELECT c.model, {version_key} AS model_version, {variant_key} AS variant, c.layer,
        g.grain, coalesce(k.checks, 0) AS checks, coalesce(k.verdicts, 0) AS verdicts,
+       coalesce(k.estimated, 0) AS estimated,
        coalesce(k.insufficient, 0) AS insufficient, c.unjudged_ends, c.windows,
        c.windows_evaluated, c.windows_without_results, p.typical_size, p.needed,
        p.example AS reason
@@ -312,8 +316,11 @@ def describe(row) -> str:
 
 
 def detail(row) -> str:
-    """What ran and, when something did not, why (with the size and the minimum)."""
+    """What ran and, when something did not, why (with the size and the minimum); verdicts
+    from estimated performance (labels pending) are counted apart."""
     head = f"{row.verdicts} of {row.checks} checks had a verdict"
+    if getattr(row, "estimated", 0):
+        head += f" ({row.estimated} of them estimated, labels pending)"
     if row.state == "no traffic":
         return "no traffic in the period"
     if row.checks == 0:

@@ -9,7 +9,8 @@ engine buckets them. `since` / `until` keep rows with since <= ts < until.
   `resource_windows` (`infra_metrics`);
 - performance: `performance_windows` (labelled predictions, late labels honoured with
   `as_of`), `reference_performance`, `confusion_matrix`, `calibration_bins`,
-  `residual_histogram`;
+  `residual_histogram`, `estimated_windows` (performance estimated before labels, stored by
+  lifecycle.monitor);
 - business: `business_windows` (KPI events beside the model's output);
 - data quality: `quality_summary` (stored results of lifecycle.monitor, by tier);
 - `freshness`: when each kind of log was last written and received.
@@ -514,6 +515,107 @@ def reference_performance(store: Store, model: str, version: str) -> dict[str, A
     }
 
 
+ESTIMATED_COLUMNS = [
+    "window_start", "window_end", "model_version", "variant", "metric", "estimate", "low",
+    "high", "reference_value", "severity", "status", "reason", "basis", "predictions",
+]  # fmt: skip
+
+
+def estimated_windows(
+    store: Store,
+    model: str,
+    *,
+    grain: str = "day",
+    since: datetime | None = None,
+    until: datetime | None = None,
+    version: str | None = None,
+    variant: str | None = None,
+    reference: str = "spec",
+) -> pd.DataFrame:
+    """Performance estimated from the predictions (before labels), per window and metric.
+
+    Read from the stored `estimated_performance` results of lifecycle.monitor (CBPE for
+    classifiers, DLE for regressors: lifecycle.estimation); nothing is computed here.
+    Columns: window_start, window_end, model_version, variant, metric, estimate, low / high
+    (95% band), reference_value (the version's realized metric on its reference), severity,
+    status ("ok", or "insufficient_data" with NaN numbers and the `reason`), basis, and
+    predictions (the scored predictions the estimate used). `since` / `until` bound
+    window_start. Windows not monitored yet have no row (lifecycle.layers.unmonitored_windows).
+    """
+    check_grain(grain)
+    where, params = _where(model, since=since, until=until, version=version, variant=variant,
+                           ts="window_start")  # fmt: skip
+    frame = store.query_df(
+        f"""
+        SELECT window_start, window_end, model_version, variant, subject AS metric,
+               CASE WHEN status = 'ok' THEN statistic END AS estimate,
+               TRY_CAST(details->>'low' AS DOUBLE) AS low,
+               TRY_CAST(details->>'high' AS DOUBLE) AS high,
+               TRY_CAST(details->>'reference_value' AS DOUBLE) AS reference_value,
+               coalesce(severity, 'none') AS severity, status,
+               details->>'reason' AS reason, details->>'basis' AS basis,
+               n_current AS predictions
+        FROM monitor_results
+        WHERE {where} AND grain = ? AND reference_kind = ?
+          AND check_name = 'estimated_performance'
+        ORDER BY window_start, model_version, variant, metric
+        """,
+        [*params, grain, reference],
+    )
+    if frame.empty:
+        return pd.DataFrame(columns=ESTIMATED_COLUMNS)
+    frame["window_start"] = pd.to_datetime(frame["window_start"], utc=True)
+    frame["window_end"] = pd.to_datetime(frame["window_end"], utc=True)
+    for column in ("estimate", "low", "high", "reference_value"):
+        frame[column] = pd.to_numeric(frame[column]).astype(float)
+    return frame[ESTIMATED_COLUMNS]
+
+
+def live_estimate(
+    store: Store,
+    model: str,
+    version: str,
+    *,
+    variant: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> dict[str, Any]:
+    """A version's performance estimated on its live traffic (labels pending): per metric,
+    the mean of its stored window estimates weighted by each window's predictions, over
+    windows starting in [since, until) of `variant` (any when None), at the model's
+    monitored grain. Keys: metrics (name -> estimate), predictions, windows, basis ("estimated
+    from N predictions, labels pending"), reason (why there is none; then metrics is empty).
+    """
+    from lifecycle.coverage import layer_grains
+
+    grain = layer_grains(store, model)["drift"]
+    frame = estimated_windows(store, model, grain=grain, version=version, variant=variant,
+                              since=since, until=until)  # fmt: skip
+    have = frame[frame["estimate"].notna()]
+    if have.empty:
+        reasons = frame["reason"].dropna()
+        reason = (
+            f"no estimate: {reasons.value_counts().index[0]}" if len(reasons)
+            else f"no estimated performance stored for {version}'s traffic"
+        )  # fmt: skip
+        return {"metrics": {}, "predictions": 0, "windows": 0, "basis": None, "reason": reason}
+    weights = have["predictions"].astype(float)
+    metrics = {
+        metric: float((part["estimate"] * weights[part.index]).sum() / weights[part.index].sum())
+        for metric, part in have.groupby("metric")
+    }
+    # every metric is estimated from the same windows: count one metric's predictions
+    first = have[have["metric"] == have["metric"].iloc[0]]
+    predictions = int(first["predictions"].sum())
+    return {
+        "metrics": metrics,
+        "predictions": predictions,
+        "windows": int(first["window_start"].nunique()),
+        "basis": f"estimated from {predictions:,} predictions, labels pending",
+        "reason": None,
+    }
+
+
 def confusion_matrix(
     store: Store,
     model: str,
@@ -1010,7 +1112,11 @@ def portfolio_health(
 
     Layer columns hold critical / warning / ok / not evaluated (no verdict in the period:
     every evaluation lacked data, or the alert check has not evaluated the layer) /
-    awaiting labels (performance whose labels are not due yet); business is "no KPI" for
+    awaiting labels (performance whose labels are not due yet); `performance_basis` is
+    "estimated" when the performance verdict rests on estimated performance alone (no
+    realized verdict as bad: labels pending), else "", and then `performance_estimate` says
+    the headline metric's estimate ("roc_auc 0.731 (estimated, labels pending)");
+    business is "no KPI" for
     a model whose specs declare none. `<layer>_checks` says how many checks had a verdict
     ("21/28": 7 were insufficient) and `evaluation` is the model's coverage state:
     "not evaluated" when its drift or performance had no verdict (lifecycle.coverage).
@@ -1038,6 +1144,8 @@ def portfolio_health(
     for layer in PORTFOLIO_LAYERS:
         base[f"{layer}_checks"] = ""
     base["evaluation"] = "not evaluated"
+    base["performance_basis"] = ""
+    base["performance_estimate"] = ""
     base["critical_alerts"] = 0
     base["warning_alerts"] = 0
     if not have_alerts or base.empty:
@@ -1046,7 +1154,10 @@ def portfolio_health(
         """
         SELECT e.model_name AS model, e.layer,
                max(CASE e.outcome WHEN 'critical' THEN 4 WHEN 'warning' THEN 3
-                   WHEN 'ok' THEN 2 WHEN 'insufficient' THEN 1 ELSE 0 END) AS rank
+                   WHEN 'ok' THEN 2 WHEN 'insufficient' THEN 1 ELSE 0 END) AS rank,
+               max(CASE e.outcome WHEN 'critical' THEN 4 WHEN 'warning' THEN 3
+                   WHEN 'ok' THEN 2 WHEN 'insufficient' THEN 1 ELSE 0 END)
+                   FILTER (WHERE e.rule <> 'estimated_performance') AS realized_rank
         FROM alert_evaluations e
         JOIN model_versions v ON v.model_name = e.model_name AND v.version = e.model_version
              AND v.state = 'production'
@@ -1060,6 +1171,10 @@ def portfolio_health(
     for row in outcomes.itertuples(index=False):
         if row.layer in PORTFOLIO_LAYERS:
             base.loc[base["model"] == row.model, row.layer] = STATUS_ORDER[int(row.rank)]
+        realized = 0 if pd.isna(row.realized_rank) else int(row.realized_rank)
+        if row.layer == "performance" and row.rank > 1 and realized < row.rank:
+            base.loc[base["model"] == row.model, "performance_basis"] = "estimated"
+    _add_estimates(store, base, since, until)
     _add_coverage(store, base, since, until)
     active = store.query_df(
         "SELECT model_name AS model, severity, count(*) AS n FROM alerts "
@@ -1070,6 +1185,23 @@ def portfolio_health(
         if column in base:
             base.loc[base["model"] == row.model, column] = int(row.n)
     return base
+
+
+HEADLINE_METRIC = {"binary_classification": "roc_auc", "regression": "mae"}  # else accuracy
+
+
+def _add_estimates(store: Store, base: pd.DataFrame, since, until) -> None:
+    """For a performance verdict resting on estimates: the headline metric estimated on the
+    production traffic of the period, e.g. "roc_auc 0.731 (estimated, labels pending)"."""
+    for at in base.index[base["performance_basis"] == "estimated"]:
+        model, version = base.at[at, "model"], base.at[at, "production_version"]
+        found = live_estimate(store, model, version, variant="production", since=since,
+                              until=until)  # fmt: skip
+        metric = HEADLINE_METRIC.get(base.at[at, "task"], "accuracy")
+        if metric in found["metrics"]:
+            base.at[at, "performance_estimate"] = (
+                f"{metric} {found['metrics'][metric]:.3f} (estimated, labels pending)"
+            )
 
 
 def _add_coverage(store: Store, base: pd.DataFrame, since, until) -> None:

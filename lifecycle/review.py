@@ -2,8 +2,11 @@
 
 - immutable metadata (training-data fingerprint, parameters, validation metrics, feature
   schema, owner, risk tier, registrant, reference data hash);
-- metrics beside the production version's on the same requests (shadow pairs), else on each
-  version's validation data; per-segment metrics;
+- metrics beside the production version's on the same requests (shadow pairs), else (labels
+  pending) on each version's performance estimated from its live traffic, else on each
+  version's validation data; per-segment metrics; the version's own validation metrics
+  (`reference_metrics`) and, labels pending, its estimate on live traffic (`live_estimate`:
+  "estimated from N predictions, labels pending");
 - fairness: the rate of predicting the positive class per value of the spec's
   sensitive_attribute, and the disparate impact ratio (group rate / highest group rate)
   against the 80% rule;
@@ -349,7 +352,11 @@ def review_pack(store: Store, model: str, version: str, *, with_gates: bool = Tr
         "comparison": (
             gates_mod.compare_metrics(store, model, version, champion) if champion else None
         ),
+        # the version's reference (validation) set, named as such beside any live figure
         "reference_metrics": _clean(layers.reference_performance(store, model, version)),
+        "reference_basis": "validation data (the version's reference set)",
+        # labels pending on its live traffic: what its predictions say meanwhile
+        "live_estimate": layers.live_estimate(store, model, version),
         "segments": segment_metrics(store, model, version, champion),
         "fairness": fairness(store, model, version, champion),
         "shadow": shadow_comparison(store, model, version, champion),

@@ -127,24 +127,37 @@ with perf_tab:
             on_click=mon.shift_period,
             args=(-lag.days,),
         )
+    estimated = mon.estimated(dv, mon.results_key(sel.model), sel.model, version=sel.version,
+                              variant=sel.variant, **args)  # fmt: skip
+    st.markdown(
+        "Each chart shows the metric **estimated** from the predictions' scores (or, for a "
+        "regressor, from its features and prediction) while labels are pending, as a dashed "
+        "line in its shaded 95% band, and the **realized** metric on labels with its 95% "
+        "interval where a window has enough of them. The estimate assumes the relation "
+        "between inputs and label is unchanged since the reference; the concept-drift check "
+        "tests that once labels arrive."
+    )
     if task == "regression":
         names = ["mae", "rmse", "bias"]
     else:
         names = ["roc_auc", "accuracy", "precision", "recall", "f1"]
         if task != "binary_classification":
             names.remove("roc_auc")
+    span = (sel.since, sel.until)  # one time axis for every chart of the tab
     left, right = st.columns(2)
     for i, name in enumerate(names):
         ref_value = reference.get(name)
-        (left if i % 2 == 0 else right).plotly_chart(
-            charts.metric_figure(
-                perf, name, grain=sel.grain, reference=ref_value, min_labels=layers.MIN_LABELS
-            ),
-            key=f"metric_{name}",
-        )
-    (left if len(names) % 2 == 0 else right).plotly_chart(
-        charts.coverage_figure(perf, grain=sel.grain), key="coverage"
-    )
+        if name == "bias":  # not estimated: the realized chart alone
+            figure = charts.metric_figure(perf, name, grain=sel.grain, reference=ref_value,
+                                          min_labels=layers.MIN_LABELS)  # fmt: skip
+            figure.update_xaxes(range=list(span))
+        else:
+            figure = charts.performance_figure(
+                perf, estimated, name, grain=sel.grain, reference=ref_value,
+                min_labels=layers.MIN_LABELS, x_range=span,
+            )  # fmt: skip
+        (left if i % 2 == 0 else right).plotly_chart(figure, key=f"metric_{name}")
+    st.plotly_chart(charts.coverage_figure(perf, grain=sel.grain, x_range=span), key="coverage")
     period = {"since": sel.since, "until": sel.until, "version": sel.version,
               "variant": sel.variant}  # fmt: skip
     left, right = st.columns(2)
@@ -159,6 +172,8 @@ with perf_tab:
             right.plotly_chart(charts.calibration_figure(cal), key="calibration")
     with st.expander("Metrics per window, with label counts and intervals"):
         st.dataframe(perf, hide_index=True, width="stretch")
+    with st.expander("Estimated metrics per window (labels pending), with bands and reasons"):
+        st.dataframe(estimated, hide_index=True, width="stretch", key="estimated_table")
     ref_text = ", ".join(
         f"{k} {v:.3g}"
         for k, v in reference.items()

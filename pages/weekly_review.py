@@ -83,7 +83,7 @@ summary = pd.DataFrame(
             "model": m.model,
             "production": m.production_version,
             "overall": m.overall,
-            **{layer: m.status[layer] for layer in LAYERS},
+            **{layer: m.status_text(layer) for layer in LAYERS},
             "alerts": len(m.alerts),
             "retraining": "due" if m.retraining.get("due") else "not due",
         }
@@ -98,7 +98,8 @@ for m in review.models:
         st.markdown(f"**What changed since last week:** {md_list(m.changes, '; ') or 'nothing'}")
         st.dataframe(
             pd.DataFrame(
-                [{"layer": layer, "last week": m.previous[layer], "this week": m.status[layer],
+                [{"layer": layer, "last week": m.status_text(layer, previous=True),
+                  "this week": m.status_text(layer),
                   "checks with a verdict this week": m.coverage_text(layer)}
                  for layer in LAYERS]
             ),

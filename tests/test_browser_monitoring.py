@@ -156,3 +156,38 @@ def test_sidebar_round_trip_keeps_the_selection(monitored_copy):
             raise
         finally:
             browser.close()
+
+
+def _performance_tab(page, url: str, width: int) -> None:
+    page.set_viewport_size({"width": width, "height": 1000})
+    page.goto(f"{url}/model_health?model=credit_risk&from={day(-17)}&to={day(-12)}")
+    _settle(page)
+    page.get_by_role("tab", name="Performance").click()
+    page.wait_for_timeout(2000)
+
+
+def test_estimated_band_is_drawn_beside_realized_performance(monitored_copy):
+    """credit_risk on Oct 30 - Nov 4: labels on the first three days only. The ROC AUC chart
+    draws the estimate's band (a filled area) and both series are named in its legend, at
+    1280 and 1920 px."""
+    from playwright.sync_api import sync_playwright
+
+    with running_app(monitored_copy) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM)
+        try:
+            page = browser.new_page()
+            for width in (1280, 1920):
+                _performance_tab(page, url, width)
+                chart = page.locator(".js-plotly-plot", has_text="ROC AUC per day").first
+                chart.scroll_into_view_if_needed()
+                text = chart.inner_text()
+                assert "estimated (labels pending)" in text and "realized (labelled)" in text
+                # the band: a filled polygon in the scatter layer, with an area on screen
+                box = chart.locator("g.scatterlayer path.js-fill").first.bounding_box()
+                assert box is not None and box["width"] > 100 and box["height"] > 5
+                assert "No estimate" not in text
+                coverage = page.locator(".js-plotly-plot", has_text="Labels per day").first
+                assert coverage.count() == 1
+                screenshot(page, f"monitoring-estimated-performance-{width}")
+        finally:
+            browser.close()

@@ -251,3 +251,64 @@ def test_free_text_is_shown_not_parsed_by_plotly():
     assert any("&lt;a href" in t for t in texts if t)  # shown as typed
     bars = charts.plain(hostile)
     assert bars == "&lt;a href='http://evil.test/x'&gt;v&lt;/a&gt;"
+
+
+def _estimated(values, reason="the reference's scores carry no information") -> pd.DataFrame:
+    values = np.array(values, dtype=float)
+    defined = ~np.isnan(values)
+    return pd.DataFrame(
+        {
+            "window_start": DAYS,
+            "model_version": "1.0",
+            "variant": "production",
+            "metric": "accuracy",
+            "estimate": values,
+            "low": values - 0.03,
+            "high": values + 0.03,
+            "reference_value": 0.85,
+            "severity": "none",
+            "status": np.where(defined, "ok", "insufficient_data"),
+            "reason": np.where(defined, None, reason),
+            "predictions": 400,
+        }
+    )
+
+
+def test_performance_figure_draws_the_estimate_band_and_realized_on_one_axis():
+    # labels for the first two windows only; estimates everywhere but window 4
+    perf = _perf([0.80, 0.82, math.nan, math.nan, math.nan])
+    est = _estimated([0.81, 0.80, 0.79, math.nan, 0.70])
+    span = (DAYS[0], DAYS[-1] + pd.Timedelta(days=1))
+    fig = charts.performance_figure(perf, est, "accuracy", reference=0.85, x_range=span)
+    names = [t.name for t in fig.data if t.showlegend is not False]
+    assert "estimated (labels pending), 95% band" in names
+    assert "estimated (labels pending)" in names and "realized (labelled)" in names
+    line = next(t for t in fig.data if t.name == "estimated (labels pending)")
+    # the line breaks at the window without an estimate (no value is drawn for it)
+    assert [pd.Timestamp(x, tz="UTC") for x in line.x] == list(DAYS)
+    assert math.isnan(line.y[3]) and not line.connectgaps
+    bands = [t for t in fig.data if t.fill == "toself" and "estimated" in (t.name or "")]
+    # windows 0-2 are one run (a polygon); window 4 stands alone (an error bar)
+    assert len(bands) == 1 and len(bands[0].x) == 6
+    lone = [t for t in fig.data if t.error_y.array is not None]
+    assert [pd.Timestamp(x, tz="UTC") for x in lone[0].x] == [DAYS[4]]
+    realized = next(t for t in fig.data if t.name == "realized (labelled)")
+    assert list(realized.y) == [0.80, 0.82]
+    notes = " ".join(a.text for a in fig.layout.annotations)
+    assert "No estimate in 1 window(s): the reference" in notes and "reference 0.85" in notes
+    assert [pd.Timestamp(x) for x in fig.layout.xaxis.range] == list(span)
+    assert fig.layout.xaxis.title.text and fig.layout.yaxis.title.text
+
+
+def test_performance_figure_without_any_number_says_why():
+    perf = _perf([math.nan] * 5)
+    est = _estimated([math.nan] * 5, reason="only 120 labelled reference rows; need 200")
+    fig = charts.performance_figure(perf, est, "accuracy", min_labels=30)
+    assert charts.is_empty_figure(fig)
+    text = fig.layout.annotations[0].text
+    assert "only 120 labelled reference rows; need 200" in text and "at least 30" in text
+    nothing = charts.performance_figure(perf, est.iloc[0:0], "accuracy")
+    assert "monitoring has not computed them" in nothing.layout.annotations[0].text
+    # a multiclass model: accuracy is estimated, precision is not, and the chart says so
+    multiclass = charts.performance_figure(perf, est, "precision")
+    assert "not estimated for this model's task" in multiclass.layout.annotations[0].text

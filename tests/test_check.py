@@ -388,6 +388,31 @@ def test_retraining_policy_scheduled_ignores_alerts_and_bad_policy_is_named(tmp_
     assert "unknown key `retraining.x`" in text
 
 
+@pytest.mark.slow
+def test_demo_weekly_performance_is_never_no_data_for_a_model_with_predictions(demo_checked):
+    """The demo's last week (credit_risk's labels 14-45 days late): every model with
+    predictions has a performance verdict and a performance figure this week; credit_risk's
+    rest on estimates and say so."""
+    path, _ = demo_checked
+    with Store(path, read_only=True) as store:
+        review = weekly.weekly_review(store, "2026-W46")
+        served = {m for (m,) in store.query_all(
+            "SELECT DISTINCT model_name FROM predictions WHERE ts >= ? AND ts < ?",
+            [review.start, review.end])}  # fmt: skip
+    assert served == {"churn", "credit_risk", "delivery_time"}
+    for m in review.models:
+        assert m.status["performance"] not in ("no data", "not evaluated"), m.model
+        figures = [f for f in m.figures if f["layer"] == "performance"
+                   and f["figure"] != "label coverage"]  # fmt: skip
+        assert any(not np.isnan(f["this_week"]) for f in figures), (m.model, figures)
+    credit = next(m for m in review.models if m.model == "credit_risk")
+    assert credit.status_text("performance").endswith("(estimated)")
+    (estimated,) = [f for f in credit.figures if "estimated, labels pending" in f["figure"]]
+    assert 0.5 < estimated["this_week"] < 1
+    text = weekly.to_markdown(review)
+    assert "roc_auc (estimated, labels pending; " in text
+
+
 # -- "not evaluated" is never "OK" ----------------------------------------------------------------
 
 

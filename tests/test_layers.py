@@ -474,6 +474,51 @@ def test_portfolio_health_reads_alert_outcomes(toy, tmp_path):
             cur.execute("UPDATE model_versions SET state = 'registered' WHERE model_name = 'toy'")
 
 
+def test_portfolio_marks_performance_resting_on_estimates(toy):
+    """A performance verdict from estimates alone (labels pending) is marked estimated; one
+    that a realized evaluation matches or exceeds is not."""
+    store, _, _ = toy
+
+    def evaluate(rule: str, outcome: str, day: int) -> None:
+        start = DAY0 + timedelta(days=day)
+        with store.transaction() as cur:
+            cur.execute(
+                "INSERT INTO alert_evaluations VALUES ('toy', '1.0', 'production', "
+                "'performance', ?, 'accuracy', 'day', ?, ?, ?, NULL, NULL, '', NULL, now())",
+                [rule, start, start + timedelta(days=1), outcome],
+            )
+
+    with store.transaction() as cur:
+        cur.execute("UPDATE model_versions SET state = 'production' WHERE model_name = 'toy'")
+    try:
+        evaluate("performance_metric", "insufficient", 0)
+        evaluate("estimated_performance", "warning", 1)
+        _store_estimate(store, DAY0 + timedelta(days=1), 0.712)
+        row = layers.portfolio_health(store).iloc[0]
+        assert (row["performance"], row["performance_basis"]) == ("warning", "estimated")
+        assert row["performance_estimate"] == "roc_auc 0.712 (estimated, labels pending)"
+        evaluate("performance_metric", "warning", 2)  # labels arrived and agree
+        row = layers.portfolio_health(store).iloc[0]
+        assert (row["performance"], row["performance_basis"]) == ("warning", "")
+    finally:
+        with store.transaction() as cur:
+            cur.execute("DELETE FROM alert_evaluations")
+            cur.execute("DELETE FROM monitor_results WHERE check_name = 'estimated_performance'")
+            cur.execute("UPDATE model_versions SET state = 'registered' WHERE model_name = 'toy'")
+
+
+def _store_estimate(store, start, value: float) -> None:
+    from lifecycle import estimation, reference_models
+    from lifecycle.drift.engine import store_results
+    from lifecycle.drift.windows import Window
+
+    est = estimation.Estimator(task="binary_classification", valid=True, reference_rows=500)
+    e = estimation.Estimate(value, value - 0.02, value + 0.02)
+    result = reference_models._graded("roc_auc", e, 0.8, [0.02, 0.05], est, 400)
+    window = Window("toy", "1.0", "production", "day", start, start + timedelta(days=1))
+    store_results(store, window, "spec", ["estimated_performance"], 1, [result])
+
+
 def test_model_context_and_unmonitored_windows(toy):
     store, truth, _ = toy
     ctx = layers.model_context(store, "toy")

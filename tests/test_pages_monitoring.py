@@ -146,6 +146,38 @@ def test_health_offers_a_period_whose_labels_have_arrived(db, monkeypatch):
     assert len(perf) == 2 and perf["roc_auc"].notna().all()
 
 
+def test_health_credit_risk_estimates_performance_where_labels_are_pending(db, monkeypatch):
+    """credit_risk's labels come 14-45 days late: on Oct 30 - Nov 4 the first three days have
+    labels, the last three none. Each metric's chart has the estimate (labels pending) with
+    its band on every day and the realized metric only where labels exist, on one axis."""
+    at = open_page(db, monkeypatch, "pages/model_health.py", model="credit_risk",
+                   **{"from": day(-17), "to": day(-12)})  # fmt: skip
+    days = pd.date_range(day(-17), day(-12), freq="D", tz="UTC")
+    for title in ("ROC AUC per day", "Accuracy per day", "F1 per day"):
+        fig = figure(at, title)
+        assert "estimated and realized" in fig["layout"]["title"]["text"]
+        estimated = trace(fig, "estimated (labels pending)")
+        assert list(estimated.index) == list(days) and estimated.notna().all()
+        realized = trace(fig, "realized (labelled)")
+        assert list(realized.index) == list(days[:3])  # no label on the last three days
+        names = [t.get("name") for t in fig["data"]]
+        assert "estimated (labels pending), 95% band" in names
+        band = next(
+            t
+            for t in fig["data"]
+            if t.get("name", "").startswith("estimated (labels pending), 95%")
+        )
+        assert band["fill"] == "toself"
+        high, low = values(band["y"])[:6], values(band["y"])[6:][::-1]
+        assert (low < estimated.to_numpy()).all() and (high > estimated.to_numpy()).all()
+        assert fig["layout"]["xaxis"]["range"][0].startswith(day(-17))
+    coverage = figure(at, "Labels per day")
+    assert coverage["layout"]["xaxis"]["range"] == figure(at, "ROC AUC")["layout"]["xaxis"]["range"]
+    est = table(at, "estimate")
+    assert set(est["metric"]) == {"accuracy", "precision", "recall", "f1", "roc_auc"}
+    assert (est["status"] == "ok").all() and (est["low"] <= est["estimate"]).all()
+
+
 def test_health_churn_shows_the_usage_feed_break(db, monkeypatch):
     # incident 2: usage_gb ~90% null from D-50 to D-48
     at = open_page(db, monkeypatch, "pages/model_health.py", model="churn",

@@ -161,3 +161,48 @@ def test_report_while_the_app_holds_the_database(reviewed, tmp_path, capsys, mon
     assert code == 0, captured.err
     assert "report queued" in captured.err and "wrote" in captured.out
     assert out.read_text().startswith(f"# Weekly model-health review {week}")
+
+
+def test_performance_from_estimates_is_marked_estimated_never_no_data(toy_store):
+    """No label yet this week: the performance verdict and figure come from the estimates
+    (labels pending) and say so; last week's realized verdict stays plain."""
+    from lifecycle import estimation, reference_models
+    from lifecycle.drift.engine import store_results
+    from lifecycle.drift.windows import Window
+
+    store = toy_store
+    week = report.week_of(datetime.now(UTC))
+    start, _ = report.parse_week(week)
+    evals = [evaluation(start - timedelta(days=d), "ok", "performance", "performance_metric",
+                        "roc_auc") for d in range(1, 8)]  # fmt: skip
+    evals += [evaluation(start + timedelta(days=d), "ok", "performance", "estimated_performance",
+                         "roc_auc") for d in range(2)]  # fmt: skip
+    lc.apply_evaluations(store, evals, {("toy", "1.0"): alert_config(None)},
+                         now=start + timedelta(days=2))  # fmt: skip
+    est = estimation.Estimator(task="binary_classification", valid=True, reference_rows=500)
+    for d, (value, rows) in enumerate([(0.80, 100), (0.70, 300)]):
+        day = start + timedelta(days=d)
+        result = reference_models._graded("roc_auc", estimation.Estimate(value, value - 0.03,
+                                          value + 0.03), 0.8, [0.02, 0.05], est, rows)  # fmt: skip
+        window = Window("toy", "1.0", "production", "day", day, day + timedelta(days=1))
+        store_results(store, window, "spec", ["estimated_performance"], 1, [result])
+    (m,) = report.weekly_review(store, week).models
+    assert m.status["performance"] == "ok" and m.status_text("performance") == "ok (estimated)"
+    assert m.status_text("performance", previous=True) == "ok"  # realized last week
+    # estimated verdicts count as evaluations, and the coverage says they are estimated
+    assert m.coverage_text("performance") == (
+        "2 of 2 checks had a verdict (2 of them estimated, labels pending)"
+    )
+    (figure,) = [f for f in m.figures if "estimated" in f["figure"]]
+    assert figure["figure"] == "roc_auc (estimated, labels pending; 400 predictions)"
+    assert figure["this_week"] == pytest.approx((0.8 * 100 + 0.7 * 300) / 400)
+    text = report.to_markdown(report.weekly_review(store, week))
+    assert "| performance | ok | ok (estimated) |" in text
+    assert "| toy | - | OK | · | OK (estimated) |" in text
+    assert "roc_auc (estimated, labels pending; 400 predictions) | n/a | 0.725 |" in text
+    html_text = report.to_html(report.weekly_review(store, week))
+    assert "<td class='ok'>ok (estimated)</td>" in html_text
+    # the day-by-day heatmap marks the days whose verdict is estimated
+    heatmap = report.status_figure(m, start, start + timedelta(weeks=1))
+    cells = dict(zip(heatmap.data[0].y, heatmap.data[0].text, strict=True))["performance"]
+    assert list(cells[:2]) == ["ok (est.)", "ok (est.)"] and cells[2] == "no data"

@@ -333,3 +333,44 @@ def test_gates_judge_the_production_version_they_replace(pair, tmp_path, monkeyp
     assert store.query_one("SELECT count(*) FROM audit_log")[0] == audit_before + 2
     # evaluated afresh against 2.0, the switch goes through
     assert registry.switch(store, DANA, "toy", "3.0").to_state == "production"
+
+
+def _store_estimates(store, version, variant, values, rows=500):
+    """Stored estimated ROC AUC of `version` for consecutive days of its traffic."""
+    from lifecycle import estimation, reference_models
+    from lifecycle.drift.engine import store_results
+    from lifecycle.drift.windows import Window
+
+    est = estimation.Estimator(task="binary_classification", valid=True, reference_rows=500)
+    for day, value in enumerate(values):
+        start = (START + pd.Timedelta(days=day)).to_pydatetime()
+        e = estimation.Estimate(value, value - 0.02, value + 0.02)
+        result = reference_models._graded("roc_auc", e, 0.8, [0.02, 0.05], est, rows)
+        window = Window("toy", version, variant, "day", start, start + pd.Timedelta(days=1))
+        store_results(store, window, "spec", ["estimated_performance"], 1, [result])
+
+
+def test_without_labelled_pairs_the_gate_uses_live_estimates_and_says_so(store, tmp_path):
+    """Labels pending (no labelled shadow pair): the metric gate compares each version's
+    ROC AUC estimated on its live traffic, and its detail and the pack say "estimated"."""
+    for version in ("1.0", "2.0"):
+        register(store, tmp_path, version)
+    frame = served().assign(label_on="none")
+    log(store, frame, version="1.0", variant="production", column="champ", prefix="p-")
+    log(store, frame, version="2.0", variant="shadow", column="cand", prefix="s-")
+    before = gates.compare_metrics(store, "toy", "2.0", "1.0")
+    assert before["basis"].startswith("validation data") and "no estimate" in before["basis"]
+    _store_estimates(store, "1.0", "production", [0.80, 0.80, 0.90])  # day 2 outside 2.0's
+    _store_estimates(store, "2.0", "shadow", [0.70, 0.76], rows=250)
+    result = gates.compare_metrics(store, "toy", "2.0", "1.0")
+    assert result["basis"].startswith("estimated on live traffic, labels pending")
+    assert result["estimated"] and result["predictions"] == {"candidate": 500, "champion": 1000}
+    assert result["metrics"]["roc_auc"]["candidate"] == pytest.approx(0.73)
+    assert result["metrics"]["roc_auc"]["champion"] == pytest.approx(0.80)
+    gate = gates.metric_gate(store, "toy", "2.0", "1.0")
+    assert not gate.passed and "worse than production" in gate.detail
+    assert "estimated on live traffic, labels pending" in gate.detail
+    pack = review.review_pack(store, "toy", "2.0", with_gates=False)
+    assert pack["live_estimate"]["basis"] == "estimated from 500 predictions, labels pending"
+    assert pack["live_estimate"]["metrics"]["roc_auc"] == pytest.approx(0.73)
+    assert pack["reference_basis"].startswith("validation data")

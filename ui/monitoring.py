@@ -96,6 +96,12 @@ def quality(data_key: int, results_key: tuple, model: str, **kwargs) -> pd.DataF
     return layers.quality_summary(get_store(), model, **kwargs)
 
 
+@st.cache_data(show_spinner=False, ttl=600, max_entries=256)
+def estimated(data_key: int, results_key: tuple, model: str, **kwargs) -> pd.DataFrame:
+    """Stored estimated performance per window (lifecycle.layers.estimated_windows)."""
+    return layers.estimated_windows(get_store(), model, **kwargs)
+
+
 @st.cache_data(show_spinner=False, ttl=300)
 def plan(data_key: int, model: str) -> MonitoringPlan | None:
     """The model's declared windows (None when its settings cannot be read)."""
@@ -144,7 +150,7 @@ def coverage_section(selection: Selection) -> None:
     with st.expander("Evaluation coverage: checks with a verdict per layer",
                      expanded=not missing.empty):  # fmt: skip
         st.dataframe(
-            table[["layer", "state", "grain", "verdicts", "insufficient",
+            table[["layer", "state", "grain", "verdicts", "estimated", "insufficient",
                    "windows_without_results", "detail"]],
             hide_index=True, width="stretch", key="coverage_table",
             column_config={  # short headers: the explanation needs the room
@@ -153,6 +159,10 @@ def coverage_section(selection: Selection) -> None:
                 "grain": st.column_config.TextColumn("Window", width="small"),
                 "verdicts": st.column_config.NumberColumn(
                     "Verdicts", width="small", help="Checks with a verdict"),
+                "estimated": st.column_config.NumberColumn(
+                    "Estimated", width="small",
+                    help="Verdicts on performance estimated from the predictions (labels "
+                    "pending)"),
                 "insufficient": st.column_config.NumberColumn(
                     "Too small", width="small", help="Checks without a verdict: too few rows"),
                 "windows_without_results": st.column_config.NumberColumn(
@@ -537,7 +547,9 @@ def portfolio_section() -> None:
         "(production version and traffic) with the checks that had a verdict (e.g. 21/28: "
         "7 had too little data), active alerts, and when data last arrived. A layer without "
         "a single verdict is *not evaluated* (grey, never ok); a model whose drift or "
-        "performance was not evaluated says so in *Evaluated*. "
+        "performance was not evaluated says so in *Evaluated*. Performance marked "
+        "*(estimated)* rests on performance estimated from the predictions while their "
+        "labels are pending. "
         "Choose a row to open that model's health page on the same days."
     )
     labels = {status: label for status, (label, _) in LIGHTS.items()}
@@ -545,12 +557,30 @@ def portfolio_section() -> None:
     table = frame.assign(**{layer: [_light(labels[s], c) for s, c in
                                     zip(frame[layer], frame[f"{layer}_checks"], strict=True)]
                             for layer in layers.PORTFOLIO_LAYERS})  # fmt: skip
-    columns = ["model", "production_version", "evaluation", *layers.PORTFOLIO_LAYERS,
+    # a performance verdict from estimates (labels pending) says so in its cell
+    table["performance"] = [
+        cell.replace(" · ", " (estimated) · ", 1) if basis == "estimated" and " · " in cell
+        else cell + " (estimated)" if basis == "estimated" else cell
+        for cell, basis in zip(table["performance"], frame["performance_basis"], strict=True)
+    ]  # fmt: skip
+    layer_columns = [
+        c
+        for layer in layers.PORTFOLIO_LAYERS
+        for c in (
+            [layer, "performance_estimate"]
+            if layer == "performance" and frame["performance_estimate"].astype(bool).any()
+            else [layer]
+        )
+    ]  # the estimate (labels pending) beside the verdict it explains
+    columns = ["model", "production_version", "evaluation", *layer_columns,
                "critical_alerts", "warning_alerts", "last_received"]  # fmt: skip
     styled = (
         table[columns]
         .style.map(
-            lambda v: f"background-color: {colours.get(v.split(' · ')[0], '#ffffff')}",
+            lambda v: (
+                "background-color: "
+                + colours.get(v.split(" · ")[0].removesuffix(" (estimated)"), "#ffffff")
+            ),
             subset=list(layers.PORTFOLIO_LAYERS),
         )
         .map(
@@ -572,8 +602,11 @@ def portfolio_section() -> None:
                 "verdict in the period (too little data, or no check ran); partly: some "
                 "windows had none"),
             **{layer: st.column_config.TextColumn(layer.replace("_", " ").capitalize(),
-                                                  width=150)
+                                                  width=190 if layer == "performance" else 150)
                for layer in layers.PORTFOLIO_LAYERS},
+            "performance_estimate": st.column_config.TextColumn(
+                "Performance estimate", width=250, help="Labels pending: the headline metric "
+                "estimated from the period's production predictions"),
             "critical_alerts": st.column_config.NumberColumn("Critical alerts", width=100),
             "warning_alerts": st.column_config.NumberColumn("Warning alerts", width=100),
             "last_received": st.column_config.DatetimeColumn(

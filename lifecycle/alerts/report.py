@@ -86,12 +86,28 @@ class ModelWeek:
     # drifting features of the production version, most impactful first (_drift)
     drift: list[dict[str, Any]] = field(default_factory=list)
     drift_note: str | None = None  # why they are ranked by severity, not impact
+    # layers whose shown verdict rests on estimated performance (labels pending): this week's
+    # and last week's; shown as "ok (estimated)" wherever the verdict is
+    estimated: set[str] = field(default_factory=set)
+    estimated_before: set[str] = field(default_factory=set)
+    estimated_days: set[pd.Timestamp] = field(default_factory=set)  # the same, per day
+
+    def status_text(self, layer: str, *, previous: bool = False) -> str:
+        """The layer's verdict in words, marked "(estimated)" when it rests on estimates."""
+        status = (self.previous if previous else self.status)[layer]
+        marked = layer in (self.estimated_before if previous else self.estimated)
+        return f"{status} (estimated)" if marked and status in STATUS_RANK else status
+
+    def status_icon(self, layer: str) -> str:
+        icon = STATUS_ICON[self.status[layer]]
+        return f"{icon} (estimated)" if layer in self.estimated else icon
 
     @property
     def changes(self) -> list[str]:
         out = []
         for layer in LAYERS:
-            now, before = self.status[layer], self.previous[layer]
+            now = self.status_text(layer)
+            before = self.status_text(layer, previous=True)
             if now != before:
                 out.append(f"{layer}: {before} -> {now}")
         opened = [a for a in self.alerts if a["new_this_week"]]
@@ -156,6 +172,10 @@ def _model_week(store: Store, info: dict, start: datetime, end: datetime) -> Mod
     rec = recommendation(store, model, as_of=end)
     status, daily, covered = _layer_status(store, model, start, end)
     previous, _, _ = _layer_status(store, model, start - timedelta(weeks=1), start)
+    estimated_days = _estimated_days(store, model, start, end)
+    estimated = {"performance"} if estimated_days and _estimated_layers(
+        store, model, start, end) else set()  # fmt: skip
+    estimated_before = _estimated_layers(store, model, start - timedelta(weeks=1), start)
     week = ModelWeek(
         model=model,
         task=info["task"],
@@ -166,6 +186,9 @@ def _model_week(store: Store, info: dict, start: datetime, end: datetime) -> Mod
         retraining={**rec.to_dict(), "text": rec.text()},
         daily=daily,
         coverage=covered,
+        estimated=estimated,
+        estimated_before=estimated_before,
+        estimated_days=estimated_days,
     )
     try:
         plan = monitoring_plan(store, model)
@@ -219,6 +242,39 @@ def _layer_status(store: Store, model: str, start: datetime, end: datetime):
             status[layer] = state if state in UNJUDGED else "no data"
     daily = frame.pivot(index="day", columns="layer", values="rank") if len(frame) else frame
     return status, daily, rows
+
+
+_ESTIMATED_SQL = """
+    SELECT {group} max(CASE WHEN rule = 'estimated_performance' THEN rank END) AS estimated,
+           max(CASE WHEN rule <> 'estimated_performance' THEN rank END) AS realized
+    FROM (SELECT rule, date_trunc('day', window_end - INTERVAL 1 MICROSECOND) AS day,
+                 CASE outcome WHEN 'critical' THEN 2 WHEN 'warning' THEN 1 WHEN 'ok' THEN 0
+                 END AS rank
+          FROM alert_evaluations WHERE model_name = ? AND variant = 'production'
+          AND layer = 'performance' AND window_end > ? AND window_end <= ?
+          AND outcome <> 'insufficient')
+    {group_by}
+"""
+
+
+def _from_estimates(estimated, realized) -> bool:
+    """The worst verdict came from estimated performance alone (labels pending)."""
+    return estimated is not None and (realized is None or realized < estimated)
+
+
+def _estimated_layers(store: Store, model: str, start: datetime, end: datetime) -> set[str]:
+    """Layers whose worst verdict of the week (production traffic) came from estimated
+    performance alone: no realized verdict as bad or worse (labels pending)."""
+    row = store.query_one(_ESTIMATED_SQL.format(group="", group_by=""), [model, start, end])
+    return {"performance"} if row and _from_estimates(*row) else set()
+
+
+def _estimated_days(store: Store, model: str, start: datetime, end: datetime) -> set:
+    """The days (as the status heatmap counts them) whose performance verdict came from
+    estimates alone."""
+    rows = store.query_all(_ESTIMATED_SQL.format(group="day,", group_by="GROUP BY day"),
+                           [model, start, end])  # fmt: skip
+    return {pd.Timestamp(day) for day, est, real in rows if _from_estimates(est, real)}
 
 
 def _alerts(store: Store, model: str, start: datetime, end: datetime) -> list[dict]:
@@ -339,11 +395,44 @@ def _figures(store: Store, model: str, task: str, start: datetime, end: datetime
                                       as_of=end)  # fmt: skip
     metric = {"regression": "mae", "binary_classification": "roc_auc"}.get(task, "accuracy")
     add("performance", f"{metric} (labels by week end)", perf, metric, "{:.3f}")
+    realized = next((r for r in rows if r["figure"].startswith(f"{metric} (labels")), None)
+    if realized is None or pd.isna(realized["this_week"]) or pd.isna(realized["last_week"]):
+        estimated = _estimated_figure(store, model, metric, start, end)
+        if estimated is not None:  # labels pending: what the predictions say meanwhile
+            rows.append(estimated)
     add("performance", "label coverage", perf, "coverage", "{:.0%}")
     business = layers.business_windows(store, model, grain="week", since=since, until=end)
     for kpi, frame in business.groupby("kpi") if not business.empty else []:
         add("business", kpi, frame, "value_mean", "{:.3f}")
     return rows
+
+
+def _estimated_figure(store: Store, model: str, metric: str, start, end) -> dict | None:
+    """The metric estimated from the week's predictions (labels pending): the mean of the
+    estimates of the production windows that ended in each week, weighted by their
+    predictions (lifecycle.layers.estimated_windows, at the model's monitored grain); None
+    without any estimate in either week."""
+    from lifecycle import layers
+    from lifecycle.coverage import layer_grains
+
+    grain = layer_grains(store, model)["drift"]
+    since = start - timedelta(weeks=1)
+    est = layers.estimated_windows(store, model, grain=grain, variant="production",
+                                   since=since - timedelta(days=31), until=end)  # fmt: skip
+    est = est[(est["metric"] == metric) & est["estimate"].notna()]
+    values, counts = {}, {}
+    for key, lo, hi in (("this_week", start, end), ("last_week", since, start)):
+        ended = (est["window_end"] > pd.Timestamp(lo)) & (est["window_end"] <= pd.Timestamp(hi))
+        weights = est.loc[ended, "predictions"].astype(float)
+        counts[key] = int(weights.sum())
+        mean = (est.loc[ended, "estimate"] * weights).sum() / counts[key] if counts[key] else None
+        values[key] = float("nan") if mean is None else float(mean)
+    if not any(counts.values()):
+        return None
+    return {"layer": "performance", "this_week": values["this_week"],
+            "last_week": values["last_week"], "format": "{:.3f}",
+            "figure": f"{metric} (estimated, labels pending; {counts['this_week']:,} "
+                      f"predictions)"}  # fmt: skip
 
 
 # -- charts ----------------------------------------------------------------------------------------
@@ -355,7 +444,10 @@ def status_figure(week: ModelWeek, start: datetime, end: datetime) -> go.Figure:
     daily = week.daily.reindex(index=days) if len(week.daily) else pd.DataFrame(index=days)
     z = [[_cell(daily, day, layer) for day in days] for layer in LAYERS]
     words = {None: "no data", -1: "not evaluated", 0: "ok", 1: "warning", 2: "critical"}
-    text = [[words[v] for v in row] for row in z]
+    text = [[words[v] + (" (est.)" if layer == "performance" and v is not None and v >= 0
+                         and day in week.estimated_days else "")
+             for v, day in zip(row, days, strict=True)]
+            for row, layer in zip(z, LAYERS, strict=True)]  # fmt: skip
     fig = go.Figure(
         go.Heatmap(
             z=[[None if v is None else v for v in row] for row in z],
@@ -377,8 +469,9 @@ def status_figure(week: ModelWeek, start: datetime, end: datetime) -> go.Figure:
             hovertemplate="%{y} %{x}: %{text}<extra></extra>",
         )
     )
+    note = " (est.: from estimated performance, labels pending)" if week.estimated_days else ""
     fig.update_layout(
-        title=f"{week.model}: status per layer and day (production)",
+        title=f"{week.model}: status per layer and day (production){note}",
         height=300,
         margin={"l": 110, "r": 20, "t": 50, "b": 40},
     )
@@ -420,7 +513,7 @@ def to_markdown(review: WeeklyReview) -> str:
     for m in review.models:
         out.append(
             f"| {_md(m.model)} | {_md(m.production_version) if m.production_version else '-'} | {STATUS_ICON[m.overall]} | "
-            + " | ".join(STATUS_ICON[m.status[layer]] for layer in LAYERS)
+            + " | ".join(m.status_icon(layer) for layer in LAYERS)
             + f" | {'due' if m.retraining.get('due') else 'not due'} |"
         )
     for m in review.models:
@@ -442,7 +535,8 @@ def to_markdown(review: WeeklyReview) -> str:
             "|---|---|---|---|",
         ]
         out += [
-            f"| {layer} | {m.previous[layer]} | {m.status[layer]} | {_md(m.coverage_text(layer))} |"
+            f"| {layer} | {m.status_text(layer, previous=True)} | {m.status_text(layer)} | "
+            f"{_md(m.coverage_text(layer))} |"
             for layer in LAYERS
         ]
         if m.figures:
@@ -521,7 +615,7 @@ def to_html(review: WeeklyReview) -> str:
             f"<tr><td><a href='#{e(m.model)}'>{e(m.model)}</a></td>"
             f"<td>{e(m.production_version or '-')}</td>"
             + _status_cell(m.overall)
-            + "".join(_status_cell(m.status[layer]) for layer in LAYERS)
+            + "".join(_status_cell(m.status[layer], layer in m.estimated) for layer in LAYERS)
             + f"<td>{'due' if m.retraining.get('due') else 'not due'}</td></tr>"
         )
     parts.append("</table>")
@@ -531,10 +625,11 @@ def to_html(review: WeeklyReview) -> str:
     return "\n".join(parts)
 
 
-def _status_cell(status: str) -> str:
+def _status_cell(status: str, estimated: bool = False) -> str:
     css = status if status in ("ok", "warning", "critical") else ""
     css = "unjudged" if status in UNJUDGED else css
-    return f"<td class='{css}'>{html.escape(status)}</td>"
+    text = f"{status} (estimated)" if estimated and status in STATUS_RANK else status
+    return f"<td class='{css}'>{html.escape(text)}</td>"
 
 
 def _model_html(review: WeeklyReview, m: ModelWeek) -> str:
@@ -555,8 +650,10 @@ def _model_html(review: WeeklyReview, m: ModelWeek) -> str:
         "<table><tr><th>layer</th><th>last week</th><th>this week</th>"
         "<th>checks with a verdict this week</th></tr>",
         *[
-            f"<tr><td>{e(layer)}</td>{_status_cell(m.previous[layer])}"
-            f"{_status_cell(m.status[layer])}<td>{e(m.coverage_text(layer))}</td></tr>"
+            f"<tr><td>{e(layer)}</td>"
+            f"{_status_cell(m.previous[layer], layer in m.estimated_before)}"
+            f"{_status_cell(m.status[layer], layer in m.estimated)}"
+            f"<td>{e(m.coverage_text(layer))}</td></tr>"
             for layer in LAYERS
         ],
         "</table>",

@@ -6,7 +6,9 @@ Gates, each with its evidence:
 - alerts: no unresolved critical alert on the version (when the alerts table exists);
 - metrics: the task's headline metric no worse than production's beyond a tolerance, on the
   same requests (shadow predictions paired with production by request_id, label of either)
-  when at least MIN_LABELS such labelled pairs exist, else on each version's validation data.
+  when at least MIN_LABELS such labelled pairs exist; else, labels pending, on each version's
+  performance estimated from its live traffic (lifecycle.layers.live_estimate, said so in the
+  basis); else on each version's validation data.
 
 Computed in DuckDB SQL; only one row per check reaches Python.
 """
@@ -137,6 +139,9 @@ def compare_metrics(store: Store, model: str, candidate: str, champion: str) -> 
         }
         return {"basis": "same requests (shadow vs production)", "rows": rows,
                 "metrics": _with_differences(metrics)}  # fmt: skip
+    estimated = _estimated_comparison(store, model, candidate, champion, rows)
+    if estimated is not None:
+        return estimated
     cand = layers.reference_performance(store, model, candidate)
     champ = layers.reference_performance(store, model, champion)
     metrics = {
@@ -144,9 +149,43 @@ def compare_metrics(store: Store, model: str, candidate: str, champion: str) -> 
         for name in _metric_names(task.task)
     }
     return {
-        "basis": "validation data of each version (too few labelled shadow pairs)",
+        "basis": "validation data of each version (too few labelled shadow pairs, "
+        "no estimate on live traffic)",
         "rows": int(min(cand.get("labelled") or 0, champ.get("labelled") or 0)),
         "paired_rows": rows,
+        "metrics": _with_differences(metrics),
+    }
+
+
+def _estimated_comparison(
+    store: Store, model: str, candidate: str, champion: str, paired_rows: int
+) -> dict[str, Any] | None:
+    """Labels pending: each version's performance estimated on its live traffic over the
+    candidate's monitored windows (lifecycle.layers.live_estimate), the production version
+    on its production traffic; None when either has no estimate."""
+    cand = layers.live_estimate(store, model, candidate)
+    if not cand["metrics"]:
+        return None
+    span = store.query_one(
+        "SELECT min(window_start), max(window_end) FROM monitor_results WHERE model_name = ? "
+        "AND model_version = ? AND check_name = 'estimated_performance' AND status = 'ok'",
+        [model, candidate],
+    )
+    champ = layers.live_estimate(store, model, champion, variant="production",
+                                 since=span[0], until=span[1])  # fmt: skip
+    if not champ["metrics"]:
+        return None
+    metrics = {
+        name: {"candidate": cand["metrics"].get(name), "champion": champ["metrics"].get(name)}
+        for name in cand["metrics"]
+    }
+    return {
+        "basis": f"estimated on live traffic, labels pending: candidate from "
+        f"{cand['predictions']:,} predictions, production from {champ['predictions']:,} "
+        f"(too few labelled shadow pairs: {paired_rows})",
+        "rows": paired_rows,
+        "predictions": {"candidate": cand["predictions"], "champion": champ["predictions"]},
+        "estimated": True,
         "metrics": _with_differences(metrics),
     }
 
@@ -182,7 +221,8 @@ def metric_gate(store: Store, model: str, version: str, champion: str | None) ->
     champ = _number(comparison["metrics"][name]["champion"])
     evidence = {**comparison, "metric": name}
     if cand is None or champ is None:
-        return Gate("metrics", False, f"no {name} for both versions: too few labels", evidence)
+        return Gate("metrics", False, f"no {name} for both versions: too few labels and "
+                    "no estimate on live traffic", evidence)  # fmt: skip
     if higher:
         limit = champ - ABSOLUTE_TOLERANCE
         passed = cand >= limit
