@@ -316,8 +316,12 @@ def test_drift_delivery_time_concept_evidence(db, monkeypatch):
     # ... and the performance layer shows the MAE rising as the labels arrive
     at = open_page(db, monkeypatch, "pages/model_health.py", model="delivery_time",
                    **{"from": day(-41), "to": day(-40)})  # fmt: skip
-    mae = trace(figure(at, "MAE per day"), "1.1 production")
+    fig = figure(at, "MAE per day")
+    mae = trace(fig, "realized (labelled)")
     assert mae[onset] > 2 * mae[before]
+    # the estimate reads only features and predictions: it cannot see this concept shift
+    estimated = trace(fig, "estimated (labels pending)")
+    assert estimated[onset] < 1.2 * estimated[before]
 
 
 def test_drift_churn_page_runs_with_multivariate_and_prediction_sections(db, monkeypatch):
