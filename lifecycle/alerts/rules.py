@@ -22,6 +22,7 @@ from lifecycle.alerts.config import (
     performance_metrics,
 )
 from lifecycle.drift.windows import GRAIN_STEP
+from lifecycle.drift_impact import number as _num
 
 OK, WARNING, CRITICAL, INSUFFICIENT = "ok", "warning", "critical", "insufficient"
 FAILING = (WARNING, CRITICAL)
@@ -164,16 +165,6 @@ def response_for(layer: str, severity: str, evidence: dict | None = None) -> str
     if evidence and evidence.get("response_capped"):
         return "investigate (a feature the model hardly uses)"
     return RESPONSES[layer].get(severity, "no action")
-
-
-def _num(value) -> float | None:
-    if value is None:
-        return None
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(value) else value
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
