@@ -76,7 +76,7 @@ def act(page, action: str, reason: str, dialog_shot: str | None = None) -> str:
     dialog.locator(".st-key-action_confirm button").click()
     wait_until_idle(page)
     alert = page.locator("[data-testid=stAlertContentSuccess]", has_text="recorded by").first
-    alert.wait_for(timeout=30_000)
+    alert.wait_for(timeout=90_000)  # under CI's load (two workers, each an app and Chromium)
     text = alert.inner_text()
     wait_until_idle(page)  # the review pack below renders after the message
     page.get_by_role("tab", name="History").wait_for()
