@@ -542,33 +542,37 @@ def estimated_windows(
     predictions (the scored predictions the estimate used). `since` / `until` bound
     window_start. Windows not monitored yet have no row (lifecycle.layers.unmonitored_windows).
     """
-    check_grain(grain)
-    where, params = _where(model, since=since, until=until, version=version, variant=variant,
-                           ts="window_start")  # fmt: skip
-    frame = store.query_df(
-        f"""
-        SELECT window_start, window_end, model_version, variant, subject AS metric,
-               CASE WHEN status = 'ok' THEN statistic END AS estimate,
-               TRY_CAST(details->>'low' AS DOUBLE) AS low,
-               TRY_CAST(details->>'high' AS DOUBLE) AS high,
-               TRY_CAST(details->>'reference_value' AS DOUBLE) AS reference_value,
-               coalesce(severity, 'none') AS severity, status,
-               details->>'reason' AS reason, details->>'basis' AS basis,
-               n_current AS predictions
-        FROM monitor_results
-        WHERE {where} AND grain = ? AND reference_kind = ?
-          AND check_name = 'estimated_performance'
-        ORDER BY window_start, model_version, variant, metric
-        """,
-        [*params, grain, reference],
-    )
+    from lifecycle.drift import results as stored_results
+
+    frame = stored_results(
+        store, model, version=version, variant=variant, grain=grain, since=since,
+        until=until, reference=reference, check="estimated_performance",
+    )  # fmt: skip
     if frame.empty:
         return pd.DataFrame(columns=ESTIMATED_COLUMNS)
-    frame["window_start"] = pd.to_datetime(frame["window_start"], utc=True)
-    frame["window_end"] = pd.to_datetime(frame["window_end"], utc=True)
-    for column in ("estimate", "low", "high", "reference_value"):
-        frame[column] = pd.to_numeric(frame[column]).astype(float)
-    return frame[ESTIMATED_COLUMNS]
+    ok = frame["status"] == "ok"
+
+    def detail(key: str) -> list:
+        return [d.get(key) for d in frame["details"]]
+
+    out = frame[["window_start", "window_end", "model_version", "variant"]].assign(
+        metric=frame["subject"],
+        estimate=frame["statistic"].where(ok).astype(float),
+        low=pd.to_numeric(pd.Series(detail("low"), index=frame.index)).astype(float),
+        high=pd.to_numeric(pd.Series(detail("high"), index=frame.index)).astype(float),
+        reference_value=pd.to_numeric(
+            pd.Series(detail("reference_value"), index=frame.index)
+        ).astype(float),
+        severity=frame["severity"].fillna("none"),
+        status=frame["status"],
+        reason=detail("reason"),
+        basis=detail("basis"),
+        predictions=frame["n_current"],
+    )
+    out["window_start"] = pd.to_datetime(out["window_start"], utc=True)
+    out["window_end"] = pd.to_datetime(out["window_end"], utc=True)
+    order = ["window_start", "model_version", "variant", "metric"]
+    return out.sort_values(order, kind="stable").reset_index(drop=True)[ESTIMATED_COLUMNS]
 
 
 def live_estimate(
