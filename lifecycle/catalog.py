@@ -16,6 +16,7 @@ import pandas as pd
 
 from lifecycle.audit import append_audit
 from lifecycle.identity import Actor, require
+from lifecycle.model_card import insert_card
 from lifecycle.spec import (
     MIN_REFERENCE_ROWS,
     REFERENCE_EXTRA,
@@ -191,6 +192,9 @@ def register(store: Store, spec: ModelSpec, *, actor: Actor | None = None) -> di
         _ensure_tables(cur, spec)
         rows = _load_reference(cur, spec)
         _insert_model_and_version(cur, spec, registrant, rows)
+        if spec.model_card:
+            insert_card(cur, spec.name, spec.version, spec.model_card, registrant,
+                        "registered with the version's spec")  # fmt: skip
         append_audit(
             cur,
             actor=registrant,

@@ -22,6 +22,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from lifecycle import model_card
 from lifecycle.audit import append_audit
 from lifecycle.identity import Actor, require
 from lifecycle.store import Store
@@ -547,6 +548,8 @@ def perform(
                     "decide again"
                 )
             plan = PLANNERS[action](actor, row, dep, reason, share=share, gates=gates)
+            if action in CARD_CHECKED:
+                _check_model_card(cur, row, plan)
             audit_ids = _apply(cur, actor, model, row, dep, plan, when)
     except duckdb.TransactionException as exc:
         raise Conflict(
@@ -570,6 +573,21 @@ def perform(
         share_now if first.to_state == CANARY else None,
         f"{model} {version}: {plan.message}",
     )
+
+
+CARD_CHECKED = ("request_approval", "approve")
+
+
+def _check_model_card(cur, row: dict, plan: _Plan) -> None:
+    """The governance policy's model card (lifecycle.model_card): refuse a review or an
+    approval without it; record which card revision the reviewer saw."""
+    problem = model_card.card_problem(cur, row["model"], row["version"], row["risk_tier"])
+    if problem:
+        raise RegistryError(problem)
+    stored = model_card.latest(cur, row["model"], row["version"])
+    if stored is not None:
+        plan.changes[0].evidence = {**(plan.changes[0].evidence or {}),
+                                    "model_card_revision": stored.revision}  # fmt: skip
 
 
 def _changed_message(row: dict, expected: int) -> str:
