@@ -18,6 +18,7 @@ from lifecycle import charts, drift_impact, registry, review
 from lifecycle.identity import PermissionDenied
 from ui.common import blank_missing, data_version, get_store
 from ui.identity import current_actor
+from ui.model_card import card_tab
 from ui.monitoring import share_selection, shared_selection
 from ui.pending import PendingAction, refusal
 from ui.text import md, md_list
@@ -237,7 +238,7 @@ if pack.get("canary"):
     else:
         st.success("Canary healthy so far: no breach against production.")
 
-tabs = st.tabs(["Metadata", "Metrics vs production", "Segments", "Fairness",
+tabs = st.tabs(["Metadata", "Model card", "Metrics vs production", "Segments", "Fairness",
                 "Shadow comparison", "Drift baseline", "Gates", "History"])  # fmt: skip
 meta = pack["metadata"]
 with tabs[0]:
@@ -260,6 +261,8 @@ with tabs[0]:
     features = pd.DataFrame(meta["features"])
     st.dataframe(blank_missing(features).astype(str), hide_index=True, width="stretch")
 with tabs[1]:
+    card_tab(store, actor, model, version, pack)
+with tabs[2]:
     comparison = pack["comparison"]
     if comparison is None:
         st.info("This version is the production version: nothing to compare with.")
@@ -273,11 +276,11 @@ with tabs[1]:
         st.caption("Higher is better for ROC AUC, accuracy, precision, recall and F1; lower "
                    "for MAE and RMSE; bias is best near 0.")  # fmt: skip
         st.dataframe(frame, width="stretch")
-with tabs[2]:
+with tabs[3]:
     seg = pack["segments"]
     st.caption(f"Basis: {md(seg['basis'])}.")
     st.dataframe(seg["frame"], hide_index=True, width="stretch")
-with tabs[3]:
+with tabs[4]:
     fair = pack["fairness"]
     if fair.get("frame") is None:
         st.info(md(fair.get("note", "No fairness analysis.")))
@@ -293,7 +296,7 @@ with tabs[3]:
                 f"{md(side)}: lowest ratio {summary['min_ratio']:.2f}: {verdict} the 80% rule"
             )
         st.dataframe(fair["frame"], hide_index=True, width="stretch")
-with tabs[4]:
+with tabs[5]:
     shadow = pack["shadow"]
     if not shadow.get("pairs"):
         st.info(md(shadow.get("note", "No shadow predictions.")))
@@ -317,7 +320,7 @@ with tabs[4]:
                           "difference": list(shadow["quantiles"].values())}),
             hide_index=True,
         )  # fmt: skip
-with tabs[5]:
+with tabs[6]:
     _importance_section(_importance(model, version, data_version()))
     base = pack["baseline"]
     st.caption(
@@ -330,14 +333,14 @@ with tabs[5]:
     if not base["latest_drift"].empty:
         st.markdown("**Latest stored drift verdicts of this version**")
         st.dataframe(base["latest_drift"], hide_index=True, width="stretch")
-with tabs[6]:
+with tabs[7]:
     if status["state"] in (registry.SHADOW, registry.CANARY):
         gates = registry.promotion_gates(store, model, version, status["deployment"]["production"])
         for gate in gates:
             (st.success if gate.passed else st.error)(f"**{md(gate.name)}**: {md(gate.detail)}")
     else:
         st.info("Promotion gates apply when a shadow or canary version takes production.")
-with tabs[7]:
+with tabs[8]:
     history = registry.lifecycle_history(store, model, version)
     history["evidence"] = history["evidence"].map(lambda e: json.dumps(json.loads(e or "{}")))
     st.dataframe(blank_missing(history), hide_index=True, width="stretch")
