@@ -215,7 +215,7 @@ def register(store: Store, spec: ModelSpec, *, actor: Actor | None = None) -> di
 
 def spec_settings_problems(spec: dict) -> list[str]:
     """Every problem of the spec's settings tables ([drift], [monitoring], [alerts],
-    [retraining]), with the messages `check` and `monitor` give when they read them."""
+    [retraining], [rollout]), with the messages `check` and `monitor` give when they read them."""
     # imported here: the drift package pulls in scipy, which `ingest` callers need not pay for
     from lifecycle.alerts.config import AlertConfigError, alert_config
     from lifecycle.alerts.retraining import RetrainingConfigError, retraining_config
@@ -234,6 +234,9 @@ def spec_settings_problems(spec: dict) -> list[str]:
             read(spec)
         except error as exc:
             problems += exc.problems
+    from lifecycle.live_comparison import rollout_problems
+
+    problems += rollout_problems(spec.get("rollout", {}))
     return problems
 
 

@@ -53,6 +53,7 @@ TOP_LEVEL_KEYS = {
     "alerts",
     "retraining",
     "monitoring",
+    "rollout",
 }
 
 
@@ -241,7 +242,9 @@ def _build(raw: dict, problems: list[str], base_dir: Path) -> ModelSpec | None:
         training = {}
     model_card, card_problems = parse_card(raw.get("model_card", {}))
     problems += card_problems
-    extra = {k: raw[k] for k in ("drift", "alerts", "retraining", "monitoring") if k in raw}
+    extra = {
+        k: raw[k] for k in ("drift", "alerts", "retraining", "monitoring", "rollout") if k in raw
+    }
     for key, value in extra.items():
         if not isinstance(value, dict):
             problems.append(f"`{key}` must be a table")
