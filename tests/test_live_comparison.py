@@ -247,3 +247,47 @@ def test_a_bad_rollout_table_is_refused_at_registration(store, tmp_path):
     spec.write_text(spec.read_text() + "\n[rollout]\nmin_live_rows = -5\n")
     with pytest.raises(SpecError, match=r"rollout\.min_live_rows"):
         catalog.register_from_file(store, spec)
+
+
+def test_version_page_shows_live_comparison_and_rolls_back_from_it(two_versions, monkeypatch,
+                                                                   tmp_path):  # fmt: skip
+    from streamlit.testing.v1 import AppTest
+
+    from tests.browser import ROOT
+    from tests.test_pages_registry import CONFIG
+
+    store = two_versions
+    registry.promote(store, DANA, "toy", "2.0", at=T0 - timedelta(days=1))
+    registry.promote(store, DANA, "toy", "2.0", share=0.5, at=T0)
+    for day in range(3):
+        serve(store, day, "1.0", "production", 400, accuracy=0.8, conversion=0.3, latency=40,
+              seed=day)  # fmt: skip
+        serve(store, day, "2.0", "canary", 400, accuracy=0.6, conversion=0.3, latency=40,
+              seed=10 + day)  # fmt: skip
+    path = store.path
+    store.close()
+    config = tmp_path / "lifecycle.toml"
+    config.write_text(CONFIG.format(mode="dev").replace('dev_user = "rita@', 'dev_user = "dana@'))
+    monkeypatch.setenv("LIFECYCLE_DB", str(path))
+    monkeypatch.setenv("LIFECYCLE_CONFIG", str(config))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.query_params["model"], at.query_params["version"] = "toy", "2.0"
+    at.switch_page("pages/version.py").run()
+    assert not at.exception
+    errors = " ".join(e.value for e in at.error)
+    assert "accuracy: 60" in errors and "worse" in errors and "always-valid 95%" in errors
+    assert at.segmented_control(key="live_measure").value == "accuracy"
+    figure = next(c for c in at.get("plotly_chart") if "accuracy" in c.proto.spec)
+    assert "always-valid 95% interval" in figure.proto.spec
+    at.button(key="live_rollback").click().run()
+    at.text_area(key="action_reason").input("accuracy 20 points below production")
+    at.button(key="action_confirm").click().run()
+    assert not at.exception
+    assert any("rolled back" in s.value for s in at.success), [s.value for s in at.success]
+    from ui import runtime
+
+    runtime.shutdown()
+    from lifecycle.store import Store
+
+    with Store(path) as reopened:
+        assert registry.version_status(reopened, "toy", "2.0")["state"] == "rolled_back"
