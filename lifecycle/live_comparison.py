@@ -40,7 +40,7 @@ ROLLOUT_DEFAULTS: dict[str, Any] = {
         "accuracy": 0.01,
         "abs_error": 0.05,
         "kpi": 0.05,
-        "latency": 0.10,
+        "latency": 0.25,
         "error_rate": 0.005,
     },
     "min_live_rows": 1000,  # candidate requests (shadow or canary) before production
@@ -51,8 +51,9 @@ ROLLOUT_DEFAULTS: dict[str, Any] = {
 RELATIVE = ("abs_error", "kpi", "latency")
 MIN_ROWS = 30  # per arm before any verdict (the normal approximation needs some rows)
 
-WORSE, BETTER, SAME, UNDECIDED, TOO_FEW = (
-    "worse", "better", "equivalent", "no difference detected yet", "not enough data",
+WORSE, SLIGHTLY_WORSE, BETTER, SAME, UNDECIDED, TOO_FEW = (
+    "worse", "slightly worse (less than the minimum effect)", "better", "equivalent",
+    "no difference detected yet", "not enough data",
 )  # fmt: skip
 
 
@@ -359,8 +360,12 @@ def _compare(m: Measure, daily: pd.DataFrame, settings: dict, *, paired: bool) -
 
 
 def _verdict(look: sequential.Look, higher_is_better: bool, effect: float) -> str:
+    """Worse: harm established (the interval excludes 0 on the bad side) and at least the
+    minimum effect by the estimate; a smaller established harm is only "slightly worse"."""
     if look.low > 0 or look.high < 0:
-        return BETTER if (look.low > 0) == higher_is_better else WORSE
+        if (look.low > 0) == higher_is_better:
+            return BETTER
+        return WORSE if abs(look.difference) >= effect else SLIGHTLY_WORSE
     if -effect < look.low and look.high < effect:
         return SAME
     return UNDECIDED

@@ -19,8 +19,8 @@ from lifecycle import registry
 from lifecycle.identity import Actor, PermissionDenied
 from lifecycle.store import Store
 from tests.browser import CHROMIUM, ROOT, free_port, running_app, screenshot, wait_until_idle
-from tests.conftest import write_toy_spec
-from tests.test_registry import register_version
+from tests.conftest import TOY_MODEL_CARD, write_toy_spec
+from tests.test_registry import NO_LIVE_EVIDENCE, register_version
 
 pytestmark = pytest.mark.browser
 
@@ -213,7 +213,7 @@ def test_walk_through_register_to_retire_with_screenshots(tmp_path):
     spec = write_toy_spec(tmp_path / "new", version="2.0", seed=2)
     spec.write_text(
         spec.read_text().replace('name = "toy"', 'name = "credit"')
-        .replace('risk_tier = "low"', 'risk_tier = "high"')
+        .replace('risk_tier = "low"', 'risk_tier = "high"') + TOY_MODEL_CARD + NO_LIVE_EVIDENCE
     )  # fmt: skip
     # the reference data of 1.0, so the metric gate compares like with like
     (tmp_path / "new" / "reference.csv").write_bytes(

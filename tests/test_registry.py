@@ -25,13 +25,20 @@ DANA = Actor("dana@example.com", frozenset({"deployer"}))
 ADMIN = Actor("root@example.com", frozenset({"admin"}))
 
 
+NO_LIVE_EVIDENCE = "\n[rollout]\nmin_live_rows = 0\nmin_windows = 0\n"
+
+
 def register_version(
-    store, folder: Path, version: str, *, name="toy", risk="low", auc=0.8, seed=None
-):
+    store, folder: Path, version: str, *, name="toy", risk="low", auc=0.8, seed=None,
+    live_evidence: bool = False,
+):  # fmt: skip
     """Register `name` `version` whose reference predictions reach roughly the given AUC
-    (the same reference rows for the same `seed`)."""
+    (the same reference rows for the same `seed`). These versions are for the state
+    machine's tests and ask for no live evidence before production ([rollout] minimums 0)
+    unless `live_evidence` keeps the defaults (the evidence gate's tests)."""
     spec = write_toy_spec(folder / f"{name}-{version}", version=version, card=risk == "high")
     text = spec.read_text().replace('name = "toy"', f'name = "{name}"')
+    text += "" if live_evidence else NO_LIVE_EVIDENCE
     spec.write_text(text.replace('risk_tier = "low"', f'risk_tier = "{risk}"'))
     rng = np.random.default_rng(zlib.crc32((seed or f"{name} {version}").encode()))
     n = 400
@@ -481,7 +488,13 @@ def test_each_success_writes_one_audit_row_per_changed_version_with_actor_and_re
         DANA.name, "shadow", "production", "first release",
     )  # fmt: skip
     evidence = json.loads(last.evidence)
-    assert {g["name"] for g in evidence["gates"]} == {"monitoring", "alerts", "metrics"}
+    assert {g["name"] for g in evidence["gates"]} == {
+        "evidence",
+        "monitoring",
+        "alerts",
+        "metrics",
+        "live",
+    }
 
 
 def test_available_actions_offer_only_what_is_allowed(reg):

@@ -15,19 +15,24 @@ from lifecycle.identity import PermissionDenied
 from lifecycle.ingest import ingest
 from lifecycle.registry import gates
 from tests.conftest import write_toy_spec
-from tests.test_registry import ADMIN, DANA, RITA, approve_fully
+from tests.test_registry import ADMIN, DANA, NO_LIVE_EVIDENCE, RITA, approve_fully
 
 N = 600
 START = pd.Timestamp("2026-03-01", tz="UTC")
 
 
-def register(store, folder, version):
+# the pair's shadow run: 600 requests and no monitoring run; the gates' other tests set the
+# evidence bar there (the evidence gate's own tests keep the defaults)
+PAIR_EVIDENCE = "\n[rollout]\nmin_live_rows = 500\nmin_windows = 0\n"
+
+
+def register(store, folder, version, rollout: str = PAIR_EVIDENCE):
     spec = write_toy_spec(folder / version, version=version, seed=int(float(version)))
     text = spec.read_text().replace(
         'description = "A small model for tests"',
         'description = "A small model for tests"\nsensitive_attribute = "color"',
     )
-    spec.write_text(text)
+    spec.write_text(text + rollout)
     catalog.register_from_file(store, spec)
 
 
@@ -201,7 +206,8 @@ def test_review_pack_has_every_part(pair):
     assert [f["name"] for f in meta["features"]] == ["x", "color"]
     assert (meta["owner"], meta["risk_tier"]) == ("alice@example.com", "low")
     assert pack["champion"] == "1.0" and pack["comparison"]["rows"] > 0
-    assert {g.name for g in pack["gates"]} == {"monitoring", "alerts", "metrics"}
+    assert {g.name for g in pack["gates"]} == {"evidence", "monitoring", "alerts", "metrics",
+                                               "live"}  # fmt: skip
 
 
 # -- gates ---------------------------------------------------------------------------------------
@@ -310,7 +316,7 @@ def test_gates_judge_the_production_version_they_replace(pair, tmp_path, monkeyp
     """Two versions switched at once: the loser's gates compared it with a production version
     that was replaced while they ran, so it must not take production (issue 17, finding 2)."""
     store, _ = pair
-    register(store, tmp_path, "3.0")
+    register(store, tmp_path, "3.0", rollout=NO_LIVE_EVIDENCE)  # no traffic of its own
     approve_fully(store, "3.0")
     registry.promote(store, DANA, "toy", "3.0")  # shadow
     real_gates = registry.promotion_gates
@@ -374,3 +380,54 @@ def test_without_labelled_pairs_the_gate_uses_live_estimates_and_says_so(store, 
     assert pack["live_estimate"]["basis"] == "estimated from 500 predictions, labels pending"
     assert pack["live_estimate"]["metrics"]["roc_auc"] == pytest.approx(0.73)
     assert pack["reference_basis"].startswith("validation data")
+
+
+def test_a_never_monitored_version_without_live_traffic_is_refused(pair, tmp_path):
+    store, _ = pair
+    register(store, tmp_path, "3.0", rollout="")  # the default evidence bar
+    approve_fully(store, "3.0")
+    registry.promote(store, DANA, "toy", "3.0")  # shadow, but nothing served
+    before = store.row_counts()
+    with pytest.raises(registry.GateBlocked) as err:
+        registry.switch(store, DANA, "toy", "3.0")
+    assert (
+        "evidence: not enough evidence (n=0 shadow/canary requests, needs 1,000; 0 monitored "
+        "day window(s) of that traffic, needs 3)" in str(err.value)
+    )
+    assert store.row_counts() == before
+    gate = next(g for g in registry.promotion_gates(store, "toy", "3.0", "1.0")
+                if g.name == "evidence")  # fmt: skip
+    assert gate.evidence["rows"] == 0 and gate.evidence["min_live_rows"] == 1000
+    # an admin may still override, with a reason, on the record
+    result = registry.switch(store, ADMIN, "toy", "3.0", override_gates=True,
+                             reason="emergency fix, shadow skipped")  # fmt: skip
+    evidence = json.loads(store.query_one(
+        "SELECT evidence FROM audit_log WHERE audit_id = ?", [result.audit_ids[0]])[0])  # fmt: skip
+    assert "evidence" in [g["name"] for g in evidence["gates"] if not g["passed"]]
+
+
+def add_production_finding(store, severity, window_start):
+    store.query_all(
+        "INSERT INTO monitor_results (model_name, model_version, variant, grain, window_start, "
+        "window_end, reference_kind, check_name, subject, layer, severity, status, "
+        "input_version, computed_at) VALUES ('toy', '1.0', 'production', 'day', ?, "
+        "? + INTERVAL 1 DAY, 'reference', 'data_drift', 'x', 'drift', ?, 'ok', 1, now())",
+        [window_start, window_start, severity],
+    )
+
+
+def test_input_drift_production_sees_too_is_shown_not_held_against_the_candidate(pair):
+    store, _ = pair
+    add_finding(store, "significant", START)
+    add_production_finding(store, "significant", START)
+    gate = gates.monitoring_gate(store, "toy", "2.0", "1.0")
+    assert gate.passed
+    assert "1 shared with production in the same window" in gate.detail
+    (shared,) = gate.evidence["shared_with_production"]
+    assert (shared["subject"], shared["production_severity"]) == ("x", "significant")
+    # production only mildly affected in that window: the candidate is worse, and blocked
+    store.query_all("UPDATE monitor_results SET severity = 'minor' WHERE model_version = '1.0'")
+    gate = gates.monitoring_gate(store, "toy", "2.0", "1.0")
+    assert not gate.passed
+    assert "1 significant finding(s) production does not share: data_drift x" in gate.detail
+    assert gate.evidence["findings"][0]["production_severity"] == "minor"

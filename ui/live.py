@@ -10,6 +10,7 @@ from ui.text import md
 
 VERDICT_STYLE = {
     "worse": (st.error, ":material/trending_down:"),
+    "slightly worse (less than the minimum effect)": (st.warning, ":material/trending_down:"),
     "better": (st.success, ":material/trending_up:"),
     "equivalent": (st.success, ":material/check:"),
     "no difference detected yet": (st.info, ":material/hourglass:"),

@@ -1,14 +1,23 @@
 """Promotion gates (before a version takes production) and the canary rollback recommendation.
 
-Gates, each with its evidence:
-- monitoring: no significant drift / data-quality / concept finding in the version's latest
-  stored window of any check (monitor_results);
+Gates, each with its evidence, judging the candidate beside production on the same traffic:
+- evidence: the candidate ran beside a production version with at least `[rollout]
+  min_live_rows` shadow or canary requests and `min_windows` monitored windows of that
+  traffic; otherwise "not enough evidence (n=..., needs ...)". A first release (no production
+  version) has no live traffic to show and passes with that said;
+- monitoring: significant drift / data-quality / concept findings in the candidate's latest
+  stored window of each check, set beside production's findings of the same check, subject
+  and window: only what is worse for the candidate blocks (input drift that production sees
+  too is shown, not held against the candidate);
 - alerts: no unresolved critical alert on the version (when the alerts table exists);
 - metrics: the task's headline metric no worse than production's beyond a tolerance, on the
-  same requests (shadow predictions paired with production by request_id, label of either)
-  when at least MIN_LABELS such labelled pairs exist; else, labels pending, on each version's
-  performance estimated from its live traffic (lifecycle.layers.live_estimate, said so in the
-  basis); else on each version's validation data.
+  same requests (shadow predictions paired with production by request_id, label of either),
+  or on each version's labelled live requests of the canary period, when at least MIN_LABELS
+  labelled rows exist; else, labels pending, on each version's performance estimated from
+  its live traffic (lifecycle.layers.live_estimate); else on each version's validation data,
+  each basis named as such;
+- live: no measure of the live comparison (lifecycle.live_comparison: accuracy or absolute
+  error, KPIs, latency, error rate) significantly worse by its always-valid interval.
 
 Computed in DuckDB SQL; only one row per check reaches Python.
 """
@@ -19,7 +28,8 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from lifecycle import layers
+from lifecycle import catalog, layers, live_comparison
+from lifecycle.monitoring_plan import MonitoringConfigError, monitoring_plan
 from lifecycle.store import Store, feature_column, feature_table, quote_ident
 
 # headline metric per task: (name, higher is better)
@@ -123,22 +133,53 @@ def paired_relation(
     return sql, [*c_params, *p_params, champion, model, model, model, candidate]
 
 
+def canary_relation(model: str, candidate: str, champion: str, task, since) -> tuple[str, list]:
+    """Labelled requests of the canary period: the candidate's canary traffic and the
+    champion's production traffic, in the shape layers' metric SQL expects."""
+    pred, params = layers.predicted_label_sql("p", task)
+    sql = f"""
+        SELECT TIMESTAMPTZ '1970-01-01 00:00:00+00' AS window_start,
+               CASE WHEN p.model_version = ? AND p.variant = 'canary' THEN 'candidate'
+                    ELSE 'champion' END AS model_version,
+               'live' AS variant, p.prediction AS score, {pred} AS predicted_label,
+               l.actual_value, l.actual_label, true AS has_label
+        FROM predictions p
+        JOIN labels l ON l.prediction_id = p.prediction_id AND l.model_name = p.model_name
+        WHERE p.model_name = ? AND p.status = 'ok'
+          AND p.ts >= coalesce(?, TIMESTAMPTZ '1970-01-01 00:00:00+00')
+          AND ((p.model_version = ? AND p.variant = 'canary')
+               OR (p.model_version = ? AND p.variant = 'production'))
+    """
+    return sql, [candidate, *params, model, since, candidate, champion]
+
+
 def compare_metrics(store: Store, model: str, candidate: str, champion: str) -> dict[str, Any]:
-    """Candidate vs champion on the same labelled requests when there are enough, else on
-    their validation data. Keys: basis, rows, metrics {candidate, champion, difference
-    (candidate - champion)} per metric."""
+    """Candidate vs champion on labelled live requests when there are enough (the same
+    requests in shadow, the canary period's requests in canary), else estimated on live
+    traffic, else on their validation data. Keys: basis, rows, metrics {candidate, champion,
+    difference (candidate - champion)} per metric."""
     task = layers.model_task(store, model)
-    relation, params = paired_relation(model, candidate, champion, task)
-    frame = layers.metrics_frame(store, task, relation, params)
-    sides = {r["model_version"]: r for r in frame.to_dict("records")}
-    rows = int(sides.get("candidate", {}).get("labelled", 0))
-    if rows >= layers.MIN_LABELS:
-        metrics = {
-            name: {"candidate": sides["candidate"].get(name), "champion": sides["champion"][name]}
-            for name in _metric_names(task.task)
-        }
-        return {"basis": "same requests (shadow vs production)", "rows": rows,
-                "metrics": _with_differences(metrics)}  # fmt: skip
+    sources = [(paired_relation(model, candidate, champion, task),
+                "same requests (shadow vs production), labelled live traffic")]  # fmt: skip
+    if _state(store, model, candidate) == "canary":  # its canary period first, then its shadow run
+        since = live_comparison.stint_start(store, model, candidate, "canary")
+        sources.insert(0, (canary_relation(model, candidate, champion, task, since),
+                           "labelled live traffic of the canary period (canary vs production "
+                           "requests)"))  # fmt: skip
+    rows = 0
+    for (relation, params), basis in sources:
+        frame = layers.metrics_frame(store, task, relation, params)
+        sides = {r["model_version"]: r for r in frame.to_dict("records")}
+        found = int(sides.get("candidate", {}).get("labelled", 0))
+        rows = max(rows, found)
+        if found >= layers.MIN_LABELS and "champion" in sides:
+            metrics = {
+                name: {"candidate": sides["candidate"].get(name),
+                       "champion": sides["champion"][name]}
+                for name in _metric_names(task.task)
+            }  # fmt: skip
+            return {"basis": basis, "rows": found, "live": True,
+                    "metrics": _with_differences(metrics)}  # fmt: skip
     estimated = _estimated_comparison(store, model, candidate, champion, rows)
     if estimated is not None:
         return estimated
@@ -149,8 +190,9 @@ def compare_metrics(store: Store, model: str, candidate: str, champion: str) -> 
         for name in _metric_names(task.task)
     }
     return {
-        "basis": "validation data of each version (too few labelled shadow pairs, "
-        "no estimate on live traffic)",
+        "basis": "validation data of each version, not live traffic (too few labelled live "
+        "requests, no estimate on live traffic)",
+        "live": False,
         "rows": int(min(cand.get("labelled") or 0, champ.get("labelled") or 0)),
         "paired_rows": rows,
         "metrics": _with_differences(metrics),
@@ -186,8 +228,16 @@ def _estimated_comparison(
         "rows": paired_rows,
         "predictions": {"candidate": cand["predictions"], "champion": champ["predictions"]},
         "estimated": True,
+        "live": True,
         "metrics": _with_differences(metrics),
     }
+
+
+def _state(store: Store, model: str, version: str) -> str | None:
+    row = store.query_all(
+        "SELECT state FROM model_versions WHERE model_name = ? AND version = ?", [model, version]
+    )
+    return row[0][0] if row else None
 
 
 def _with_differences(metrics: dict[str, dict]) -> dict[str, dict]:
@@ -240,19 +290,12 @@ def metric_gate(store: Store, model: str, version: str, champion: str | None) ->
 
 def promotion_gates(store: Store, model: str, version: str, champion: str | None) -> list[Gate]:
     """Every gate for `version` taking production from `champion` (None: first release)."""
-    findings = open_findings(store, model, version)
+    if champion == version:
+        champion = None
+    settings = _rollout_settings(store, model, version)
     gates = [
-        Gate(
-            "monitoring",
-            not findings,
-            (
-                "no significant finding in the latest monitored windows"
-                if not findings
-                else f"{len(findings)} significant finding(s): "
-                + _first([f"{f['check_name']} {f['subject']}" for f in findings])
-            ),
-            {"findings": findings},
-        )
+        evidence_gate(store, model, version, champion, settings),
+        monitoring_gate(store, model, version, champion),
     ]
     alerts = open_critical_alerts(store, model, version)
     if alerts is not None:
@@ -268,7 +311,122 @@ def promotion_gates(store: Store, model: str, version: str, champion: str | None
             )
         )
     gates.append(metric_gate(store, model, version, champion))
+    gates.append(live_gate(store, model, version, champion))
     return gates
+
+
+def _rollout_settings(store: Store, model: str, version: str) -> dict[str, Any]:
+    with store.cursor() as cur:
+        spec = catalog.version_spec(cur, model, version)
+    return live_comparison.rollout_settings(spec)
+
+
+def live_traffic(store: Store, model: str, version: str) -> dict[str, int]:
+    """The version's shadow and canary requests, and its monitored windows of them (on the
+    model's layer grain)."""
+    try:
+        grain = monitoring_plan(store, model).layer_grain or "day"
+    except MonitoringConfigError:
+        grain = "day"
+    rows, windows = store.query_one(
+        "SELECT (SELECT count(*) FROM predictions WHERE model_name = ? AND model_version = ? "
+        "AND variant IN ('shadow', 'canary')), "
+        "(SELECT count(DISTINCT window_start) FROM monitor_results WHERE model_name = ? "
+        "AND model_version = ? AND variant IN ('shadow', 'canary') AND grain = ? "
+        "AND status = 'ok')",
+        [model, version, model, version, grain],
+    )
+    return {"rows": int(rows), "windows": int(windows), "grain": grain}
+
+
+def evidence_gate(store, model, version, champion, settings) -> Gate:
+    """Enough live traffic beside production, and monitored, before production."""
+    need_rows, need_windows = settings["min_live_rows"], settings["min_windows"]
+    if champion is None:
+        return Gate("evidence", True, "first release: no production version to run beside, "
+                    "so no live evidence is asked for", {})  # fmt: skip
+    seen = live_traffic(store, model, version)
+    evidence = {**seen, "min_live_rows": need_rows, "min_windows": need_windows}
+    short = []
+    if seen["rows"] < need_rows:
+        short.append(f"n={seen['rows']:,} shadow/canary requests, needs {need_rows:,}")
+    if seen["windows"] < need_windows:
+        short.append(f"{seen['windows']} monitored {seen['grain']} window(s) of that traffic, "
+                     f"needs {need_windows}")  # fmt: skip
+    if short:
+        return Gate("evidence", False, "not enough evidence (" + "; ".join(short) + "): run it "
+                    "in shadow or canary and monitor it first ([rollout] min_live_rows, "
+                    "min_windows)", evidence)  # fmt: skip
+    return Gate("evidence", True, f"{seen['rows']:,} shadow/canary requests over "
+                f"{seen['windows']} monitored {seen['grain']} windows", evidence)  # fmt: skip
+
+
+def side_by_side_findings(store, model, version, champion) -> list[dict[str, Any]]:
+    """The candidate's significant findings in the latest window of each check, each with
+    production's severity for the same check, subject, grain and window (None: production
+    has no result there)."""
+    return store.query_df(
+        """
+        WITH latest AS (
+            SELECT *, row_number() OVER (
+                PARTITION BY check_name, subject, variant, grain, reference_kind
+                ORDER BY window_start DESC) AS rn
+            FROM monitor_results WHERE model_name = ? AND model_version = ?
+        )
+        SELECT c.check_name, c.subject, c.variant, c.grain, c.window_start, c.window_end,
+               c.severity, c.effect_size, c.response,
+               arg_max(p.severity, CASE p.severity WHEN 'significant' THEN 3
+                   WHEN 'moderate' THEN 2 WHEN 'minor' THEN 1 ELSE 0 END) AS production_severity,
+               max(p.effect_size) AS production_effect
+        FROM latest c
+        LEFT JOIN monitor_results p ON p.model_name = ? AND p.model_version = ?
+             AND p.variant = 'production' AND p.check_name = c.check_name
+             AND p.subject = c.subject AND p.grain = c.grain AND p.window_start = c.window_start
+        WHERE c.rn = 1 AND c.severity = 'significant'
+        GROUP BY ALL ORDER BY c.check_name, c.subject
+        """,
+        [model, version, model, champion],
+    ).to_dict("records")
+
+
+def monitoring_gate(store, model, version, champion) -> Gate:
+    """Significant findings of the candidate that production does not share block."""
+    if champion is None:
+        findings = open_findings(store, model, version)
+        shared: list[dict] = []
+        own = findings
+    else:
+        findings = side_by_side_findings(store, model, version, champion)
+        shared = [f for f in findings if f["production_severity"] == "significant"]
+        own = [f for f in findings if f["production_severity"] != "significant"]
+    names = [f"{f['check_name']} {f['subject']}" for f in own]
+    detail = (f"{len(own)} significant finding(s) " + ("production does not share: "
+              if champion else ": ") + _first(names)) if own else (
+        "no significant finding in the latest monitored windows" if not shared
+        else "no finding worse than production's")  # fmt: skip
+    if shared:
+        detail += (f"; {len(shared)} shared with production in the same window (not held "
+                   "against the candidate): " + _first(
+                       [f"{f['check_name']} {f['subject']}" for f in shared]))  # fmt: skip
+    return Gate("monitoring", not own, detail, {"findings": own, "shared_with_production": shared})
+
+
+def live_gate(store, model, version, champion) -> Gate:
+    """No measure of the live comparison significantly worse for the candidate."""
+    if champion is None:
+        return Gate("live", True, "first release: nothing to compare with on live traffic", {})
+    result = live_comparison.live_comparison(store, model, version)
+    evidence = {"comparisons": [c.text() for c in result.comparisons], "mode": result.mode}
+    if result.mode is None:
+        return Gate("live", True, "not in shadow or canary: " + "; ".join(result.notes),
+                    evidence)  # fmt: skip
+    worse = result.worse
+    if worse:
+        return Gate("live", False, "significantly worse on live traffic: "
+                    + "; ".join(c.text() for c in worse), evidence)  # fmt: skip
+    undecided = [c.name for c in result.comparisons if c.verdict != live_comparison.WORSE]
+    return Gate("live", True, "no measure significantly worse on live traffic (always-valid "
+                f"95% intervals): {', '.join(undecided)}", evidence)  # fmt: skip
 
 
 # -- canary -----------------------------------------------------------------------------------
@@ -321,7 +479,8 @@ def canary_recommendation(store: Store, model: str) -> dict[str, Any] | None:
                 f"(allowed x{LATENCY_RATIO})"
             )
     gates = promotion_gates(store, model, canary, production)
-    breaches += [f"{g.name}: {g.detail}" for g in gates if not g.passed]
+    # too little evidence to promote yet is no reason to roll back
+    breaches += [f"{g.name}: {g.detail}" for g in gates if not g.passed and g.name != "evidence"]
     return {
         "model": model,
         "canary": canary,
