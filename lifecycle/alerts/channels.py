@@ -10,6 +10,7 @@ Every failure raises DeliveryError with a message that names no secret.
 
 from __future__ import annotations
 
+import email.policy
 import json
 import smtplib
 import ssl
@@ -124,7 +125,9 @@ def slack_message(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def email_message(destination: Destination, body: dict[str, Any]) -> EmailMessage:
-    message = EmailMessage()
+    # unfolded headers (up to RFC 5322's 998 characters): Python's folding of a long subject
+    # can start with a line break, which readers show as a leading blank
+    message = EmailMessage(policy=email.policy.SMTP.clone(max_line_length=998))
     message["Subject"] = " ".join(f"[{body['severity']}] {headline(body)}".split())
     message["From"] = destination.sender
     message["To"] = ", ".join(destination.recipients)

@@ -45,12 +45,11 @@ class DeliveryReport:
     def to_dict(self) -> dict[str, Any]:
         return dict(vars(self))
 
-    def count(self, destination: Destination, outcome: str) -> None:
+    def count(self, destination: Destination, target: str, outcome: str) -> None:
         entry = self.destinations.setdefault(
             destination.name,
-            {"kind": destination.kind, "target": destination.target, "delivered": 0,
-             "failed": 0},
-        )  # fmt: skip
+            {"kind": destination.kind, "target": target, "delivered": 0, "failed": 0},
+        )
         entry[outcome] += 1
 
 
@@ -205,21 +204,22 @@ def deliver_pending(
     for destination in targets:
         if timeout is not None:
             destination = replace(destination, timeout=timeout)
-        broken = None
+        broken, shown = None, destination.describe(secrets)
         for nid, alert_id, event, body, model, version in _pending_rows(store, destination):
             if broken is not None:
                 report.failed[int(nid)] = f"{destination.name}: not attempted ({broken})"
-                report.count(destination, "failed")
+                report.count(destination, shown, "failed")
                 continue
             tries, error = _attempt(destination, json.loads(body), secrets, attempts, backoff,
                                     sleep, send)  # fmt: skip
-            _record(store, nid, alert_id, event, model, version, destination, tries, error)
+            _record(store, nid, alert_id, event, model, version, destination, shown, tries,
+                    error)  # fmt: skip
             if error is None:
                 report.delivered.append(int(nid))
-                report.count(destination, "delivered")
+                report.count(destination, shown, "delivered")
             else:
                 report.failed[int(nid)] = f"{destination.name}: {error}"
-                report.count(destination, "failed")
+                report.count(destination, shown, "failed")
                 broken = error
     return report
 
@@ -240,7 +240,7 @@ def _attempt(destination, body, secrets, attempts, backoff, sleep, send):
     return attempts, error
 
 
-def _record(store, nid, alert_id, event, model, version, destination, tries, error) -> None:
+def _record(store, nid, alert_id, event, model, version, destination, shown, tries, error):
     now = datetime.now(UTC)
     with store.transaction() as cur:
         cur.execute(
@@ -248,7 +248,7 @@ def _record(store, nid, alert_id, event, model, version, destination, tries, err
             "last_error = ?, state = ?, delivered_at = ?, kind = ?, target = ? "
             "WHERE notification_id = ?",
             [tries, now, error, PENDING if error else DELIVERED, None if error else now,
-             destination.kind, destination.target, nid],
+             destination.kind, shown, nid],
         )  # fmt: skip
         append_audit(
             cur,
@@ -257,7 +257,7 @@ def _record(store, nid, alert_id, event, model, version, destination, tries, err
             model_name=model,
             version=version,
             reason=(
-                f"{event} to {destination.name} ({destination.kind}, {destination.target}): "
+                f"{event} to {destination.name} ({destination.kind}, {shown}): "
                 + (error or "delivered")
             ),
             evidence={"alert_id": int(alert_id), "notification_id": int(nid), "tries": tries,

@@ -82,6 +82,15 @@ class Destination:
             return redact_url(self.url)
         return f"${self.url_env}"
 
+    def describe(self, secrets: Secrets) -> str:
+        """`target`, with a configured webhook's host once its secret is readable."""
+        if self.kind == "email" or self.url or not self.url_env:
+            return self.target
+        try:
+            return redact_url(self.webhook_url(secrets))
+        except SecretMissing:
+            return f"${self.url_env} (not set)"
+
     def webhook_url(self, secrets: Secrets) -> str:
         if self.url:
             return self.url
