@@ -547,3 +547,18 @@ def test_email_message_headers_cannot_be_injected():
     dest = Destination("d", "email", host="h", sender="a@b", recipients=("c@d",))
     message = channels.email_message(dest, body)
     assert "\n" not in message["Subject"] and message["Bcc"] is None
+
+
+@pytest.mark.parametrize(
+    ("document", "section"),
+    [("docs/alerts.md", "### Routing"), ("README.md", "### Connect an on-call channel")],
+)
+def test_the_documented_examples_are_valid_routing(document, section):
+    import tomllib
+
+    from tests.browser import ROOT
+
+    text = (ROOT / document).read_text(encoding="utf-8").split(section)[1]
+    example = tomllib.loads(text.split("```toml")[1].split("```")[0])
+    routing = parse_routing(example["alerts"], document)
+    assert routing.destinations and (routing.routes or routing.owners)

@@ -412,7 +412,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--model", action="append", help="only this model (repeatable)")
     p.add_argument("--as-of", type=parse_time, help="check time (UTC); default now")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--notify", metavar="URL", help="POST new/raised/escalated alerts here")
+    p.add_argument("--notify", metavar="URL",
+                   help="also POST new/raised/escalated alerts to this webhook (besides the "
+                   "routing of the config file)")  # fmt: skip
     p.add_argument("--app-url", help="base URL of the app for evidence links in notifications")
     p.add_argument(
         "--full",
