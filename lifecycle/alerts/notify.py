@@ -138,10 +138,7 @@ def queue_routed(
     ids, unrouted = [], []
     for alert_id, event in events:
         alert = get_alert(store, alert_id)
-        owner = store.query_one("SELECT owner FROM models WHERE name = ?", [alert["model_name"]])
-        facts = {"model": alert["model_name"], "owner": owner[0] if owner else "",
-                 "layer": alert["layer"], "severity": alert["severity"], "rule": alert["rule"]}  # fmt: skip
-        targets, why = routing.targets(facts, event)
+        targets, why = routing.targets(_facts(store, alert), event)
         if not targets:
             unrouted.append(f"{event} alert #{alert_id} ({alert['model_name']}): {why}")
             continue
@@ -151,6 +148,18 @@ def queue_routed(
                 destination = routing.destinations[t.destination]
                 ids.append(_insert(cur, alert_id, event, body, destination, t.route, now))
     return ids, unrouted
+
+
+def _facts(store: Store, alert: dict) -> dict[str, str]:
+    """What routes match on: the alert's model, layer, severity and rule, the model's owner."""
+    owner = store.query_one("SELECT owner FROM models WHERE name = ?", [alert["model_name"]])
+    return {
+        "model": alert["model_name"],
+        "owner": owner[0] if owner else "",
+        "layer": alert["layer"],
+        "severity": alert["severity"],
+        "rule": alert["rule"],
+    }
 
 
 def _insert(cur, alert_id, event, body, destination: Destination, route, now) -> int:
