@@ -562,3 +562,47 @@ def test_the_documented_examples_are_valid_routing(document, section):
     example = tomllib.loads(text.split("```toml")[1].split("```")[0])
     routing = parse_routing(example["alerts"], document)
     assert routing.destinations and (routing.routes or routing.owners)
+
+
+def test_starttls_is_required_when_configured_never_falls_back_to_plain_text(store):
+    alert_id = open_alert(store)
+    _set_owner(store)
+    with Mailbox() as mail:  # a server that does not offer STARTTLS
+        table = _config(mail.port, starttls=True, user="lifecycle", password_env="SMTP_PASSWORD")
+        table["owners"] = {"risk-team": "team-email"}
+        routing = parse_routing(table, "test")
+        report = notify.notify_check(store, [(alert_id, "opened")], routing, None,
+                                     secrets=Secrets(environ={"SMTP_PASSWORD": SECRET}),
+                                     backoff=0)  # fmt: skip
+        assert mail.messages == [] and mail.logins == []  # no password sent in clear
+    (error,) = report.failed.values()
+    assert error == "team-email: SMTPNotSupportedError: STARTTLS extension not supported by server."
+    assert_no_secret(store)
+
+
+def test_inbox_names_the_problems_of_a_broken_routing_config(tmp_path, monkeypatch,
+                                                             alerts_db_master):  # noqa: F811  # fmt: skip
+    from streamlit.testing.v1 import AppTest
+
+    from tests.browser import ROOT
+
+    db = tmp_path / "inbox.duckdb"
+    shutil.copyfile(alerts_db_master, db)
+    config = tmp_path / "lifecycle.toml"
+    config.write_text(
+        '[identity.roles]\n"developer@localhost" = ["admin"]\n'
+        '[alerts.owners]\n"alice@example.com" = "ghost"\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("LIFECYCLE_DB", str(db))
+    monkeypatch.setenv("LIFECYCLE_CONFIG", str(config))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    at.switch_page("pages/alerts.py")
+    at.run()
+    assert not at.exception, at.exception
+    (expander,) = [e for e in at.expander if e.label.startswith("Notification deliveries")]
+    assert "names unknown destination 'ghost'" in expander.error[0].value
+    at.button(key="run_check").click().run()  # the check refuses, the page says why
+    assert not at.exception, at.exception
+    assert any("names unknown destination 'ghost'" in e.value for e in at.error)
