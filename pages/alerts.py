@@ -11,12 +11,13 @@ import streamlit as st
 from lifecycle import drift_impact
 from lifecycle.alerts import incidents
 from lifecycle.alerts import lifecycle as lc
-from lifecycle.alerts.check import run_check
+from lifecycle.alerts.check import CheckError, run_check
 from lifecycle.alerts.links import alert_link, page_target
 from lifecycle.alerts.retraining import recommendations
 from lifecycle.alerts.rules import LAYERS
 from lifecycle.identity import Actor, PermissionDenied
 from ui.common import data_version, get_store, setup_running
+from ui.deliveries import delivery_log_section
 from ui.text import md
 
 st.title("Alerts")
@@ -154,12 +155,16 @@ if cols[1].button("Run check now", key="run_check", disabled=not can_manage or s
                   help="the first-start setup runs the first check" if setting_up
                   else None if can_manage else "needs the manage_alerts permission"):  # fmt: skip
     with st.spinner("Computing new windows and evaluating the alert rules…"):
-        report = run_check(store)
+        try:
+            report = run_check(store)
+            st.session_state[FLASH] = ("ok", report.text().splitlines()[0])
+        except CheckError as exc:  # e.g. alert routing that cannot be used
+            st.session_state[FLASH] = ("error", str(exc))
     st.cache_data.clear()
-    st.session_state[FLASH] = ("ok", report.text().splitlines()[0])
     st.rerun()
 
 _not_evaluated_section(last)
+delivery_log_section(store)
 
 frame = _alerts(data_version(), _revision())
 due = [r for r in _retraining(data_version(), _revision()) if r["due"]]

@@ -110,7 +110,7 @@ def test_failed_delivery_is_kept_and_retried_by_the_next_run(store):
     with Hook(fail=100) as hook:
         notify.queue(store, [(alert_id, "opened")], hook.url)
         report = notify.deliver_pending(store, hook.url, attempts=2, sleep=lambda s: None)
-        assert list(report.failed.values()) == ["HTTP 500 Internal Server Error"]
+        assert list(report.failed.values()) == ["--notify: HTTP 500 Internal Server Error"]
         pending = notify.pending_notifications(store, hook.url)
         assert len(pending) == 1 and pending.attempts[0] == 2
         assert lc.get_alert(store, alert_id)["state"] == "open"  # the alert is untouched
@@ -131,7 +131,7 @@ def test_unreachable_webhook_is_reported(store):
     notify.queue(store, [(alert_id, "opened")], url)
     report = notify.deliver_pending(store, url, attempts=2, sleep=lambda s: None, timeout=2)
     (error,) = report.failed.values()
-    assert error.startswith("cannot reach the webhook")
+    assert error.startswith("--notify: cannot reach the webhook")
     assert len(notify.pending_notifications(store, url)) == 1
 
 

@@ -5,8 +5,10 @@ One run: compute the monitoring windows that new data completed on each of the m
 declared grains (lifecycle.monitoring_plan; lifecycle.monitor skips unchanged windows),
 evaluate every alert rule on complete windows, feed new or changed
 evaluations to the alert lifecycle (open / repeat / raise, auto-resolve, snooze expiry,
-escalation), post new, raised and escalated alerts to the webhook (and retry earlier failed
-deliveries), and report retraining recommendations.
+escalation), send new, raised and escalated alerts to the destinations the routing of the
+config file chooses (lifecycle.alerts.routing) and to the `--notify` webhook (and retry
+earlier failed deliveries), and report retraining recommendations. Routing settings that
+cannot be used stop the check before anything changes (exit 3, every problem named).
 
 Exit code: 0 when no alert is active (open or acknowledged) at warning or above, 1 when
 the worst active alert is a warning, 2 when one is critical; 3 when the check could not run
@@ -32,6 +34,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from lifecycle.alerts.routing import RoutingConfig
     from lifecycle.store import Store
 
 EXIT_OK, EXIT_WARNING, EXIT_CRITICAL, EXIT_ERROR = 0, 1, 2, 3
@@ -107,12 +110,7 @@ class CheckReport:
         lines += [f"  NOT EVALUATED - {n['model']}: {n['text']}" for n in self.not_evaluated]
         lines += _coverage_lines(self.coverage)
         if self.notifications:
-            n = self.notifications
-            lines.append(
-                f"  notifications to {n['url']}: {len(n['delivered'])} delivered, "
-                f"{len(n['failed'])} failed (kept, retried on the next check)"
-            )
-            lines += [f"    #{nid}: {err}" for nid, err in n["failed"].items()]
+            lines += notification_lines(self.notifications)
         for r in self.retraining:
             lines.append(f"  retraining: {r['text']}")
         lines += [f"  skipped: {s}" for s in self.skipped]
@@ -131,8 +129,12 @@ def run_check(
     attempts: int = 3,
     backoff: float = 0.5,
     full: bool = False,
+    routing: RoutingConfig | None = None,
 ) -> CheckReport:
     """One scheduled check (see the module docstring); returns what it did and found.
+
+    `routing`: where alerts go; None reads the config file's [alerts] routing
+    (routing.NO_ROUTING sends nothing but to `notify_url`).
 
     Only windows whose inputs changed since the model's last check are evaluated
     (lifecycle.alerts.incremental); `full` evaluates every window.
@@ -142,10 +144,11 @@ def run_check(
     """
     with _CHECK_LOCK:
         return _run_check(store, models, as_of, notify_url, app_url, monitor, attempts, backoff,
-                          full)  # fmt: skip
+                          full, routing)  # fmt: skip
 
 
-def _run_check(store, models, as_of, notify_url, app_url, monitor, attempts, backoff, full):
+def _run_check(store, models, as_of, notify_url, app_url, monitor, attempts, backoff, full,
+               routing):  # fmt: skip
     # imported here, not at the top, so that `check --help` stays fast (pandas, scipy)
     from lifecycle import catalog
     from lifecycle.alerts import incremental, notify
@@ -157,6 +160,7 @@ def _run_check(store, models, as_of, notify_url, app_url, monitor, attempts, bac
 
     started, started_at = time.perf_counter(), datetime.now(UTC)
     as_of = _utc(as_of or started_at)
+    routing = _routing(routing)  # before any change: a bad config must not swallow events
     with store.cursor() as cur:
         known = catalog.model_names(cur)
     names = models or known
@@ -195,9 +199,9 @@ def _run_check(store, models, as_of, notify_url, app_url, monitor, attempts, bac
     report.evaluated = result.evaluated
     for name in ("opened", "raised", "repeated", "resolved", "escalated"):
         setattr(report, name, sorted(set(getattr(result, name))))
-    if notify_url:
-        notify.queue(store, result.events(), notify_url, app_url=app_url, now=as_of)
-        delivery = notify.deliver_pending(store, notify_url, attempts=attempts, backoff=backoff)
+    delivery = notify.notify_check(store, result.events(), routing, notify_url, app_url=app_url,
+                                   now=as_of, attempts=attempts, backoff=backoff)  # fmt: skip
+    if delivery is not None:
         report.notifications = delivery.to_dict()
     report.active = active_counts(store, list(names))
     report.active_alerts = _active_alerts(store, names)
@@ -212,6 +216,35 @@ def _run_check(store, models, as_of, notify_url, app_url, monitor, attempts, bac
     report.seconds = round(time.perf_counter() - started, 2)
     _record_run(store, report, started_at)
     return report
+
+
+def _routing(routing: RoutingConfig | None) -> RoutingConfig:
+    from lifecycle.alerts.routing import RoutingConfigError, load_routing_config
+
+    if routing is not None:
+        return routing
+    try:
+        return load_routing_config()
+    except RoutingConfigError as exc:
+        raise CheckError(str(exc)) from exc
+
+
+def notification_lines(n: dict[str, Any]) -> list[str]:
+    """The report's lines about notifications (shared with the replay)."""
+    lines = [
+        f"  notifications: {len(n['delivered'])} delivered, {len(n['failed'])} failed "
+        "(kept, retried on the next check)"
+    ]
+    for name, d in n.get("destinations", {}).items():
+        lines.append(f"    {name} ({d['kind']}, {d['target']}): {d['delivered']} delivered, "
+                     f"{d['failed']} failed")  # fmt: skip
+    lines += [f"    #{nid}: {err}" for nid, err in n["failed"].items()]
+    lines += [f"    not sent: {u}" for u in n.get("unrouted", [])]
+    lines += [
+        f"    {count} pending for {name}, which the configuration no longer names"
+        for name, count in n.get("orphaned", {}).items()
+    ]
+    return lines
 
 
 def _changes(store, model, plan, as_of, full):
@@ -379,7 +412,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--model", action="append", help="only this model (repeatable)")
     p.add_argument("--as-of", type=parse_time, help="check time (UTC); default now")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--notify", metavar="URL", help="POST new/raised/escalated alerts here")
+    p.add_argument("--notify", metavar="URL",
+                   help="also POST new/raised/escalated alerts to this webhook (besides the "
+                   "routing of the config file)")  # fmt: skip
     p.add_argument("--app-url", help="base URL of the app for evidence links in notifications")
     p.add_argument(
         "--full",

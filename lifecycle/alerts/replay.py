@@ -148,7 +148,7 @@ def _run_replay(store, models, start, end, every, notify_url, app_url, monitor):
     report.evaluated = total.evaluated
     for name in ("opened", "raised", "repeated", "resolved", "escalated"):
         setattr(report, name, sorted(set(getattr(total, name))))
-    if notify_url:  # only when asked: a replay must not page anyone about history
+    if notify_url:  # only when asked (never the config's routes): history must not page anyone
         for alert_id, event, step in events:
             notify.queue(store, [(alert_id, event)], notify_url, app_url=app_url, now=step)
         report.notifications = notify.deliver_pending(store, notify_url).to_dict()
