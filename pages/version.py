@@ -21,6 +21,7 @@ from ui.identity import current_actor
 from ui.monitoring import share_selection, shared_selection
 from ui.pending import PendingAction, refusal
 from ui.text import md, md_list
+from ui.training import show_training_run
 
 store = get_store()
 actor = current_actor()
@@ -259,6 +260,7 @@ with tabs[0]:
     st.markdown("**Feature schema**")
     features = pd.DataFrame(meta["features"])
     st.dataframe(blank_missing(features).astype(str), hide_index=True, width="stretch")
+    show_training_run(model, version, data_version())
 with tabs[1]:
     comparison = pack["comparison"]
     if comparison is None:
