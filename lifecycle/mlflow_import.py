@@ -163,7 +163,10 @@ def _model_version(client, name: str, version: str | None, alias: str | None):
         return registered, client.get_model_version(name, str(version))
     except MlflowException as exc:
         versions = sorted(
-            (int(v.version) for v in client.search_model_versions(f"name = '{_quote(name)}'")),
+            # every version, filtered here: no value is quoted into a filter string
+            int(v.version)
+            for v in client.search_model_versions(max_results=10_000)
+            if v.name == name
         )
         aliases = sorted(registered.aliases or {})
         what = f"alias {alias!r}" if alias is not None else f"version {version}"
@@ -171,11 +174,6 @@ def _model_version(client, name: str, version: str | None, alias: str | None):
             f"MLflow model {name!r} has no {what}; versions: "
             f"{', '.join(map(str, versions)) or 'none'}; aliases: {', '.join(aliases) or 'none'}"
         ) from exc
-
-
-def _quote(text: str) -> str:
-    """A value inside MLflow's filter-string quotes (its own syntax, not SQL we run)."""
-    return text.replace("\\", "\\\\").replace("'", "\\'")
 
 
 def _signature_columns(
@@ -560,6 +558,9 @@ def prepare(
         raise ImportRefused("give the MLflow model version (--version N) or an alias (--alias A)")
     mlflow, client = _client(tracking_uri)
     registered, mv = _model_version(client, model, version, alias)
+    if mv.status and mv.status != "READY":
+        raise ImportRefused(f"MLflow model {model!r} version {mv.version} is {mv.status}, not "
+                            "READY: import it once its registration has finished")  # fmt: skip
     return build_spec(mlflow, client, tracking_uri, registered, mv, overrides or Overrides(), work)
 
 

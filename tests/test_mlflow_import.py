@@ -285,6 +285,8 @@ def test_unknown_alias_and_missing_store_are_refused(tracking, store, tmp_path, 
     uri, _, _ = tracking
     with pytest.raises(im.ImportRefused, match=r"no alias 'staging'.*aliases: champion"):
         im.import_version(store, uri, "churn", alias="staging")
+    with pytest.raises(im.ImportRefused, match="has no version 7; versions: 1, 2; aliases: champ"):
+        im.import_version(store, uri, "churn", version=7)
     with pytest.raises(im.ImportRefused, match="no MLflow database at"):
         im.import_version(store, f"sqlite:///{tmp_path / 'none.db'}", "churn", version=1)
     assert not (tmp_path / "none.db").exists()
