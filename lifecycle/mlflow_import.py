@@ -259,7 +259,8 @@ def _datasets(run) -> list[dict[str, Any]]:
         ds = item.dataset
         out.append({"name": ds.name, "digest": ds.digest, "context": tags.get("mlflow.data.context", ""),
                     "source_type": ds.source_type, "source": ds.source})  # fmt: skip
-    return out
+    # a stable order: the content digest must not depend on how the store lists them
+    return sorted(out, key=lambda d: (d["context"], d["name"], d["digest"]))
 
 
 def training_fingerprint(datasets: list[dict[str, Any]]) -> str | None:
@@ -520,7 +521,7 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, str):
         return _toml_str(value)
     if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+        return "[" + ", ".join(_toml_value(v) for v in value if v is not None) + "]"
     if isinstance(value, dict):
         items = (
             f"{_toml_str(str(k))} = {_toml_value(v)}" for k, v in value.items() if v is not None

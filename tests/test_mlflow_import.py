@@ -343,3 +343,45 @@ def test_version_page_shows_the_training_run(tracking, tmp_path, monkeypatch, qu
     assert any(j.get("roc_auc") == 0.81 for j in shown)
     links = [b.proto.url for b in at.get("link_button")]
     assert any(url.endswith(f"/runs/{runs['1']}") for url in links), links
+
+
+def test_spec_text_round_trips_any_tag_text():
+    import tomllib
+
+    hostile = 'a "quoted" \\ back\nline\ttab \x7f del \x01 ctl 🙂 [x](http://h) = #'
+    doc = {"name": "m", "description": hostile, "features": [{"name": hostile, "type": "numeric"}],
+           "training": {"parameters": {hostile: hostile, "n": 3, "f": 0.1, "big": 1e300},
+                        "validation_metrics": {"nan": float("inf")}, "flag": True,
+                        "mlflow": {"datasets": [{"name": hostile, "x": None}]}}}  # fmt: skip
+    back = tomllib.loads(im.to_toml(doc))
+    assert back["description"] == hostile and back["features"] == doc["features"]
+    assert back["training"]["parameters"] == doc["training"]["parameters"]
+    assert back["training"]["validation_metrics"]["nan"] == float("inf")
+    assert back["training"]["mlflow"]["datasets"] == [{"name": hostile}]
+
+
+def test_queued_import_is_served_with_the_callers_role(tracking, store, tmp_path, quiet):
+    """The handler the app runs for a queued import: the acting process's identity decides."""
+    from lifecycle import requests
+
+    uri, runs, _ = tracking
+    config = tmp_path / "lifecycle.toml"
+    config.write_text('[identity]\nmode = "dev"\ndev_user = "dana@example.com"\n'
+                      '[identity.roles]\n"dana@example.com" = ["deployer"]\n'
+                      '"victor@example.com" = ["viewer"]\n')  # fmt: skip
+    prepared = im.prepare(uri, "churn", tmp_path, version=1)
+    params = {"kind": "import_mlflow", "spec": str(prepared.spec_path), "model": prepared.model,
+              "version": prepared.version, "source": prepared.source, "token": None,
+              "config": str(config), "here": True}  # fmt: skip
+    viewer = requests.execute(store, {**params, "actor": "victor@example.com"})
+    assert viewer.exit_code == 2 and "refused:" in viewer.stderr
+    assert catalog.list_versions(store).empty
+    done = requests.execute(store, {**params, "actor": None})
+    assert done.exit_code == 0, done.stderr
+    assert done.stdout == (f"imported churn 1 from MLflow churn version 1, run {runs['1']} "
+                           "with 120 reference rows (state: registered)")  # fmt: skip
+    assert audit_rows(store, "churn")["action"].tolist() == ["register"]
+    assert store.query_df("SELECT actor FROM audit_log")["actor"].tolist() == ["dana@example.com"]
+    again = requests.execute(store, {**params, "actor": None})
+    assert (again.exit_code, again.stdout.split(":")[0]) == (0, "already imported")
+    assert len(audit_rows(store, "churn")) == 1
