@@ -385,3 +385,33 @@ def test_queued_import_is_served_with_the_callers_role(tracking, store, tmp_path
     again = requests.execute(store, {**params, "actor": None})
     assert (again.exit_code, again.stdout.split(":")[0]) == (0, "already imported")
     assert len(audit_rows(store, "churn")) == 1
+
+
+def test_version_page_shows_training_keys_of_a_spec(tmp_path, monkeypatch):
+    """[training] keys a spec author wrote (stored, and shown nowhere before) are shown."""
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import write_toy_spec
+
+    spec = write_toy_spec(tmp_path / "spec")
+    spec.write_text(spec.read_text().replace(
+        'data_fingerprint = "sha256:toy"',
+        'data_fingerprint = "sha256:toy"\nmlflow_run_id = "run-42"\ngit_commit = "c0ffee1"\n'
+        'artifact_uri = "s3://models/toy/1"\nnotebook = "train.ipynb"'))  # fmt: skip
+    db = tmp_path / "spec.duckdb"
+    with Store(db) as s:
+        catalog.register_from_file(s, spec)
+        info = training_run.training_run(s, "toy", "1.0")
+    assert info["run"] == {"mlflow_run_id": "run-42", "git_commit": "c0ffee1",
+                           "artifact_uri": "s3://models/toy/1"}  # fmt: skip
+    assert info["other"] == {"notebook": "train.ipynb"} and info["links"] == {}
+    monkeypatch.setenv("LIFECYCLE_DB", str(db))
+    monkeypatch.delenv(training_run.UI_URL_ENV, raising=False)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.query_params["model"], at.query_params["version"] = "toy", "1.0"
+    at.switch_page("pages/version.py").run()
+    assert not at.exception, at.exception
+    text = " ".join(m.value for m in at.markdown)
+    assert "run-42" in text and "c0ffee1" in text and "models/toy/1" in text
+    other = [d.value for d in at.dataframe if "key" in d.value.columns]
+    assert other and other[0].to_dict("records") == [{"key": "notebook", "value": "train.ipynb"}]

@@ -28,21 +28,21 @@ def show_training_run(model: str, version: str, data: int) -> None:
         st.caption("No training run recorded: the spec's [training] table names none "
                    "(mlflow_run_id, artifact_uri, git_commit, ...).")  # fmt: skip
         return
-    facts = []
+    facts = []  # escaped text, never code spans (an escape shows literally inside one)
     if run.get("mlflow_run_id"):
-        facts.append(f"**run id:** `{md(run['mlflow_run_id'])}`")
+        facts.append(f"**run id:** {md(run['mlflow_run_id'])}")
     if run.get("experiment_name") or run.get("experiment_id"):
         facts.append(f"**experiment:** {md(run.get('experiment_name', ''))} "
                      f"(id {md(run.get('experiment_id', '?'))})")  # fmt: skip
     if run.get("git_commit"):
-        facts.append(f"**git commit:** `{md(run['git_commit'])}`")
+        facts.append(f"**git commit:** {md(run['git_commit'])}")
     if record.get("registered_model"):
         facts.append(f"**imported from MLflow model** {md(record['registered_model'])} version "
                      f"{md(record.get('version', '?'))}")  # fmt: skip
     if facts:
         st.markdown(" · ".join(facts))
     if run.get("artifact_uri"):
-        st.markdown(f"**Artifact URI (model source):** `{md(run['artifact_uri'])}`")
+        st.markdown(f"**Artifact URI (model source):** {md(run['artifact_uri'])}")
     for label, url in info["links"].items():
         st.link_button(label, url)
     if record and not info["links"]:
