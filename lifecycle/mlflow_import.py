@@ -114,11 +114,16 @@ class ImportResult:
 # -- reading MLflow ----------------------------------------------------------------------------
 
 
+INSTALL_HINT = "pip install mlflow-skinny==3.17.2 sqlalchemy==2.1.9 alembic==1.20.1"
+
+
 def _mlflow():
     for key, value in QUIET_ENV.items():
         os.environ.setdefault(key, value)
-    import mlflow
-
+    try:
+        import mlflow
+    except ImportError as exc:
+        raise ImportRefused(f"import-mlflow needs MLflow's client ({exc}): {INSTALL_HINT}") from exc
     return mlflow
 
 
@@ -558,11 +563,18 @@ def prepare(
     if (version is None) == (alias is None):
         raise ImportRefused("give the MLflow model version (--version N) or an alias (--alias A)")
     mlflow, client = _client(tracking_uri)
-    registered, mv = _model_version(client, model, version, alias)
-    if mv.status and mv.status != "READY":
-        raise ImportRefused(f"MLflow model {model!r} version {mv.version} is {mv.status}, not "
-                            "READY: import it once its registration has finished")  # fmt: skip
-    return build_spec(mlflow, client, tracking_uri, registered, mv, overrides or Overrides(), work)
+    try:
+        registered, mv = _model_version(client, model, version, alias)
+        if mv.status and mv.status != "READY":
+            raise ImportRefused(f"MLflow model {model!r} version {mv.version} is {mv.status}, "
+                                "not READY: import it once its registration has finished")  # fmt: skip
+        overrides = overrides or Overrides()
+        return build_spec(mlflow, client, tracking_uri, registered, mv, overrides, work)
+    except ImportError as exc:  # e.g. a sqlite store without SQLAlchemy
+        raise ImportRefused(f"reading {safe_uri(tracking_uri)} needs {exc.name or exc}: "
+                            f"{INSTALL_HINT}") from exc  # fmt: skip
+    except mlflow.exceptions.MlflowException as exc:
+        raise ImportRefused(f"MLflow at {safe_uri(tracking_uri)} answered: {exc.message}") from exc
 
 
 def apply(store, prepared: Prepared, *, actor=None) -> ImportResult:

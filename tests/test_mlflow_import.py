@@ -415,3 +415,11 @@ def test_version_page_shows_training_keys_of_a_spec(tmp_path, monkeypatch):
     assert "run-42" in text and "c0ffee1" in text and "models/toy/1" in text
     other = [d.value for d in at.dataframe if "key" in d.value.columns]
     assert other and other[0].to_dict("records") == [{"key": "notebook", "value": "train.ipynb"}]
+
+
+def test_without_mlflow_installed_the_command_says_what_to_install(store, monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "mlflow", None)  # `import mlflow` raises ImportError
+    db = tmp_path / "x.db"
+    db.touch()
+    with pytest.raises(im.ImportRefused, match=r"pip install mlflow-skinny==3\.17\.2"):
+        im.import_version(store, f"sqlite:///{db}", "churn", version=1)
