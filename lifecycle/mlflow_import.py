@@ -469,10 +469,23 @@ def build_spec(
     mlflow_table["content_sha256"] = content_digest(doc)
     path = work / "spec.toml"
     path.write_text(to_toml(doc), encoding="utf-8")
+    _check_spec(path, where)
     source = {"tracking_uri": mlflow_table["tracking_uri"], "registered_model": registered.name,
               "version": str(mv.version), "run_id": run.info.run_id,
               "experiment": experiment.name}  # fmt: skip
     return Prepared(path, name, str(mv.version), source)
+
+
+def _check_spec(path: Path, where: str) -> None:
+    """Validate the written spec here, so problems name the MLflow version (not a temp file)
+    before anything is queued for the database's holder."""
+    from lifecycle.spec import SpecError, load_spec
+
+    try:
+        load_spec(path)
+    except SpecError as exc:
+        problems = "\n".join(f"  - {p}" for p in exc.problems)
+        raise ImportRefused(f"{where} does not make a valid model spec:\n{problems}") from exc
 
 
 def _content(doc: dict) -> dict:
@@ -584,7 +597,7 @@ def apply(store, prepared: Prepared, *, actor=None) -> ImportResult:
     not imported from MLflow; the registration and its audit row are one transaction."""
     from lifecycle import catalog
     from lifecycle.identity import require
-    from lifecycle.spec import load_spec
+    from lifecycle.spec import SpecError, load_spec
 
     if actor is not None:
         require(actor, "register")
@@ -596,11 +609,18 @@ def apply(store, prepared: Prepared, *, actor=None) -> ImportResult:
         _same_or_refuse(stored, spec.to_json(), prepared)
         return ImportResult("already imported", spec.name, spec.version, None, prepared.source)
     s = prepared.source
-    result = catalog.register(
-        store, spec, actor=actor, source={"mlflow": s},
-        reason=f"imported from MLflow: {s['registered_model']} version {s['version']}, "
-               f"run {s['run_id']} ({s['tracking_uri']})",
-    )  # fmt: skip
+    try:
+        result = catalog.register(
+            store, spec, actor=actor, source={"mlflow": s},
+            reason=f"imported from MLflow: {s['registered_model']} version {s['version']}, "
+                   f"run {s['run_id']} ({s['tracking_uri']})",
+        )  # fmt: skip
+    except SpecError as exc:
+        if exc.source != str(spec.reference_path):
+            raise
+        origin = spec.training["mlflow"]["reference"]["origin"]  # not the temporary copy
+        of = f"{spec.name} {spec.version}"
+        raise SpecError(origin, exc.problems, "the reference set", of) from exc
     return ImportResult("imported", spec.name, spec.version, result["reference_rows"], s)
 
 

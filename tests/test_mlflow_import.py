@@ -423,3 +423,20 @@ def test_without_mlflow_installed_the_command_says_what_to_install(store, monkey
     db.touch()
     with pytest.raises(im.ImportRefused, match=r"pip install mlflow-skinny==3\.17\.2"):
         im.import_version(store, f"sqlite:///{db}", "churn", version=1)
+
+
+def test_spec_and_reference_problems_name_the_mlflow_version(tracking, store, tmp_path, quiet):
+    from lifecycle.spec import SpecError
+
+    uri, _, _ = tracking
+    with pytest.raises(im.ImportRefused, match=r"(?s)version 1 does not make a valid model spec"
+                       r".*risk_tier. is 'medium'"):  # fmt: skip
+        im.import_version(store, uri, "churn", version=1,
+                          overrides=im.Overrides(risk_tier="medium"))  # fmt: skip
+    reference = tmp_path / "no-actual.csv"
+    frame(3).drop(columns=["actual"]).to_csv(reference, index=False)
+    with pytest.raises(SpecError, match=r"(?s)the reference set file .*no-actual.csv \(of churn 1\)"
+                       r".*lacks column\(s\): actual"):  # fmt: skip
+        im.import_version(store, uri, "churn", version=1,
+                          overrides=im.Overrides(reference=reference))  # fmt: skip
+    assert catalog.list_versions(store).empty
