@@ -9,13 +9,12 @@ import pandas as pd
 import streamlit as st
 
 from lifecycle import training_run
+from ui.common import get_store
 from ui.text import md
 
 
 @st.cache_data(show_spinner=False, ttl=300)
 def _training(model: str, version: str, data: int) -> dict:
-    from ui.common import get_store
-
     return training_run.training_run(get_store(), model, version)
 
 
