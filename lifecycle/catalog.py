@@ -16,6 +16,7 @@ import pandas as pd
 
 from lifecycle.audit import append_audit
 from lifecycle.identity import Actor, require
+from lifecycle.model_card import insert_card
 from lifecycle.spec import (
     MIN_REFERENCE_ROWS,
     REFERENCE_EXTRA,
@@ -201,6 +202,9 @@ def register(
         _ensure_tables(cur, spec)
         rows = _load_reference(cur, spec)
         _insert_model_and_version(cur, spec, registrant, rows)
+        if spec.model_card:
+            insert_card(cur, spec.name, spec.version, spec.model_card, registrant,
+                        "registered with the version's spec")  # fmt: skip
         append_audit(
             cur,
             actor=registrant,
@@ -222,7 +226,7 @@ def register(
 
 def spec_settings_problems(spec: dict) -> list[str]:
     """Every problem of the spec's settings tables ([drift], [monitoring], [alerts],
-    [retraining]), with the messages `check` and `monitor` give when they read them."""
+    [retraining], [rollout]), with the messages `check` and `monitor` give when they read them."""
     # imported here: the drift package pulls in scipy, which `ingest` callers need not pay for
     from lifecycle.alerts.config import AlertConfigError, alert_config
     from lifecycle.alerts.retraining import RetrainingConfigError, retraining_config
@@ -241,6 +245,9 @@ def spec_settings_problems(spec: dict) -> list[str]:
             read(spec)
         except error as exc:
             problems += exc.problems
+    from lifecycle.live_comparison import rollout_problems
+
+    problems += rollout_problems(spec.get("rollout", {}))
     return problems
 
 

@@ -1099,3 +1099,35 @@ def importance_figure(
     )  # fmt: skip
     fig.update_layout(margin={**MARGIN, "t": 70})  # no legend above the bars
     return fig
+
+
+def live_difference_figure(comparison: dict, *, candidate: str, champion: str) -> go.Figure:
+    """A live comparison (lifecycle.live_comparison, as dict): the cumulative difference
+    candidate - production per day with its always-valid 95% band, zero and the minimum
+    effect either side. Shares are drawn in percentage points."""
+    daily = pd.DataFrame(comparison["daily"])
+    title = f"{comparison['name']}: {candidate} - {champion} (production), since the stint began"
+    if daily.empty:
+        return empty_figure(title, "no live traffic of both versions yet")
+    scale = 100.0 if comparison["unit"] == "share" else 1.0
+    unit = "points" if comparison["unit"] == "share" else comparison["unit"] or "value"
+    frame = daily.assign(
+        window_start=daily["day"],
+        **{c: daily[c] * scale for c in ("difference", "low", "high")},
+    )
+    fig = go.Figure()
+    _band(fig, frame, "low", "high", name="always-valid 95% interval", colour="#4c78a8",
+          group="band", legend=True)  # fmt: skip
+    fig.add_trace(go.Scatter(
+        x=frame["window_start"], y=frame["difference"], mode="lines+markers",
+        name="difference so far", line={"color": "#4c78a8"},
+        customdata=np.stack([daily["n_candidate"], daily["n_production"]], axis=-1),
+        hovertemplate="%{y:.3g} " + unit + " (n = %{customdata[0]:,} vs %{customdata[1]:,})"
+        "<extra></extra>",
+    ))  # fmt: skip
+    effect = comparison["min_effect"] * scale
+    _hline(fig, 0.0, "no difference", colour="#333", at=1.0)
+    better = 1 if comparison["higher_is_better"] else -1
+    _hline(fig, better * effect, "minimum effect (better)", colour="#54a24b", at=0.0)
+    _hline(fig, -better * effect, "minimum effect (worse)", colour="#e45756", at=0.0)
+    return _layout(fig, title, "day (UTC)", f"difference ({unit})", height=300)

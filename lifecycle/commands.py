@@ -232,6 +232,18 @@ def add_registry_parser(subparsers) -> None:
     _identity_args(tier)
     tier.add_argument("--reason", required=True, help="why the tier changes")
     tier.set_defaults(func=run_in("lifecycle.registry.cli:cmd_set_risk_tier"))
+    card = sub.add_parser(
+        "card",
+        help="a version's model card: print or export it, or write a new revision (--file)",
+    )
+    _registry_common(card)
+    card.add_argument("model")
+    card.add_argument("version")
+    card.add_argument("--file", help="TOML with a [model_card] table: write it as a new revision")
+    card.add_argument("--reason", help="what changed (required with --file)")
+    card.add_argument("--out", help="export the current card to FILE (.md or .html)")
+    _identity_args(card)
+    card.set_defaults(func=run_in("lifecycle.registry.cli:cmd_card"))
 
 
 def _identity_args(parser: argparse.ArgumentParser) -> None:

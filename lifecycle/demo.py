@@ -113,6 +113,9 @@ class DemoModel:
     latency_median_ms: float = 30.0
     label_delay_days: tuple[float, float] = (1.0, 2.0)
     never_labelled: float = 0.1
+    # model card sections (lifecycle.model_card) shared by every version; each version's
+    # card adds its training rows and validation metrics
+    card: dict[str, str] = field(default_factory=dict)
 
 
 def _pipeline(model: DemoModel, estimator) -> object:
@@ -136,6 +139,18 @@ def _models() -> list[DemoModel]:
             task="binary_classification",
             risk_tier="high",
             owner="carla.owner@example.com",
+            card={
+                "intended_use": "Rank consumer loan applications by default risk for the "
+                "credit team's underwriters, who make the decision; not for automated refusals.",
+                "out_of_scope": "Business loans, applicants outside the lending markets it "
+                "was trained on, pricing.",
+                "limitations": "Scores move when income or debt reporting changes; the "
+                "predicted probabilities follow the training period's default rate.",
+                "ethical_considerations": "Age band is an input and the sensitive attribute "
+                "the review checks: the rate of predicted defaults per band must meet the 80% "
+                "rule (disparate impact); a version that fails it is not approved.",
+                "contacts": "credit-risk-oncall@example.com",
+            },
             description="Probability that a consumer loan defaults within 12 months.",
             daily_rows=5_000,
             numeric=[
@@ -205,6 +220,14 @@ def _models() -> list[DemoModel]:
             task="binary_classification",
             risk_tier="low",
             owner="chris.owner@example.com",
+            card={
+                "intended_use": "Pick subscribers for retention offers in the weekly campaign.",
+                "limitations": "Tenure under a month is rare in training; contract changes "
+                "shift the score.",
+                "ethical_considerations": "Offers are benefits, never penalties; no sensitive "
+                "attributes are inputs.",
+                "contacts": "growth-analytics@example.com",
+            },
             description="Probability that a subscriber cancels within 30 days; drives retention offers.",
             daily_rows=4_000,
             numeric=["tenure_months", "monthly_charges", "support_calls", "usage_gb"],
@@ -247,6 +270,13 @@ def _models() -> list[DemoModel]:
             task="regression",
             risk_tier="low",
             owner="devi.owner@example.com",
+            card={
+                "intended_use": "Promise delivery times to customers at checkout.",
+                "limitations": "Weather and strikes are not inputs; errors grow at peak load.",
+                "ethical_considerations": "Promised times affect customer trust, not access to "
+                "service; monitored for systematic lateness by region.",
+                "contacts": "logistics-ml@example.com",
+            },
             description="Minutes from order to delivery, shown to customers as the promised time.",
             daily_rows=4_500,
             numeric=[
@@ -596,6 +626,22 @@ def _toml_value(value) -> str:
     return _toml_value(str(value))
 
 
+def _card_toml(model: DemoModel, note: str, metrics: dict) -> list[str]:
+    """The version's [model_card]: the model's sections plus its training and evaluation."""
+    if not model.card:
+        return []
+    scores = ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if isinstance(v, float))
+    card = {
+        **model.card,
+        "training_data": f"{TRAIN_ROWS:,} historical requests with their outcomes, simulated "
+        f"for the demo; {note}.",
+        "evaluation": f"{REFERENCE_ROWS:,} held-out rows (the reference set): {scores}.",
+    }
+    lines = ["", "[model_card]"]
+    lines += [f"{key} = {_toml_value(value)}" for key, value in card.items()]
+    return [*lines, f"owners = [{_toml_value(model.owner)}]"]
+
+
 def _spec_toml(model, version, note, estimator, metrics, ref_path) -> str:
     params = {
         k: v
@@ -626,6 +672,7 @@ def _spec_toml(model, version, note, estimator, metrics, ref_path) -> str:
         + ", ".join(f"{k} = {_toml_value(v)}" for k, v in metrics.items())
         + " }",
     ]
+    lines += _card_toml(model, note, metrics)
     for name in model.numeric:
         lines += ["", "[[features]]", f"name = {_toml_value(name)}", 'type = "numeric"']
         if name in model.ranges:

@@ -14,6 +14,10 @@
   differences (candidate - production) on the same requests;
 - drift baseline: the reference data each feature is compared with, and the latest stored
   drift verdicts of the version;
+- the model card (lifecycle.model_card): its newest revision, and whether the risk tier
+  needs one before review;
+- live comparison against production for a shadow or canary version
+  (lifecycle.live_comparison: always-valid intervals per measure);
 - the promotion gates and, for a running canary, the rollback recommendation.
 
 All of it is computed in DuckDB SQL; Python receives one row per group or quantile.
@@ -27,7 +31,7 @@ from typing import Any
 
 import pandas as pd
 
-from lifecycle import catalog, layers
+from lifecycle import catalog, layers, live_comparison, model_card
 from lifecycle.registry import gates as gates_mod
 from lifecycle.registry.machine import serving_versions, version_status
 from lifecycle.store import Store, feature_column, feature_table, quote_ident, reference_table
@@ -361,12 +365,34 @@ def review_pack(store: Store, model: str, version: str, *, with_gates: bool = Tr
         "fairness": fairness(store, model, version, champion),
         "shadow": shadow_comparison(store, model, version, champion),
         "baseline": drift_baseline(store, model, version),
+        **_model_card(store, model, version),
+        "live": _live(store, model, version, status["state"]),
     }
     if with_gates:
         pack["gates"] = gates_mod.promotion_gates(store, model, version, champion)
     if status["deployment"]["canary"] == version:
         pack["canary"] = gates_mod.canary_recommendation(store, model)
     return pack
+
+
+def _live(store: Store, model: str, version: str, state: str) -> dict[str, Any] | None:
+    """A shadow or canary version against production on live traffic (None otherwise)."""
+    if state not in ("shadow", "canary"):
+        return None
+    try:
+        return live_comparison.live_comparison(store, model, version).to_dict()
+    except live_comparison.RolloutConfigError as exc:
+        return {"error": str(exc), "comparisons": [], "notes": []}
+
+
+def _model_card(store: Store, model: str, version: str) -> dict[str, Any]:
+    """The version's newest card revision and whether its risk tier needs one."""
+    stored = model_card.current_card(store, model, version)
+    tier = store.query_one("SELECT risk_tier FROM models WHERE name = ?", [model])[0]
+    return {
+        "model_card": stored.to_dict() if stored else None,
+        "model_card_required": tier in model_card.required_tiers(),
+    }
 
 
 def _clean(metrics: dict) -> dict:

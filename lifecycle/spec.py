@@ -16,6 +16,7 @@ from typing import Any
 
 import duckdb
 
+from lifecycle.model_card import parse_card
 from lifecycle.store import IDENT, feature_column, quote_ident
 
 TASKS = ("binary_classification", "multiclass_classification", "regression")
@@ -42,6 +43,7 @@ TOP_LEVEL_KEYS = {
     "positive_class",
     "sensitive_attribute",
     "training",
+    "model_card",
     "features",
     "kpis",
     "rules",
@@ -51,6 +53,7 @@ TOP_LEVEL_KEYS = {
     "alerts",
     "retraining",
     "monitoring",
+    "rollout",
 }
 
 
@@ -110,6 +113,7 @@ class ModelSpec:
     positive_class: str | None = None
     sensitive_attribute: str | None = None
     training: dict[str, Any] = field(default_factory=dict)
+    model_card: dict[str, Any] = field(default_factory=dict)  # lifecycle.model_card
     extra: dict[str, Any] = field(default_factory=dict)
     source_text: str = ""
 
@@ -149,6 +153,7 @@ class ModelSpec:
             "kpis": [vars(k) for k in self.kpis],
             "rules": [vars(r) for r in self.rules],
             "training": self.training,
+            **({"model_card": self.model_card} if self.model_card else {}),
             "reference": str(self.reference_path),
             **self.extra,
         }
@@ -235,7 +240,11 @@ def _build(raw: dict, problems: list[str], base_dir: Path) -> ModelSpec | None:
     if not isinstance(training, dict):
         problems.append("`training` must be a table")
         training = {}
-    extra = {k: raw[k] for k in ("drift", "alerts", "retraining", "monitoring") if k in raw}
+    model_card, card_problems = parse_card(raw.get("model_card", {}))
+    problems += card_problems
+    extra = {
+        k: raw[k] for k in ("drift", "alerts", "retraining", "monitoring", "rollout") if k in raw
+    }
     for key, value in extra.items():
         if not isinstance(value, dict):
             problems.append(f"`{key}` must be a table")
@@ -259,6 +268,7 @@ def _build(raw: dict, problems: list[str], base_dir: Path) -> ModelSpec | None:
         positive_class=positive,
         sensitive_attribute=sensitive,
         training=training,
+        model_card=model_card,
         extra=extra,
     )
 

@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from lifecycle import drift_impact
+from lifecycle.alerts import incidents
 from lifecycle.alerts import lifecycle as lc
 from lifecycle.alerts.check import run_check
 from lifecycle.alerts.links import alert_link, page_target
@@ -97,6 +98,48 @@ def _not_evaluated_section(run: dict | None) -> None:
             )
 
 
+@st.cache_data(show_spinner=False, ttl=60)
+def _incidents(version: int, revision: int, models: tuple[str, ...]):
+    """This ISO week against last week, and the last 8 weeks per model."""
+    now = datetime.now(UTC)
+    weeks = incidents.week_starts(now, 8)
+    chosen = list(models) or None
+    week = incidents.incident_week(get_store(), weeks[-1], models=chosen, as_of=now)
+    return week, incidents.weekly_incidents(get_store(), weeks, models=chosen, as_of=now)
+
+
+def _incident_section(models: list[str]) -> None:
+    """Incident response of the chosen models (all when none): key figures with the change
+    since last week, the whole table, and the last 8 weeks per model."""
+    week, history = _incidents(data_version(), _revision(), tuple(sorted(models)))
+    this, last = week.this_week, week.last_week
+    cols = st.columns(4)
+    for col, (column, label) in zip(cols, (
+        ("opened_critical", "Critical opened this week"),
+        ("tta_median_h", "Median time to acknowledge"),
+        ("ttr_median_h", "Median time to resolve"),
+        ("oldest_open_h", "Oldest open alert"),
+    ), strict=True):  # fmt: skip
+        unit = "count" if column == "opened_critical" else "hours"
+        delta = incidents.change(last.get(column), this.get(column), unit)
+        col.metric(label, incidents.fmt(this.get(column), unit),
+                   delta=None if delta in ("", "=", "new") else delta, delta_color="inverse",
+                   help="this ISO week (UTC) so far, against last week")  # fmt: skip
+    with st.expander("Incident response: this week against last week, and the last 8 weeks"):
+        st.caption("Time to acknowledge runs from opening to the first human response "
+                   "(acknowledge, or resolve without acknowledging); time to resolve from "
+                   "opening to resolution, counted in the week it happened (docs/alerts.md).")  # fmt: skip
+        st.dataframe(pd.DataFrame(week.rows()), hide_index=True, width="stretch")
+        if not history.empty:
+            shown_weeks = history.assign(week=[f"{pd.Timestamp(w):%G-W%V}"
+                                               for w in history["week_start"]])  # fmt: skip
+            st.dataframe(
+                shown_weeks[["model_name", "week", *incidents.COLUMNS]].round(1),
+                hide_index=True,
+                width="stretch",
+            )
+
+
 actor = current_actor()
 can_manage = actor.can("manage_alerts")
 if flash := st.session_state.pop(FLASH, None):
@@ -157,6 +200,7 @@ m[3].metric("Shown", len(shown))
 
 if shown.empty:
     st.info("No alerts match these filters." if len(frame) else "No alerts yet.")
+    _incident_section(models)
     st.stop()
 
 columns = ["alert_id", "severity", "worst_severity", "state", "model_name", "model_version",
@@ -173,6 +217,7 @@ st.dataframe(
         "importance", format="percent", min_value=0.0, max_value=1.0,
         help="Drift alerts: the feature's share of the model's importance")},
 )  # fmt: skip
+_incident_section(models)
 
 
 # -- one alert: evidence, response, link, actions ------------------------------------------------

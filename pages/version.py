@@ -18,6 +18,8 @@ from lifecycle import charts, drift_impact, registry, review
 from lifecycle.identity import PermissionDenied
 from ui.common import blank_missing, data_version, get_store
 from ui.identity import current_actor
+from ui.live import live_tab
+from ui.model_card import card_tab
 from ui.monitoring import share_selection, shared_selection
 from ui.pending import PendingAction, refusal
 from ui.text import md, md_list
@@ -204,6 +206,23 @@ if (pending := st.session_state.get(PENDING)) is not None:
 # -- review pack ---------------------------------------------------------------------------------
 
 
+def _rollback_offer(options: list) -> None:
+    """The candidate is worse on live traffic: the roll back action, right beside it (the
+    same confirmation dialog as the actions above)."""
+    rollback = next((o for o in options if o.action == "rollback"), None)
+    if rollback is None:
+        st.caption("Rolling back needs the deployer role." if status["state"] == "canary"
+                   else "A shadow version serves no one: retire it or let it be.")  # fmt: skip
+        return
+    if st.button("Roll back the canary", key="live_rollback", type="primary",
+                 disabled=not rollback.allowed, icon=":material/undo:"):  # fmt: skip
+        st.session_state[PENDING] = PendingAction.opened_on(
+            status, "rollback", rollback.label, needs_reason=True
+        )
+        st.session_state.pop(REASON, None)
+        st.rerun()
+
+
 def _importance_section(profile: drift_impact.StoredProfile | None) -> None:
     """The version's importance profile: what its drift findings are weighed by."""
     st.markdown("**Feature importance** (what drift findings are weighed by)")
@@ -238,8 +257,9 @@ if pack.get("canary"):
     else:
         st.success("Canary healthy so far: no breach against production.")
 
-tabs = st.tabs(["Metadata", "Metrics vs production", "Segments", "Fairness",
-                "Shadow comparison", "Drift baseline", "Gates", "History"])  # fmt: skip
+tabs = st.tabs(["Metadata", "Model card", "Live vs production", "Metrics vs production",
+                "Segments", "Fairness", "Shadow comparison", "Drift baseline", "Gates",
+                "History"])  # fmt: skip
 meta = pack["metadata"]
 with tabs[0]:
     st.markdown(
@@ -262,6 +282,11 @@ with tabs[0]:
     st.dataframe(blank_missing(features).astype(str), hide_index=True, width="stretch")
     show_training_run(model, version, data_version())
 with tabs[1]:
+    card_tab(store, actor, model, version, pack)
+with tabs[2]:
+    if live_tab(pack.get("live"), version, status["state"]):
+        _rollback_offer(choices)
+with tabs[3]:
     comparison = pack["comparison"]
     if comparison is None:
         st.info("This version is the production version: nothing to compare with.")
@@ -275,11 +300,11 @@ with tabs[1]:
         st.caption("Higher is better for ROC AUC, accuracy, precision, recall and F1; lower "
                    "for MAE and RMSE; bias is best near 0.")  # fmt: skip
         st.dataframe(frame, width="stretch")
-with tabs[2]:
+with tabs[4]:
     seg = pack["segments"]
     st.caption(f"Basis: {md(seg['basis'])}.")
     st.dataframe(seg["frame"], hide_index=True, width="stretch")
-with tabs[3]:
+with tabs[5]:
     fair = pack["fairness"]
     if fair.get("frame") is None:
         st.info(md(fair.get("note", "No fairness analysis.")))
@@ -295,7 +320,7 @@ with tabs[3]:
                 f"{md(side)}: lowest ratio {summary['min_ratio']:.2f}: {verdict} the 80% rule"
             )
         st.dataframe(fair["frame"], hide_index=True, width="stretch")
-with tabs[4]:
+with tabs[6]:
     shadow = pack["shadow"]
     if not shadow.get("pairs"):
         st.info(md(shadow.get("note", "No shadow predictions.")))
@@ -319,7 +344,7 @@ with tabs[4]:
                           "difference": list(shadow["quantiles"].values())}),
             hide_index=True,
         )  # fmt: skip
-with tabs[5]:
+with tabs[7]:
     _importance_section(_importance(model, version, data_version()))
     base = pack["baseline"]
     st.caption(
@@ -332,14 +357,14 @@ with tabs[5]:
     if not base["latest_drift"].empty:
         st.markdown("**Latest stored drift verdicts of this version**")
         st.dataframe(base["latest_drift"], hide_index=True, width="stretch")
-with tabs[6]:
+with tabs[8]:
     if status["state"] in (registry.SHADOW, registry.CANARY):
         gates = registry.promotion_gates(store, model, version, status["deployment"]["production"])
         for gate in gates:
             (st.success if gate.passed else st.error)(f"**{md(gate.name)}**: {md(gate.detail)}")
     else:
         st.info("Promotion gates apply when a shadow or canary version takes production.")
-with tabs[7]:
+with tabs[9]:
     history = registry.lifecycle_history(store, model, version)
     history["evidence"] = history["evidence"].map(lambda e: json.dumps(json.loads(e or "{}")))
     st.dataframe(blank_missing(history), hide_index=True, width="stretch")

@@ -136,6 +136,12 @@ for m in review.models:
                 query_params=params,
                 icon=":material/error:" if a["severity"] == "critical" else ":material/warning:",
             )
+        st.markdown("**Incident response (this week against last week)**")
+        if m.incidents:
+            st.dataframe(pd.DataFrame(m.incidents), hide_index=True, width="stretch",
+                         key=f"incidents_{m.model}")  # fmt: skip
+        else:
+            st.caption("No alert opened, answered or open in either week.")
         st.markdown(f"**Decisions ({len(m.decisions)})**")
         if m.decisions:
             st.dataframe(pd.DataFrame(m.decisions), hide_index=True, width="stretch")

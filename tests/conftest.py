@@ -46,8 +46,22 @@ sql = "x >= 0"
 """
 
 
-def write_toy_spec(folder: Path, version: str = "1.0", rows: int = 200, seed: int = 0) -> Path:
-    """Write a toy spec and its reference CSV into `folder`; return the spec path."""
+TOY_MODEL_CARD = """
+[model_card]
+intended_use = "Scores toy requests for the test suite."
+limitations = "Trained on uniform noise; never use it for decisions."
+training_data = "200 synthetic rows, seed 0."
+evaluation = "ROC AUC on the reference set."
+ethical_considerations = "None: no people are scored."
+owners = ["alice@example.com"]
+"""
+
+
+def write_toy_spec(
+    folder: Path, version: str = "1.0", rows: int = 200, seed: int = 0, *, card: bool = False
+) -> Path:
+    """Write a toy spec and its reference CSV into `folder`; return the spec path. `card`
+    adds a complete model card (high-risk versions need one before review)."""
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(
@@ -60,7 +74,8 @@ def write_toy_spec(folder: Path, version: str = "1.0", rows: int = 200, seed: in
         }
     ).to_csv(folder / "reference.csv", index=False)
     path = folder / f"toy-{version}.toml"
-    path.write_text(textwrap.dedent(TOY_SPEC.format(version=version)), encoding="utf-8")
+    text = textwrap.dedent(TOY_SPEC.format(version=version)) + (TOY_MODEL_CARD if card else "")
+    path.write_text(text, encoding="utf-8")
     return path
 
 

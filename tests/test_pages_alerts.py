@@ -11,6 +11,7 @@ from lifecycle import catalog
 from lifecycle.alerts import lifecycle as lc
 from lifecycle.alerts import report
 from lifecycle.alerts.check import run_check
+from lifecycle.identity import Actor
 from lifecycle.store import Store
 from tests.browser import ROOT
 from tests.conftest import write_toy_spec
@@ -206,3 +207,30 @@ def test_inbox_shows_current_and_worst_severity(page, alerts_db):
     by_key(at, "selectbox", "alert_pick").set_value(int(critical.alert_id)).run()
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Severity"] == "warning (worst critical)"
+
+
+def test_inbox_shows_incident_response_against_last_week(page, alerts_db):
+    """The check opened its alerts at the logs' end (2026-03); acknowledging one now makes
+    this week's time to acknowledge and leaves both alerts open, aged from their opening."""
+    from datetime import UTC, datetime
+
+    with Store(alerts_db) as store:
+        critical = lc.list_alerts(store, severity="critical").iloc[0]
+        lc.acknowledge(store, Actor("rita@example.com", frozenset({"reviewer"})),
+                       int(critical.alert_id), "paged the feed owner")  # fmt: skip
+        opened = store.query_one("SELECT min(opened_at) FROM alerts")[0]
+    at = page(alerts_db, "alerts")
+    metrics = {m.label: m for m in at.metric}
+    waited = (datetime.now(UTC) - opened).total_seconds() / 3600
+    for label in ("Median time to acknowledge", "Oldest open alert"):
+        shown = metrics[label].value  # months: "271.4 d"
+        assert shown.endswith(" d") and float(shown[:-2]) == pytest.approx(waited / 24, abs=0.11)
+    assert metrics["Critical opened this week"].value == "0"  # opened months ago
+    table = next(d.value for d in at.dataframe if "figure" in d.value.columns)
+    rows = table.set_index("figure")
+    assert rows.loc["alerts acknowledged", "this week"] == "1"
+    assert rows.loc["open at the week's end", "this week"] == str(
+        len(lc.list_alerts(_page_store()))
+    )
+    history = next(d.value for d in at.dataframe if "tta_median_h" in d.value.columns)
+    assert set(history["model_name"]) == {"toy"} and len(history) == 8

@@ -30,7 +30,7 @@ def register_version(
 ):
     """Register `name` `version` whose reference predictions reach roughly the given AUC
     (the same reference rows for the same `seed`)."""
-    spec = write_toy_spec(folder / f"{name}-{version}", version=version)
+    spec = write_toy_spec(folder / f"{name}-{version}", version=version, card=risk == "high")
     text = spec.read_text().replace('name = "toy"', f'name = "{name}"')
     spec.write_text(text.replace('risk_tier = "low"', f'risk_tier = "{risk}"'))
     rng = np.random.default_rng(zlib.crc32((seed or f"{name} {version}").encode()))

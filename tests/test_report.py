@@ -51,7 +51,8 @@ def reviewed(toy_store):
     configs = {("toy", "1.0"): alert_config(None)}
     lc.apply_evaluations(toy_store, evals, configs, now=start + timedelta(days=2))
     alert_id = int(lc.list_alerts(toy_store).alert_id[0])
-    lc.acknowledge(toy_store, REVIEWER, alert_id, "feature owner asked")
+    lc.acknowledge(toy_store, REVIEWER, alert_id, "feature owner asked",
+                   now=start + timedelta(days=2, hours=3))  # fmt: skip
     return toy_store, week, alert_id
 
 
@@ -84,6 +85,12 @@ def test_markdown(reviewed):
     assert f"#{alert_id} 1.0 production drift / data_drift / x (acknowledged, new" in text
     assert "[evidence](http://console/drift?model=toy&version=1.0" in text
     assert "rita@example.com: alert_acknowledged" in text
+    # incident response: one warning opened and acknowledged 3 h later, none last week
+    assert "**Incident response (this week against last week):**" in text
+    assert "| warning alerts opened | 0 | 1 | +1 |" in text
+    assert "| time to acknowledge, median | - | 3.0 h | new |" in text
+    earlier = report.to_markdown(report.weekly_review(store, "2026-W02"))
+    assert "No alert opened, answered or open in either week." in earlier
 
 
 def test_exported_reports_say_which_base_url_their_links_use(reviewed, monkeypatch):
@@ -116,6 +123,7 @@ def test_html_is_self_contained_with_its_chart(reviewed):
     assert not re.search(r"<(script|img|iframe)[^>]*\ssrc=", page, re.I)
     assert "<link" not in page.lower() and "@import" not in page
     assert len(page) > 3_000_000  # plotly.js itself is inlined
+    assert "<td>time to acknowledge, median</td><td>-</td><td>3.0 h</td><td>new</td>" in page
 
 
 def test_report_command(reviewed, tmp_path, capsys):

@@ -99,7 +99,7 @@ def test_cli_register_refuses_a_viewer_and_nothing_is_stored(toy_db_file, tmp_pa
 
 
 def test_four_eyes_covers_the_requester_and_the_spec_owner(store, tmp_path):
-    spec = write_toy_spec(tmp_path / "credit")  # owner alice, registered by dana
+    spec = write_toy_spec(tmp_path / "credit", card=True)  # owner alice, registered by dana
     spec.write_text(spec.read_text().replace('risk_tier = "low"', 'risk_tier = "high"'))
     spec.write_text(spec.read_text().replace('name = "toy"', 'name = "credit"'))
     catalog.register_from_file(store, spec, actor=DANA)

@@ -492,7 +492,13 @@ def _checked(store: Store, actor: Actor, alert_id: int, revision: int | None):
 
 
 def acknowledge(
-    store: Store, actor: Actor, alert_id: int, comment: str, *, revision: int | None = None
+    store: Store,
+    actor: Actor,
+    alert_id: int,
+    comment: str,
+    *,
+    revision: int | None = None,
+    now: datetime | None = None,
 ) -> dict:
     """Acknowledge an open or snoozed alert with a comment (stops its escalation)."""
     if not comment or not comment.strip():
@@ -500,7 +506,7 @@ def acknowledge(
     alert = _checked(store, actor, alert_id, revision)
     if alert["state"] == ACKNOWLEDGED:
         raise AlertError(f"alert {alert_id} was already acknowledged by {alert['acknowledged_by']}")
-    now = _utc(None)
+    now = _utc(now)
     _transition(
         store, alert_id, alert["revision"], actor.name, ACKNOWLEDGED, "alert_acknowledged",
         comment.strip(), {"acknowledged_by": actor.name, "acknowledged_at": now,
@@ -534,13 +540,19 @@ def snooze(
 
 
 def resolve(
-    store: Store, actor: Actor, alert_id: int, reason: str, *, revision: int | None = None
+    store: Store,
+    actor: Actor,
+    alert_id: int,
+    reason: str,
+    *,
+    revision: int | None = None,
+    now: datetime | None = None,
 ) -> dict:
     """Resolve an alert by hand, saying why; a later failing window opens a new alert."""
     if not reason or not reason.strip():
         raise AlertError("resolving an alert by hand needs a reason")
     alert = _checked(store, actor, alert_id, revision)
-    now = _utc(None)
+    now = _utc(now)
     _transition(
         store, alert_id, alert["revision"], actor.name, RESOLVED, "alert_resolved",
         reason.strip(), {"resolved_at": now, "resolved_by": actor.name,

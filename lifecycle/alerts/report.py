@@ -3,7 +3,8 @@
 For each model: status per layer this week and last (worst rule outcome of the production
 traffic over the windows that ended in the week, on the model's declared grains
 (lifecycle.monitoring_plan), from `alert_evaluations`), what changed, key figures against last week (from
-lifecycle.layers), alerts open / raised / resolved in the week, decisions taken (audit log),
+lifecycle.layers), alerts open / raised / resolved in the week, incident response against last
+week (time to acknowledge and resolve, lifecycle.alerts.incidents), decisions taken (audit log),
 whether retraining is due, and links to the evidence. Rendered as Markdown or as one
 self-contained HTML file (plotly.js inlined, no external resources) by `to_markdown` /
 `to_html`, from the Weekly review page or `python -m lifecycle report --db PATH
@@ -25,6 +26,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from lifecycle import catalog
+from lifecycle.alerts import incidents as incident_figures
 from lifecycle.alerts.lifecycle import list_alerts
 from lifecycle.alerts.links import absolute, alert_link, app_url_note, evidence_link
 from lifecycle.alerts.retraining import recommendation
@@ -91,6 +93,9 @@ class ModelWeek:
     estimated: set[str] = field(default_factory=set)
     estimated_before: set[str] = field(default_factory=set)
     estimated_days: set[pd.Timestamp] = field(default_factory=set)  # the same, per day
+    # incident response this week beside last week (lifecycle.alerts.incidents): rows of
+    # figure / last week / this week / change; empty when neither week saw an alert
+    incidents: list[dict[str, str]] = field(default_factory=list)
 
     def status_text(self, layer: str, *, previous: bool = False) -> str:
         """The layer's verdict in words, marked "(estimated)" when it rests on estimates."""
@@ -196,6 +201,8 @@ def _model_week(store: Store, info: dict, start: datetime, end: datetime) -> Mod
     except MonitoringConfigError as exc:
         week.notes.append(str(exc))
     week.alerts = _alerts(store, model, start, end)
+    response = incident_figures.incident_week(store, start, models=[model])
+    week.incidents = response.rows() if response.any_alerts else []
     week.decisions = _decisions(store, model, start, end)
     week.drift, week.drift_note = _drift(store, model, rec.version, week.grain, start, end)
     try:
@@ -566,6 +573,15 @@ def to_markdown(review: WeeklyReview) -> str:
                 f"{_when(a['first_seen'])} to {_when(a['last_seen'])}): {_md(a['summary'])}. "
                 f"Response: {_md(a['response'])}. [evidence]({review.link(a['link'])})"
             )
+        out += ["", "**Incident response (this week against last week):**", ""]
+        if not m.incidents:
+            out.append("No alert opened, answered or open in either week.")
+        else:
+            out += ["| figure | last week | this week | change |", "|---|---|---|---|"]
+            out += [
+                f"| {r['figure']} | {r['last week']} | {r['this week']} | {r['change']} |"
+                for r in m.incidents
+            ]
         out += ["", f"**Decisions ({len(m.decisions)}):**", ""]
         if not m.decisions:
             out.append("None.")
@@ -686,6 +702,7 @@ def _model_html(review: WeeklyReview, m: ModelWeek) -> str:
             f"<a href='{e(review.link(a['link']))}'>evidence</a></li>"
         )
     parts.append("</ul>" if m.alerts else "")
+    parts.append(_incidents_html(m))
     parts.append(f"<h3>Decisions ({len(m.decisions)})</h3>")
     parts.append("<ul>" if m.decisions else "<p>None.</p>")
     for d in m.decisions:
@@ -698,6 +715,22 @@ def _model_html(review: WeeklyReview, m: ModelWeek) -> str:
     parts.append(f"<p><b>Retraining:</b> {e(m.retraining.get('text', 'n/a'))}</p>")
     parts += [f"<p class='muted'>{e(n)}</p>" for n in m.notes]
     return "\n".join(parts)
+
+
+def _incidents_html(m: ModelWeek) -> str:
+    e = html.escape
+    head = "<h3>Incident response (this week against last week)</h3>"
+    if not m.incidents:
+        return head + "<p>No alert opened, answered or open in either week.</p>"
+    rows = "".join(
+        f"<tr><td>{e(r['figure'])}</td><td>{e(r['last week'])}</td>"
+        f"<td>{e(r['this week'])}</td><td>{e(r['change'])}</td></tr>"
+        for r in m.incidents
+    )
+    return (
+        f"{head}<table><tr><th>figure</th><th>last week</th><th>this week</th>"
+        f"<th>change</th></tr>{rows}</table>"
+    )
 
 
 # -- command line ---------------------------------------------------------------------------------

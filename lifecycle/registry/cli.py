@@ -26,6 +26,7 @@ from lifecycle.identity import (
     load_identity_config,
     request_identity,
 )
+from lifecycle.model_card import ModelCardError
 from lifecycle.store import resolve_db_path
 
 EXIT_REFUSED, EXIT_UNANSWERED, EXIT_CONFLICT = 2, 3, 4
@@ -77,6 +78,67 @@ def cmd_set_risk_tier(args) -> int:
     return _run(args, params)
 
 
+def cmd_card(args) -> int:
+    """Print or export the version's model card, or write a new revision from --file."""
+    from pathlib import Path
+
+    from lifecycle.model_card import ModelCardError, load_card_file
+
+    params = {"action": "card", "model": args.model, "version": args.version}
+    if args.out:
+        suffix = Path(args.out).suffix.lower()
+        if suffix not in (".md", ".html", ".htm"):
+            print(f"error: --out must end in .md or .html, not {args.out!r}", file=sys.stderr)
+            return EXIT_REFUSED
+        params["out"] = str(Path(args.out).resolve())
+    if args.file:
+        if not (args.reason or "").strip():
+            print("error: writing a model card needs --reason (what changed)", file=sys.stderr)
+            return EXIT_REFUSED
+        try:
+            card = load_card_file(args.file)
+        except ModelCardError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_REFUSED
+        identity = _identity_params(args)
+        if identity is None:
+            return EXIT_REFUSED
+        params |= {"action": "write_card", "card": card, "kwargs": {"reason": args.reason},
+                   **identity}  # fmt: skip
+    return _run(args, params)
+
+
+def _card_request(store, params: dict, actor=None):
+    """Serve `registry card`: write a revision (actor given), then show or export."""
+    from pathlib import Path
+
+    from lifecycle import model_card as cards
+    from lifecycle.requests import Outcome
+
+    lines = []
+    if actor is not None:
+        done = cards.write_card(store, actor, params["model"], params["version"], params["card"],
+                                params["kwargs"]["reason"])  # fmt: skip
+        lines.append(f"{params['model']} {params['version']}: model card revision "
+                     f"{done['revision']} written (audit {done['audit_id']})")  # fmt: skip
+    stored = cards.current_card(store, params["model"], params["version"])
+    if stored is None:
+        return Outcome(EXIT_REFUSED, stderr=f"refused: {params['model']} {params['version']} "
+                       "has no model card; write one with --file card.toml --reason ...")  # fmt: skip
+    description = store.query_one("SELECT description FROM models WHERE name = ?",
+                                  [params["model"]])[0]  # fmt: skip
+    if params.get("out"):
+        out = Path(params["out"])
+        render = cards.to_markdown if out.suffix.lower() == ".md" else cards.to_html
+        text = render(stored, description=description)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+        lines.append(f"wrote {out} (model card revision {stored.revision})")
+    elif actor is None:
+        lines.append(cards.to_markdown(stored, description=description).rstrip())
+    return Outcome(0, stdout="\n".join(lines))
+
+
 def _run(args, params: dict) -> int:
     """Here, or through the app's process when it holds the database (lifecycle.requests)."""
     from lifecycle import requests
@@ -97,12 +159,18 @@ def serve_request(store, params: dict):
         return Outcome(0, stdout=_list_text(store, params["model"], params["json"]))
     if params["action"] == "history":
         return Outcome(0, stdout=_history_text(store, params["model"], params["json"]))
+    if params["action"] == "card":
+        return _card_request(store, params)
     try:
         actor, how = request_identity(params)
     except (ConfigError, IdentityError, ValueError) as exc:
         return Outcome(EXIT_REFUSED, stderr=f"refused: {exc}")
     note = f"acting as {actor.name} ({how})"
     try:
+        if params["action"] == "write_card":
+            outcome = _card_request(store, params, actor)
+            outcome.stderr = "\n".join(filter(None, [outcome.stderr, note]))
+            return outcome
         if params["action"] == "set_risk_tier":
             change = registry.set_risk_tier(
                 store, actor, params["model"], params["tier"], reason=params["kwargs"]["reason"]
@@ -114,7 +182,7 @@ def serve_request(store, params: dict):
         )
     except registry.Conflict as exc:
         return Outcome(EXIT_CONFLICT, stderr=f"conflict: {exc}\n{note}")
-    except (PermissionDenied, registry.RegistryError) as exc:
+    except (PermissionDenied, registry.RegistryError, ModelCardError) as exc:
         return Outcome(EXIT_REFUSED, stderr=f"refused: {exc}\n{note}")
     return Outcome(
         0,

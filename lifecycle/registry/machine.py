@@ -22,6 +22,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from lifecycle import model_card
 from lifecycle.audit import append_audit
 from lifecycle.identity import Actor, require
 from lifecycle.store import Store
@@ -149,6 +150,19 @@ def _version_row(cur, model: str, version: str) -> dict[str, Any]:
         # a review keeps the quorum it was requested with; a new request takes the tier's
         "quorum": review_quorum if state == PENDING and review_quorum else QUORUM.get(risk, 2),
         "approvers": approvers,
+        **_card_fields(cur, model, version, state, risk),
+    }
+
+
+def _card_fields(cur, model: str, version: str, state: str, risk: str) -> dict[str, Any]:
+    """Before review and approval: the governance policy's verdict on the version's model
+    card (lifecycle.model_card) and the revision a reviewer sees."""
+    if state not in (*SOURCES["request_approval"], *SOURCES["approve"]):
+        return {"card_problem": None, "card_revision": None}
+    stored = model_card.latest(cur, model, version)
+    return {
+        "card_problem": model_card.card_problem(cur, model, version, risk),
+        "card_revision": stored.revision if stored else None,
     }
 
 
@@ -293,9 +307,12 @@ def next_canary_share(current: float | None, steps=DEFAULT_CANARY_STEPS) -> floa
 
 
 def _plan_request(actor, row, dep, reason, **_) -> _Plan:
+    if row.get("card_problem"):
+        raise RegistryError(row["card_problem"])
     change = _Change(row["version"], row["state"], PENDING, "request_approval", reason)
     quorum = QUORUM.get(row["risk_tier"], 2)
-    change.evidence = {"review_round": row["review_round"] + 1, "quorum": quorum}
+    change.evidence = {"review_round": row["review_round"] + 1, "quorum": quorum,
+                       "model_card_revision": row.get("card_revision")}  # fmt: skip
     return _Plan([change], new_round=True, message="sent for review")
 
 
@@ -304,6 +321,8 @@ def _same_person(a: str, b: str | None) -> bool:
 
 
 def _plan_approve(actor, row, dep, reason, **_) -> _Plan:
+    if row.get("card_problem"):
+        raise RegistryError(row["card_problem"])
     for role, who in (
         ("registered", row["registered_by"]),
         ("requested the review of", row["requested_by"]),
@@ -328,6 +347,7 @@ def _plan_approve(actor, row, dep, reason, **_) -> _Plan:
         "quorum": row["quorum"],
         "approvers": [*row["approvers"], actor.name],
         "review_round": row["review_round"],
+        "model_card_revision": row.get("card_revision"),
     }
     message = "approved" if done else f"approval {count} of {row['quorum']} recorded"
     return _Plan([change], approval=("approve", reason), message=message)
