@@ -165,8 +165,18 @@ def register_from_file(store: Store, spec_path: str | Path, *, actor: Actor | No
         raise SpecError(f"{spec_path} ({spec.name} {spec.version})", exc.problems) from exc
 
 
-def register(store: Store, spec: ModelSpec, *, actor: Actor | None = None) -> dict:
+def register(
+    store: Store,
+    spec: ModelSpec,
+    *,
+    actor: Actor | None = None,
+    reason: str = "registered from spec",
+    source: dict | None = None,
+) -> dict:
     """Register one model version; raise SpecError naming the problem, changing nothing.
+
+    `reason` and `source` (added to the evidence) go into the registration's audit row: an
+    importer (lifecycle.mlflow_import) names where the version came from.
 
     `actor` (verified by the caller: lifecycle.identity) needs the `register` permission and
     is recorded as the registrant; None is an in-process caller (the demo, a script) and
@@ -203,11 +213,12 @@ def register(store: Store, spec: ModelSpec, *, actor: Actor | None = None) -> di
             version=spec.version,
             from_state=None,
             to_state=INITIAL_STATE,
-            reason="registered from spec",
+            reason=reason,
             evidence={
                 "reference_rows": rows,
                 "reference_sha256": file_sha256(spec.reference_path),
                 "training_fingerprint": spec.training.get("data_fingerprint"),
+                **({"source": source} if source else {}),
             },
         )
     return {"model": spec.name, "version": spec.version, "reference_rows": rows}

@@ -25,6 +25,7 @@ EXTENSIONS: tuple[str, ...] = (
     "lifecycle.commands:add_registry_parser",
     "lifecycle.commands:add_token_parser",
     "lifecycle.commands:add_watch_parser",
+    "lifecycle.mlflow_import:add_parser",
 )
 
 

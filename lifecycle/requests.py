@@ -54,6 +54,7 @@ HANDLERS: dict[str, str] = {
     "report": "lifecycle.alerts.report:serve_request",
     "results": "lifecycle.results_cli:serve_request",
     "register": "lifecycle.cli:serve_register",
+    "import_mlflow": "lifecycle.mlflow_import:serve_request",
     "registry": "lifecycle.registry.cli:serve_request",
 }
 

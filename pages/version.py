@@ -23,6 +23,7 @@ from ui.model_card import card_tab
 from ui.monitoring import share_selection, shared_selection
 from ui.pending import PendingAction, refusal
 from ui.text import md, md_list
+from ui.training import show_training_run
 
 store = get_store()
 actor = current_actor()
@@ -279,6 +280,7 @@ with tabs[0]:
     st.markdown("**Feature schema**")
     features = pd.DataFrame(meta["features"])
     st.dataframe(blank_missing(features).astype(str), hide_index=True, width="stretch")
+    show_training_run(model, version, data_version())
 with tabs[1]:
     card_tab(store, actor, model, version, pack)
 with tabs[2]:
