@@ -215,6 +215,12 @@ def add_registry_parser(subparsers) -> None:
         )
         if action == "promote":
             p.add_argument("--share", type=float, help="canary traffic share for this step")
+        if action == "retire":
+            p.add_argument(
+                "--confirm",
+                action="store_true",
+                help="retire the standby (no rollback target remains) or a version in shadow",
+            )
         if action in ("promote", "switch"):
             p.add_argument(
                 "--override-gates",

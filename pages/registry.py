@@ -26,6 +26,18 @@ def _canary(model: str, revision: int) -> dict | None:
     return registry.canary_recommendation(get_store(), model)
 
 
+@st.cache_data(show_spinner=False, ttl=30)
+def _retirement(model: str, versions: tuple[str, ...], revision: int) -> list[str]:
+    """What retiring each version would affect, in words (registry.retirement_impact)."""
+    out = []
+    for version in versions:
+        impact = registry.retirement_impact(get_store(), model, version)
+        text = "; ".join(impact["consequences"][:-1]) or "nothing serving"
+        out.append(("CONFIRM: " if impact["needs_confirmation"] else "") + text
+                   if impact["allowed"] else "-")  # fmt: skip
+    return out
+
+
 def _revision() -> int:
     """Grows with every registry change: the cache key of the registry reads."""
     return registry.registry_revision(store)
@@ -126,6 +138,7 @@ for model in chosen:
                 f"{v:.0%}" if v == v and v is not None else "—" for v in part["canary_share"]
             ],
             open=[f"version?{urlencode({'model': model, 'version': v})}" for v in part["version"]],
+            retiring=_retirement(model, tuple(part["version"]), _revision()),
         )
         st.dataframe(
             view[
@@ -137,6 +150,7 @@ for model in chosen:
                     "registered_by",
                     "registered_at",
                     "state_changed_at",
+                    "retiring",
                     "open",
                 ]
             ],
@@ -149,6 +163,11 @@ for model in chosen:
                     "state since", format="YYYY-MM-DD HH:mm"
                 ),
                 "open": st.column_config.LinkColumn("details", display_text="open"),
+                "retiring": st.column_config.TextColumn(
+                    "retiring it would",
+                    help="what retiring the version affects; CONFIRM: the page and the CLI "
+                    "ask for explicit confirmation (no rollback target, or live traffic)",
+                ),
             },
         )
         for version in part["version"]:

@@ -121,6 +121,7 @@ if flash := st.session_state.pop(FLASH, None):
 def _confirm(pending: PendingAction) -> None:
     st.markdown(f"**{md(pending.label)}**: {md(pending.target)} (now `{pending.state}`)")
     required = pending.needs_reason or pending.override
+    understood = _retirement_warning(pending) if pending.action == "retire" else None
     reason = st.text_area(
         "Reason (recorded in the audit log)" + (" - required" if required else ""), key=REASON
     )
@@ -132,11 +133,26 @@ def _confirm(pending: PendingAction) -> None:
     if confirmed:
         if required and not reason.strip():
             st.error("Please give a reason.")
+        elif understood is False:
+            st.error("Tick the box to confirm the consequence above.")
         else:
-            _perform(pending, reason)
+            _perform(pending, reason, confirm=bool(understood))
 
 
-def _perform(pending: PendingAction, reason: str) -> None:
+def _retirement_warning(pending: PendingAction) -> bool | None:
+    """What retiring affects; for the standby or a shadow version, a box to tick (its value),
+    else None (nothing to confirm)."""
+    impact = registry.retirement_impact(store, pending.model, pending.version)
+    (st.warning if impact["needs_confirmation"] else st.info)(
+        "Retiring it: " + md_list(impact["consequences"], "; ") + ".",
+        icon=":material/warning:" if impact["needs_confirmation"] else None,
+    )
+    if not impact["needs_confirmation"]:
+        return None
+    return st.checkbox(f"I understand: {md(impact['consequences'][0])}", key="retire_confirm")
+
+
+def _perform(pending: PendingAction, reason: str, confirm: bool = False) -> None:
     _forget_pending()
     # the selection as it is now (a dialog rerun sees the widgets' current values)
     shown = (
@@ -151,7 +167,7 @@ def _perform(pending: PendingAction, reason: str) -> None:
             result = registry.act(
                 store, actor, pending.action, pending.model, pending.version,
                 reason=reason or None, expected_revision=pending.revision,
-                override_gates=pending.override,
+                override_gates=pending.override, confirm=confirm,
             )  # fmt: skip
             st.session_state[FLASH] = (
                 "ok",

@@ -347,3 +347,23 @@ def test_help_does_not_load_the_heavy_libraries(command):
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_cli_retire_of_the_standby_needs_confirm(tmp_path, capsys):
+    from lifecycle import registry
+    from lifecycle.store import Store
+    from tests.test_registry import register_version, to_production_first
+
+    path = tmp_path / "r.duckdb"
+    with Store(path) as store:
+        for version in ("1.0", "2.0"):
+            register_version(store, tmp_path, version, seed="same")
+        to_production_first(store, "1.0")
+        to_production_first(store, "2.0")
+    argv = ["registry", "retire", "--db", str(path), "toy", "1.0", "--actor",
+            "developer@localhost", "--reason", "2.0 is trusted"]  # fmt: skip
+    assert cli.main(argv) == 2
+    assert "no rollback target remains" in capsys.readouterr().err
+    assert cli.main([*argv, "--confirm"]) == 0
+    with Store(path) as store:
+        assert registry.version_status(store, "toy", "1.0")["state"] == "retired"

@@ -378,3 +378,33 @@ def test_confirm_refuses_a_dialog_opened_for_another_selection_or_deployment():
     moved = {**status, "deployment": {"revision": 8, "production": "1.2", "canary": None}}
     why = refusal(pending, "delivery_time", "1.2", moved)
     assert "deployment of delivery_time changed" in why and "production now 1.2" in why
+
+
+def test_retiring_the_standby_asks_for_explicit_confirmation(tmp_path, monkeypatch):
+    """1.0 is the standby once 2.0 took production: the registry says what retiring it
+    affects, and the dialog refuses until the consequence is ticked."""
+    path = tmp_path / "standby.duckdb"
+    with Store(path) as store:
+        for version in ("1.0", "2.0"):
+            register_version(store, tmp_path, version, auc=0.8, seed="same")
+        to_production_first(store, "1.0")
+        to_production_first(store, "2.0")
+    config = tmp_path / "lifecycle.toml"
+    config.write_text(CONFIG.format(mode="dev").replace('dev_user = "rita@', 'dev_user = "dana@'))
+    monkeypatch.setenv("LIFECYCLE_DB", str(path))
+    monkeypatch.setenv("LIFECYCLE_CONFIG", str(config))
+    at = app("pages/registry.py")
+    table = at.dataframe[0].value.set_index("version")
+    assert table.loc["1.0", "retiring"].startswith("CONFIRM: no rollback target remains")
+    at = app("pages/version.py", model="toy", version="1.0")
+    at.button(key="action_retire").click().run()
+    assert any("no rollback target remains" in w.value for w in at.warning)
+    at.text_area(key="action_reason").input("2.0 is trusted")
+    at.button(key="action_confirm").click().run()
+    assert any("Tick the box" in e.value for e in at.error)
+    at.checkbox(key="retire_confirm").check().run()
+    at.button(key="action_confirm").click().run()
+    assert not at.exception
+    assert any("retired" in s.value for s in at.success)
+    close_app_store()
+    assert store_state(path, "1.0") == "retired"

@@ -242,6 +242,13 @@ def test_every_transition_allowed_or_refused_as_the_table_says(reg_in, start, ac
             registry.act(reg, ACTOR_FOR[action], action, "toy", version, **kwargs)
         assert reg.row_counts() == before and state(reg, version) == start
     else:
+        if action == "retire" and start in (machine.SHADOW, machine.STANDBY):
+            # retiring the standby or a shadow needs explicit confirmation; unconfirmed,
+            # nothing changes and the refusal names the consequence
+            with pytest.raises(registry.RegistryError, match="needs explicit confirmation"):
+                registry.act(reg, ACTOR_FOR[action], action, "toy", version, **kwargs)
+            assert reg.row_counts() == before
+            kwargs["confirm"] = True
         result = registry.act(reg, ACTOR_FOR[action], action, "toy", version, **kwargs)
         assert (result.from_state, result.to_state) == (start, target)
         assert state(reg, version) == target
@@ -398,7 +405,13 @@ def test_retiring_production_needs_a_replacement_first(reg):
 
 def test_a_retired_version_never_serves_again(reg):
     put_in(reg, machine.PRODUCTION)  # 2.0 production, 1.0 standby
-    registry.retire(reg, DANA, "toy", "1.0", reason="2.0 is trusted")
+    impact = registry.retirement_impact(reg, "toy", "1.0")
+    assert impact["needs_confirmation"]
+    assert impact["consequences"][0].startswith("no rollback target remains: 1.0 is the standby")
+    with pytest.raises(registry.RegistryError, match="no rollback target remains"):
+        registry.retire(reg, DANA, "toy", "1.0", reason="2.0 is trusted")
+    assert registry.serving_versions(reg, "toy")["standby"] == "1.0"
+    registry.retire(reg, DANA, "toy", "1.0", reason="2.0 is trusted", confirm=True)
     assert registry.serving_versions(reg, "toy")["standby"] is None
     with pytest.raises(registry.RegistryError, match="no previous production version"):
         registry.rollback(reg, DANA, "toy", "2.0", reason="errors")

@@ -50,6 +50,7 @@ from lifecycle.registry.machine import (
     next_canary_share,
     perform,
     registry_table,
+    retirement_consequences,
     serving_versions,
     set_risk_tier,
     version_status,
@@ -62,7 +63,7 @@ __all__ = [
     "SOURCES", "STANDBY", "STATES", "ActionOption", "Conflict", "Gate", "GateBlocked",
     "RegistryError", "TierChange", "Transition", "act", "approve", "audit_entries", "audit_facets", "available_actions",
     "canary_recommendation", "lifecycle_history", "next_canary_share", "promote",
-    "promotion_gates", "registry_table", "reject", "request_approval", "retire", "review_kind", "review_queue",
+    "promotion_gates", "registry_table", "reject", "request_approval", "retire", "retirement_consequences", "retirement_impact", "review_kind", "review_queue",
     "rollback",
     "serving_versions", "set_risk_tier", "switch", "version_status",
 ]  # fmt: skip
@@ -88,6 +89,7 @@ def act(
     share: float | None = None,
     at: datetime | None = None,
     override_gates: bool = False,
+    confirm: bool = False,
 ) -> Transition:
     """Apply `action` to a version. A move into production first evaluates the promotion
     gates and raises GateBlocked (changing nothing) if one fails, unless an admin overrides
@@ -136,7 +138,21 @@ def act(
         gates=gates,
         at=at,
         expected_pointer=(pointer_revision,) if gates is not None else None,
+        confirm=confirm,
     )
+
+
+def retirement_impact(store: Store, model: str, version: str) -> dict:
+    """What retiring the version would affect (`consequences`, in words), whether the caller
+    must confirm it (`needs_confirmation`: the standby, or a version receiving traffic), and
+    whether it may be retired at all in its state (`allowed`)."""
+    with store.cursor() as cur:
+        row, dep = _version_row(cur, model, version), _deployment_row(cur, model)
+    if row["state"] not in SOURCES["retire"]:
+        return {"allowed": False, "needs_confirmation": False,
+                "consequences": [f"{row['state']}: cannot be retired in this state"]}  # fmt: skip
+    consequences, serious = retirement_consequences(row, dep)
+    return {"allowed": True, "needs_confirmation": serious, "consequences": consequences}
 
 
 def request_approval(store, actor, model, version, **kw) -> Transition:
@@ -216,7 +232,8 @@ def available_actions(
         try:
             with store.cursor() as cur:
                 row, dep = _version_row(cur, model, version), _deployment_row(cur, model)
-            PLANNERS[action](actor, row, dep, "dry run")
+            # a retirement's consequences are confirmed in the dialog, not a reason to refuse
+            PLANNERS[action](actor, row, dep, "dry run", confirm=True)
         except RegistryError as exc:
             why = str(exc)
         if why is None and with_gates and _goes_to_production(action, status, None):

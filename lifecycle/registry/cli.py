@@ -31,7 +31,7 @@ from lifecycle.store import resolve_db_path
 
 EXIT_REFUSED, EXIT_UNANSWERED, EXIT_CONFLICT = 2, 3, 4
 # what a request may pass to registry.act (never `at`: the time of record is the server's)
-ACTION_OPTIONS = ("reason", "expected_revision", "share", "override_gates")
+ACTION_OPTIONS = ("reason", "expected_revision", "share", "override_gates", "confirm")
 
 
 def cmd_list(args) -> int:
@@ -64,6 +64,8 @@ def cmd_action(args) -> int:
         kwargs["share"] = args.share
     if args.action in ("promote", "switch"):
         kwargs["override_gates"] = args.override_gates
+    if args.action == "retire":
+        kwargs["confirm"] = args.confirm
     params = {"action": args.action, "model": args.model, "version": args.version,
               "kwargs": kwargs, **identity}  # fmt: skip
     return _run(args, params)

@@ -476,8 +476,38 @@ def _plan_rollback(actor, row, dep, reason, **_) -> _Plan:
     )
 
 
-def _plan_retire(actor, row, dep, reason, **_) -> _Plan:
+def retirement_consequences(row: dict, dep: dict) -> tuple[list[str], bool]:
+    """What retiring the version would affect, in words, and whether it touches traffic or
+    the rollback target (then the caller must confirm it explicitly)."""
+    version, state = row["version"], row["state"]
+    out, serious = [], False
+    if dep["standby"] == version:
+        out.append(f"no rollback target remains: {version} is the standby, the only version "
+                   f"`rollback` can restore if production {dep['production']} fails")  # fmt: skip
+        serious = True
+    if state == SHADOW:
+        out.append("its shadow predictions stop, and with them the live comparison and the "
+                   "evidence for promoting it")  # fmt: skip
+        serious = True
+    if state == PENDING:
+        out.append(f"its review closes with {len(row['approvers'])} of {row['quorum']} "
+                   "approval(s)")  # fmt: skip
+    if state == APPROVED:
+        out.append("its approval lapses")
+    out.append("retirement is final: it never serves again; its history and results stay "
+               "readable")  # fmt: skip
+    return out, serious
+
+
+def _plan_retire(actor, row, dep, reason, *, confirm: bool = False, **_) -> _Plan:
     version = row["version"]
+    consequences, serious = retirement_consequences(row, dep)
+    if serious and not confirm:
+        raise RegistryError(
+            f"retiring {row['model']} {version} needs explicit confirmation: "
+            + "; ".join(consequences[:-1])
+            + " (confirm=True; the CLI's --confirm; the page's checkbox)"
+        )
     deployment = {"previous_version": None} if dep["standby"] == version else None
     if row["state"] == SHADOW:
         deployment = {}
@@ -535,8 +565,10 @@ def perform(
     gates: list | None = None,
     at: datetime | None = None,
     expected_pointer: tuple[int | None] | None = None,
+    confirm: bool = False,
 ) -> Transition:
     """Apply one action as one transaction with its audit rows; see the module docstring.
+    `confirm` acknowledges a retirement's serious consequences (retirement_consequences).
 
     `expected_revision` is the version's revision the caller showed to the user (pages pass
     it; None means "whatever it is now", still safe against concurrent writers). `at` records
@@ -566,7 +598,9 @@ def perform(
                     "the previous production version, so nothing was changed: reload and "
                     "decide again"
                 )
-            plan = PLANNERS[action](actor, row, dep, reason, share=share, gates=gates)
+            plan = PLANNERS[action](
+                actor, row, dep, reason, share=share, gates=gates, confirm=confirm
+            )
             audit_ids = _apply(cur, actor, model, row, dep, plan, when)
     except duckdb.TransactionException as exc:
         raise Conflict(
