@@ -238,6 +238,17 @@ def add_registry_parser(subparsers) -> None:
     _identity_args(tier)
     tier.add_argument("--reason", required=True, help="why the tier changes")
     tier.set_defaults(func=run_in("lifecycle.registry.cli:cmd_set_risk_tier"))
+    routes = sub.add_parser(
+        "routes",
+        help="the desired serving state routers follow (production, canary share, shadows, "
+        "standby), as JSON; --publish writes/sends it where [routes] says",
+    )
+    _registry_common(routes)
+    routes.add_argument("--model", help="only this model")
+    routes.add_argument("--json", action="store_true", help="print JSON (the contract)")
+    routes.add_argument("--publish", action="store_true", help="write the routes file and "
+                        "post the signed webhook now (as after every change)")  # fmt: skip
+    routes.set_defaults(func=run_in("lifecycle.registry.cli:cmd_routes"))
     card = sub.add_parser(
         "card",
         help="a version's model card: print or export it, or write a new revision (--file)",

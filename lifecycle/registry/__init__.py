@@ -63,7 +63,7 @@ __all__ = [
     "SOURCES", "STANDBY", "STATES", "ActionOption", "Conflict", "Gate", "GateBlocked",
     "RegistryError", "TierChange", "Transition", "act", "approve", "audit_entries", "audit_facets", "available_actions",
     "canary_recommendation", "lifecycle_history", "next_canary_share", "promote",
-    "promotion_gates", "registry_table", "reject", "request_approval", "retire", "retirement_consequences", "retirement_impact", "review_kind", "review_queue",
+    "promotion_gates", "publish_routes", "registry_table", "reject", "request_approval", "retire", "retirement_consequences", "retirement_impact", "review_kind", "review_queue",
     "rollback",
     "serving_versions", "set_risk_tier", "switch", "version_status",
 ]  # fmt: skip
@@ -126,7 +126,7 @@ def act(
             # are still current when the transaction writes (perform checks inside it)
             expected_revision = status["revision"]
             pointer_revision = status["deployment"]["revision"]
-    return perform(
+    result = perform(
         store,
         actor,
         action,
@@ -140,6 +140,27 @@ def act(
         expected_pointer=(pointer_revision,) if gates is not None else None,
         confirm=confirm,
     )
+    if action in ROUTING_ACTIONS:
+        publish_routes(store)
+    return result
+
+
+ROUTING_ACTIONS = ("promote", "switch", "rollback", "retire")  # what can change serving
+
+
+def publish_routes(store: Store) -> dict:
+    """Publish the desired serving state (lifecycle.registry.routes) after a change; a
+    broken [routes] table is recorded in the audit log, never undoes the change."""
+    from lifecycle.audit import append_audit
+    from lifecycle.registry import routes
+
+    try:
+        return routes.publish(store)
+    except routes.RoutesConfigError as exc:
+        with store.transaction() as cur:
+            append_audit(cur, actor="system:routes", action="routes_publish_failed",
+                         reason=str(exc))  # fmt: skip
+        return {"problems": [str(exc)]}
 
 
 def retirement_impact(store: Store, model: str, version: str) -> dict:

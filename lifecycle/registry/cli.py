@@ -80,6 +80,37 @@ def cmd_set_risk_tier(args) -> int:
     return _run(args, params)
 
 
+def cmd_routes(args) -> int:
+    return _run(args, {"action": "routes", "model": args.model, "json": args.json,
+                       "publish": args.publish})  # fmt: skip
+
+
+def _routes_text(store, params: dict) -> str:
+    import json
+
+    from lifecycle.registry import routes
+
+    lines = []
+    if params.get("publish"):
+        outcome = registry.publish_routes(store)
+        lines.append(
+            f"published: file {outcome.get('file') or 'not configured'}, webhook "
+            f"{outcome.get('webhook') or 'not configured'}"
+            + "".join(f"; {p}" for p in outcome.get("problems", []))
+        )
+    state = routes.desired_state(store, params.get("model"))
+    if params.get("json"):
+        return json.dumps(state, indent=2, sort_keys=True)
+    for name, m in state["models"].items():
+        canary = f", canary {m['canary']} {m['canary_share']:.0%}" if m["canary"] else ""
+        shadow = f", shadow {', '.join(m['shadow'])}" if m["shadow"] else ""
+        lines.append(f"{name}: production {m['production'] or 'none'} "
+                     f"{m['production_share']:.0%}{canary}{shadow}, standby "
+                     f"{m['standby'] or 'none'}")  # fmt: skip
+    lines.append(f"(as of audit {state['audit_id']})")
+    return "\n".join(lines)
+
+
 def cmd_card(args) -> int:
     """Print or export the version's model card, or write a new revision from --file."""
     from pathlib import Path
@@ -163,6 +194,8 @@ def serve_request(store, params: dict):
         return Outcome(0, stdout=_history_text(store, params["model"], params["json"]))
     if params["action"] == "card":
         return _card_request(store, params)
+    if params["action"] == "routes":
+        return Outcome(0, stdout=_routes_text(store, params))
     try:
         actor, how = request_identity(params)
     except (ConfigError, IdentityError, ValueError) as exc:
