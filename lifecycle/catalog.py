@@ -188,6 +188,10 @@ def register(
         require(actor, "register")  # before anything is read
     registrant = actor.name if actor is not None else spec.owner
     problems = spec_settings_problems(spec.to_json())
+    from lifecycle.registry.auto_rollback import registration_problem
+
+    if (problem := registration_problem(spec.to_json(), spec.risk_tier)) is not None:
+        problems.append(problem)
     if problems:
         raise SpecError(spec.name, problems)
     if not spec.reference_path.exists():

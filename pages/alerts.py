@@ -16,6 +16,7 @@ from lifecycle.alerts.links import alert_link, page_target
 from lifecycle.alerts.retraining import recommendations
 from lifecycle.alerts.rules import LAYERS
 from lifecycle.identity import Actor, PermissionDenied
+from lifecycle.registry import auto_rollback
 from ui.common import data_version, get_store, setup_running
 from ui.deliveries import delivery_log_section
 from ui.text import md
@@ -167,6 +168,14 @@ _not_evaluated_section(last)
 delivery_log_section(store)
 
 frame = _alerts(data_version(), _revision())
+for rollback in auto_rollback.recent(store, datetime.now(UTC) - timedelta(days=14)):
+    done = rollback["action"] == "auto_rollback"
+    (st.error if done else st.warning)(
+        f"**{'Automatic rollback' if done else 'Automatic rollback not done'}** of "
+        f"{md(rollback['model_name'])} {md(rollback['version'])} on "
+        f"{pd.Timestamp(rollback['ts']):%Y-%m-%d %H:%M} UTC: {md(rollback['reason'])}",
+        icon=":material/undo:",
+    )
 due = [r for r in _retraining(data_version(), _revision()) if r["due"]]
 for rec in due:
     st.warning(md(rec["text"]), icon=":material/model_training:")

@@ -21,7 +21,8 @@ from typing import Any
 
 from lifecycle.alerts.routing import Destination, SecretMissing, Secrets, scrub
 
-EVENT_WORDS = {"opened": "New", "raised": "Raised to critical", "escalated": "ESCALATED"}
+EVENT_WORDS = {"opened": "New", "raised": "Raised to critical", "escalated": "ESCALATED",
+               "rolled_back": "AUTOMATIC ROLLBACK for"}  # fmt: skip
 HEADER_LIMIT, TEXT_LIMIT = 150, 2900  # Slack: header text 150, section text 3000 characters
 
 

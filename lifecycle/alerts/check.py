@@ -69,6 +69,8 @@ class CheckReport:
     not_evaluated: list[dict[str, Any]] = field(default_factory=list)
     # models skipped whole because their stored settings fail (also in not_evaluated)
     invalid_settings: list[dict[str, Any]] = field(default_factory=list)
+    # automatic rollbacks carried out (or attempted) by this check ([rollout] auto_rollback)
+    rollbacks: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -107,6 +109,9 @@ class CheckReport:
             )
         if len(self.active_alerts) > 20:
             lines.append(f"  ... and {len(self.active_alerts) - 20} more (use --json)")
+        for r in self.rollbacks:
+            done = "ROLLED BACK" if r["error"] is None else f"ROLLBACK NOT DONE ({r['error']})"
+            lines.append(f"  {done} {r['model']} {r['version']} ({r['variant']}): {r['reason']}")
         lines += [f"  NOT EVALUATED - {n['model']}: {n['text']}" for n in self.not_evaluated]
         lines += _coverage_lines(self.coverage)
         if self.notifications:
@@ -157,6 +162,7 @@ def _run_check(store, models, as_of, notify_url, app_url, monitor, attempts, bac
     from lifecycle.alerts.retraining import RetrainingConfigError, recommendations
     from lifecycle.drift.config import DriftConfigError
     from lifecycle.monitoring_plan import MonitorError, MonitoringConfigError, monitoring_plan
+    from lifecycle.registry import auto_rollback
 
     started, started_at = time.perf_counter(), datetime.now(UTC)
     as_of = _utc(as_of or started_at)
@@ -199,7 +205,12 @@ def _run_check(store, models, as_of, notify_url, app_url, monitor, attempts, bac
     report.evaluated = result.evaluated
     for name in ("opened", "raised", "repeated", "resolved", "escalated"):
         setattr(report, name, sorted(set(getattr(result, name))))
-    delivery = notify.notify_check(store, result.events(), routing, notify_url, app_url=app_url,
+    rollbacks = auto_rollback.apply(store, healthy, now=as_of)
+    report.rollbacks = [r.to_dict() for r in rollbacks]
+    events = result.events() + [
+        (alert_id, "rolled_back") for r in rollbacks if r.error is None for alert_id in r.alert_ids
+    ]
+    delivery = notify.notify_check(store, events, routing, notify_url, app_url=app_url,
                                    now=as_of, attempts=attempts, backoff=backoff)  # fmt: skip
     if delivery is not None:
         report.notifications = delivery.to_dict()
