@@ -1048,7 +1048,7 @@ def seed_lifecycle(store: Store, line: Timeline) -> None:
             )  # fmt: skip
         registry.retire(store, deployer, model.name, retired,
                         reason=f"{production} is trusted; standby released",
-                        at=line.switch + 14 * day)  # fmt: skip
+                        at=line.switch + 14 * day, confirm=True)  # fmt: skip
         # the candidate's shadow traffic starts at shadow_start
         review(candidate, line.shadow_start - day, "candidate for " + production)
         if model.name == CANARY_MODEL:

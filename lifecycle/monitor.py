@@ -35,7 +35,7 @@ from typing import Any
 import duckdb
 from threadpoolctl import threadpool_limits
 
-from lifecycle import catalog, jsonout, reference_models
+from lifecycle import catalog, jsonout, reference_models, serving_state
 from lifecycle.alerts.config import alert_config
 from lifecycle.drift.config import DriftConfig, drift_config
 from lifecycle.drift.engine import (
@@ -523,7 +523,16 @@ class _Runner:
         results += quality_checks(
             self.cur, cur_rel, config.features, ctx.rules, profile, self.table_types, config
         )
-        return results
+        if self._governed(w.model):
+            results.append(serving_state.serving_state_check(self.cur, w))
+        return [r for r in results if r is not None]
+
+    def _governed(self, model: str) -> bool:
+        """Whether the model has a registry deployment history (cached for the run)."""
+        cache = self.__dict__.setdefault("_governed_models", {})
+        if model not in cache:
+            cache[model] = serving_state.governed(self.cur, model)
+        return cache[model]
 
     def feature_drift(self, ctx: VersionContext, w: Window, rows: int, logged=()):
         """Univariate drift of every feature: (results, reference table, reference SQL).

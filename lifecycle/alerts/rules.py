@@ -50,6 +50,7 @@ RULES: dict[str, tuple[str, str]] = {
     "new_categories": ("data_quality", "categories outside the spec's values"),
     "business_rule": ("data_quality", "rows violating a spec rule"),
     "schema": ("data_quality", "columns missing from batches, or unexpected columns"),
+    "serving_state": ("data_quality", "traffic the registry's serving state does not allow"),
     "data_drift": ("drift", "a feature's distribution moved (drift severity)"),
     "prediction_drift": ("drift", "the prediction distribution moved"),
     "multivariate_drift": ("drift", "the joint feature distribution moved"),
@@ -91,6 +92,7 @@ MONITOR_RULES = {  # monitor_results check -> alert rule (the same name) with it
     "new_categories": "data_quality",
     "business_rule": "data_quality",
     "schema": "data_quality",
+    "serving_state": "data_quality",
 }
 PERFORMANCE_LEVELS = {"concept_drift": "concept", "estimated_performance": "estimate"}
 EVIDENCE_KEYS = (  # monitor details worth carrying into an alert (small values only)
