@@ -35,7 +35,7 @@ from typing import Any
 import duckdb
 from threadpoolctl import threadpool_limits
 
-from lifecycle import catalog, jsonout, reference_models, serving_state
+from lifecycle import catalog, fairness, jsonout, reference_models, serving_state
 from lifecycle.alerts.config import alert_config
 from lifecycle.drift.config import DriftConfig, drift_config
 from lifecycle.drift.engine import (
@@ -120,7 +120,8 @@ class VersionContext:
 
     @property
     def settings_key(self) -> int:
-        keys = ("task", "features", "rules", "drift", "classes", "positive_class")
+        keys = ("task", "features", "rules", "drift", "classes", "positive_class",
+                "sensitive_attribute", "sensitive_attributes")  # fmt: skip
         return fingerprint({**{k: self.spec.get(k) for k in keys}, "tolerance": self.tolerance})
 
 
@@ -525,6 +526,7 @@ class _Runner:
         )
         if self._governed(w.model):
             results.append(serving_state.serving_state_check(self.cur, w))
+        results += fairness.fairness_checks(self.cur, w, ctx.spec, ctx.model_task)
         return [r for r in results if r is not None]
 
     def _governed(self, model: str) -> bool:

@@ -42,6 +42,7 @@ TOP_LEVEL_KEYS = {
     "classes",
     "positive_class",
     "sensitive_attribute",
+    "sensitive_attributes",
     "training",
     "model_card",
     "features",
@@ -112,6 +113,7 @@ class ModelSpec:
     classes: list[str] | None = None
     positive_class: str | None = None
     sensitive_attribute: str | None = None
+    sensitive_attributes: list[str] = field(default_factory=list)  # more, monitored over time
     training: dict[str, Any] = field(default_factory=dict)
     model_card: dict[str, Any] = field(default_factory=dict)  # lifecycle.model_card
     extra: dict[str, Any] = field(default_factory=dict)
@@ -139,6 +141,7 @@ class ModelSpec:
             "classes": self.classes,
             "positive_class": self.positive_class,
             "sensitive_attribute": self.sensitive_attribute,
+            "sensitive_attributes": self.sensitive_attributes,
             "features": [
                 {
                     "name": f.name,
@@ -236,6 +239,13 @@ def _build(raw: dict, problems: list[str], base_dir: Path) -> ModelSpec | None:
     sensitive = raw.get("sensitive_attribute")
     if sensitive is not None and sensitive not in {f.name for f in features}:
         problems.append(f"`sensitive_attribute` {sensitive!r} is not one of the features")
+    sensitive_list = raw.get("sensitive_attributes", [])
+    if not isinstance(sensitive_list, list) or not all(isinstance(a, str) for a in sensitive_list):
+        problems.append("`sensitive_attributes` must be a list of feature names")
+        sensitive_list = []
+    for attribute in sensitive_list:
+        if attribute not in {f.name for f in features}:
+            problems.append(f"`sensitive_attributes` names {attribute!r}, which is not a feature")
     training = raw.get("training", {})
     if not isinstance(training, dict):
         problems.append("`training` must be a table")
@@ -267,6 +277,7 @@ def _build(raw: dict, problems: list[str], base_dir: Path) -> ModelSpec | None:
         classes=classes,
         positive_class=positive,
         sensitive_attribute=sensitive,
+        sensitive_attributes=list(dict.fromkeys(sensitive_list)),
         training=training,
         model_card=model_card,
         extra=extra,

@@ -52,6 +52,9 @@ DEFAULTS: dict[str, Any] = {
         # estimated performance (labels pending): severity of the band's shortfall beyond the
         # tolerances above -> alert level
         "estimate": {"warning": "moderate", "critical": "significant"},
+        # disparate impact over the sensitive attributes (lifecycle.fairness): moderate when
+        # the lowest group's ratio is provably under 0.8, significant under 0.6
+        "fairness": {"warning": "moderate", "critical": "significant"},
     },
     "business": {
         "baseline_days": 14,  # the version's first days of KPI events are its baseline

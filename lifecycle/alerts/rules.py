@@ -51,6 +51,7 @@ RULES: dict[str, tuple[str, str]] = {
     "business_rule": ("data_quality", "rows violating a spec rule"),
     "schema": ("data_quality", "columns missing from batches, or unexpected columns"),
     "serving_state": ("data_quality", "traffic the registry's serving state does not allow"),
+    "fairness": ("performance", "a group's positive rate below 80% of the highest group's"),
     "data_drift": ("drift", "a feature's distribution moved (drift severity)"),
     "prediction_drift": ("drift", "the prediction distribution moved"),
     "multivariate_drift": ("drift", "the joint feature distribution moved"),
@@ -93,8 +94,13 @@ MONITOR_RULES = {  # monitor_results check -> alert rule (the same name) with it
     "business_rule": "data_quality",
     "schema": "data_quality",
     "serving_state": "data_quality",
+    "fairness": "performance",
 }
-PERFORMANCE_LEVELS = {"concept_drift": "concept", "estimated_performance": "estimate"}
+PERFORMANCE_LEVELS = {
+    "concept_drift": "concept",
+    "estimated_performance": "estimate",
+    "fairness": "fairness",
+}
 EVIDENCE_KEYS = (  # monitor details worth carrying into an alert (small values only)
     "unseen",
     "shares",

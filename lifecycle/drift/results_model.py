@@ -28,6 +28,7 @@ CHECKS: dict[str, tuple[str, str]] = {
     "new_categories": ("quality", "statistics"),
     "business_rule": ("quality", "business_rules"),
     "serving_state": ("quality", "serving"),  # lifecycle.serving_state
+    "fairness": ("performance", "fairness"),  # lifecycle.fairness
 }
 LABEL_CHECKS = ("performance_drift", "concept_drift")
 DATA_CHECKS = tuple(c for c in CHECKS if c not in LABEL_CHECKS)
