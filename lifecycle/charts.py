@@ -1131,3 +1131,53 @@ def live_difference_figure(comparison: dict, *, candidate: str, champion: str) -
     _hline(fig, better * effect, "minimum effect (better)", colour="#54a24b", at=0.0)
     _hline(fig, -better * effect, "minimum effect (worse)", colour="#e45756", at=0.0)
     return _layout(fig, title, "day (UTC)", f"difference ({unit})", height=300)
+
+
+def group_rates_figure(frame: pd.DataFrame, attribute: str, *, grain: str = "day") -> go.Figure:
+    """Positive rate per group of a sensitive attribute over windows (lifecycle.fairness)."""
+    title = f"Positive rate per {attribute} group ({grain} windows)"
+    part = frame[frame["attribute"] == attribute] if not frame.empty else frame
+    if part.empty:
+        return empty_figure(title, "no predictions with this attribute in the period")
+    fig = go.Figure()
+    for group, rows in part.groupby("grp", sort=True):
+        fig.add_trace(go.Scatter(
+            x=rows["window_start"], y=rows["positive_rate"], mode="lines+markers", name=group,
+            customdata=rows["predictions"],
+            hovertemplate="%{y:.1%} of %{customdata:,} predictions<extra>" + plain(group)
+            + "</extra>",
+        ))  # fmt: skip
+    fig.update_yaxes(tickformat=".0%", rangemode="tozero")
+    return _layout(fig, title, "window start (UTC)", "share predicted positive")
+
+
+def disparate_impact_figure(frame: pd.DataFrame, *, grain: str = "day") -> go.Figure:
+    """Per window and attribute the lowest group's ratio to the highest (disparate impact)
+    with the 80% rule's line; groups under 30 predictions are left out of the ratio."""
+    title = f"Disparate impact: lowest group / highest group ({grain} windows)"
+    if frame.empty or frame["disparate_impact"].isna().all():
+        return empty_figure(title, "no window with two groups of 30+ predictions")
+    lowest = (frame.dropna(subset=["disparate_impact"])
+              .groupby(["attribute", "window_start"], as_index=False)["disparate_impact"].min())  # fmt: skip
+    fig = go.Figure()
+    for attribute, rows in lowest.groupby("attribute"):
+        fig.add_trace(go.Scatter(x=rows["window_start"], y=rows["disparate_impact"],
+                                 mode="lines+markers", name=attribute))  # fmt: skip
+    _hline(fig, 0.8, "80% rule", colour="#e45756", at=1.0)
+    fig.update_yaxes(range=[0, 1.05])
+    return _layout(fig, title, "window start (UTC)", "lowest ratio")
+
+
+def segment_figure(segments: pd.DataFrame, column: str, label: str, *, grain: str = "day"):
+    """One measure per logged segment over windows (lifecycle.fairness.segments_over_time)."""
+    title = f"{label} per segment ({grain} windows)"
+    if segments.empty or column not in segments or segments[column].isna().all():
+        return empty_figure(title, f"no {label.lower()} in the period")
+    fig = go.Figure()
+    for segment, rows in segments.groupby("segment", sort=True):
+        fig.add_trace(go.Scatter(x=rows["window_start"], y=rows[column], mode="lines+markers",
+                                 name=segment, customdata=rows["predictions"],
+                                 hovertemplate="%{y:.3g} (%{customdata:,} predictions)"))  # fmt: skip
+    if column in ("positive_rate", "accuracy"):
+        fig.update_yaxes(tickformat=".0%")
+    return _layout(fig, title, "window start (UTC)", label)

@@ -32,6 +32,7 @@ from typing import Any
 import pandas as pd
 
 from lifecycle import catalog, layers, live_comparison, model_card
+from lifecycle import fairness as fairness_mod
 from lifecycle.registry import gates as gates_mod
 from lifecycle.registry.machine import serving_versions, version_status
 from lifecycle.store import Store, feature_column, feature_table, quote_ident, reference_table
@@ -367,12 +368,30 @@ def review_pack(store: Store, model: str, version: str, *, with_gates: bool = Tr
         "baseline": drift_baseline(store, model, version),
         **_model_card(store, model, version),
         "live": _live(store, model, version, status["state"]),
+        "fairness_trend": fairness_trend(store, model, version, status["state"]),
     }
     if with_gates:
         pack["gates"] = gates_mod.promotion_gates(store, model, version, champion)
     if status["deployment"]["canary"] == version:
         pack["canary"] = gates_mod.canary_recommendation(store, model)
     return pack
+
+
+def fairness_trend(store: Store, model: str, version: str, state: str) -> list[dict]:
+    """The version's live traffic, weekly: per sensitive attribute the lowest disparate
+    impact and equal opportunity difference (lifecycle.fairness), newest weeks last."""
+    variant = state if state in ("shadow", "canary") else "production"
+    frame = fairness_mod.fairness_over_time(store, model, grain="week", version=version,
+                                            variant=variant)  # fmt: skip
+    if frame.empty:
+        return []
+    weekly = frame.groupby(["window_start", "attribute"], as_index=False).agg(
+        predictions=("predictions", "sum"),
+        disparate_impact=("disparate_impact", "min"),
+        eo_difference=("eo_difference", "min"),
+    )
+    weekly["window_start"] = weekly["window_start"].astype(str)
+    return [_clean(r) for r in weekly.tail(12).to_dict("records")]
 
 
 def _live(store: Store, model: str, version: str, state: str) -> dict[str, Any] | None:

@@ -12,6 +12,7 @@ from lifecycle.alerts.config import infra_limits
 from lifecycle.drift import severity_rank
 from ui import monitoring as mon
 from ui.common import data_version, get_store
+from ui.fairness import fairness_tab
 from ui.text import md, md_list
 
 st.title("Model health")
@@ -55,10 +56,10 @@ st.page_link(
 mon.coverage_section(sel)
 
 args = sel.layer_args()
-TABS = ["Infrastructure", "Performance", "Business", "Data quality"]
+TABS = ["Infrastructure", "Performance", "Business", "Data quality", "Fairness & segments"]
 # an alert's link names the tab with its evidence (lifecycle.alerts.links)
 opened = st.session_state.get("tab") if st.session_state.get("tab") in TABS else None
-infra_tab, perf_tab, biz_tab, quality_tab = st.tabs(TABS, default=opened)
+infra_tab, perf_tab, biz_tab, quality_tab, fair_tab = st.tabs(TABS, default=opened)
 
 # -- infrastructure: every variant of the version ------------------------------------------
 with infra_tab:
@@ -255,3 +256,7 @@ with quality_tab:
                 st.dataframe(pd.DataFrame(with_examples.at[choice, "examples"]), hide_index=True)
     elif not missing:
         st.info("No data-quality results for this selection (no predictions in the period).")
+
+# -- fairness and segments over time -------------------------------------------------------
+with fair_tab:
+    fairness_tab(dv, sel, task)

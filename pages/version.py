@@ -336,6 +336,11 @@ with tabs[5]:
                 f"{md(side)}: lowest ratio {summary['min_ratio']:.2f}: {verdict} the 80% rule"
             )
         st.dataframe(fair["frame"], hide_index=True, width="stretch")
+    if pack.get("fairness_trend"):
+        st.markdown("**Over time** (this version's live traffic, weekly; lowest ratio per "
+                    "attribute, model health's *Fairness & segments* tab has the groups)")  # fmt: skip
+        st.dataframe(pd.DataFrame(pack["fairness_trend"]), hide_index=True, width="stretch",
+                     key="fairness_trend")  # fmt: skip
 with tabs[6]:
     shadow = pack["shadow"]
     if not shadow.get("pairs"):

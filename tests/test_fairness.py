@@ -110,6 +110,14 @@ def test_fairness_over_time_on_the_demo(demo_monitored):
             "FROM monitor_results WHERE model_name = 'credit_risk' AND check_name = 'fairness'"
         )
         segments = fairness.segments_over_time(store, "churn", grain="week")
+        from lifecycle import registry, review
+
+        production = registry.serving_versions(store, "credit_risk")["production"]
+        trend = review.review_pack(store, "credit_risk", production, with_gates=False)[
+            "fairness_trend"
+        ]
+    assert trend and {t["attribute"] for t in trend} == {"age_band"}
+    assert all(0 < t["disparate_impact"] <= 1 for t in trend)
     assert set(frame["attribute"]) == {"age_band"} and frame["window_start"].nunique() >= 2
     shown = frame.dropna(subset=["disparate_impact"])
     assert shown["disparate_impact"].between(0, 1).all()
@@ -146,3 +154,31 @@ def test_grading_false_alarms_and_detection_over_many_seeds(groups):
             for _ in range(100)
         )
         assert detected >= 90, (rows, detected)
+
+
+def test_model_health_draws_fairness_and_segments_over_time(store, tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.browser import ROOT
+    from tests.test_pages_monitoring import values
+
+    register(store, tmp_path / "s")
+    for day in range(3):
+        serve(store, day, 900, {"red": 0.5, "green": 0.45, "blue": 0.15}, 10 + day)
+    path = store.path
+    store.close()
+    monkeypatch.setenv("LIFECYCLE_DB", str(path))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    for key, value in {"model": "toy", "version": "1.0", "tab": "Fairness & segments",
+                       "from": "2026-06-01", "to": "2026-06-03"}.items():  # fmt: skip
+        at.query_params[key] = value
+    at.switch_page("pages/model_health.py").run()
+    assert not at.exception
+    assert any("lowest disparate impact 0.3" in w.value for w in at.warning)
+    specs = {c.key: c.proto.spec for c in at.get("plotly_chart") if c.key}
+    di = json.loads(specs["fairness_di"])
+    assert di["data"][0]["name"] == "color" and len(values(di["data"][0]["y"])) == 3
+    assert (values(di["data"][0]["y"]) < 0.5).all()  # blue at about a third of red's rate
+    rates = json.loads(specs["fairness_rates_color"])
+    assert {t["name"] for t in rates["data"]} == set(COLORS)
+    assert "segment_quality" in specs and "segment_rate" in specs

@@ -39,6 +39,7 @@ MAX_SPAN_DAYS = {"hour": 14, "day": 366, "week": 3 * 366, "month": 5 * 366}
 CHUNK_PERIOD = "day"  # row-count chunks: the period around them is chosen as for days
 # layer -> the model health tab that shows it (pages/model_health.py reads `tab`)
 TABS = {"infrastructure": "Infrastructure", "performance": "Performance", "business": "Business"}
+RULE_TABS = {"fairness": "Fairness & segments"}  # rules whose evidence has a tab of its own
 
 
 def app_url(explicit: str | None = None) -> str:
@@ -75,6 +76,7 @@ def evidence_link(
     grain: str = "day",
     variant: str = "production",
     since: datetime | pd.Timestamp | None = None,
+    tab: str | None = None,
 ) -> str:
     """Relative URL of the page view showing this evidence.
 
@@ -99,8 +101,8 @@ def evidence_link(
             params["window"] = f"{day:%Y-%m-%dT%H:%M}"
     if page == "drift" and subject:
         params["feature"] = subject
-    if layer in TABS:
-        params["tab"] = TABS[layer]
+    if tab or layer in TABS:
+        params["tab"] = tab or TABS[layer]
     return f"{page}?{urlencode(params)}"
 
 
@@ -120,6 +122,7 @@ def alert_link(alert: dict) -> str:
         alert.get("grain", "day"),
         alert.get("variant", "production"),
         since=alert["first_seen"],
+        tab=RULE_TABS.get(alert.get("rule")),
     )
 
 
