@@ -119,7 +119,7 @@ def test_health_credit_risk_shows_every_layer(db, monkeypatch):
                    **{"from": day(-38), "to": day(-35)})  # fmt: skip
     assert at.title[0].value == "Model health"
     assert [t.label for t in at.tabs] == ["Infrastructure", "Performance", "Business",
-                                          "Data quality"]  # fmt: skip
+                                          "Data quality", "Fairness & segments"]  # fmt: skip
     assert {s.label: s.value for s in at.selectbox}["Version"] == "1.1"  # production default
     perf = table(at, "labelled")  # metrics per window, with counts
     assert len(perf) == 4 and (perf["labelled"] >= 30).all()
@@ -127,7 +127,9 @@ def test_health_credit_risk_shows_every_layer(db, monkeypatch):
     assert (perf["roc_auc_low"] < perf["roc_auc"]).all()
     titles = list(figures(at))
     for expected in ("Latency per day", "Error rate per day", "ROC AUC per day",
-                     "Confusion matrix", "Calibration", "Data quality per window"):  # fmt: skip
+                     "Confusion matrix", "Calibration", "Data quality per window",
+                     "Disparate impact", "Positive rate per age_band group",
+                     "Accuracy on labelled rows per segment"):  # fmt: skip
         assert any(t.startswith(expected) for t in titles), expected
     assert any("declares no business KPI" in i.value for i in at.info)
 
