@@ -1128,9 +1128,15 @@ def live_difference_figure(comparison: dict, *, candidate: str, champion: str) -
     effect = comparison["min_effect"] * scale
     _hline(fig, 0.0, "no difference", colour="#333", at=1.0)
     better = 1 if comparison["higher_is_better"] else -1
-    _hline(fig, better * effect, "minimum effect (better)", colour="#54a24b", at=0.0)
-    _hline(fig, -better * effect, "minimum effect (worse)", colour="#e45756", at=0.0)
-    return _layout(fig, title, "day (UTC)", f"difference ({unit})", height=300)
+    # the minimum effect either side as legend entries (labels on the lines would collide
+    # with "no difference" when the effect is small against the interval)
+    span = [frame["window_start"].min(), frame["window_start"].max()]
+    for sign, side, colour in ((better, "better", "#54a24b"), (-better, "worse", "#e45756")):
+        fig.add_trace(go.Scatter(
+            x=span, y=[sign * effect] * 2, mode="lines", name=f"minimum effect ({side})",
+            line={"dash": "dash", "color": colour, "width": 1.5}, hoverinfo="skip",
+        ))  # fmt: skip
+    return _layout(fig, title, "day (UTC)", f"difference ({unit})", height=320)
 
 
 def group_rates_figure(frame: pd.DataFrame, attribute: str, *, grain: str = "day") -> go.Figure:
