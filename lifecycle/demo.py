@@ -1022,6 +1022,12 @@ def seed_lifecycle(store: Store, line: Timeline) -> None:
                 "AND audit_log.version = v.version AND v.model_name = ?",
                 [model.name],
             )
+            cur.execute(  # the cards came with the specs
+                "UPDATE model_cards SET written_at = v.registered_at FROM model_versions v "
+                "WHERE model_cards.model_name = v.model_name AND model_cards.version = v.version "
+                "AND model_cards.revision = 1 AND v.model_name = ?",
+                [model.name],
+            )
         quorum = registry.QUORUM[model.risk_tier]
 
         def review(version, when, note, name=model.name, quorum=quorum):
