@@ -465,6 +465,8 @@ def build_spec(
     if positive:
         doc["positive_class"] = positive
     doc["training"] = {k: v for k, v in training.items() if v is not None}
+    if card := model_card_from_tags(tags):
+        doc["model_card"] = card
     doc["features"] = features
     mlflow_table["content_sha256"] = content_digest(doc)
     path = work / "spec.toml"
@@ -548,13 +550,31 @@ def _toml_value(value: Any) -> str:
     raise TypeError(f"no TOML form for {type(value).__name__}")
 
 
+def model_card_from_tags(tags: list[dict[str, str]]) -> dict[str, Any]:
+    """A model card from tags named `model_card.<section>` (version tags first, then the
+    registered model's, then the run's); owners and contacts are comma-separated."""
+    from lifecycle.model_card import LISTS, SECTIONS
+
+    card: dict[str, Any] = {}
+    for section in SECTIONS:
+        value = _tag(tags, f"model_card.{section}")
+        if value and value.strip():
+            card[section] = ([v.strip() for v in value.split(",") if v.strip()]
+                             if section in LISTS else value.strip())  # fmt: skip
+    return card
+
+
 def to_toml(doc: dict) -> str:
-    """A spec dict as TOML: scalars first, then [training], then [[features]]."""
+    """A spec dict as TOML: scalars first, then [training] (and [model_card]), then
+    [[features]]."""
     lines = ["# written by python -m lifecycle import-mlflow"]
     lines += [f"{k} = {_toml_value(v)}" for k, v in doc.items() if not isinstance(v, dict)
               and k != "features"]  # fmt: skip
     lines += ["", "[training]"]
     lines += [f"{_toml_str(k)} = {_toml_value(v)}" for k, v in doc["training"].items()]
+    if doc.get("model_card"):
+        lines += ["", "[model_card]"]
+        lines += [f"{k} = {_toml_value(v)}" for k, v in doc["model_card"].items()]
     for feature in doc["features"]:
         lines += ["", "[[features]]"] + [f"{k} = {_toml_value(v)}" for k, v in feature.items()]
     return "\n".join(lines) + "\n"

@@ -440,3 +440,29 @@ def test_spec_and_reference_problems_name_the_mlflow_version(tracking, store, tm
         im.import_version(store, uri, "churn", version=1,
                           overrides=im.Overrides(reference=reference))  # fmt: skip
     assert catalog.list_versions(store).empty
+
+
+def test_model_card_tags_become_the_versions_model_card(tracking, store, quiet):
+    from lifecycle import model_card
+
+    uri, _, _ = tracking
+    client = mlflow.MlflowClient(uri)
+    tags = {
+        "model_card.intended_use": "Pick subscribers for retention offers.",
+        "model_card.limitations": "Tenure under a month is rare in training.",
+        "model_card.owners": "ann@example.com, bo@example.com",
+    }
+    for key, value in tags.items():
+        client.set_model_version_tag("churn", "2", key, value)
+    try:
+        im.import_version(store, uri, "churn", version=2)
+    finally:
+        for key in tags:
+            client.delete_model_version_tag("churn", "2", key)
+    stored = model_card.current_card(store, "churn", "2")
+    assert stored.revision == 1
+    assert stored.card["intended_use"] == "Pick subscribers for retention offers."
+    assert stored.card["owners"] == ["ann@example.com", "bo@example.com"]
+    assert model_card.missing_sections(stored.card) == [
+        "training_data", "evaluation", "ethical_considerations"
+    ]  # fmt: skip
