@@ -108,7 +108,6 @@ def build_parser(extensions: bool = True) -> argparse.ArgumentParser:
 
 
 def cmd_register(args) -> int:
-    from lifecycle import requests
     from lifecycle.identity import ConfigError, IdentityError, caller_token, load_identity_config
     from lifecycle.store import resolve_db_path
 
@@ -121,11 +120,18 @@ def cmd_register(args) -> int:
     spec = Path(args.spec).resolve()  # the app's process may be the one that reads it
     params = {"kind": "register", "error_exit": 3, "spec": str(spec), "actor": args.actor,
               "token": token, "config": args.config}  # fmt: skip
-    db_path = resolve_db_path(args.db)
+    return run_registration(resolve_db_path(args.db), params, args.wait)
+
+
+def run_registration(db_path: Path, params: dict, wait: float) -> int:
+    """Run a registering request here or through the app (lifecycle.requests); a database
+    file this refused request would have created is removed again."""
+    from lifecycle import requests
+
     created = _would_create(db_path)
     code = 2
     try:
-        code = requests.run(db_path, params, wait=args.wait)
+        code = requests.run(db_path, params, wait=wait)
     finally:
         if code != 0:
             _remove_created(created)

@@ -726,8 +726,7 @@ def add_parser(subparsers) -> None:
 
 
 def cmd_import(args) -> int:
-    from lifecycle import requests
-    from lifecycle.cli import _remove_created, _would_create
+    from lifecycle.cli import run_registration
     from lifecycle.identity import ConfigError, IdentityError, caller_token, load_identity_config
     from lifecycle.store import resolve_db_path
 
@@ -753,15 +752,7 @@ def cmd_import(args) -> int:
                   "model": prepared.model, "version": prepared.version,
                   "source": prepared.source, "actor": args.actor, "token": token,
                   "config": args.config}  # fmt: skip
-        db_path = resolve_db_path(args.db)
-        created = _would_create(db_path)
-        code = 2
-        try:
-            code = requests.run(db_path, params, wait=args.wait)
-        finally:
-            if code != 0:
-                _remove_created(created)
-        return code
+        return run_registration(resolve_db_path(args.db), params, args.wait)
 
 
 def serve_request(store, params: dict):
