@@ -165,10 +165,10 @@ class LiveComparison:
 def live_comparison(store: Store, model: str, candidate: str) -> LiveComparison:
     """The candidate (in shadow or canary) against the production version, see the module."""
     with store.cursor() as cur:
-        state, spec = cur.execute(
-            "SELECT state, spec FROM model_versions WHERE model_name = ? AND version = ?",
+        state = cur.execute(
+            "SELECT state FROM model_versions WHERE model_name = ? AND version = ?",
             [model, candidate],
-        ).fetchall()[0]
+        ).fetchall()[0][0]
         spec = catalog.version_spec(cur, model, candidate)
         champion = cur.execute(
             "SELECT production_version FROM deployments WHERE model_name = ?", [model]

@@ -524,16 +524,16 @@ class _Runner:
         results += quality_checks(
             self.cur, cur_rel, config.features, ctx.rules, profile, self.table_types, config
         )
-        if self._governed(w.model):
-            results.append(serving_state.serving_state_check(self.cur, w))
+        results.append(serving_state.serving_state_check(self.cur, w, self._governed(w.model)))
         results += fairness.fairness_checks(self.cur, w, ctx.spec, ctx.model_task)
         return [r for r in results if r is not None]
 
-    def _governed(self, model: str) -> bool:
-        """Whether the model has a registry deployment history (cached for the run)."""
-        cache = self.__dict__.setdefault("_governed_models", {})
+    def _governed(self, model: str):
+        """When the model was first promoted through the registry, None if never (cached
+        for the run)."""
+        cache = self.__dict__.setdefault("_governed_since", {})
         if model not in cache:
-            cache[model] = serving_state.governed(self.cur, model)
+            cache[model] = serving_state.governed_since(self.cur, model)
         return cache[model]
 
     def feature_drift(self, ctx: VersionContext, w: Window, rows: int, logged=()):

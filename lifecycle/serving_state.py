@@ -9,7 +9,8 @@ else (traffic for a retired or rolled-back version, canary traffic for a version
 canary, production traffic for the standby) is counted as a mismatch.
 
 Models that were never promoted through the registry have no deployment history to
-contradict, and get no result. Severity: any mismatch is at least moderate (a router does
+contradict, and get no result; traffic logged before a model's first promotion (historical
+logs loaded after registering it) predates its governance and is not judged. Severity: any mismatch is at least moderate (a router does
 not follow the registry), significant from 1% of the window's requests or 100 of them;
 the alert rule `serving_state` (data-quality layer) raises warnings and critical alerts on
 those grades like the other data-quality checks.
@@ -32,21 +33,21 @@ RESPONSE = {
 }
 
 
-def governed(cur, model: str) -> bool:
-    """Whether the model was ever promoted through the registry."""
-    return bool(
-        cur.execute(
-            "SELECT count(*) FROM audit_log WHERE model_name = ? "
-            "AND action IN ('promote', 'switch')",
-            [model],
-        ).fetchall()[0][0]
-    )
+def governed_since(cur, model: str):
+    """When the model was first promoted through the registry (None: never): traffic logged
+    before that predates its governance (historical logs loaded after registering) and is
+    not judged."""
+    return cur.execute(
+        "SELECT min(ts) FROM audit_log WHERE model_name = ? AND action IN ('promote', 'switch')",
+        [model],
+    ).fetchall()[0][0]
 
 
-def serving_state_check(cur, window: Window) -> CheckResult | None:
-    """The window's predictions against the version's state history (None: no history)."""
+def serving_state_check(cur, window: Window, since) -> CheckResult | None:
+    """The window's predictions from `since` (governed_since) against the version's state
+    history; None when the variant has no state or no prediction falls after `since`."""
     expected = STATE_OF_VARIANT.get(window.variant)
-    if expected is None:
+    if expected is None or since is None or utc_time(window.end) <= since:
         return None
     minutes = int(TOLERANCE.total_seconds() // 60)
     rows, bad, first_bad, last_bad = cur.execute(
@@ -63,15 +64,17 @@ def serving_state_check(cur, window: Window) -> CheckResult | None:
             ) AS consistent
             FROM predictions p
             WHERE p.model_name = ? AND p.model_version = ? AND p.variant = ?
-              AND p.ts >= ? AND p.ts < ?
+              AND p.ts >= greatest(?, ?) AND p.ts < ?
         )
         SELECT count(*), count(*) FILTER (WHERE NOT consistent),
                min(ts) FILTER (WHERE NOT consistent), max(ts) FILTER (WHERE NOT consistent)
         FROM p
         """,
         [window.model, window.version, expected, minutes, minutes, window.model,
-         window.version, window.variant, utc_time(window.start), utc_time(window.end)],
+         window.version, window.variant, utc_time(window.start), since, utc_time(window.end)],
     ).fetchall()[0]  # fmt: skip
+    if not rows:
+        return None
     share = bad / rows if rows else 0.0
     severity = "none"
     if bad:
@@ -81,7 +84,7 @@ def serving_state_check(cur, window: Window) -> CheckResult | None:
     return CheckResult(
         check=CHECK,
         subject=f"{window.variant} traffic",
-        method="registry state at each prediction's time",
+        method="requests against the registry's state",
         statistic=float(bad),
         effect_size=share,
         threshold=SIGNIFICANT_SHARE,

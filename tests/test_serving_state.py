@@ -103,3 +103,15 @@ def test_models_never_promoted_get_no_serving_state_result(store, tmp_path):
     serve(store, 0, "1.0", "production")
     monitor_model(store, "toy", grain="day")
     assert results(store).empty
+
+
+def test_historical_logs_loaded_after_the_first_promotion_are_not_judged(store, tmp_path):
+    """Onboarding: a model registered and switched to production today, then its past
+    months of logs loaded. They predate its governance: no finding, no alert."""
+    from tests.test_registry import to_production_first
+
+    register_version(store, tmp_path, "1.0", seed="same")
+    to_production_first(store, "1.0")  # now, after every logged prediction
+    serve(store, 0, "1.0", "production")
+    monitor_model(store, "toy", grain="day")
+    assert results(store).empty
