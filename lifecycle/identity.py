@@ -197,6 +197,19 @@ def config_path(path: str | os.PathLike | None = None) -> Path:
     return Path(env) if env else DEFAULT_CONFIG
 
 
+def config_table(name: str, path: str | os.PathLike | None = None) -> tuple[dict, Path | None]:
+    """(the `[name]` table of the config file, the file) - ({}, None) when there is no file;
+    ConfigError naming the file when it cannot be read."""
+    target = config_path(path)
+    if not target.exists():
+        return {}, None
+    try:
+        raw = tomllib.loads(target.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"config {target} cannot be read: {exc}") from exc
+    return raw.get(name, {}), target
+
+
 def load_identity_config(path: str | os.PathLike | None = None) -> IdentityConfig:
     """Read the identity configuration; built-in development defaults when no file exists
     (a file named explicitly or by $LIFECYCLE_CONFIG must exist)."""

@@ -319,13 +319,15 @@ def _eval_dataset_reference(mlflow, datasets) -> tuple[dict | None, list[str]]:
 
 
 def _artifact_reference(client, run_id: str, work: Path) -> dict | None:
+    from lifecycle.spec import file_sha256
+
     names = {a.path for a in client.list_artifacts(run_id)}
     for name in REFERENCE_ARTIFACTS:
         if name not in names:
             continue
         (work / "artifacts").mkdir(exist_ok=True)
         local = Path(client.download_artifacts(run_id, name, str(work / "artifacts")))
-        digest = "sha256:" + _file_sha256(local)
+        digest = "sha256:" + file_sha256(local)
         if local.suffix == ".json":
             target = work / "reference.parquet"
             _read_frame(local).to_parquet(target, index=False)
@@ -335,11 +337,13 @@ def _artifact_reference(client, run_id: str, work: Path) -> dict | None:
 
 
 def _find_reference(mlflow, client, run, datasets, overrides: Overrides, work: Path) -> dict:
+    from lifecycle.spec import file_sha256
+
     if overrides.reference is not None:
         path = overrides.reference.resolve()
         if not path.is_file():
             raise ImportRefused(f"--reference {overrides.reference}: no such file")
-        return {"path": path, "origin": f"file {path}", "digest": "sha256:" + _file_sha256(path)}
+        return {"path": path, "origin": f"file {path}", "digest": "sha256:" + file_sha256(path)}
     found, notes = _eval_dataset_reference(mlflow, datasets)
     found = found or _artifact_reference(client, run.info.run_id, work)
     if found is None:
@@ -352,14 +356,6 @@ def _find_reference(mlflow, client, run, datasets, overrides: Overrides, work: P
             "FILE (features plus prediction and actual columns)"
         )
     return found
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # -- the spec ------------------------------------------------------------------------------------

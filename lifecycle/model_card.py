@@ -194,17 +194,11 @@ def latest(cur, model: str, version: str) -> StoredCard | None:
 def required_tiers(path: str | os.PathLike | None = None) -> tuple[str, ...]:
     """Risk tiers whose versions need a card: `[governance] model_card_required` of the
     config file (lifecycle.identity.config_path), else DEFAULT_REQUIRED_TIERS."""
-    from lifecycle.identity import ConfigError, config_path
+    from lifecycle.identity import ConfigError, config_table
     from lifecycle.spec import RISK_TIERS
 
-    target = config_path(path)
-    if not target.exists():
-        return DEFAULT_REQUIRED_TIERS
-    try:
-        raw = tomllib.loads(target.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"config {target} cannot be read: {exc}") from exc
-    tiers = raw.get("governance", {}).get("model_card_required", list(DEFAULT_REQUIRED_TIERS))
+    table, target = config_table("governance", path)
+    tiers = table.get("model_card_required", list(DEFAULT_REQUIRED_TIERS))
     if not isinstance(tiers, list) or not all(t in RISK_TIERS for t in tiers):
         raise ConfigError(
             f"config {target}: governance.model_card_required must be a list of risk tiers "

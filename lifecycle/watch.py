@@ -32,13 +32,12 @@ import os
 import signal
 import sys
 import time
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lifecycle import inbox
-from lifecycle.identity import ConfigError, config_path
+from lifecycle.identity import ConfigError, config_path, config_table
 from lifecycle.ingest import AlreadyLoaded, IngestError, ingest
 from lifecycle.names import KINDS
 from lifecycle.staging import DATA_SUFFIXES, is_ignored
@@ -326,12 +325,7 @@ def load_watch_config(path: str | os.PathLike | None = None) -> WatchConfig | No
     """The app's landing folder: $LIFECYCLE_WATCH_DIR, else `[watch] dir` of the config file
     (lifecycle.toml or $LIFECYCLE_CONFIG); None when neither is set."""
     target = config_path(path)
-    table: dict = {}
-    if target.exists():
-        try:
-            table = tomllib.loads(target.read_text(encoding="utf-8")).get("watch", {})
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"config {target} cannot be read: {exc}") from exc
+    table, _ = config_table("watch", target)
     env = os.environ.get(WATCH_ENV)
     folder = env or table.get("dir")
     if not folder:

@@ -18,7 +18,6 @@ for it is refused at registration.
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -47,15 +46,12 @@ class Rollback:
 
 def high_risk_allowed(path: str | os.PathLike | None = None) -> bool:
     """`[governance] auto_rollback_high_risk` of the config file (default false)."""
-    from lifecycle.identity import config_path
+    from lifecycle.identity import ConfigError, config_table
 
-    target = config_path(path)
-    if not target.exists():
-        return False
     try:
-        table = tomllib.loads(target.read_text(encoding="utf-8")).get("governance", {})
-    except (OSError, tomllib.TOMLDecodeError):
-        return False
+        table, _ = config_table("governance", path)
+    except ConfigError:
+        return False  # an unreadable config grants nothing
     return table.get("auto_rollback_high_risk") is True
 
 

@@ -28,7 +28,6 @@ import hashlib
 import hmac
 import json
 import os
-import tomllib
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -62,15 +61,14 @@ class RoutesConfig:
 def load_config(path: str | os.PathLike | None = None) -> RoutesConfig:
     """The [routes] table of the config file (lifecycle.identity.config_path); secrets are
     read from the environment variables it names."""
-    from lifecycle.identity import config_path
+    from lifecycle.identity import ConfigError, config_table
 
-    target = config_path(path)
-    if not target.exists():
-        return RoutesConfig()
     try:
-        table = tomllib.loads(target.read_text(encoding="utf-8")).get("routes", {})
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise RoutesConfigError(f"config {target} cannot be read: {exc}") from exc
+        table, target = config_table("routes", path)
+    except ConfigError as exc:
+        raise RoutesConfigError(str(exc)) from exc
+    if target is None:
+        return RoutesConfig()
     unknown = sorted(set(table) - {"file", "webhook_url_env", "secret_env"})
     if unknown or "webhook_url" in table or "secret" in table:
         raise RoutesConfigError(
