@@ -256,10 +256,7 @@ def test_a_bad_rollout_table_is_refused_at_registration(store, tmp_path):
 
 def test_version_page_shows_live_comparison_and_rolls_back_from_it(two_versions, monkeypatch,
                                                                    tmp_path):  # fmt: skip
-    from streamlit.testing.v1 import AppTest
-
-    from tests.browser import ROOT
-    from tests.test_pages_registry import CONFIG
+    from tests.test_pages_registry import version_page_as_dana
 
     store = two_versions
     registry.promote(store, DANA, "toy", "2.0", at=T0 - timedelta(days=1))
@@ -271,14 +268,7 @@ def test_version_page_shows_live_comparison_and_rolls_back_from_it(two_versions,
               seed=10 + day)  # fmt: skip
     path = store.path
     store.close()
-    config = tmp_path / "lifecycle.toml"
-    config.write_text(CONFIG.format(mode="dev").replace('dev_user = "rita@', 'dev_user = "dana@'))
-    monkeypatch.setenv("LIFECYCLE_DB", str(path))
-    monkeypatch.setenv("LIFECYCLE_CONFIG", str(config))
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.query_params["model"], at.query_params["version"] = "toy", "2.0"
-    at.switch_page("pages/version.py").run()
-    assert not at.exception
+    at = version_page_as_dana(path, tmp_path, monkeypatch, "toy", "2.0")
     errors = " ".join(e.value for e in at.error)
     assert "accuracy: 60" in errors and "worse" in errors and "always-valid 95%" in errors
     assert at.segmented_control(key="live_measure").value == "accuracy"

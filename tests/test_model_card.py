@@ -7,13 +7,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from lifecycle import catalog, cli, model_card, registry, review
 from lifecycle.identity import ConfigError, PermissionDenied
 from lifecycle.spec import SpecError
 from lifecycle.store import Store
-from tests.browser import ROOT
 from tests.conftest import TOY_MODEL_CARD, write_toy_spec
 from tests.test_registry import DANA, RITA, SAM, register_version
 
@@ -171,19 +169,12 @@ def test_cli_writes_prints_and_exports_a_card(toy_db_file, tmp_path, capsys):
 
 
 def test_version_page_shows_the_card_and_writes_a_revision(tmp_path, monkeypatch):
-    from tests.test_pages_registry import CONFIG
+    from tests.test_pages_registry import version_page_as_dana
 
     path = tmp_path / "cards.duckdb"
     with Store(path) as store:
         high_risk(store, tmp_path)
-    config = tmp_path / "lifecycle.toml"
-    config.write_text(CONFIG.format(mode="dev").replace('dev_user = "rita@', 'dev_user = "dana@'))
-    monkeypatch.setenv("LIFECYCLE_DB", str(path))
-    monkeypatch.setenv("LIFECYCLE_CONFIG", str(config))
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.query_params["model"], at.query_params["version"] = "toy", "1.0"
-    at.switch_page("pages/version.py").run()
-    assert not at.exception
+    at = version_page_as_dana(path, tmp_path, monkeypatch, "toy", "1.0")
     assert any("has no model card" in w.value and "needs one" in w.value for w in at.warning)
     blocked = " ".join(c.value for c in at.caption)
     assert "Blocked: toy 1.0 has no model card" in blocked

@@ -56,6 +56,19 @@ def app(page: str, *, who: str | None = None, **params) -> AppTest:
     return at.run()
 
 
+def version_page_as_dana(db_path, tmp_path, monkeypatch, model: str, version: str) -> AppTest:
+    """Version detail of `model` `version` in development mode as dana (deployer)."""
+    config = tmp_path / "lifecycle.toml"
+    config.write_text(CONFIG.format(mode="dev").replace('dev_user = "rita@', 'dev_user = "dana@'))
+    monkeypatch.setenv("LIFECYCLE_DB", str(db_path))
+    monkeypatch.setenv("LIFECYCLE_CONFIG", str(config))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["model"], at.query_params["version"] = model, version
+    at.switch_page("pages/version.py").run()
+    assert not at.exception
+    return at
+
+
 def action_keys(at) -> list[str]:
     return [b.key for b in at.button if b.key and b.key.startswith("action_")]
 
