@@ -143,8 +143,6 @@ def fairness_checks(cur, window: Window, spec: dict, task) -> list[CheckResult]:
             continue
         severity = ("significant" if verdict["upper"] < SIGNIFICANT_RATIO
                     else "moderate" if verdict["upper"] < FOUR_FIFTHS else "none")  # fmt: skip
-        if verdict["ratio"] >= FOUR_FIFTHS:
-            severity = "none"
         labelled = with_ratios(groups)
         eod = labelled["eo_difference"].min()
         out.append(CheckResult(
