@@ -36,8 +36,11 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import duckdb
 
 from lifecycle.store import feature_column, feature_table, quote_ident
 
@@ -544,3 +547,123 @@ def rebuild_views(cur, *, task: str, features: dict[str, str], model: str) -> No
 
 def is_external(cur, model: str, kind: str) -> Source | None:
     return external_kinds(cur, model).get(kind)
+
+
+# -- a window's rows, staged --------------------------------------------------------------
+
+STAGE_MARGIN = timedelta(days=1)  # more than any time-zone offset: the views cut exactly
+
+
+def raw_columns(source: Source, features: dict[str, str]) -> list[str]:
+    """The lake columns the source's typed view reads (those present in its files)."""
+    wanted = (
+        ["prediction_id", *features] if source.kind == "features" else list(COLUMNS[source.kind])
+    )
+    return list(dict.fromkeys(
+        source.lake_column(o) for o in wanted if source.lake_column(o) in source.schema
+    ))  # fmt: skip
+
+
+def raw_time_filter(source: Source, start: datetime, end: datetime) -> tuple[str, dict]:
+    """A filter on the lake's own timestamp column for [start - margin, end + margin): a
+    plain comparison, so Parquet row-group statistics skip other days' data."""
+    column = source.lake_column("ts")
+    dtype = source.schema.get(column, "")
+    raw = f"raw.{quote_ident(column)}"
+    lo, hi = start - STAGE_MARGIN, end + STAGE_MARGIN
+    if not SIMPLE_TYPE.match(dtype):
+        return "TRUE", {}
+    # the bounds take the column's own type (TIMESTAMPTZ_NS, DATE, ...): DuckDB compares
+    # only like types, and a cast of the column would hide it from the statistics
+    between = f"{raw} >= CAST($lo AS {dtype}) AND {raw} < CAST($hi AS {dtype})"
+    if "WITH TIME ZONE" in dtype or dtype.startswith("TIMESTAMPTZ"):
+        return between, {"lo": lo, "hi": hi}
+    if dtype.startswith("TIMESTAMP") or dtype == "DATE":
+        return between, {"lo": lo.replace(tzinfo=None), "hi": hi.replace(tzinfo=None)}
+    if dtype in ("BIGINT", "INTEGER", "HUGEINT", "UBIGINT", "DOUBLE", "FLOAT"):
+        scale = TS_UNITS[source.ts_unit or "s"]
+        return f"{raw} >= $lo AND {raw} < $hi", {"lo": lo.timestamp() * scale,
+                                                 "hi": hi.timestamp() * scale}  # fmt: skip
+    return "TRUE", {}  # text timestamps: no plain comparison is safe; read every row
+
+
+def _read(source: Source) -> str:
+    return (
+        f"read_parquet(getvariable('{source.variable}'), hive_partitioning = true, "
+        "union_by_name = true, filename = '_file')"
+    )
+
+
+def _select_raw(columns: list[str]) -> str:
+    return ", ".join([*(f"raw.{quote_ident(c)}" for c in columns), "raw._file"])
+
+
+def stage_window(cur, model: str, start: datetime, end: datetime, task: str,
+                 features: dict[str, str]) -> list[str]:  # fmt: skip
+    """Copy the raw lake rows a window's checks read (predictions and features of
+    [start, end) with a margin, labels of those predictions) into temp tables, and shadow
+    the log views with TEMP views over them on this cursor: each check then reads a day,
+    not the lake. Returns the temp objects to `unstage` (none for a model not in a lake)."""
+    sources = external_kinds(cur, model)
+    preds = sources.get("predictions")
+    if preds is None:
+        return []
+    feats = sources.get("features")
+    shared = feats is not None and (feats.path, feats.format) == (preds.path, preds.format)
+    cols = raw_columns(preds, features)
+    if shared:
+        cols = list(dict.fromkeys(cols + raw_columns(feats, features)))
+    where, params = raw_time_filter(preds, start, end)
+    stage = (f"CREATE OR REPLACE TEMP TABLE _lake_raw_predictions AS SELECT "
+             f"{_select_raw(cols)} FROM {_read(preds)} AS raw WHERE ")  # fmt: skip
+    try:
+        cur.execute(stage + where, params)
+    except duckdb.Error:
+        # a file written since registration changed the column's type (text instead of
+        # timestamps): read every row; the typed view still cuts the window exactly
+        cur.execute(stage + "TRUE")
+    made = ["_lake_raw_predictions"]
+    ids = f"SELECT raw.{quote_ident(preds.lake_column('prediction_id'))} FROM _lake_raw_predictions raw"
+    staged = {"predictions": "_lake_raw_predictions"}
+    for kind in ("features", "labels"):
+        source = sources.get(kind)
+        if source is None:
+            continue
+        if kind == "features" and shared:
+            staged[kind] = "_lake_raw_predictions"
+            continue
+        table = f"_lake_raw_{kind}"
+        key = f"raw.{quote_ident(source.lake_column('prediction_id'))}"
+        cur.execute(
+            f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT "
+            f"{_select_raw(raw_columns(source, features))} FROM {_read(source)} AS raw "
+            f"WHERE CAST({key} AS VARCHAR) IN (SELECT CAST(i AS VARCHAR) FROM ({ids}) t(i))"
+        )
+        made.append(table)
+        staged[kind] = table
+    return made + shadow(cur, sources, staged, task, features)
+
+
+def shadow(cur, sources: dict[str, Source], staged: dict[str, str], task: str,
+           features: dict[str, str]) -> list[str]:  # fmt: skip
+    """TEMP typed views over staged raw rows (kind -> temp table), and the log views over
+    them, on this cursor. Shared by every engine that stages a window (lifecycle.engines)."""
+    made = []
+    for kind, table in staged.items():
+        source = sources[kind]
+        cur.execute(view_sql(source, task, features, raw_rows=table))
+        made.append(source.variable)
+        if kind == "features":
+            cur.execute(features_view_sql(source, features, temp=True))
+            made.append(feature_table(source.model))
+        else:
+            cur.execute(union_view_sql(kind, [source], temp=True))
+            made.append(UNION_NAMES[kind])
+    return made
+
+
+def unstage(cur, made: list[str]) -> None:
+    """Drop what stage_window made: the cursor reads the database's views again."""
+    for name in reversed(made):
+        kind = "TABLE" if name.startswith("_lake_raw_") else "VIEW"
+        cur.execute(f"DROP {kind} IF EXISTS temp.{quote_ident(name)}")

@@ -466,22 +466,38 @@ class _Runner:
         common = (ENGINE_VERSION, ctx.settings_key, ref_key)
         data_fp = fingerprint("data", *common, inputs.data_key)
         label_fp = fingerprint("labels", *common, inputs.label_key)
-        did = False
-        if force or stored.get((w.version, w.variant, w.start, "data")) != data_fp:
-            self.one_thread()
-            results = self.data_checks(ctx, inputs)
-            self._store(w, DATA_CHECKS, data_fp, results, run)
-            run.computed += 1
-            did = True
-        if ctx.config.concept and (
+        data = force or stored.get((w.version, w.variant, w.start, "data")) != data_fp
+        labels = ctx.config.concept and (
             force or stored.get((w.version, w.variant, w.start, "labels")) != label_fp
-        ):
-            self.one_thread()
-            results = self.label_checks(ctx, w)
-            self._store(w, LABEL_CHECKS, label_fp, results, run)
-            run.label_computed += 1
-            did = True
-        return did
+        )
+        if not (data or labels):
+            return False
+        self.one_thread()
+        staged = self.stage(ctx, w)
+        try:
+            if data:
+                results = self.data_checks(ctx, inputs)
+                self._store(w, DATA_CHECKS, data_fp, results, run)
+                run.computed += 1
+            if labels:
+                results = self.label_checks(ctx, w)
+                self._store(w, LABEL_CHECKS, label_fp, results, run)
+                run.label_computed += 1
+        finally:
+            lake.unstage(self.cur, staged)
+        return True
+
+    def stage(self, ctx: VersionContext, w: Window) -> list[str]:
+        """A lake model's window rows (and its reference range's) staged on the cursor, so
+        the checks read a day of the lake, not all of it (lifecycle.lake.stage_window)."""
+        if not self._lake_sources(w.model):
+            return []
+        start = w.start
+        if self.reference != "spec":
+            rng = reference_range(self.cur, self.reference, w, ctx.config.baseline)
+            start = min(start, rng[0]) if rng else start
+        features = {**catalog.logged_features(self.cur, w.model)}
+        return lake.stage_window(self.cur, w.model, start, w.end, ctx.task, features)
 
     def _store(self, window, checks, fp, results: list[CheckResult], run: MonitorRun) -> None:
         """Queue one group's results; every STORE_EVERY groups they are written together."""
