@@ -137,3 +137,28 @@ def source_status(cur, model: str | None = None) -> list[SourceStatus]:
         out.append(SourceStatus(s.model, s.kind, s.format, s.path, count or int(nfiles),
                                 int(rows), int(unusable), unreadable))  # fmt: skip
     return out
+
+
+def declared_sources(store, model: str) -> list[dict[str, Any]]:
+    """The model's external sources as declared (kind, format, path): cheap, no scan."""
+    with store.cursor() as cur:
+        return [
+            {"kind": s.kind, "format": s.format, "path": s.path} for s in load_sources(cur, model)
+        ]
+
+
+def status_frame(store, model: str):
+    """source_status of one model as a table for pages (reads every file of its lake)."""
+    import pandas as pd
+
+    with store.cursor() as cur:
+        found = source_status(cur, model)
+    return pd.DataFrame(
+        [
+            {"log": s.kind, "format": s.format, "files": s.files, "rows": s.rows,
+             "rows in no window": s.unusable_rows,
+             "unreadable values": ", ".join(f"{c}: {n:,}" for c, n in s.unreadable.items())
+             or "none", "problem": s.problem or ""}
+            for s in found
+        ]
+    )  # fmt: skip

@@ -151,3 +151,22 @@ def test_ingested_and_lake_models_coexist_and_a_lost_lake_breaks_no_other(tmp_pa
         with reopened.cursor() as cur:
             status = lake_quality.source_status(cur, "toy")
         assert {s.problem for s in status} == {"no files: the source is empty or unreachable"}
+
+
+def test_model_health_names_the_lake_and_checks_it_on_demand(tmp_path, monkeypatch):
+    from tests.test_pages_monitoring import open_page
+
+    store = lake_store(tmp_path, days=2)
+    monitor_model(store, "toy")
+    path = store.path
+    store.close()
+    at = open_page(path, monkeypatch, "pages/model_health.py", model="toy", version="1.0",
+                   variant="production", grain="day", **{"from": "2026-03-02", "to": "2026-03-03"})  # fmt: skip
+    text = " ".join(m.value for m in at.markdown)
+    assert "predictions**: parquet at" in text and str(tmp_path / "lake" / "labels") in text
+    at.button(key="lake_status").click().run()
+    assert not at.exception
+    table = next(d.value for d in at.dataframe if "log" in d.value.columns)
+    assert table.set_index("log")["rows"].to_dict() == {"features": 600, "labels": 600,
+                                                        "predictions": 600}  # fmt: skip
+    assert set(table["problem"]) == {""}
