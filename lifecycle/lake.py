@@ -32,6 +32,7 @@ so one missing lake never breaks the views of the others.
 from __future__ import annotations
 
 import glob
+import hashlib
 import json
 import os
 import re
@@ -207,6 +208,23 @@ def files(source: Source) -> str | list[str] | None:
     else:
         pattern = path
     return pattern if glob.glob(pattern, recursive=True) else None
+
+
+def stamp(value: str | list[str] | None) -> int:
+    """A number that changes when the source's files change (added, rewritten, removed):
+    pages key their caches on it (Store.data_version)."""
+    if value is None:
+        return 0
+    names = value if isinstance(value, list) else glob.glob(value, recursive=True)
+    state = []
+    for name in sorted(names):
+        try:
+            info = os.stat(name)
+        except OSError:
+            continue
+        state.append(f"{name}|{info.st_size}|{info.st_mtime_ns}")
+    digest = hashlib.sha256("\n".join(state).encode()).digest()
+    return int.from_bytes(digest[:6], "big")
 
 
 def _delta_files(path: str) -> list[str] | None:
@@ -433,6 +451,7 @@ def bindings(cur, db_path: Path) -> dict[str, Any]:
         except LakeError:
             value = None
         out[source.variable] = value or _empty_file(cur, source, db_path)
+        out[f"{source.variable}__stamp"] = stamp(value)
         out[f"{source.variable}__tz"] = source.timezone
         out |= _class_bindings(cur, source)
     return out

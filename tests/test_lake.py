@@ -74,7 +74,12 @@ def test_lake_model_is_monitored_in_place_like_the_same_rows_ingested(tmp_path, 
 def test_new_partitions_are_picked_up_incrementally(tmp_path, fmt):
     store = lake_store(tmp_path, days=2, fmt=fmt)
     assert monitor_model(store, "toy").computed == 2
+    seen = store.data_version()
     write_day(tmp_path, 2, fmt)
+    store.refresh_lake(max_age=60)  # refreshed a moment ago: pages keep their caches
+    assert store.data_version() == seen
+    store.refresh_lake()
+    assert store.data_version() != seen  # new files: pages read again
     run = monitor_model(store, "toy")
     assert (run.windows, run.computed, run.skipped) == (3, 1, 2)
     write_day(tmp_path, 2, fmt, rows=50)  # late rows for a day already judged
