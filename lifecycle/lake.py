@@ -43,7 +43,7 @@ from typing import Any
 
 import duckdb
 
-from lifecycle.store import feature_column, feature_table, quote_ident
+from lifecycle.store import IDENT, feature_column, feature_table, quote_ident
 
 KINDS = ("predictions", "features", "labels", "business")
 FORMATS = ("parquet", "delta")
@@ -90,6 +90,8 @@ UNION_COLUMNS = {
 }  # fmt: skip
 SIMPLE_TYPE = re.compile(r"^[A-Z][A-Z0-9_ ]*(\(\d+(, ?\d+)?\))?(\[\])?$")
 SOURCE_KEYS = {"format", "path", "columns", "timezone", "ts_unit"}
+VARIABLE = re.compile(r"^lake__[a-z][a-z0-9_]{0,47}__(predictions|features|labels|business)"
+                      r"(__(tz|true|false|positive))?$")  # fmt: skip
 
 
 class LakeError(ValueError):
@@ -276,7 +278,7 @@ def schema_problems(source: Source, schema: dict[str, str], features: dict[str, 
 
 def _ts_expr(raw: str, dtype: str, source: Source) -> str:
     """A lake timestamp as TIMESTAMPTZ: naive ones are in the source's time zone."""
-    tz = f"getvariable('{source.variable}__tz')"
+    tz = variable(f"{source.variable}__tz")
     # TRY_CAST throughout: a file written later with another type (text instead of a
     # timestamp) widens the column for every file, and a value that does not parse is a
     # finding, never a failed query
@@ -309,8 +311,8 @@ def _typed(kind: str, raw: str, dtype: str, source: Source) -> str:
         )
     if dtype == "BOOLEAN" and kind == "label":
         return (
-            f"CASE WHEN {raw} THEN getvariable('{source.variable}__true') "
-            f"WHEN NOT {raw} THEN getvariable('{source.variable}__false') END"
+            f"CASE WHEN {raw} THEN {variable(source.variable + '__true')} "
+            f"WHEN NOT {raw} THEN {variable(source.variable + '__false')} END"
         )
     return f"CAST({raw} AS VARCHAR)"
 
@@ -343,7 +345,7 @@ def typed_columns(source: Source, task: str, features: dict[str, str]) -> list[t
                 label = _typed("label", raw, dtype, source)
                 value = "NULL::DOUBLE"
                 if task == "binary_classification":  # as ingest stores it: 1.0 = positive
-                    positive = f"getvariable('{source.variable}__positive')"
+                    positive = variable(f"{source.variable}__positive")
                     value = f"CASE WHEN ({label}) = {positive} THEN 1.0 WHEN ({label}) IS NOT NULL THEN 0.0 END"
                 out.append(("actual_value", value, None))
                 out.append(("actual_label", label, raw))
@@ -365,27 +367,34 @@ def view_sql(
     names = {"features": lambda o: feature_column(o) if o != "prediction_id" else o}
     rename = names.get(source.kind, lambda o: o)
     select = ", ".join(f"{expr} AS {quote_ident(rename(ours))}" for ours, expr, _ in cols)
-    checks = ", ".join(
-        f"CASE WHEN {raw} IS NOT NULL AND ({expr}) IS NULL THEN {_sql_text(ours)} END"
-        for ours, expr, raw in cols
-        if raw is not None
-    )
-    rows = raw_rows or (
-        f"read_parquet(getvariable('{source.variable}'), hive_partitioning = true, "
-        "union_by_name = true, filename = '_file')"
-    )
+    # per column: a value was there and did not parse (a STRUCT of flags named by column)
+    flags = [(ours, f"({raw} IS NOT NULL AND ({expr}) IS NULL)")
+             for ours, expr, raw in cols if raw is not None]  # fmt: skip
+    bad = ", ".join(f"{quote_ident(ours)} := {flag}" for ours, flag in flags) or "_none := FALSE"
+    any_bad = " OR ".join(flag for _, flag in flags) or "FALSE"
+    rows = raw_rows or _read(source)
     return (
         f"CREATE OR REPLACE {'TEMP ' if raw_rows else ''}VIEW {quote_ident(source.variable)} "
         f"AS SELECT {select}, CAST(hash(raw._file) >> 2 AS BIGINT) AS batch_id, "
-        f"raw._file AS _file, list_filter([{checks}], lambda x: x IS NOT NULL) AS _bad "
+        f"raw._file AS _file, struct_pack({bad}) AS _bad, ({any_bad}) AS _any_bad "
         f"FROM {rows} AS raw"
     )
 
 
-def _sql_text(name: str) -> str:
-    """A column name as a SQL string (names are our own columns or validated feature
-    names: never a value from a file)."""
-    return "'" + name.replace("'", "''") + "'"
+def variable(name: str) -> str:
+    """SQL reading DuckDB variable `name`: one of ours (lake__<model>__<kind>[__part]), a
+    name built from a validated model name and fixed words, never a value."""
+    if not VARIABLE.match(name):
+        raise ValueError(f"not a lake variable name: {name!r}")
+    return f"getvariable('{name}')"
+
+
+def model_literal(model: str) -> str:
+    """A model name as a SQL string in a view (DDL takes no parameters); model names are
+    validated identifiers (store.IDENT), so no quote can occur."""
+    if not IDENT.match(model):
+        raise ValueError(f"not a model name: {model!r}")
+    return f"'{model}'"
 
 
 def union_view_sql(kind: str, sources: list[Source], temp: bool = False) -> str:
@@ -400,7 +409,7 @@ def union_view_sql(kind: str, sources: list[Source], temp: bool = False) -> str:
     when = {"predictions": "ts", "labels": "labeled_at", "business": "ts"}[kind]
     for s in sources:
         select = ", ".join(
-            f"{_sql_text(s.model)} AS model_name" if c == "model_name" else c for c in cols
+            f"{model_literal(s.model)} AS model_name" if c == "model_name" else c for c in cols
         )
         where = f"{key}{when} IS NOT NULL"
         if kind == "business":
@@ -607,8 +616,9 @@ def raw_time_filter(source: Source, start: datetime, end: datetime) -> tuple[str
 
 
 def _read(source: Source) -> str:
+    """The source's files as DuckDB reads them (the path is a variable: lake docstring)."""
     return (
-        f"read_parquet(getvariable('{source.variable}'), hive_partitioning = true, "
+        f"read_parquet({variable(source.variable)}, hive_partitioning = true, "
         "union_by_name = true, filename = '_file')"
     )
 

@@ -175,3 +175,16 @@ def test_model_health_names_the_lake_and_checks_it_on_demand(tmp_path, monkeypat
     assert table.set_index("log")["rows"].to_dict() == {"features": 600, "labels": 600,
                                                         "predictions": 600}  # fmt: skip
     assert set(table["problem"]) == {""}
+
+
+def test_view_names_are_checked_before_they_reach_sql():
+    from lifecycle import lake
+
+    assert (
+        lake.variable("lake__toy__predictions__tz") == "getvariable('lake__toy__predictions__tz')"
+    )
+    for bad in ("lake__toy__predictions'); DROP TABLE x; --", "other", "lake__Toy__labels"):
+        with pytest.raises(ValueError):
+            lake.variable(bad)
+    with pytest.raises(ValueError):
+        lake.model_literal("o'brien")
