@@ -355,14 +355,19 @@ def typed_columns(source: Source, task: str, features: dict[str, str]) -> list[t
 
 
 def view_sql(
-    source: Source, task: str, features: dict[str, str], raw_rows: str | None = None
+    source: Source,
+    task: str,
+    features: dict[str, str],
+    raw_rows: str | None = None,
+    name: str | None = None,
 ) -> str:
     """CREATE VIEW of the source's typed rows, with `_bad` (columns that did not parse) and
     `batch_id` (a number per file, so a changed file changes the window's fingerprint).
 
     `raw_rows` (a table of the lake's own columns plus `_file`) makes it a TEMP view over
     those rows instead of the files: how an engine that read the lake itself (Spark) hands
-    a window's raw rows to the same typing (lifecycle.engines)."""
+    a window's raw rows to the same typing (lifecycle.engines); `name` names that view
+    (default: the source's view, which it then shadows on the cursor)."""
     cols = typed_columns(source, task, features)
     names = {"features": lambda o: feature_column(o) if o != "prediction_id" else o}
     rename = names.get(source.kind, lambda o: o)
@@ -374,7 +379,8 @@ def view_sql(
     any_bad = " OR ".join(flag for _, flag in flags) or "FALSE"
     rows = raw_rows or _read(source)
     return (
-        f"CREATE OR REPLACE {'TEMP ' if raw_rows else ''}VIEW {quote_ident(source.variable)} "
+        f"CREATE OR REPLACE {'TEMP ' if raw_rows else ''}VIEW "
+        f"{quote_ident(name or source.variable)} "
         f"AS SELECT {select}, CAST(hash(raw._file) >> 2 AS BIGINT) AS batch_id, "
         f"raw._file AS _file, struct_pack({bad}) AS _bad, ({any_bad}) AS _any_bad "
         f"FROM {rows} AS raw"

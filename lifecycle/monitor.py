@@ -43,6 +43,7 @@ from lifecycle import (
     fairness,
     jsonout,
     lake,
+    lake_manifest,
     lake_quality,
     reference_models,
     serving_state,
@@ -216,9 +217,8 @@ def monitor_model(
         if catalog.model_info(cur, model) is None:
             known = ", ".join(catalog.model_names(cur)) or "none registered"
             raise KeyError(f"unknown model {model!r} (known: {known})")
-        todo = list_windows(
-            cur, model, grain, version=version, variant=variant, since=since, until=until
-        )
+        todo = _windows(store, cur, model, grain, version=version, variant=variant,
+                        since=since, until=until)  # fmt: skip
         if chunk_size(grain):
             run.removed = _drop_moved_chunks(store, model, grain, reference, todo, version,
                                              variant, since, until)  # fmt: skip
@@ -250,6 +250,15 @@ def default_workers() -> int:
     """Threads a monitoring run uses unless told: the CPU count, at most 4 (the per-window
     work is short; more threads mostly wait on each other)."""
     return max(1, min(4, os.cpu_count() or 1))
+
+
+def _windows(store: Store, cur, model: str, grain: str, **where) -> list[WindowInputs]:
+    """The model's windows with their fingerprints: a lake model's from its manifest (only
+    new files are read: lifecycle.lake_manifest), any other's from the logs."""
+    if lake_manifest.applies(cur, model, grain):
+        lake_manifest.refresh(store, model)
+        return lake_manifest.windows(cur, model, grain, **where)
+    return list_windows(cur, model, grain, **where)
 
 
 def newest_first(todo: list[WindowInputs]) -> list[WindowInputs]:

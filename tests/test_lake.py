@@ -188,3 +188,45 @@ def test_view_names_are_checked_before_they_reach_sql():
             lake.variable(bad)
     with pytest.raises(ValueError):
         lake.model_literal("o'brien")
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "delta"])
+def test_the_manifest_reads_only_new_files_and_lists_what_the_logs_hold(tmp_path, fmt):
+    from lifecycle import lake_manifest
+    from lifecycle.drift.windows import list_windows
+
+    store = lake_store(tmp_path, days=3, fmt=fmt)
+    assert lake_manifest.refresh(store, "toy") == {"predictions": 3, "labels": 3}
+    assert lake_manifest.refresh(store, "toy") == {"predictions": 0, "labels": 0}
+    write_day(tmp_path, 3, fmt)
+    store.refresh_lake()
+    assert lake_manifest.refresh(store, "toy") == {"predictions": 1, "labels": 1}
+    for grain in ("hour", "day", "week", "month"):
+        with store.cursor() as cur:
+            assert lake_manifest.applies(cur, "toy", grain)
+            manifest = lake_manifest.windows(cur, "toy", grain)
+            logs = list_windows(cur, "toy", grain)
+        assert [(w.window, w.rows, w.feature_rows, w.labels) for w in manifest] == [
+            (w.window, w.rows, w.feature_rows, w.labels) for w in logs
+        ], grain
+    with store.cursor() as cur:
+        assert not lake_manifest.applies(cur, "toy", "chunk:100")  # chunks: the logs' order
+
+
+def test_a_rewritten_or_removed_file_is_read_again_or_forgotten(tmp_path):
+    from lifecycle import lake_manifest
+
+    store = lake_store(tmp_path, days=2)
+    monitor_model(store, "toy")
+    day1 = next((tmp_path / "lake" / "predictions").glob("date=2026-03-03/*.parquet"))
+    requests, _ = day_logs(1, rows=120)
+    requests.to_parquet(day1, index=False)  # the writer rewrote a file
+    run = monitor_model(store, "toy")
+    assert (run.computed, run.skipped) == (1, 1)
+    with store.cursor() as cur:
+        rows = {w.window.start.day: w.rows for w in lake_manifest.windows(cur, "toy", "day")}
+    assert rows == {2: 300, 3: 120}
+    shutil.rmtree(day1.parent)
+    monitor_model(store, "toy")
+    with store.cursor() as cur:
+        assert [w.rows for w in lake_manifest.windows(cur, "toy", "day")] == [300]
