@@ -331,6 +331,14 @@ def typed_columns(source: Source, task: str, features: dict[str, str]) -> list[t
     return out
 
 
+def raw_columns(source: Source, features: dict[str, str]) -> list[str]:
+    """The lake columns the source's typed view reads (in its schema order): what an
+    engine that reads the lake itself hands over, with `_file` (lifecycle.engines)."""
+    ours = ["prediction_id", *features] if source.kind == "features" else COLUMNS[source.kind]
+    mapped = {source.lake_column(o) for o in ours}
+    return [c for c in source.schema if c in mapped]
+
+
 def view_sql(
     source: Source, task: str, features: dict[str, str], raw_rows: str | None = None
 ) -> str:

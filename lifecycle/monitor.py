@@ -67,7 +67,6 @@ from lifecycle.drift.windows import (
     fingerprint,
     grain_label,
     labelled_relation,
-    list_windows,
     materialise,
     range_key,
     reference_range,
@@ -78,6 +77,8 @@ from lifecycle.drift.windows import (
     window_end,
     window_relation,
 )
+from lifecycle.engines import Engine
+from lifecycle.engines.duckdb_engine import DUCKDB
 from lifecycle.layers import ModelTask
 from lifecycle.monitoring_plan import MonitorError, monitoring_plan
 from lifecycle.progress import Reporter
@@ -152,6 +153,8 @@ class MonitorRun:
     pending: list[str] = field(default_factory=list)  # chunks not full yet: not judged
     removed: int = 0  # stored chunk results whose boundaries moved (late rows), deleted
     plan: str | None = None  # the model's declared windows, when they chose this grain
+    engine: str = "duckdb"  # what listed and read the windows (lifecycle.engines)
+    engine_note: str | None = None  # why another engine than the one asked for ran
 
     def summary(self) -> str:
         found = ", ".join(f"{n} {s}" for s, n in sorted(self.findings.items())) or "none"
@@ -166,6 +169,8 @@ class MonitorRun:
                 f"\n  no verdict (too little data) in {self.insufficient} result(s), e.g. "
                 f"{self.insufficient_example}"
             )
+        if self.engine_note:
+            text += f"\n  {self.engine_note}"
         text += "".join(f"\n  pending: {p}" for p in self.pending)
         if self.removed:
             text += f"\n  {self.removed} result row(s) of chunks whose boundaries moved removed"
@@ -190,12 +195,15 @@ def monitor_model(
     as_of: datetime | None = None,
     force: bool = False,
     progress: Progress | None = None,
+    engine: Engine | None = None,
 ) -> MonitorRun:
     """Compute and store results for the model's windows whose inputs changed.
 
     `as_of` keeps only windows that ended by then (complete windows); `force` recomputes
-    every window. Chunk grains judge full chunks only (see windows.chunk_windows). Raises
-    KeyError for an unknown model, ValueError for bad arguments.
+    every window. Chunk grains judge full chunks only (see windows.chunk_windows). `engine`
+    lists and reads the windows (lifecycle.engines; DuckDB by default); a model that engine
+    does not read is monitored by the DuckDB engine, said in the run's `engine_note`.
+    Raises KeyError for an unknown model, ValueError for bad arguments.
     """
     check_grain(grain)
     if reference not in REFERENCE_KINDS:
@@ -207,7 +215,8 @@ def monitor_model(
         if catalog.model_info(cur, model) is None:
             known = ", ".join(catalog.model_names(cur)) or "none registered"
             raise KeyError(f"unknown model {model!r} (known: {known})")
-        todo = list_windows(
+        engine = _engine_for(cur, engine or DUCKDB, model, grain, reference, run)
+        todo = engine.windows(
             cur, model, grain, version=version, variant=variant, since=since, until=until
         )
         if chunk_size(grain):
@@ -220,7 +229,7 @@ def monitor_model(
         run.windows = len(todo)
         stored = _stored_fingerprints(cur, model, grain, reference)
         table_types = _feature_log_types(cur, model)
-        runner = _Runner(store, cur, reference, table_types)
+        runner = _Runner(store, cur, reference, table_types, engine)
         try:
             for i, inputs in enumerate(todo, start=1):
                 try:
@@ -240,6 +249,18 @@ def monitor_model(
             runner.close()
     run.seconds = time.perf_counter() - started
     return run
+
+
+def _engine_for(cur, engine: Engine, model: str, grain: str, reference: str, run) -> Engine:
+    """`engine` if it reads the model's logs (refusing a grain or reference it cannot
+    compute), else the DuckDB engine, with the reason in the run's note."""
+    reason = engine.unsupported(cur, model)
+    if reason is not None:
+        run.engine_note = f"monitored by the DuckDB engine, not {engine.name}: {reason}"
+        return DUCKDB
+    engine.check_run(grain, reference)
+    run.engine = engine.name
+    return engine
 
 
 def feature_drift_suite(
@@ -376,9 +397,13 @@ def _feature_log_types(cur, model: str) -> dict[str, str]:
 class _Runner:
     """Runs the checks of windows on one cursor, reusing per-version reference state."""
 
-    def __init__(self, store: Store, cur, reference: str, table_types: dict[str, str]):
+    def __init__(
+        self, store: Store, cur, reference: str, table_types: dict[str, str], engine=DUCKDB
+    ):
         self.store, self.cur, self.reference = store, cur, reference
         self.table_types = table_types
+        self.engine = engine
+        self.presampled = False  # the engine staged a sample of the window: no second one
         self.contexts: dict[str, VersionContext] = {}
         self.models: dict[str, reference_models.VersionModels] = {}
         self.spec_state: dict[str, Any] = {}  # version -> cached spec-reference state
@@ -466,22 +491,28 @@ class _Runner:
         common = (ENGINE_VERSION, ctx.settings_key, ref_key)
         data_fp = fingerprint("data", *common, inputs.data_key)
         label_fp = fingerprint("labels", *common, inputs.label_key)
-        did = False
-        if force or stored.get((w.version, w.variant, w.start, "data")) != data_fp:
-            self.one_thread()
-            results = self.data_checks(ctx, inputs)
-            self._store(w, DATA_CHECKS, data_fp, results, run)
-            run.computed += 1
-            did = True
-        if ctx.config.concept and (
+        data = force or stored.get((w.version, w.variant, w.start, "data")) != data_fp
+        labels = ctx.config.concept and (
             force or stored.get((w.version, w.variant, w.start, "labels")) != label_fp
-        ):
-            self.one_thread()
-            results = self.label_checks(ctx, w)
-            self._store(w, LABEL_CHECKS, label_fp, results, run)
-            run.label_computed += 1
-            did = True
-        return did
+        )
+        if not (data or labels):
+            return False
+        self.one_thread()
+        # the engine makes the window readable under the usual names (lifecycle.engines)
+        with self.engine.staged(self.cur, inputs, ctx.config.sample_rows, SAMPLE_SEED) as sampled:
+            self.presampled = sampled
+            try:
+                if data:
+                    results = self.data_checks(ctx, inputs)
+                    self._store(w, DATA_CHECKS, data_fp, results, run)
+                    run.computed += 1
+                if labels:
+                    results = self.label_checks(ctx, w)
+                    self._store(w, LABEL_CHECKS, label_fp, results, run)
+                    run.label_computed += 1
+            finally:
+                self.presampled = False
+        return True
 
     def _store(self, window, checks, fp, results: list[CheckResult], run: MonitorRun) -> None:
         """Queue one group's results; every STORE_EVERY groups they are written together."""
@@ -526,7 +557,7 @@ class _Runner:
             self.cur, CUR_TABLE, models, ctx.model_task, ctx.tolerance
         )
         profile = self.reference_profile(ctx, ref_table, ref_rel)
-        if Sampling(inputs.rows, config.sample_rows, SAMPLE_SEED).active:
+        if self._sampling(inputs.rows, config).active:
             cur_rel = window_relation(w, list(self.table_types))
         else:  # the whole window is in CUR_TABLE already: no second join with the logs
             cur_rel = Sql(f"SELECT * FROM {CUR_TABLE}")
@@ -561,7 +592,7 @@ class _Runner:
         """
         config = ctx.config
         cap = config.sample_rows
-        sampling = Sampling(rows, cap, SAMPLE_SEED)
+        sampling = self._sampling(rows, config)
         columns = ctx.feature_names + ([] if sampling.active else list(logged))
         materialise(self.cur, CUR_TABLE, window_relation(w, columns, sampling))
         ref_table, ref_rel, ref_rows = self.reference_sample(ctx, w)
@@ -580,6 +611,11 @@ class _Runner:
             ref_cache=self._ref_cache("features"),
         )
         return results, ref_table, ref_rel
+
+    def _sampling(self, rows: int, config: DriftConfig) -> Sampling:
+        """How the window's rows on the cursor are sampled: not again when the engine
+        staged a sample (rows and the `sampled` flag still report the whole window)."""
+        return Sampling(rows, None if self.presampled else config.sample_rows, SAMPLE_SEED)
 
     def reference_sample(self, ctx: VersionContext, w: Window):
         """(sample table, full relation, rows) of the reference; the spec's sample is cached."""
@@ -711,7 +747,8 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         return 2
     params = {"kind": "monitor", "error_exit": 2, "model": args.model, "grain": args.grain,
               "reference": args.reference, "version": args.version, "variant": args.variant,
-              "json": args.json, "force": args.force}  # fmt: skip
+              "json": args.json, "force": args.force, "engine": args.engine,
+              "spark_master": args.spark_master}  # fmt: skip
     for name in ("since", "until", "as_of"):
         value = getattr(args, name)
         params[name] = value.isoformat() if value else None
@@ -721,6 +758,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
 def serve_request(store, params: dict):
     """Monitor the requested models (here, with a progress line, or in the app's process)."""
     from lifecycle.commands import utc_time
+    from lifecycle.engines import EngineError, make_engine
     from lifecycle.requests import Outcome
 
     with store.cursor() as cur:
@@ -728,19 +766,26 @@ def serve_request(store, params: dict):
     times = {k: utc_time(params[k]) if params.get(k) else None for k in ("since", "until", "as_of")}
     runs = []
     reporter = Reporter() if params.get("here") else None
-    for model in models:
-        try:
-            runs += monitor_declared(
-                store, model, params.get("grain"), reference=params["reference"],
-                version=params.get("version"), variant=params.get("variant"),
-                force=params.get("force", False), **times,
-                progress=_progress_line(model, reporter) if reporter else None,
-            )  # fmt: skip
-        except (KeyError, ValueError, MonitorError) as exc:
-            return Outcome(2, stderr=f"error: {exc}")
-        finally:
-            if reporter:
-                reporter.close()  # end the terminal's progress line
+    try:  # one engine (one Spark session) for every model of the request
+        engine = make_engine(params.get("engine") or "duckdb", params.get("spark_master"))
+    except EngineError as exc:
+        return Outcome(2, stderr=f"error: {exc}")
+    try:
+        for model in models:
+            try:
+                runs += monitor_declared(
+                    store, model, params.get("grain"), reference=params["reference"],
+                    version=params.get("version"), variant=params.get("variant"),
+                    force=params.get("force", False), **times, engine=engine,
+                    progress=_progress_line(model, reporter) if reporter else None,
+                )  # fmt: skip
+            except (KeyError, ValueError, MonitorError) as exc:
+                return Outcome(2, stderr=f"error: {exc}")
+            finally:
+                if reporter:
+                    reporter.close()  # end the terminal's progress line
+    finally:
+        engine.close()
     if params.get("json"):
         return Outcome(0, stdout=jsonout.dumps([r.to_dict() for r in runs]))
     lines, described = [], set()
