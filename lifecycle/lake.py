@@ -354,6 +354,14 @@ def typed_columns(source: Source, task: str, features: dict[str, str]) -> list[t
     return out
 
 
+def raw_columns(source: Source, features: dict[str, str]) -> list[str]:
+    """The lake columns the source's typed view reads (in its schema order): what an
+    engine that reads the lake itself hands over, with `_file` (lifecycle.engines)."""
+    ours = ["prediction_id", *features] if source.kind == "features" else COLUMNS[source.kind]
+    mapped = {source.lake_column(o) for o in ours}
+    return [c for c in source.schema if c in mapped]
+
+
 def view_sql(
     source: Source,
     task: str,
@@ -586,16 +594,6 @@ def is_external(cur, model: str, kind: str) -> Source | None:
 # -- a window's rows, staged --------------------------------------------------------------
 
 STAGE_MARGIN = timedelta(days=1)  # more than any time-zone offset: the views cut exactly
-
-
-def raw_columns(source: Source, features: dict[str, str]) -> list[str]:
-    """The lake columns the source's typed view reads (those present in its files)."""
-    wanted = (
-        ["prediction_id", *features] if source.kind == "features" else list(COLUMNS[source.kind])
-    )
-    return list(dict.fromkeys(
-        source.lake_column(o) for o in wanted if source.lake_column(o) in source.schema
-    ))  # fmt: skip
 
 
 def raw_time_filter(source: Source, start: datetime, end: datetime) -> tuple[str, dict]:
