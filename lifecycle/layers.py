@@ -904,12 +904,14 @@ def freshness(store: Store, model: str) -> dict[str, Any]:
                (SELECT max(labeled_at) FROM labels WHERE model_name = $m),
                (SELECT max(ts) FROM business_events WHERE model_name = $m),
                (SELECT max(ts) FROM infra_metrics WHERE model_name = $m),
-               (SELECT max(received_at) FROM ingest_batches WHERE model_name = $m)
+               (SELECT max(received_at) FROM ingest_batches WHERE model_name = $m),
+               (SELECT count(*) FROM external_sources WHERE model_name = $m)
         """,
         {"m": model},
     )[0]
     keys = ("last_prediction", "last_label", "last_business_event", "last_infra_metric")
-    return {**dict(zip(keys, row[:4], strict=True)), "last_received": row[4]}
+    return {**dict(zip(keys, row[:4], strict=True)), "last_received": row[4],
+            "read_in_place": bool(row[5])}  # fmt: skip
 
 
 # -- page context -------------------------------------------------------------------------------

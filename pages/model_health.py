@@ -41,9 +41,10 @@ def _when(ts) -> str:
 st.markdown(
     f"**Freshness (UTC)** · last prediction **{_when(fresh['last_prediction'])}** · last label "
     f"**{_when(fresh['last_label'])}** · last business event "
-    f"**{_when(fresh['last_business_event'])}** · last batch received "
-    f"**{_when(fresh['last_received'])}**"
-)
+    f"**{_when(fresh['last_business_event'])}** · "
+    + ("logs **read in place from a lake** (see Data quality)" if fresh.get("read_in_place")
+       else f"last batch received **{_when(fresh['last_received'])}**")
+)  # fmt: skip
 st.page_link(
     "pages/drift.py",
     label=f"Investigate drift of {md(sel.model)} {md(sel.version)}",

@@ -169,6 +169,7 @@ def test_model_health_names_the_lake_and_checks_it_on_demand(tmp_path, monkeypat
                    variant="production", grain="day", **{"from": "2026-03-02", "to": "2026-03-03"})  # fmt: skip
     text = " ".join(m.value for m in at.markdown)
     assert "predictions**: parquet at" in text and str(tmp_path / "lake" / "labels") in text
+    assert "read in place from a lake" in text and "last batch received" not in text
     at.button(key="lake_status").click().run()
     assert not at.exception
     table = next(d.value for d in at.dataframe if "log" in d.value.columns)
