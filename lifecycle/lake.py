@@ -21,8 +21,8 @@ whose value did not parse (`_bad`): a bad value becomes NULL and a data-quality 
 cannot join a window; `source_status` counts them.
 
 Paths are values from specs, so they never reach SQL text: the views read
-`getvariable('lake__<model>__<kind>')`, which `bind` sets on every cursor the Store hands
-out (DuckDB cannot prepare DDL). A Parquet source binds its glob, so DuckDB lists the files
+`getvariable('lake')['lake__<model>__<kind>']`, which `bind` sets on every cursor the Store
+hands out (DuckDB cannot prepare DDL). A Parquet source binds its glob, so DuckDB lists the files
 at each query and new partitions are seen at once; a Delta source binds the file list of
 the table's current version (deltalake), refreshed by `Store.refresh_lake` (every monitor
 run and every app poll). A source with no files binds an empty file of its captured schema,
@@ -90,8 +90,8 @@ UNION_COLUMNS = {
 }  # fmt: skip
 SIMPLE_TYPE = re.compile(r"^[A-Z][A-Z0-9_ ]*(\(\d+(, ?\d+)?\))?(\[\])?$")
 SOURCE_KEYS = {"format", "path", "columns", "timezone", "ts_unit"}
-VARIABLE = re.compile(r"^lake__[a-z][a-z0-9_]{0,47}__(predictions|features|labels|business)"
-                      r"(__(tz|true|false|positive))?$")  # fmt: skip
+VARIABLE = re.compile(r"^(?P<source>lake__[a-z][a-z0-9_]{0,47}__"
+                      r"(predictions|features|labels|business))(__(?P<part>tz|true|false|positive))?$")  # fmt: skip
 
 
 class LakeError(ValueError):
@@ -396,11 +396,15 @@ def view_sql(
 
 
 def variable(name: str) -> str:
-    """SQL reading DuckDB variable `name`: one of ours (lake__<model>__<kind>[__part]), a
-    name built from a validated model name and fixed words, never a value."""
-    if not VARIABLE.match(name):
+    """SQL reading one of the lake's values: `lake__<model>__<kind>` (its files) or
+    `lake__<model>__<kind>__<part>` (tz, true, false, positive), fields of the one DuckDB
+    variable `lake` that every cursor sets (Store.cursor). Names are built from a validated
+    model name and fixed words, never from a value."""
+    match = VARIABLE.match(name)
+    if not match:
         raise ValueError(f"not a lake variable name: {name!r}")
-    return f"getvariable('{name}')"
+    source, part = match.group("source"), match.group("part") or "files"
+    return f"getvariable('lake')['{source}']['{part}']"
 
 
 def model_literal(model: str) -> str:
@@ -464,20 +468,35 @@ def external_kinds(cur, model: str) -> dict[str, Source]:
     return {s.kind: s for s in load_sources(cur, model)}
 
 
-def bindings(cur, db_path: Path) -> dict[str, Any]:
-    """The variables every cursor sets for the lake views: files (or an empty file of the
-    source's schema when it has none), time zone and boolean classes."""
-    out: dict[str, Any] = {}
+def bindings(cur, db_path: Path | None) -> dict[str, dict[str, Any]]:
+    """What every cursor binds for the lake views, per source: its files now (or an empty
+    file of its schema when it has none), time zone, boolean and positive classes, and a
+    stamp of its files (Store.data_version)."""
+    out: dict[str, dict[str, Any]] = {}
     for source in load_sources(cur):
         try:
             value = files(source)
         except LakeError:
             value = None
-        out[source.variable] = value or _empty_file(cur, source, db_path)
-        out[f"{source.variable}__stamp"] = stamp(value)
-        out[f"{source.variable}__tz"] = source.timezone
-        out |= _class_bindings(cur, source)
+        out[source.variable] = {
+            "files": value or _empty_file(cur, source, db_path),
+            "tz": source.timezone,
+            **_class_bindings(cur, source),
+            "stamp": stamp(value),
+        }
     return out
+
+
+def variable_value(found: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The value of the DuckDB variable `lake` from `bindings` (stamps are not SQL's)."""
+    return {name: {k: v for k, v in parts.items() if k != "stamp"} for name, parts in found.items()}
+
+
+def bind(cur, found: dict[str, dict[str, Any]]) -> None:
+    """Set the DuckDB variable `lake` on this cursor: one statement whatever the number of
+    sources (Store.cursor does the same on every cursor, and pages open one per query)."""
+    if found:
+        cur.execute("SET VARIABLE lake = $v", {"v": variable_value(found)})
 
 
 def _class_bindings(cur, source: Source) -> dict[str, str | None]:
@@ -493,15 +512,16 @@ def _class_bindings(cur, source: Source) -> dict[str, str | None]:
     classes = spec.get("classes")
     pair = bool_classes(classes) if classes else None
     return {
-        f"{source.variable}__true": pair[0] if pair else None,
-        f"{source.variable}__false": pair[1] if pair else None,
-        f"{source.variable}__positive": spec.get("positive_class"),
+        "true": pair[0] if pair else None,
+        "false": pair[1] if pair else None,
+        "positive": spec.get("positive_class"),
     }
 
 
 def _empty_file(cur, source: Source, db_path: Path) -> str:
     """A Parquet file with no rows and the source's mapped columns (its captured types)."""
-    folder = Path(os.environ.get("TMPDIR", "/tmp")) if str(db_path) == ":memory:" else None
+    memory = db_path is None or str(db_path) == ":memory:"
+    folder = Path(os.environ.get("TMPDIR", "/tmp")) if memory else None
     folder = folder or Path(db_path).parent / ".lake-empty"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{source.variable}.parquet"
@@ -543,8 +563,6 @@ def declare(cur, spec: dict, version: str, task: str, features: dict[str, str]) 
             "INSERT OR REPLACE INTO external_sources VALUES (?, ?, ?, ?, now())",
             [model, source.kind, source.settings(), version],
         )
-    for source in sources:  # this cursor was opened before the sources existed
-        cur.execute(f"SET VARIABLE {source.variable} = $v", {"v": files(source)})
     rebuild_views(cur, task=task, features=features, model=model)
     return sources
 
@@ -573,14 +591,16 @@ def _stored_rows_problem(cur, source: Source) -> list[str]:
 
 def rebuild_views(cur, *, task: str, features: dict[str, str], model: str) -> None:
     """(Re)create the model's typed views, its features view and the three union views."""
+    bind(cur, bindings(cur, None))  # this cursor may predate the sources; views bind now
     for source in load_sources(cur, model):
-        cur.execute(f"SET VARIABLE {source.variable}__tz = $v", {"v": source.timezone})
-        for name, value in _class_bindings(cur, source).items():
-            cur.execute(f"SET VARIABLE {name} = $v", {"v": value})
         cur.execute(view_sql(source, task, features))
         if source.kind == "features":
-            table = feature_table(model)
-            cur.execute(f"DROP TABLE IF EXISTS {quote_ident(table)}")
+            kind = cur.execute(
+                "SELECT table_type FROM information_schema.tables WHERE table_name = ?",
+                [feature_table(model)],
+            ).fetchall()
+            if kind and kind[0][0] == "BASE TABLE":  # created empty at registration
+                cur.execute(f"DROP TABLE {quote_ident(feature_table(model))}")
             cur.execute(features_view_sql(source, features))
     every = load_sources(cur)
     for kind in UNION_VIEWS:

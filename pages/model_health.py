@@ -114,8 +114,12 @@ with perf_tab:
         coverage + "Labels arrive late, so recent windows have few: a window's metrics need "
         f"at least {layers.MIN_LABELS} labels and show a 95% interval."
     )
-    delay = mon.layer("label_delay", dv, sel.model, version=sel.version, variant=sel.variant)
-    if delay["p90_hours"] is not None and predicted and labelled < 0.5 * predicted:
+    # how late labels come (a join over every labelled prediction): only when it explains
+    # a period that is mostly unlabelled
+    mostly_unlabelled = predicted and labelled < 0.5 * predicted
+    delay = (mon.layer("label_delay", dv, sel.model, version=sel.version, variant=sel.variant)
+             if mostly_unlabelled else {"p90_hours": None})  # fmt: skip
+    if delay["p90_hours"] is not None:
         lag = pd.Timedelta(hours=delay["p90_hours"]).ceil("D")
         st.info(
             f"Labels of {md(sel.model)} arrive a median of {delay['p50_hours'] / 24:.1f} days after "

@@ -139,6 +139,21 @@ def test_a_lake_kind_is_not_ingested_and_a_bad_declaration_is_refused(tmp_path):
     assert store.query_one("SELECT count(*) FROM model_versions")[0] == 1
 
 
+def test_a_second_version_keeps_reading_the_lake_and_adds_its_features(tmp_path):
+    store = lake_store(tmp_path, days=2)
+    spec = lake_spec(tmp_path, version="2.0")  # latency_ms is logged: v2 uses it as a feature
+    spec.write_text(spec.read_text().replace(
+        "[[kpis]]", '[[features]]\nname = "latency_ms"\ntype = "numeric"\n\n[[kpis]]', 1))  # fmt: skip
+    reference = pd.read_csv(spec.parent / "reference.csv")
+    reference.assign(latency_ms=20.0).to_csv(spec.parent / "reference.csv", index=False)
+    catalog.register_from_file(store, spec)
+    with store.cursor() as cur:
+        columns = [r[0] for r in cur.execute("DESCRIBE features__toy").fetchall()]
+    assert {"x", "color", "latency_ms"} <= set(columns)
+    assert store.query_one("SELECT count(*), count(latency_ms) FROM features__toy") == (600, 600)
+    assert monitor_model(store, "toy").computed == 2
+
+
 def test_ingested_and_lake_models_coexist_and_a_lost_lake_breaks_no_other(tmp_path):
     store = lake_store(tmp_path / "a", days=1)
     spec = write_toy_spec(tmp_path / "b")
@@ -182,7 +197,11 @@ def test_view_names_are_checked_before_they_reach_sql():
     from lifecycle import lake
 
     assert (
-        lake.variable("lake__toy__predictions__tz") == "getvariable('lake__toy__predictions__tz')"
+        lake.variable("lake__toy__predictions__tz")
+        == "getvariable('lake')['lake__toy__predictions']['tz']"
+    )
+    assert lake.variable("lake__toy__labels") == (
+        "getvariable('lake')['lake__toy__labels']['files']"
     )
     for bad in ("lake__toy__predictions'); DROP TABLE x; --", "other", "lake__Toy__labels"):
         with pytest.raises(ValueError):
