@@ -10,6 +10,7 @@ them; docs/drift.md ("Drift impact") explains the method and the protocol.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -43,8 +44,13 @@ class StoredProfile:
     min_share: float | None = None  # [drift] min_importance: drift below it is "investigate"
 
     def share(self, feature: str) -> float | None:
-        match = self.shares.loc[self.shares["feature"] == feature, "share"]
-        return float(match.iloc[0]) if len(match) else None
+        return self.share_of.get(feature)
+
+    @functools.cached_property
+    def share_of(self) -> dict[str, float]:
+        """feature -> share (pages ask per cell: a pandas filter each took 1 s per grid)."""
+        return {str(f): float(v) for f, v in zip(self.shares["feature"], self.shares["share"],
+                                                  strict=True)}  # fmt: skip
 
     @property
     def fidelity_text(self) -> str:
@@ -175,9 +181,9 @@ def label_rows(cells: pd.DataFrame, profile: StoredProfile | None) -> pd.DataFra
     "debt_ratio (65%)", when the profile is valid (the grid shows it beside the feature)."""
     if profile is None or not profile.valid:
         return cells
+    shares = profile.share_of
     rows = [
-        f"{s} ({_percent(profile.share(s))})" if c == "data_drift" and profile.share(s) is not None
-        else r
+        f"{s} ({_percent(shares[s])})" if c == "data_drift" and s in shares else r
         for r, c, s in zip(cells["row"], cells["check_name"], cells["subject"], strict=True)
     ]  # fmt: skip
     return cells.assign(row=rows)
