@@ -86,8 +86,8 @@ def add_monitor_parser(subparsers) -> None:
         "--workers",
         type=_workers,
         default=None,
-        help="windows computed at once, in threads (default: the CPU count, at most 4; "
-        "results do not depend on it)",
+        help="windows computed at once, in threads (default 1, or $LIFECYCLE_MONITOR_WORKERS; "
+        "results do not depend on it; README says when threads pay)",
     )
     p.add_argument("--json", action="store_true", help="print the run summaries as JSON")
     p.add_argument(

@@ -109,7 +109,7 @@ def run_setup(
 
     Pages are usable early: the last RECENT_DAYS of every model are monitored first and the
     first alert check runs on them (Overview, alerts and the weekly review are then
-    current); older windows are filled in afterwards, newest first, in parallel.
+    current); older windows are filled in afterwards, newest first.
     `open_store(path)` gives the store to work on (the app passes its process's store).
     `report` may raise to stop the setup between two steps or windows; what finished stays.
     """
