@@ -592,6 +592,39 @@ def _stored_rows_problem(cur, source: Source) -> list[str]:
 def rebuild_views(cur, *, task: str, features: dict[str, str], model: str) -> None:
     """(Re)create the model's typed views, its features view and the three union views."""
     bind(cur, bindings(cur, None))  # this cursor may predate the sources; views bind now
+    _typed_views(cur, model, task, features)
+    every = load_sources(cur)
+    for kind in UNION_VIEWS:
+        cur.execute(union_view_sql(kind, [s for s in every if s.kind == kind]))
+
+
+def stale_views(cur) -> bool:
+    """Whether lake views were written by an earlier release (they read other variables
+    than the `lake` struct this one binds): Store rebuilds them on open."""
+    return bool(
+        cur.execute(
+            "SELECT count(*) FROM duckdb_views() WHERE NOT internal AND starts_with(view_name, "
+            "'lake__') AND NOT contains(sql, ?)",
+            [variable("lake__x__predictions").split("[")[0]],
+        ).fetchall()[0][0]
+    )
+
+
+def rebuild_all(cur) -> None:
+    """Every lake model's views, then the union views, from the recorded sources (one
+    transaction: the caller's)."""
+    from lifecycle import catalog  # catalog builds on this module
+
+    bind(cur, bindings(cur, None))
+    for model in sorted({s.model for s in load_sources(cur)}):
+        task = catalog.model_info(cur, model)["task"]
+        _typed_views(cur, model, task, catalog.logged_features(cur, model))
+    every = load_sources(cur)
+    for kind in UNION_VIEWS:
+        cur.execute(union_view_sql(kind, [s for s in every if s.kind == kind]))
+
+
+def _typed_views(cur, model: str, task: str, features: dict[str, str]) -> None:
     for source in load_sources(cur, model):
         cur.execute(view_sql(source, task, features))
         if source.kind == "features":
@@ -602,9 +635,6 @@ def rebuild_views(cur, *, task: str, features: dict[str, str], model: str) -> No
             if kind and kind[0][0] == "BASE TABLE":  # created empty at registration
                 cur.execute(f"DROP TABLE {quote_ident(feature_table(model))}")
             cur.execute(features_view_sql(source, features))
-    every = load_sources(cur)
-    for kind in UNION_VIEWS:
-        cur.execute(union_view_sql(kind, [s for s in every if s.kind == kind]))
 
 
 def is_external(cur, model: str, kind: str) -> Source | None:

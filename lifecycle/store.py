@@ -179,6 +179,7 @@ class Store:
         self._lake_read = 0.0  # time.monotonic() of the last refresh_lake
         try:
             self._migrate()
+            self._renew_lake_views()
             self.refresh_lake()
         except Exception:
             self._con.close()
@@ -200,6 +201,17 @@ class Store:
             yield cur
         finally:
             cur.close()
+
+    def _renew_lake_views(self) -> None:
+        """Rebuild lake views written by an earlier release (one transaction); a read-only
+        store leaves them, and its lake models read nothing until opened read-write once."""
+        from lifecycle import lake
+
+        with self.cursor() as cur:
+            if self.read_only or not lake.stale_views(cur):
+                return
+        with self.transaction() as cur:
+            lake.rebuild_all(cur)
 
     def refresh_lake(self, max_age: float | None = None) -> None:
         """Re-read where external sources' files are (a Delta table's current version, a

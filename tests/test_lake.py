@@ -250,3 +250,30 @@ def test_a_rewritten_or_removed_file_is_read_again_or_forgotten(tmp_path):
     monitor_model(store, "toy")
     with store.cursor() as cur:
         assert [w.rows for w in lake_manifest.windows(cur, "toy", "day")] == [300]
+
+
+def test_views_written_by_an_earlier_release_are_rebuilt_on_open(tmp_path):
+    import duckdb
+
+    store = lake_store(tmp_path, days=1)
+    path = store.path
+    store.close()
+    con = duckdb.connect(str(path))  # views as the first release wrote them: other variables
+    old = con.execute(
+        "SELECT sql FROM duckdb_views() WHERE view_name = 'lake__toy__predictions'"
+    ).fetchall()[0][0]
+    con.execute(
+        "SET VARIABLE lake__toy__predictions = ?", [str(tmp_path / "lake" / "**" / "*.parquet")]
+    )
+    con.execute(
+        old.replace("getvariable('lake')['lake__toy__predictions']['files']",
+                    "getvariable('lake__toy__predictions')").replace("CREATE VIEW",
+                                                                    "CREATE OR REPLACE VIEW")
+    )  # fmt: skip
+    con.close()
+    with Store(path) as reopened:
+        assert reopened.query_one("SELECT count(*) FROM predictions") == (300,)
+        with reopened.cursor() as cur:
+            from lifecycle import lake
+
+            assert not lake.stale_views(cur)
