@@ -14,6 +14,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from lifecycle import lake
 from lifecycle.audit import append_audit
 from lifecycle.identity import Actor, require
 from lifecycle.model_card import insert_card
@@ -203,9 +204,13 @@ def register(
                 spec.name,
                 [f"version {spec.version!r} of model {spec.name!r} is already registered"],
             )
-        _ensure_tables(cur, spec)
+        lake_features = "features" in (spec.extra.get("sources") or {}) or (
+            lake.is_external(cur, spec.name, "features") is not None
+        )
+        _ensure_tables(cur, spec, feature_log=not lake_features)
         rows = _load_reference(cur, spec)
         _insert_model_and_version(cur, spec, registrant, rows)
+        _declare_sources(cur, spec)
         if spec.model_card:
             insert_card(cur, spec.name, spec.version, spec.model_card, registrant,
                         "registered with the version's spec")  # fmt: skip
@@ -225,6 +230,8 @@ def register(
                 **({"source": source} if source else {}),
             },
         )
+    if spec.extra.get("sources"):
+        store.refresh_lake()  # cursors from now on read the new sources' files
     return {"model": spec.name, "version": spec.version, "reference_rows": rows}
 
 
@@ -295,19 +302,37 @@ def _check_model_consistency(cur, spec: ModelSpec) -> None:
         raise SpecError(spec.name, clashes)
 
 
-def _ensure_tables(cur, spec: ModelSpec) -> None:
-    """Create or widen the model's feature-log and reference tables for this schema."""
+def _declare_sources(cur, spec: ModelSpec) -> None:
+    """Record the spec's external sources and (re)build the model's lake views; a source
+    that cannot be read as declared fails the registration (lifecycle.lake)."""
+    features = logged_features(cur, spec.name)  # every version's (this one is inserted)
+    sources = spec.extra.get("sources") or {}
+    if not sources and not lake.external_kinds(cur, spec.name):
+        return
+    try:
+        if sources:
+            lake.declare(cur, spec.to_json(), spec.version, spec.task, features)
+        else:  # a version without [sources] keeps the model's; its new features join the view
+            lake.rebuild_views(cur, task=spec.task, features=features, model=spec.name)
+    except lake.LakeError as exc:
+        raise SpecError(spec.name, str(exc).splitlines()) from exc
+
+
+def _ensure_tables(cur, spec: ModelSpec, feature_log: bool = True) -> None:
+    """Create or widen the model's feature-log (unless read from a lake) and reference
+    tables for this schema."""
     ftable, rtable = feature_table(spec.name), reference_table(spec.name)
-    cur.execute(
-        f"CREATE TABLE IF NOT EXISTS {quote_ident(ftable)} "
-        "(prediction_id VARCHAR NOT NULL, batch_id BIGINT NOT NULL)"
-    )
+    if feature_log:
+        cur.execute(
+            f"CREATE TABLE IF NOT EXISTS {quote_ident(ftable)} "
+            "(prediction_id VARCHAR NOT NULL, batch_id BIGINT NOT NULL)"
+        )
     cur.execute(
         f"CREATE TABLE IF NOT EXISTS {quote_ident(rtable)} (model_version VARCHAR NOT NULL, "
         "prediction DOUBLE, predicted_label VARCHAR, actual_value DOUBLE, actual_label VARCHAR, "
         "segment VARCHAR)"
     )
-    for table in (ftable, rtable):
+    for table in (ftable, rtable) if feature_log else (rtable,):
         have = {
             r[0]
             for r in cur.execute(

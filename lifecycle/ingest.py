@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from lifecycle import catalog
+from lifecycle import catalog, lake
 from lifecycle.names import KINDS
 from lifecycle.staging import (
     LABEL_RULE,
@@ -176,6 +176,10 @@ def ingest(
         if model_row is None:
             known = ", ".join(catalog.model_names(cur)) or "none registered"
             raise IngestError(model, kind, name, [f"unknown model {model!r} (known: {known})"])
+        if (external := lake.is_external(cur, model, kind)) is not None:
+            raise IngestError(model, kind, name, [
+                f"{model}'s {kind} are read in place from {external.format} source "
+                f"{external.path}: write them to the lake instead of ingesting them"])  # fmt: skip
         report = IngestReport(model=model, kind=kind, source=name, rows=staged.rows)
         if staged.rows == 0:
             raise IngestError(model, kind, name, ["the batch has no rows"])
@@ -216,9 +220,9 @@ def _refuse_loaded(cur, model: str, kind: str, sha256: str) -> None:
 def _append(cur, model: str, kind: str, select: Sql, report: IngestReport) -> int:
     batch_id = cur.execute("SELECT nextval('batch_seq')").fetchall()[0][0]
     target = {
-        "predictions": "predictions",
-        "labels": "labels",
-        "business": "business_events",
+        "predictions": "logged_predictions",  # behind the `predictions` view (lifecycle.lake)
+        "labels": "logged_labels",
+        "business": "logged_business_events",
         "infra": "infra_metrics",
         "features": feature_table(model),
     }[kind]

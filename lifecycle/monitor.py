@@ -35,7 +35,15 @@ from typing import Any
 import duckdb
 from threadpoolctl import threadpool_limits
 
-from lifecycle import catalog, fairness, jsonout, reference_models, serving_state
+from lifecycle import (
+    catalog,
+    fairness,
+    jsonout,
+    lake,
+    lake_quality,
+    reference_models,
+    serving_state,
+)
 from lifecycle.alerts.config import alert_config
 from lifecycle.drift.config import DriftConfig, drift_config
 from lifecycle.drift.engine import (
@@ -194,6 +202,7 @@ def monitor_model(
         raise ValueError(f"unknown reference {reference!r}; use one of {REFERENCE_KINDS}")
     started = time.perf_counter()
     run = MonitorRun(model, grain, reference)
+    store.refresh_lake()  # a Delta table's newest version, a lake's first files
     with store.cursor() as cur:
         if catalog.model_info(cur, model) is None:
             known = ", ".join(catalog.model_names(cur)) or "none registered"
@@ -525,8 +534,16 @@ class _Runner:
             self.cur, cur_rel, config.features, ctx.rules, profile, self.table_types, config
         )
         results.append(serving_state.serving_state_check(self.cur, w, self._governed(w.model)))
+        results.append(lake_quality.source_read_check(self.cur, w, self._lake_sources(w.model)))
         results += fairness.fairness_checks(self.cur, w, ctx.spec, ctx.model_task)
         return [r for r in results if r is not None]
+
+    def _lake_sources(self, model: str) -> dict:
+        """The model's external sources, kind -> lake.Source (cached for the run)."""
+        cache = self.__dict__.setdefault("_sources", {})
+        if model not in cache:
+            cache[model] = lake.external_kinds(self.cur, model)
+        return cache[model]
 
     def _governed(self, model: str):
         """When the model was first promoted through the registry, None if never (cached

@@ -16,6 +16,7 @@ from typing import Any
 
 import duckdb
 
+from lifecycle.lake import parse_sources
 from lifecycle.model_card import parse_card
 from lifecycle.store import IDENT, feature_column, quote_ident
 
@@ -55,6 +56,7 @@ TOP_LEVEL_KEYS = {
     "retraining",
     "monitoring",
     "rollout",
+    "sources",  # logs read in place (lifecycle.lake)
 }
 
 
@@ -252,12 +254,18 @@ def _build(raw: dict, problems: list[str], base_dir: Path) -> ModelSpec | None:
         training = {}
     model_card, card_problems = parse_card(raw.get("model_card", {}))
     problems += card_problems
+    sources, source_problems = parse_sources(
+        raw.get("sources"), base_dir, [f.name for f in features]
+    )
+    problems += source_problems
     extra = {
         k: raw[k] for k in ("drift", "alerts", "retraining", "monitoring", "rollout") if k in raw
     }
     for key, value in extra.items():
         if not isinstance(value, dict):
             problems.append(f"`{key}` must be a table")
+    if sources:
+        extra["sources"] = sources
     if problems:
         return None
     ref_path = Path(reference)

@@ -51,6 +51,7 @@ RULES: dict[str, tuple[str, str]] = {
     "business_rule": ("data_quality", "rows violating a spec rule"),
     "schema": ("data_quality", "columns missing from batches, or unexpected columns"),
     "serving_state": ("data_quality", "traffic the registry's serving state does not allow"),
+    "source_read": ("data_quality", "lake rows whose values do not parse, or duplicate ids"),
     "fairness": ("performance", "a group's positive rate below 80% of the highest group's"),
     "data_drift": ("drift", "a feature's distribution moved (drift severity)"),
     "prediction_drift": ("drift", "the prediction distribution moved"),
@@ -94,6 +95,7 @@ MONITOR_RULES = {  # monitor_results check -> alert rule (the same name) with it
     "business_rule": "data_quality",
     "schema": "data_quality",
     "serving_state": "data_quality",
+    "source_read": "data_quality",
     "fairness": "performance",
 }
 PERFORMANCE_LEVELS = {

@@ -28,6 +28,7 @@ CHECKS: dict[str, tuple[str, str]] = {
     "new_categories": ("quality", "statistics"),
     "business_rule": ("quality", "business_rules"),
     "serving_state": ("quality", "serving"),  # lifecycle.serving_state
+    "source_read": ("quality", "source"),  # lifecycle.lake_quality
     "fairness": ("performance", "fairness"),  # lifecycle.fairness
 }
 LABEL_CHECKS = ("performance_drift", "concept_drift")

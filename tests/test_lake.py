@@ -1,0 +1,153 @@
+"""Logs read in place from a lake (lifecycle.lake): monitored without copying, the same
+results as the same rows ingested, new partitions picked up, bad rows reported, not fatal."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pandas as pd
+import pytest
+
+from lifecycle import catalog, lake_quality
+from lifecycle.ingest import IngestError, ingest
+from lifecycle.monitor import monitor_model
+from lifecycle.spec import SpecError
+from lifecycle.store import Store
+from tests.conftest import toy_predictions, write_toy_spec
+from tests.lake_data import as_ingested, day_logs, lake_spec, write_day, write_frame
+
+LOG_TABLES = ("predictions", "labels", "business_events", "features__toy")
+RESULT_COLUMNS = ["window_start", "check_name", "subject", "statistic", "p_value", "severity"]
+
+
+def lake_store(tmp_path, days=3, fmt="parquet") -> Store:
+    for day in range(days):
+        write_day(tmp_path, day, fmt)
+    store = Store(tmp_path / "lake.duckdb")
+    catalog.register_from_file(store, lake_spec(tmp_path, fmt))
+    return store
+
+
+def twin_store(tmp_path, days=3) -> Store:
+    """The same rows ingested into a database of their own."""
+    store = Store(tmp_path / "twin.duckdb")
+    catalog.register_from_file(store, write_toy_spec(tmp_path / "twin-spec"))
+    for day in range(days):
+        logs = as_ingested(*day_logs(day))
+        for kind in ("predictions", "features", "labels"):
+            ingest(store, "toy", kind, logs[kind])
+    return store
+
+
+def results(store: Store) -> pd.DataFrame:
+    frame = store.query_df(
+        f"SELECT {', '.join(RESULT_COLUMNS)} FROM monitor_results WHERE check_name <> "
+        "'source_read' ORDER BY window_start, check_name, subject"
+    )
+    return frame.reset_index(drop=True)
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "delta"])
+def test_lake_model_is_monitored_in_place_like_the_same_rows_ingested(tmp_path, fmt):
+    store = lake_store(tmp_path / "lake", fmt=fmt)
+    twin = twin_store(tmp_path / "twin")
+    before = store.row_counts()
+    run = monitor_model(store, "toy")
+    monitor_model(twin, "toy")
+    after = store.row_counts()
+    assert run.windows == 3 and run.computed == 3 and run.label_computed == 3
+    # nothing of the logs was copied into the database file
+    assert all(after[t] == before[t] == 0 for t in LOG_TABLES if t in before)
+    assert "features__toy" not in after  # a view over the lake, not a table
+    assert after["monitor_results"] > 0
+    mine, theirs = results(store), results(twin)
+    assert len(mine) == len(theirs) > 40
+    pd.testing.assert_frame_equal(mine, theirs, check_exact=False, rtol=1e-12, atol=1e-12)
+    labelled = mine[mine.check_name == "performance_drift"]
+    assert labelled.statistic.notna().all()  # labels joined from the lake
+    read = store.query_df("SELECT * FROM monitor_results WHERE check_name = 'source_read'")
+    assert len(read) == 3 and set(read.severity) == {"none"}
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "delta"])
+def test_new_partitions_are_picked_up_incrementally(tmp_path, fmt):
+    store = lake_store(tmp_path, days=2, fmt=fmt)
+    assert monitor_model(store, "toy").computed == 2
+    write_day(tmp_path, 2, fmt)
+    run = monitor_model(store, "toy")
+    assert (run.windows, run.computed, run.skipped) == (3, 1, 2)
+    write_day(tmp_path, 2, fmt, rows=50)  # late rows for a day already judged
+    run = monitor_model(store, "toy")
+    assert (run.computed, run.skipped) == (1, 2)
+    counts = store.query_df(
+        "SELECT date_trunc('day', ts) AS d, count(*) AS n FROM predictions GROUP BY 1 ORDER BY 1"
+    )
+    assert counts.n.tolist() == [300, 300, 350]
+
+
+def test_bad_rows_in_the_lake_are_reported_not_fatal(tmp_path):
+    store = lake_store(tmp_path, days=1)
+    requests, _ = day_logs(1)
+    requests["score"] = requests["score"].astype(object)
+    requests.loc[:4, "score"] = "n/a"  # 5 scores that are not numbers
+    requests.loc[5:6, "X value"] = None
+    requests["event_time"] = requests["event_time"].astype(str)
+    requests.loc[7, "event_time"] = "yesterday"  # a timestamp no window can hold
+    requests.loc[8, "request_id"] = requests.loc[9, "request_id"]  # a duplicate id
+    requests["score"] = requests["score"].astype(str)
+    write_frame(tmp_path / "lake" / "predictions", requests, "2026-03-03", "parquet")
+    run = monitor_model(store, "toy")
+    assert run.computed == 2
+    read = store.query_df(
+        "SELECT window_start, severity, details FROM monitor_results "
+        "WHERE check_name = 'source_read' ORDER BY window_start"
+    )
+    clean, dirty = read.iloc[0], read.iloc[1]
+    assert clean.severity == "none"
+    assert dirty.severity == "significant"  # 6 of 299 rows: above 1%
+    details = json.loads(dirty.details)
+    assert details["unreadable"] == {"prediction": 5}
+    assert details["duplicate_ids"] == 1
+    with store.cursor() as cur:
+        status = {s.kind: s for s in lake_quality.source_status(cur)}
+    assert status["predictions"].unusable_rows == 1  # "yesterday"
+    assert status["predictions"].rows == 600
+    with store.cursor() as cur:
+        rows = cur.execute(
+            "SELECT count(*) FROM predictions WHERE ts >= '2026-03-03' AND prediction IS NULL"
+        ).fetchall()[0][0]
+    assert rows == 5  # kept as missing values, like a logged NULL
+
+
+def test_a_lake_kind_is_not_ingested_and_a_bad_declaration_is_refused(tmp_path):
+    store = lake_store(tmp_path, days=1)
+    with pytest.raises(IngestError, match="read in place"):
+        ingest(store, "toy", "predictions", toy_predictions(5))
+    spec = lake_spec(tmp_path / "other", version="2.0")  # points at a lake with no files
+    with pytest.raises(SpecError, match="no parquet files"):
+        catalog.register_from_file(store, spec)
+    text = spec.read_text().replace('ts = "event_time"', 'ts = "when"')
+    spec.write_text(text.replace("../lake/", f"{tmp_path}/lake/"))
+    with pytest.raises(SpecError, match=r"ts \(lake column 'when'\)"):
+        catalog.register_from_file(store, spec)
+    assert store.query_one("SELECT count(*) FROM model_versions")[0] == 1
+
+
+def test_ingested_and_lake_models_coexist_and_a_lost_lake_breaks_no_other(tmp_path):
+    store = lake_store(tmp_path / "a", days=1)
+    spec = write_toy_spec(tmp_path / "b")
+    spec.write_text(spec.read_text().replace('name = "toy"', 'name = "stored"'))
+    catalog.register_from_file(store, spec)
+    ingest(store, "stored", "predictions", toy_predictions(20))
+    counts = dict(store.query_all("SELECT model_name, count(*) FROM predictions GROUP BY 1"))
+    assert counts == {"toy": 300, "stored": 20}
+    path = store.path
+    store.close()
+    shutil.rmtree(tmp_path / "a" / "lake")
+    with Store(path) as reopened:
+        counts = dict(reopened.query_all("SELECT model_name, count(*) FROM predictions GROUP BY 1"))
+        assert counts == {"stored": 20}
+        with reopened.cursor() as cur:
+            status = lake_quality.source_status(cur, "toy")
+        assert {s.problem for s in status} == {"no files: the source is empty or unreachable"}
