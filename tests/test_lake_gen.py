@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from lifecycle import catalog
-from lifecycle.spec import parse_spec
+from lifecycle.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("lake_gen", ROOT / "bench" / "lake_gen.py")
@@ -189,36 +189,29 @@ def test_concept_drift_lowers_fraud_quality_only():
     assert abs(quality(2, 0) - quality(2, DAYS - 1)) < 0.5  # eta: stable, MAE within 0.5 min
 
 
-def test_specs_declare_the_lake_and_their_reference_registers(lake, store):
+def test_specs_register_and_read_the_lake_in_place(lake, store):
     for model in MODELS:
         path = lake / "specs" / f"{model}.toml"
-        raw = tomllib.loads(path.read_text())
-        sources = raw.pop("sources")
-        schema = pq.read_schema(next((lake / model / "predictions").rglob("*.parquet")))
-        for kind in ("predictions", "features", "labels"):
-            assert (path.parent / sources[kind]["path"]).is_dir()
-        mapping = sources["features"]["columns"]
-        for feature in raw["features"]:
-            assert mapping.get(feature["name"], feature["name"]) in schema.names
-        assert mapping["prediction_id"] == "request_id"
+        sources = tomllib.loads(path.read_text())["sources"]
+        assert sources["predictions"]["columns"]["prediction_id"] == "request_id"
         assert sources["labels"]["columns"]["actual"] == "label"
-        # the rest of the spec registers, reference CSV validated against it
-        spec = parse_spec(
-            _without_sources(path.read_text()), source=str(path), base_dir=path.parent
-        )
-        catalog.register(store, spec)
+        # reference CSV validated against the spec, lake columns checked against the mapping
+        catalog.register(store, load_spec(path))
     assert store.query_one("SELECT count(*) FROM model_versions")[0] == 3
+    assert all(n == 0 for n in log_rows(store.row_counts()).values())  # nothing copied
+    per_model = dict(store.query_all("SELECT model_name, count(*) FROM predictions GROUP BY 1"))
+    assert sum(per_model.values()) == 20_000 and set(per_model) == set(MODELS)
+    mapped = store.query_one(
+        "SELECT count(account_age_days), count(nps_score), count(*) FROM features__lake_churn"
+    )
+    assert mapped[0] == mapped[2] and 0.9 * mapped[2] < mapped[1] < mapped[2]  # NPS: 4% missing
+    labels = dict(store.query_all("SELECT model_name, count(actual_label) FROM labels GROUP BY 1"))
+    assert labels["lake_fraud"] > 0 and labels.get("lake_eta", 0) == 0  # eta: numeric actuals
 
 
-def _without_sources(text: str) -> str:
-    """The spec minus its [sources.*] tables (until the spec parser knows them)."""
-    kept, skipping = [], False
-    for line in text.splitlines():
-        if line.startswith("["):
-            skipping = line.startswith("[sources")
-        if not skipping:
-            kept.append(line)
-    return "\n".join(kept) + "\n"
+def log_rows(rows: dict[str, int]) -> dict[str, int]:
+    logs = ("predictions", "labels", "business_events")
+    return {k: v for k, v in rows.items() if k in logs or k.startswith("features__")}
 
 
 def test_delta_format_writes_one_commit_per_day(tmp_path):
