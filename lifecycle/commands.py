@@ -82,6 +82,13 @@ def add_monitor_parser(subparsers) -> None:
     p.add_argument("--until", type=utc_time, help="windows starting before this time (UTC)")
     p.add_argument("--as-of", type=utc_time, help="only windows complete by this time (UTC)")
     p.add_argument("--force", action="store_true", help="recompute unchanged windows too")
+    p.add_argument(
+        "--workers",
+        type=_workers,
+        default=None,
+        help="windows computed at once, in threads (default: the CPU count, at most 4; "
+        "results do not depend on it)",
+    )
     p.add_argument("--json", action="store_true", help="print the run summaries as JSON")
     p.add_argument(
         "--wait",
@@ -90,6 +97,18 @@ def add_monitor_parser(subparsers) -> None:
         help="if the app holds the database, seconds to wait for it to run this (default 1800)",
     )
     p.set_defaults(func=run_in("lifecycle.monitor:cmd_monitor"))
+
+
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError(
+            f"--workers takes a whole number from 1 to 64, got {text!r}"
+        )
+    return value
 
 
 def add_report_parser(subparsers) -> None:

@@ -32,14 +32,18 @@ so one missing lake never breaks the views of the others.
 from __future__ import annotations
 
 import glob
+import hashlib
 import json
 import os
 import re
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from lifecycle.store import feature_column, feature_table, quote_ident
+import duckdb
+
+from lifecycle.store import IDENT, feature_column, feature_table, quote_ident
 
 KINDS = ("predictions", "features", "labels", "business")
 FORMATS = ("parquet", "delta")
@@ -86,6 +90,8 @@ UNION_COLUMNS = {
 }  # fmt: skip
 SIMPLE_TYPE = re.compile(r"^[A-Z][A-Z0-9_ ]*(\(\d+(, ?\d+)?\))?(\[\])?$")
 SOURCE_KEYS = {"format", "path", "columns", "timezone", "ts_unit"}
+VARIABLE = re.compile(r"^lake__[a-z][a-z0-9_]{0,47}__(predictions|features|labels|business)"
+                      r"(__(tz|true|false|positive))?$")  # fmt: skip
 
 
 class LakeError(ValueError):
@@ -206,6 +212,23 @@ def files(source: Source) -> str | list[str] | None:
     return pattern if glob.glob(pattern, recursive=True) else None
 
 
+def stamp(value: str | list[str] | None) -> int:
+    """A number that changes when the source's files change (added, rewritten, removed):
+    pages key their caches on it (Store.data_version)."""
+    if value is None:
+        return 0
+    names = value if isinstance(value, list) else glob.glob(value, recursive=True)
+    state = []
+    for name in sorted(names):
+        try:
+            info = os.stat(name)
+        except OSError:
+            continue
+        state.append(f"{name}|{info.st_size}|{info.st_mtime_ns}")
+    digest = hashlib.sha256("\n".join(state).encode()).digest()
+    return int.from_bytes(digest[:6], "big")
+
+
 def _delta_files(path: str) -> list[str] | None:
     try:
         from deltalake import DeltaTable
@@ -255,7 +278,7 @@ def schema_problems(source: Source, schema: dict[str, str], features: dict[str, 
 
 def _ts_expr(raw: str, dtype: str, source: Source) -> str:
     """A lake timestamp as TIMESTAMPTZ: naive ones are in the source's time zone."""
-    tz = f"getvariable('{source.variable}__tz')"
+    tz = variable(f"{source.variable}__tz")
     # TRY_CAST throughout: a file written later with another type (text instead of a
     # timestamp) widens the column for every file, and a value that does not parse is a
     # finding, never a failed query
@@ -288,8 +311,8 @@ def _typed(kind: str, raw: str, dtype: str, source: Source) -> str:
         )
     if dtype == "BOOLEAN" and kind == "label":
         return (
-            f"CASE WHEN {raw} THEN getvariable('{source.variable}__true') "
-            f"WHEN NOT {raw} THEN getvariable('{source.variable}__false') END"
+            f"CASE WHEN {raw} THEN {variable(source.variable + '__true')} "
+            f"WHEN NOT {raw} THEN {variable(source.variable + '__false')} END"
         )
     return f"CAST({raw} AS VARCHAR)"
 
@@ -322,7 +345,7 @@ def typed_columns(source: Source, task: str, features: dict[str, str]) -> list[t
                 label = _typed("label", raw, dtype, source)
                 value = "NULL::DOUBLE"
                 if task == "binary_classification":  # as ingest stores it: 1.0 = positive
-                    positive = f"getvariable('{source.variable}__positive')"
+                    positive = variable(f"{source.variable}__positive")
                     value = f"CASE WHEN ({label}) = {positive} THEN 1.0 WHEN ({label}) IS NOT NULL THEN 0.0 END"
                 out.append(("actual_value", value, None))
                 out.append(("actual_label", label, raw))
@@ -344,27 +367,34 @@ def view_sql(
     names = {"features": lambda o: feature_column(o) if o != "prediction_id" else o}
     rename = names.get(source.kind, lambda o: o)
     select = ", ".join(f"{expr} AS {quote_ident(rename(ours))}" for ours, expr, _ in cols)
-    checks = ", ".join(
-        f"CASE WHEN {raw} IS NOT NULL AND ({expr}) IS NULL THEN {_sql_text(ours)} END"
-        for ours, expr, raw in cols
-        if raw is not None
-    )
-    rows = raw_rows or (
-        f"read_parquet(getvariable('{source.variable}'), hive_partitioning = true, "
-        "union_by_name = true, filename = '_file')"
-    )
+    # per column: a value was there and did not parse (a STRUCT of flags named by column)
+    flags = [(ours, f"({raw} IS NOT NULL AND ({expr}) IS NULL)")
+             for ours, expr, raw in cols if raw is not None]  # fmt: skip
+    bad = ", ".join(f"{quote_ident(ours)} := {flag}" for ours, flag in flags) or "_none := FALSE"
+    any_bad = " OR ".join(flag for _, flag in flags) or "FALSE"
+    rows = raw_rows or _read(source)
     return (
         f"CREATE OR REPLACE {'TEMP ' if raw_rows else ''}VIEW {quote_ident(source.variable)} "
         f"AS SELECT {select}, CAST(hash(raw._file) >> 2 AS BIGINT) AS batch_id, "
-        f"raw._file AS _file, list_filter([{checks}], lambda x: x IS NOT NULL) AS _bad "
+        f"raw._file AS _file, struct_pack({bad}) AS _bad, ({any_bad}) AS _any_bad "
         f"FROM {rows} AS raw"
     )
 
 
-def _sql_text(name: str) -> str:
-    """A column name as a SQL string (names are our own columns or validated feature
-    names: never a value from a file)."""
-    return "'" + name.replace("'", "''") + "'"
+def variable(name: str) -> str:
+    """SQL reading DuckDB variable `name`: one of ours (lake__<model>__<kind>[__part]), a
+    name built from a validated model name and fixed words, never a value."""
+    if not VARIABLE.match(name):
+        raise ValueError(f"not a lake variable name: {name!r}")
+    return f"getvariable('{name}')"
+
+
+def model_literal(model: str) -> str:
+    """A model name as a SQL string in a view (DDL takes no parameters); model names are
+    validated identifiers (store.IDENT), so no quote can occur."""
+    if not IDENT.match(model):
+        raise ValueError(f"not a model name: {model!r}")
+    return f"'{model}'"
 
 
 def union_view_sql(kind: str, sources: list[Source], temp: bool = False) -> str:
@@ -379,7 +409,7 @@ def union_view_sql(kind: str, sources: list[Source], temp: bool = False) -> str:
     when = {"predictions": "ts", "labels": "labeled_at", "business": "ts"}[kind]
     for s in sources:
         select = ", ".join(
-            f"{_sql_text(s.model)} AS model_name" if c == "model_name" else c for c in cols
+            f"{model_literal(s.model)} AS model_name" if c == "model_name" else c for c in cols
         )
         where = f"{key}{when} IS NOT NULL"
         if kind == "business":
@@ -430,6 +460,7 @@ def bindings(cur, db_path: Path) -> dict[str, Any]:
         except LakeError:
             value = None
         out[source.variable] = value or _empty_file(cur, source, db_path)
+        out[f"{source.variable}__stamp"] = stamp(value)
         out[f"{source.variable}__tz"] = source.timezone
         out |= _class_bindings(cur, source)
     return out
@@ -544,3 +575,124 @@ def rebuild_views(cur, *, task: str, features: dict[str, str], model: str) -> No
 
 def is_external(cur, model: str, kind: str) -> Source | None:
     return external_kinds(cur, model).get(kind)
+
+
+# -- a window's rows, staged --------------------------------------------------------------
+
+STAGE_MARGIN = timedelta(days=1)  # more than any time-zone offset: the views cut exactly
+
+
+def raw_columns(source: Source, features: dict[str, str]) -> list[str]:
+    """The lake columns the source's typed view reads (those present in its files)."""
+    wanted = (
+        ["prediction_id", *features] if source.kind == "features" else list(COLUMNS[source.kind])
+    )
+    return list(dict.fromkeys(
+        source.lake_column(o) for o in wanted if source.lake_column(o) in source.schema
+    ))  # fmt: skip
+
+
+def raw_time_filter(source: Source, start: datetime, end: datetime) -> tuple[str, dict]:
+    """A filter on the lake's own timestamp column for [start - margin, end + margin): a
+    plain comparison, so Parquet row-group statistics skip other days' data."""
+    column = source.lake_column("ts")
+    dtype = source.schema.get(column, "")
+    raw = f"raw.{quote_ident(column)}"
+    lo, hi = start - STAGE_MARGIN, end + STAGE_MARGIN
+    if not SIMPLE_TYPE.match(dtype):
+        return "TRUE", {}
+    # the bounds take the column's own type (TIMESTAMPTZ_NS, DATE, ...): DuckDB compares
+    # only like types, and a cast of the column would hide it from the statistics
+    between = f"{raw} >= CAST($lo AS {dtype}) AND {raw} < CAST($hi AS {dtype})"
+    if "WITH TIME ZONE" in dtype or dtype.startswith("TIMESTAMPTZ"):
+        return between, {"lo": lo, "hi": hi}
+    if dtype.startswith("TIMESTAMP") or dtype == "DATE":
+        return between, {"lo": lo.replace(tzinfo=None), "hi": hi.replace(tzinfo=None)}
+    if dtype in ("BIGINT", "INTEGER", "HUGEINT", "UBIGINT", "DOUBLE", "FLOAT"):
+        scale = TS_UNITS[source.ts_unit or "s"]
+        return f"{raw} >= $lo AND {raw} < $hi", {"lo": lo.timestamp() * scale,
+                                                 "hi": hi.timestamp() * scale}  # fmt: skip
+    return "TRUE", {}  # text timestamps: no plain comparison is safe; read every row
+
+
+def _read(source: Source) -> str:
+    """The source's files as DuckDB reads them (the path is a variable: lake docstring)."""
+    return (
+        f"read_parquet({variable(source.variable)}, hive_partitioning = true, "
+        "union_by_name = true, filename = '_file')"
+    )
+
+
+def _select_raw(columns: list[str]) -> str:
+    return ", ".join([*(f"raw.{quote_ident(c)}" for c in columns), "raw._file"])
+
+
+def stage_window(cur, model: str, start: datetime, end: datetime, task: str,
+                 features: dict[str, str]) -> list[str]:  # fmt: skip
+    """Copy the raw lake rows a window's checks read (predictions and features of
+    [start, end) with a margin, labels of those predictions) into temp tables, and shadow
+    the log views with TEMP views over them on this cursor: each check then reads a day,
+    not the lake. Returns the temp objects to `unstage` (none for a model not in a lake)."""
+    sources = external_kinds(cur, model)
+    preds = sources.get("predictions")
+    if preds is None:
+        return []
+    feats = sources.get("features")
+    shared = feats is not None and (feats.path, feats.format) == (preds.path, preds.format)
+    cols = raw_columns(preds, features)
+    if shared:
+        cols = list(dict.fromkeys(cols + raw_columns(feats, features)))
+    where, params = raw_time_filter(preds, start, end)
+    stage = (f"CREATE OR REPLACE TEMP TABLE _lake_raw_predictions AS SELECT "
+             f"{_select_raw(cols)} FROM {_read(preds)} AS raw WHERE ")  # fmt: skip
+    try:
+        cur.execute(stage + where, params)
+    except duckdb.Error:
+        # a file written since registration changed the column's type (text instead of
+        # timestamps): read every row; the typed view still cuts the window exactly
+        cur.execute(stage + "TRUE")
+    made = ["_lake_raw_predictions"]
+    ids = f"SELECT raw.{quote_ident(preds.lake_column('prediction_id'))} FROM _lake_raw_predictions raw"
+    staged = {"predictions": "_lake_raw_predictions"}
+    for kind in ("features", "labels"):
+        source = sources.get(kind)
+        if source is None:
+            continue
+        if kind == "features" and shared:
+            staged[kind] = "_lake_raw_predictions"
+            continue
+        table = f"_lake_raw_{kind}"
+        key = f"raw.{quote_ident(source.lake_column('prediction_id'))}"
+        cur.execute(
+            f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT "
+            f"{_select_raw(raw_columns(source, features))} FROM {_read(source)} AS raw "
+            f"WHERE CAST({key} AS VARCHAR) IN (SELECT CAST(i AS VARCHAR) FROM ({ids}) t(i))"
+        )
+        made.append(table)
+        staged[kind] = table
+    return made + shadow(cur, sources, staged, task, features)
+
+
+def shadow(cur, sources: dict[str, Source], staged: dict[str, str], task: str,
+           features: dict[str, str]) -> list[str]:  # fmt: skip
+    """TEMP typed views over staged raw rows (kind -> temp table), and the log views over
+    them, on this cursor. Shared by every engine that stages a window (lifecycle.engines)."""
+    made = []
+    for kind, table in staged.items():
+        source = sources[kind]
+        cur.execute(view_sql(source, task, features, raw_rows=table))
+        made.append(source.variable)
+        if kind == "features":
+            cur.execute(features_view_sql(source, features, temp=True))
+            made.append(feature_table(source.model))
+        else:
+            cur.execute(union_view_sql(kind, [source], temp=True))
+            made.append(UNION_NAMES[kind])
+    return made
+
+
+def unstage(cur, made: list[str]) -> None:
+    """Drop what stage_window made: the cursor reads the database's views again."""
+    for name in reversed(made):
+        kind = "TABLE" if name.startswith("_lake_raw_") else "VIEW"
+        cur.execute(f"DROP {kind} IF EXISTS temp.{quote_ident(name)}")

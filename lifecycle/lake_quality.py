@@ -38,33 +38,41 @@ def source_read_check(cur, window: Window, sources: dict[str, Source]) -> CheckR
     params = {"version": window.version, "variant": window.variant,
               "start": utc_time(window.start), "end": utc_time(window.end)}  # fmt: skip
     view = quote_ident(preds.variable)
-    window_rows = f"SELECT prediction_id, _bad FROM {view} WHERE {where}"
-    parts = [f"SELECT prediction_id, _bad FROM ({window_rows})"]
+    window_rows = f"SELECT prediction_id, _bad, _any_bad FROM {view} WHERE {where}"
+    per_source = [window_rows]
     if (feats := sources.get("features")) is not None:
-        parts.append(f"SELECT prediction_id, _bad FROM {quote_ident(feats.variable)} "
-                     f"WHERE prediction_id IN (SELECT prediction_id FROM ({window_rows}))")  # fmt: skip
-    every = " UNION ALL ".join(parts)
+        per_source.append(
+            f"SELECT prediction_id, _bad, _any_bad FROM {quote_ident(feats.variable)} "
+            f"WHERE prediction_id IN (SELECT prediction_id FROM ({window_rows}))"
+        )
     rows, distinct = cur.execute(
         f"SELECT count(*), count(DISTINCT prediction_id) FROM ({window_rows})", params
     ).fetchall()[0]
     if not rows:
         return None
+    every = " UNION ALL ".join(f"SELECT prediction_id, _any_bad FROM ({q})" for q in per_source)
     bad_rows = cur.execute(
-        f"SELECT count(DISTINCT prediction_id) FROM ({every}) WHERE len(_bad) > 0", params
+        f"SELECT count(DISTINCT prediction_id) FROM ({every}) WHERE _any_bad", params
     ).fetchall()[0][0]
-    columns = _bad_columns(cur, f"SELECT _bad FROM ({every})", params)
+    columns: dict[str, int] = {}
+    for query in per_source:
+        for name, count in _bad_columns(cur, query, params).items():
+            columns[name] = columns.get(name, 0) + count
     duplicates = rows - distinct
     flagged = min(rows, bad_rows + duplicates)
     return _result(window, preds, rows, flagged, columns, duplicates)
 
 
 def _bad_columns(cur, query: str, params: dict) -> dict[str, int]:
-    found = cur.execute(
-        f"SELECT c, count(*) FROM (SELECT unnest(_bad) AS c FROM ({query})) GROUP BY c "
-        "ORDER BY 2 DESC, 1",
+    """Unreadable values per column among `query`'s rows (their `_bad` flags), most first."""
+    result = cur.execute(
+        f"SELECT sum(CAST(COLUMNS(*) AS BIGINT)) FROM (SELECT unnest(_bad) FROM ({query}))",
         params,
-    ).fetchall()
-    return {name: int(n) for name, n in found}
+    )
+    names = [d[0] for d in result.description]
+    counts = result.fetchall()[0]
+    found = {n: int(c) for n, c in zip(names, counts, strict=True) if c and n != "_none"}
+    return dict(sorted(found.items(), key=lambda item: (-item[1], item[0])))
 
 
 def _result(window, source, rows, flagged, columns, duplicates) -> CheckResult:
@@ -137,3 +145,28 @@ def source_status(cur, model: str | None = None) -> list[SourceStatus]:
         out.append(SourceStatus(s.model, s.kind, s.format, s.path, count or int(nfiles),
                                 int(rows), int(unusable), unreadable))  # fmt: skip
     return out
+
+
+def declared_sources(store, model: str) -> list[dict[str, Any]]:
+    """The model's external sources as declared (kind, format, path): cheap, no scan."""
+    with store.cursor() as cur:
+        return [
+            {"kind": s.kind, "format": s.format, "path": s.path} for s in load_sources(cur, model)
+        ]
+
+
+def status_frame(store, model: str):
+    """source_status of one model as a table for pages (reads every file of its lake)."""
+    import pandas as pd
+
+    with store.cursor() as cur:
+        found = source_status(cur, model)
+    return pd.DataFrame(
+        [
+            {"log": s.kind, "format": s.format, "files": s.files, "rows": s.rows,
+             "rows in no window": s.unusable_rows,
+             "unreadable values": ", ".join(f"{c}: {n:,}" for c, n in s.unreadable.items())
+             or "none", "problem": s.problem or ""}
+            for s in found
+        ]
+    )  # fmt: skip

@@ -24,10 +24,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -90,6 +93,7 @@ REF_LABELS = "_mon_reference_labels"
 # Result groups (a window's data or label checks) written per transaction: one statement per
 # window made storing a third of the time; a failing window still keeps the ones before it.
 STORE_EVERY = 40
+_FIT_LOCK = threading.RLock()
 
 Progress = Callable[[int, int, Window, bool], None]
 
@@ -190,8 +194,13 @@ def monitor_model(
     as_of: datetime | None = None,
     force: bool = False,
     progress: Progress | None = None,
+    workers: int = 1,
+    newest: bool = False,
 ) -> MonitorRun:
     """Compute and store results for the model's windows whose inputs changed.
+
+    `workers` > 1 computes windows in that many threads (results are the same: every
+    sample and seed belongs to its window); `newest` computes the most recent first.
 
     `as_of` keeps only windows that ended by then (complete windows); `force` recomputes
     every window. Chunk grains judge full chunks only (see windows.chunk_windows). Raises
@@ -220,26 +229,106 @@ def monitor_model(
         run.windows = len(todo)
         stored = _stored_fingerprints(cur, model, grain, reference)
         table_types = _feature_log_types(cur, model)
-        runner = _Runner(store, cur, reference, table_types)
-        try:
-            for i, inputs in enumerate(todo, start=1):
-                try:
-                    did = runner.window(inputs, stored, force, run)
-                except (KeyError, ValueError, duckdb.Error) as exc:
-                    w = inputs.window
-                    raise MonitorError(
-                        f"monitoring {model} {w.version} {w.variant} {grain} window "
-                        f"{w.start:%Y-%m-%d %H:%M} failed (results of earlier windows are "
-                        f"kept): {exc}"
-                    ) from exc
-                if not did:
-                    run.skipped += 1
-                if progress:
-                    progress(i, len(todo), inputs.window, did)
-        finally:
-            runner.close()
+    todo = newest_first(todo) if newest else todo
+    if workers > 1 and len(todo) > 1:
+        _in_parallel(store, todo, stored, force, reference, table_types, workers, run, progress)
+    else:
+        with store.cursor() as cur:
+            runner = _Runner(store, cur, reference, table_types)
+            try:
+                for i, inputs in enumerate(todo, start=1):
+                    did = _one_window(runner, inputs, stored, force, run)
+                    if progress:
+                        progress(i, len(todo), inputs.window, did)
+            finally:
+                runner.close()
     run.seconds = time.perf_counter() - started
     return run
+
+
+def default_workers() -> int:
+    """Threads a monitoring run uses unless told: the CPU count, at most 4 (the per-window
+    work is short; more threads mostly wait on each other)."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def newest_first(todo: list[WindowInputs]) -> list[WindowInputs]:
+    """The windows, most recent first (what a reviewer opens first is ready first)."""
+    return sorted(todo, key=lambda i: i.window.start, reverse=True)
+
+
+def _one_window(runner: _Runner, inputs: WindowInputs, stored, force, run: MonitorRun) -> bool:
+    try:
+        did = runner.window(inputs, stored, force, run)
+    except (KeyError, ValueError, duckdb.Error) as exc:
+        w = inputs.window
+        raise MonitorError(
+            f"monitoring {w.model} {w.version} {w.variant} {w.grain} window "
+            f"{w.start:%Y-%m-%d %H:%M} failed (results of earlier windows are kept): {exc}"
+        ) from exc
+    if not did:
+        run.skipped += 1
+    return did
+
+
+def _in_parallel(store, todo, stored, force, reference, table_types, workers, run, progress):
+    """Windows computed by `workers` threads, each with its own cursor (its own temp tables)
+    and reference state; results written by this thread in the windows' order, STORE_EVERY
+    windows per transaction, so a failure keeps every window before it. Threads, not
+    processes: DuckDB lets one process hold the file, and the heavy parts (DuckDB, numpy,
+    scikit-learn) release the GIL."""
+    local = threading.local()
+    runners: list[tuple[_Runner, Any]] = []
+    models: dict = {}
+    lock = threading.Lock()
+
+    def compute(inputs: WindowInputs) -> tuple[bool, list[ResultGroup], MonitorRun]:
+        if not hasattr(local, "runner"):
+            cursor = store.cursor()
+            local.runner = _Runner(store, cursor.__enter__(), reference, table_types, models)
+            local.runner.thread_limits = False  # set once for every thread, below
+            with lock:
+                runners.append((local.runner, cursor))
+        part = MonitorRun(run.model, run.grain, run.reference)
+        did = _one_window(local.runner, inputs, stored, force, part)
+        groups, local.runner.pending = local.runner.pending, []
+        return did, groups, part
+
+    from lifecycle.drift import concept, multivariate  # noqa: F401 - before the limits (one_thread)
+
+    limits = threadpool_limits(limits=1)
+    done = 0
+    try:
+        with ThreadPoolExecutor(workers, thread_name_prefix="monitor") as pool:
+            for start in range(0, len(todo), STORE_EVERY):
+                chunk = todo[start : start + STORE_EVERY]
+                futures = [pool.submit(compute, inputs) for inputs in chunk]
+                groups: list[ResultGroup] = []
+                try:
+                    for inputs, future in zip(chunk, futures, strict=True):
+                        did, found, part = future.result()
+                        groups += found
+                        _merge(run, part)
+                        done += 1
+                        if progress:
+                            progress(done, len(todo), inputs.window, did)
+                finally:
+                    for future in futures:
+                        future.cancel()
+                    if groups:
+                        store_groups(store, reference, groups)
+    finally:
+        limits.restore_original_limits()
+        for runner, cursor in runners:
+            runner.release()
+            cursor.__exit__(None, None, None)
+
+
+def _merge(run: MonitorRun, part: MonitorRun) -> None:
+    for name in ("computed", "label_computed", "skipped", "rows_written", "insufficient"):
+        setattr(run, name, getattr(run, name) + getattr(part, name))
+    run.findings.update(part.findings)
+    run.insufficient_example = run.insufficient_example or part.insufficient_example
 
 
 def feature_drift_suite(
@@ -376,11 +465,13 @@ def _feature_log_types(cur, model: str) -> dict[str, str]:
 class _Runner:
     """Runs the checks of windows on one cursor, reusing per-version reference state."""
 
-    def __init__(self, store: Store, cur, reference: str, table_types: dict[str, str]):
+    def __init__(self, store: Store, cur, reference: str, table_types: dict[str, str],
+                 models: dict | None = None):  # fmt: skip
         self.store, self.cur, self.reference = store, cur, reference
         self.table_types = table_types
         self.contexts: dict[str, VersionContext] = {}
-        self.models: dict[str, reference_models.VersionModels] = {}
+        # version -> fitted reference models; shared by the threads of a parallel run
+        self.models: dict[str, reference_models.VersionModels] = {} if models is None else models
         self.spec_state: dict[str, Any] = {}  # version -> cached spec-reference state
         self.thread_limits = None
         self.pending: list[ResultGroup] = []  # results not written yet (see _store)
@@ -396,6 +487,7 @@ class _Runner:
             from lifecycle.drift import concept, multivariate  # noqa: F401
 
             self.thread_limits = threadpool_limits(limits=1)
+        # False: the caller limits threads for every runner (lifecycle.monitor._in_parallel)
 
     def flush(self) -> None:
         """Write the queued results (one transaction)."""
@@ -411,7 +503,7 @@ class _Runner:
             self.release()
 
     def release(self) -> None:
-        if self.thread_limits is not None:
+        if self.thread_limits:
             self.thread_limits.restore_original_limits()
         for t in (CUR_TABLE, REF_TABLE, f"{REF_TABLE}_spec", REF_LABELS):
             self.cur.execute(f"DROP TABLE IF EXISTS {t}")
@@ -438,6 +530,10 @@ class _Runner:
     def reference_models(self, model: str, ctx: VersionContext):
         """The version's performance estimator and importance profile (fitted once per
         process); the profile is stored for pages the first time a run needs it."""
+        with _FIT_LOCK:  # threads of a parallel run wait for one fit instead of repeating it
+            return self._reference_models(model, ctx)
+
+    def _reference_models(self, model: str, ctx: VersionContext):
         if ctx.version not in self.models:
             found = reference_models.version_models(
                 self.cur, model, ctx.version, ctx.model_task, ctx.config.features
@@ -466,22 +562,38 @@ class _Runner:
         common = (ENGINE_VERSION, ctx.settings_key, ref_key)
         data_fp = fingerprint("data", *common, inputs.data_key)
         label_fp = fingerprint("labels", *common, inputs.label_key)
-        did = False
-        if force or stored.get((w.version, w.variant, w.start, "data")) != data_fp:
-            self.one_thread()
-            results = self.data_checks(ctx, inputs)
-            self._store(w, DATA_CHECKS, data_fp, results, run)
-            run.computed += 1
-            did = True
-        if ctx.config.concept and (
+        data = force or stored.get((w.version, w.variant, w.start, "data")) != data_fp
+        labels = ctx.config.concept and (
             force or stored.get((w.version, w.variant, w.start, "labels")) != label_fp
-        ):
-            self.one_thread()
-            results = self.label_checks(ctx, w)
-            self._store(w, LABEL_CHECKS, label_fp, results, run)
-            run.label_computed += 1
-            did = True
-        return did
+        )
+        if not (data or labels):
+            return False
+        self.one_thread()
+        staged = self.stage(ctx, w)
+        try:
+            if data:
+                results = self.data_checks(ctx, inputs)
+                self._store(w, DATA_CHECKS, data_fp, results, run)
+                run.computed += 1
+            if labels:
+                results = self.label_checks(ctx, w)
+                self._store(w, LABEL_CHECKS, label_fp, results, run)
+                run.label_computed += 1
+        finally:
+            lake.unstage(self.cur, staged)
+        return True
+
+    def stage(self, ctx: VersionContext, w: Window) -> list[str]:
+        """A lake model's window rows (and its reference range's) staged on the cursor, so
+        the checks read a day of the lake, not all of it (lifecycle.lake.stage_window)."""
+        if not self._lake_sources(w.model):
+            return []
+        start = w.start
+        if self.reference != "spec":
+            rng = reference_range(self.cur, self.reference, w, ctx.config.baseline)
+            start = min(start, rng[0]) if rng else start
+        features = {**catalog.logged_features(self.cur, w.model)}
+        return lake.stage_window(self.cur, w.model, start, w.end, ctx.task, features)
 
     def _store(self, window, checks, fp, results: list[CheckResult], run: MonitorRun) -> None:
         """Queue one group's results; every STORE_EVERY groups they are written together."""
@@ -711,7 +823,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         return 2
     params = {"kind": "monitor", "error_exit": 2, "model": args.model, "grain": args.grain,
               "reference": args.reference, "version": args.version, "variant": args.variant,
-              "json": args.json, "force": args.force}  # fmt: skip
+              "json": args.json, "force": args.force, "workers": args.workers}  # fmt: skip
     for name in ("since", "until", "as_of"):
         value = getattr(args, name)
         params[name] = value.isoformat() if value else None
@@ -734,6 +846,7 @@ def serve_request(store, params: dict):
                 store, model, params.get("grain"), reference=params["reference"],
                 version=params.get("version"), variant=params.get("variant"),
                 force=params.get("force", False), **times,
+                workers=params.get("workers") or default_workers(),
                 progress=_progress_line(model, reporter) if reporter else None,
             )  # fmt: skip
         except (KeyError, ValueError, MonitorError) as exc:

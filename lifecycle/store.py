@@ -175,6 +175,7 @@ class Store:
         self._con.execute("SET TimeZone = 'UTC'")
         self._write_lock = threading.RLock()
         self._lake: dict[str, Any] = {}  # DuckDB variables the lake views read (lifecycle.lake)
+        self._lake_read = 0.0  # time.monotonic() of the last refresh_lake
         try:
             self._migrate()
             self.refresh_lake()
@@ -194,18 +195,24 @@ class Store:
         try:
             cur.execute("SET TimeZone = 'UTC'")
             for name, value in self._lake.items():  # names are lake.Source.variable's
-                cur.execute(f"SET VARIABLE {name} = $v", {"v": value})
+                if not name.endswith("__stamp"):
+                    cur.execute(f"SET VARIABLE {name} = $v", {"v": value})
             yield cur
         finally:
             cur.close()
 
-    def refresh_lake(self) -> None:
+    def refresh_lake(self, max_age: float | None = None) -> None:
         """Re-read where external sources' files are (a Delta table's current version, a
-        dataset that got its first file); cursors opened afterwards see it."""
+        dataset that got its first file); cursors opened afterwards see it. With `max_age`
+        (seconds), only if the last refresh is older (pages call it on every run)."""
         from lifecycle import lake  # the lake module builds on this one
 
+        now = time.monotonic()
+        if max_age is not None and now - self._lake_read < max_age:
+            return
         with self.cursor() as cur:
             self._lake = lake.bindings(cur, self.path)
+        self._lake_read = now
 
     def write_lock(self) -> threading.RLock:
         """Serialises this process's writers that validate before they write (ingestion)."""
@@ -274,9 +281,11 @@ class Store:
             }
 
     def data_version(self) -> int:
-        """A number that grows whenever logs are appended; cache key for pages."""
+        """A number that changes whenever logs are appended (ingested batches; a lake's
+        files as of the last refresh_lake): the cache key of pages."""
         row = self.query_one("SELECT coalesce(max(batch_id), 0) FROM ingest_batches")
-        return int(row[0])
+        lake = sum(v for k, v in self._lake.items() if k.endswith("__stamp"))
+        return int(row[0]) + lake
 
     def close(self) -> None:
         """Close the connection and drop it (idempotent): a closed store holds no DuckDB

@@ -207,6 +207,7 @@ with biz_tab:
 
 # -- data quality: stored results of the three tiers ------------------------------------------
 with quality_tab:
+    mon.lake_sources_section(sel.model)
     # what is not computed yet, and an offer to compute it in the background
     missing = mon.monitoring_status(sel)
     quality = mon.quality(

@@ -62,7 +62,7 @@ def test_first_start_builds_a_demo_database_in_the_background(app_on, tmp_path, 
             break
         time.sleep(0.1)
     at = app_on(target)  # another session sees the same job's progress
-    assert "Step 1 of 5: building the demo database" in at.get("progress")[0].proto.text
+    assert "Step 1 of 6: building the demo database" in at.get("progress")[0].proto.text
     assert runtime.job(runtime.setup_name(target)) is job
     assert job.wait(timeout=600) and job.error is None, job.error
     at = app_on(target)  # a new session once setup finished

@@ -43,7 +43,7 @@ def test_first_start_survives_a_closed_tab_and_a_restart(tmp_path):
                 watcher = browser.new_page(viewport={"width": 1920, "height": 1000})
                 watcher.goto(url + "/alerts")
                 watcher.locator(".st-key-setup_banner").get_by_text(
-                    "Step 2 of 5: first monitoring of"
+                    "Step 2 of 6: first monitoring of"
                 ).wait_for(timeout=wait_ms)
                 # the page shows what is stored meanwhile, and says the setup runs the check
                 watcher.get_by_text("the first-start setup runs the first one").wait_for(

@@ -74,7 +74,12 @@ def test_lake_model_is_monitored_in_place_like_the_same_rows_ingested(tmp_path, 
 def test_new_partitions_are_picked_up_incrementally(tmp_path, fmt):
     store = lake_store(tmp_path, days=2, fmt=fmt)
     assert monitor_model(store, "toy").computed == 2
+    seen = store.data_version()
     write_day(tmp_path, 2, fmt)
+    store.refresh_lake(max_age=60)  # refreshed a moment ago: pages keep their caches
+    assert store.data_version() == seen
+    store.refresh_lake()
+    assert store.data_version() != seen  # new files: pages read again
     run = monitor_model(store, "toy")
     assert (run.windows, run.computed, run.skipped) == (3, 1, 2)
     write_day(tmp_path, 2, fmt, rows=50)  # late rows for a day already judged
@@ -151,3 +156,35 @@ def test_ingested_and_lake_models_coexist_and_a_lost_lake_breaks_no_other(tmp_pa
         with reopened.cursor() as cur:
             status = lake_quality.source_status(cur, "toy")
         assert {s.problem for s in status} == {"no files: the source is empty or unreachable"}
+
+
+def test_model_health_names_the_lake_and_checks_it_on_demand(tmp_path, monkeypatch):
+    from tests.test_pages_monitoring import open_page
+
+    store = lake_store(tmp_path, days=2)
+    monitor_model(store, "toy")
+    path = store.path
+    store.close()
+    at = open_page(path, monkeypatch, "pages/model_health.py", model="toy", version="1.0",
+                   variant="production", grain="day", **{"from": "2026-03-02", "to": "2026-03-03"})  # fmt: skip
+    text = " ".join(m.value for m in at.markdown)
+    assert "predictions**: parquet at" in text and str(tmp_path / "lake" / "labels") in text
+    at.button(key="lake_status").click().run()
+    assert not at.exception
+    table = next(d.value for d in at.dataframe if "log" in d.value.columns)
+    assert table.set_index("log")["rows"].to_dict() == {"features": 600, "labels": 600,
+                                                        "predictions": 600}  # fmt: skip
+    assert set(table["problem"]) == {""}
+
+
+def test_view_names_are_checked_before_they_reach_sql():
+    from lifecycle import lake
+
+    assert (
+        lake.variable("lake__toy__predictions__tz") == "getvariable('lake__toy__predictions__tz')"
+    )
+    for bad in ("lake__toy__predictions'); DROP TABLE x; --", "other", "lake__Toy__labels"):
+        with pytest.raises(ValueError):
+            lake.variable(bad)
+    with pytest.raises(ValueError):
+        lake.model_literal("o'brien")

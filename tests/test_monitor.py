@@ -197,6 +197,43 @@ def test_forced_recompute_gives_the_same_numbers(shop):
     pd.testing.assert_frame_equal(before, after)
 
 
+def test_windows_in_parallel_give_the_same_numbers_in_any_order(shop):
+    store, _ = shop
+    cols = "* EXCLUDE (computed_at)"
+    before = store.query_df(f"SELECT {cols} FROM monitor_results ORDER BY ALL")
+    seen = []
+    run = monitor_model(store, "shop", force=True, workers=3, newest=True,
+                        progress=lambda done, total, w, did: seen.append((done, w.start)))  # fmt: skip
+    assert (run.computed, run.label_computed, run.skipped) == (3, 3, 0)
+    assert [d for d, _ in seen] == [1, 2, 3]
+    assert [s for _, s in seen] == sorted((s for _, s in seen), reverse=True)  # newest first
+    after = store.query_df(f"SELECT {cols} FROM monitor_results ORDER BY ALL")
+    pd.testing.assert_frame_equal(before, after)
+    assert sum(run.findings.values()) > 0  # the shifted day's findings are counted
+
+
+def test_a_failing_window_in_parallel_keeps_the_others(shop, monkeypatch):
+    store, _ = shop
+    from lifecycle import monitor
+
+    original = monitor._Runner.data_checks
+
+    def fail_on_day_two(self, ctx, inputs):
+        if inputs.window.start.day == DAY0.day + 2:
+            raise ValueError("boom")
+        return original(self, ctx, inputs)
+
+    monkeypatch.setattr(monitor._Runner, "data_checks", fail_on_day_two)
+    store.query_all("DELETE FROM monitor_results WHERE model_name = 'shop'")
+    with pytest.raises(MonitorError, match="boom"):
+        monitor_model(store, "shop", workers=2)
+    monkeypatch.undo()
+    kept = store.query_all("SELECT DISTINCT day(window_start) FROM monitor_results ORDER BY 1")
+    assert [d for (d,) in kept] == [DAY0.day, DAY0.day + 1]  # the windows before it
+    run = monitor_model(store, "shop")  # a retry computes only what is missing
+    assert (run.computed, run.skipped) == (1, 2)
+
+
 def test_new_day_recomputes_only_its_window(tmp_path):
     store = Store(tmp_path / "s.duckdb")
     register(store, tmp_path / "spec", drift="multivariate = false")

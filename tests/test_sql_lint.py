@@ -16,6 +16,10 @@ ALLOWED = {
     ("alerts/report.py", "_model_html"): "HTML attributes, html.escape'd",
     # date_trunc's part must be a literal; check_calendar_grain admits only a fixed vocabulary
     ("drift/windows.py", "bucket_sql"): "grain checked against GRAINS",
+    # views cannot take parameters (DuckDB does not prepare DDL): a lake view names the
+    # variable that holds its files, and its model; both are checked against their patterns
+    ("lake.py", "variable"): "a variable name matching lake.VARIABLE",
+    ("lake.py", "model_literal"): "a model name matching store.IDENT",
 }
 
 

@@ -16,6 +16,7 @@ from lifecycle.store import DatabaseLocked, Store, StoreError, resolve_db_path
 from ui import runtime
 from ui.text import md
 
+LAKE_REFRESH_SECONDS = 30.0  # how old a lake's file list may be when a page runs (docs/lake.md)
 # measured once (README, "Two commands"); shown beside the elapsed time, not as a promise
 SETUP_ESTIMATE = (
     "on a 2-core machine shared with other work the whole setup took 8 to 13 minutes "
@@ -75,7 +76,9 @@ def get_store() -> Store:
 
 def data_version() -> int:
     """Grows whenever logs arrive: use it as an argument of cached functions."""
-    return get_store().data_version()
+    store = get_store()
+    store.refresh_lake(max_age=LAKE_REFRESH_SECONDS)  # new files in a lake: fresh pages
+    return store.data_version()
 
 
 def first_start() -> None:

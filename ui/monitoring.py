@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import pandas as pd
 import streamlit as st
 
-from lifecycle import catalog, layers
+from lifecycle import catalog, lake_quality, layers
 from lifecycle.drift import results as stored_results
 from lifecycle.drift.windows import chunk_size, grain_label
 from lifecycle.monitoring_plan import MonitoringConfigError, MonitoringPlan, monitoring_plan
@@ -628,3 +628,22 @@ def portfolio_section() -> None:
             icon=":material/monitor_heart:",
             query_params={"model": model, **period},
         )
+
+
+def lake_sources_section(model: str) -> None:
+    """Where a lake model's logs are read from, and (on demand: it reads every file) what
+    the lake holds: files, rows, rows that fit no window, values that did not parse."""
+    declared = lake_quality.declared_sources(get_store(), model)
+    if not declared:
+        return
+    with st.expander(f"Logs read in place from a lake ({len(declared)} source(s))"):
+        st.markdown(
+            "\n".join(f"- **{d['kind']}**: {d['format']} at {md(d['path'])}" for d in declared)
+        )
+        st.caption(
+            "Each window's `source_read` result counts its unreadable values and duplicate "
+            "ids (docs/lake.md). The whole-lake check reads every file."
+        )
+        if st.button("Check the whole lake now", key="lake_status", icon=":material/search:"):
+            with st.spinner("Reading every file of the lake..."):
+                st.dataframe(lake_quality.status_frame(get_store(), model), hide_index=True)
