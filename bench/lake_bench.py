@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 MODELS = ("lake_churn", "lake_fraud", "lake_eta")
 PHASES = ("gen", "register", "monitor", "append", "pages")
+PROGRESS = ROOT / "bench/out/lake_bench.progress"  # stderr of the step running now
 
 
 def loadavg() -> str:
@@ -44,11 +45,13 @@ def timed(cmd: list[str], **kwargs) -> dict:
     """Run `cmd` under /usr/bin/time -v: wall, user+sys CPU, peak RSS, output."""
     before = loadavg()
     began = time.perf_counter()
-    done = subprocess.run(
-        ["/usr/bin/time", "-v", *cmd], capture_output=True, text=True, cwd=ROOT, **kwargs
-    )
+    # stderr (the command's progress lines, then time's report) goes to a file one can tail
+    with open(PROGRESS, "w+") as progress:
+        done = subprocess.run(["/usr/bin/time", "-v", *cmd], stdout=subprocess.PIPE,
+                              stderr=progress, text=True, cwd=ROOT, **kwargs)  # fmt: skip
+        progress.seek(0)
+        err = progress.read()
     wall = time.perf_counter() - began
-    err = done.stderr
 
     def field(label: str) -> float:
         found = re.findall(rf"{re.escape(label)}: ([\d.]+)", err)
@@ -116,14 +119,15 @@ def phase_register(args) -> dict:
 
 def _monitor(args) -> dict:
     before = log_rows(db_rows(args.db))
-    run = timed([PYTHON, "-m", "lifecycle", "monitor", "--db", str(args.db), "--json"])
+    since = ["--since", args.since] if args.since else []
+    run = timed([PYTHON, "-m", "lifecycle", "monitor", "--db", str(args.db), "--json", *since])
     summaries = json.loads(run.pop("stdout"))
     after = log_rows(db_rows(args.db))
     runs = summaries if isinstance(summaries, list) else summaries.get("runs", [summaries])
     keys = ("windows", "computed", "label_computed", "skipped", "seconds", "findings")
     windows = {r["model"]: {k: r.get(k) for k in keys} for r in runs}
-    return {**run, "windows": windows, "log_rows_before": before, "log_rows_after": after,
-            "db_bytes": db_size(args.db)}  # fmt: skip
+    return {**run, "since": args.since, "windows": windows, "log_rows_before": before,
+            "log_rows_after": after, "db_bytes": db_size(args.db)}  # fmt: skip
 
 
 def phase_monitor(args) -> dict:
@@ -225,6 +229,7 @@ def main() -> int:
     parser.add_argument("--format", choices=("parquet", "delta"), default="parquet")
     parser.add_argument("--db", type=Path, help="default: bench/out/<lake name>.duckdb")
     parser.add_argument("--phases", default=",".join(PHASES), help="comma-separated")
+    parser.add_argument("--since", help="monitor only windows from this date on (both runs)")
     parser.add_argument("--runs", type=int, default=3, help="warm runs per page (default 3)")
     args = parser.parse_args()
     args.lake = args.lake.resolve()
