@@ -229,12 +229,14 @@ def main() -> int:
     parser.add_argument("--format", choices=("parquet", "delta"), default="parquet")
     parser.add_argument("--db", type=Path, help="default: bench/out/<lake name>.duckdb")
     parser.add_argument("--phases", default=",".join(PHASES), help="comma-separated")
+    parser.add_argument("--tag", help="names the database and results file of this run")
     parser.add_argument("--since", help="monitor only windows from this date on (both runs)")
     parser.add_argument("--runs", type=int, default=3, help="warm runs per page (default 3)")
     args = parser.parse_args()
     args.lake = args.lake.resolve()
-    args.db = (args.db or ROOT / "bench/out" / f"{args.lake.name}.duckdb").resolve()
-    results_path = ROOT / "bench/out" / f"lake_bench-{args.lake.name}.json"
+    name = args.lake.name + (f"-{args.tag}" if args.tag else "")
+    args.db = (args.db or ROOT / "bench/out" / f"{name}.duckdb").resolve()
+    results_path = ROOT / "bench/out" / f"lake_bench-{name}.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else {}
     results["machine"] = {"cores": os.cpu_count(), "python": sys.version.split()[0]}
     for phase in args.phases.split(","):
