@@ -91,6 +91,17 @@ def add_monitor_parser(subparsers) -> None:
     )
     p.add_argument("--json", action="store_true", help="print the run summaries as JSON")
     p.add_argument(
+        "--engine",
+        choices=("duckdb", "spark"),
+        default="duckdb",
+        help="what lists and reads the windows: duckdb (default) or spark, for models whose "
+        "predictions are a lake (needs pyspark and Java 17; docs/engines.md)",
+    )
+    p.add_argument(
+        "--spark-master",
+        help="Spark master URL for --engine spark (default local[2]), e.g. spark://host:7077",
+    )
+    p.add_argument(
         "--wait",
         type=float,
         default=1800.0,

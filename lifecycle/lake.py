@@ -21,8 +21,8 @@ whose value did not parse (`_bad`): a bad value becomes NULL and a data-quality 
 cannot join a window; `source_status` counts them.
 
 Paths are values from specs, so they never reach SQL text: the views read
-`getvariable('lake__<model>__<kind>')`, which `bind` sets on every cursor the Store hands
-out (DuckDB cannot prepare DDL). A Parquet source binds its glob, so DuckDB lists the files
+`getvariable('lake')['lake__<model>__<kind>']`, which `bind` sets on every cursor the Store
+hands out (DuckDB cannot prepare DDL). A Parquet source binds its glob, so DuckDB lists the files
 at each query and new partitions are seen at once; a Delta source binds the file list of
 the table's current version (deltalake), refreshed by `Store.refresh_lake` (every monitor
 run and every app poll). A source with no files binds an empty file of its captured schema,
@@ -90,8 +90,8 @@ UNION_COLUMNS = {
 }  # fmt: skip
 SIMPLE_TYPE = re.compile(r"^[A-Z][A-Z0-9_ ]*(\(\d+(, ?\d+)?\))?(\[\])?$")
 SOURCE_KEYS = {"format", "path", "columns", "timezone", "ts_unit"}
-VARIABLE = re.compile(r"^lake__[a-z][a-z0-9_]{0,47}__(predictions|features|labels|business)"
-                      r"(__(tz|true|false|positive))?$")  # fmt: skip
+VARIABLE = re.compile(r"^(?P<source>lake__[a-z][a-z0-9_]{0,47}__"
+                      r"(predictions|features|labels|business))(__(?P<part>tz|true|false|positive))?$")  # fmt: skip
 
 
 class LakeError(ValueError):
@@ -354,15 +354,28 @@ def typed_columns(source: Source, task: str, features: dict[str, str]) -> list[t
     return out
 
 
+def raw_columns(source: Source, features: dict[str, str]) -> list[str]:
+    """The lake columns the source's typed view reads (in its schema order): what an
+    engine that reads the lake itself hands over, with `_file` (lifecycle.engines)."""
+    ours = ["prediction_id", *features] if source.kind == "features" else COLUMNS[source.kind]
+    mapped = {source.lake_column(o) for o in ours}
+    return [c for c in source.schema if c in mapped]
+
+
 def view_sql(
-    source: Source, task: str, features: dict[str, str], raw_rows: str | None = None
+    source: Source,
+    task: str,
+    features: dict[str, str],
+    raw_rows: str | None = None,
+    name: str | None = None,
 ) -> str:
     """CREATE VIEW of the source's typed rows, with `_bad` (columns that did not parse) and
     `batch_id` (a number per file, so a changed file changes the window's fingerprint).
 
     `raw_rows` (a table of the lake's own columns plus `_file`) makes it a TEMP view over
     those rows instead of the files: how an engine that read the lake itself (Spark) hands
-    a window's raw rows to the same typing (lifecycle.engines)."""
+    a window's raw rows to the same typing (lifecycle.engines); `name` names that view
+    (default: the source's view, which it then shadows on the cursor)."""
     cols = typed_columns(source, task, features)
     names = {"features": lambda o: feature_column(o) if o != "prediction_id" else o}
     rename = names.get(source.kind, lambda o: o)
@@ -374,7 +387,8 @@ def view_sql(
     any_bad = " OR ".join(flag for _, flag in flags) or "FALSE"
     rows = raw_rows or _read(source)
     return (
-        f"CREATE OR REPLACE {'TEMP ' if raw_rows else ''}VIEW {quote_ident(source.variable)} "
+        f"CREATE OR REPLACE {'TEMP ' if raw_rows else ''}VIEW "
+        f"{quote_ident(name or source.variable)} "
         f"AS SELECT {select}, CAST(hash(raw._file) >> 2 AS BIGINT) AS batch_id, "
         f"raw._file AS _file, struct_pack({bad}) AS _bad, ({any_bad}) AS _any_bad "
         f"FROM {rows} AS raw"
@@ -382,11 +396,15 @@ def view_sql(
 
 
 def variable(name: str) -> str:
-    """SQL reading DuckDB variable `name`: one of ours (lake__<model>__<kind>[__part]), a
-    name built from a validated model name and fixed words, never a value."""
-    if not VARIABLE.match(name):
+    """SQL reading one of the lake's values: `lake__<model>__<kind>` (its files) or
+    `lake__<model>__<kind>__<part>` (tz, true, false, positive), fields of the one DuckDB
+    variable `lake` that every cursor sets (Store.cursor). Names are built from a validated
+    model name and fixed words, never from a value."""
+    match = VARIABLE.match(name)
+    if not match:
         raise ValueError(f"not a lake variable name: {name!r}")
-    return f"getvariable('{name}')"
+    source, part = match.group("source"), match.group("part") or "files"
+    return f"getvariable('lake')['{source}']['{part}']"
 
 
 def model_literal(model: str) -> str:
@@ -450,20 +468,35 @@ def external_kinds(cur, model: str) -> dict[str, Source]:
     return {s.kind: s for s in load_sources(cur, model)}
 
 
-def bindings(cur, db_path: Path) -> dict[str, Any]:
-    """The variables every cursor sets for the lake views: files (or an empty file of the
-    source's schema when it has none), time zone and boolean classes."""
-    out: dict[str, Any] = {}
+def bindings(cur, db_path: Path | None) -> dict[str, dict[str, Any]]:
+    """What every cursor binds for the lake views, per source: its files now (or an empty
+    file of its schema when it has none), time zone, boolean and positive classes, and a
+    stamp of its files (Store.data_version)."""
+    out: dict[str, dict[str, Any]] = {}
     for source in load_sources(cur):
         try:
             value = files(source)
         except LakeError:
             value = None
-        out[source.variable] = value or _empty_file(cur, source, db_path)
-        out[f"{source.variable}__stamp"] = stamp(value)
-        out[f"{source.variable}__tz"] = source.timezone
-        out |= _class_bindings(cur, source)
+        out[source.variable] = {
+            "files": value or _empty_file(cur, source, db_path),
+            "tz": source.timezone,
+            **_class_bindings(cur, source),
+            "stamp": stamp(value),
+        }
     return out
+
+
+def variable_value(found: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The value of the DuckDB variable `lake` from `bindings` (stamps are not SQL's)."""
+    return {name: {k: v for k, v in parts.items() if k != "stamp"} for name, parts in found.items()}
+
+
+def bind(cur, found: dict[str, dict[str, Any]]) -> None:
+    """Set the DuckDB variable `lake` on this cursor: one statement whatever the number of
+    sources (Store.cursor does the same on every cursor, and pages open one per query)."""
+    if found:
+        cur.execute("SET VARIABLE lake = $v", {"v": variable_value(found)})
 
 
 def _class_bindings(cur, source: Source) -> dict[str, str | None]:
@@ -479,15 +512,16 @@ def _class_bindings(cur, source: Source) -> dict[str, str | None]:
     classes = spec.get("classes")
     pair = bool_classes(classes) if classes else None
     return {
-        f"{source.variable}__true": pair[0] if pair else None,
-        f"{source.variable}__false": pair[1] if pair else None,
-        f"{source.variable}__positive": spec.get("positive_class"),
+        "true": pair[0] if pair else None,
+        "false": pair[1] if pair else None,
+        "positive": spec.get("positive_class"),
     }
 
 
 def _empty_file(cur, source: Source, db_path: Path) -> str:
     """A Parquet file with no rows and the source's mapped columns (its captured types)."""
-    folder = Path(os.environ.get("TMPDIR", "/tmp")) if str(db_path) == ":memory:" else None
+    memory = db_path is None or str(db_path) == ":memory:"
+    folder = Path(os.environ.get("TMPDIR", "/tmp")) if memory else None
     folder = folder or Path(db_path).parent / ".lake-empty"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{source.variable}.parquet"
@@ -529,8 +563,6 @@ def declare(cur, spec: dict, version: str, task: str, features: dict[str, str]) 
             "INSERT OR REPLACE INTO external_sources VALUES (?, ?, ?, ?, now())",
             [model, source.kind, source.settings(), version],
         )
-    for source in sources:  # this cursor was opened before the sources existed
-        cur.execute(f"SET VARIABLE {source.variable} = $v", {"v": files(source)})
     rebuild_views(cur, task=task, features=features, model=model)
     return sources
 
@@ -559,14 +591,16 @@ def _stored_rows_problem(cur, source: Source) -> list[str]:
 
 def rebuild_views(cur, *, task: str, features: dict[str, str], model: str) -> None:
     """(Re)create the model's typed views, its features view and the three union views."""
+    bind(cur, bindings(cur, None))  # this cursor may predate the sources; views bind now
     for source in load_sources(cur, model):
-        cur.execute(f"SET VARIABLE {source.variable}__tz = $v", {"v": source.timezone})
-        for name, value in _class_bindings(cur, source).items():
-            cur.execute(f"SET VARIABLE {name} = $v", {"v": value})
         cur.execute(view_sql(source, task, features))
         if source.kind == "features":
-            table = feature_table(model)
-            cur.execute(f"DROP TABLE IF EXISTS {quote_ident(table)}")
+            kind = cur.execute(
+                "SELECT table_type FROM information_schema.tables WHERE table_name = ?",
+                [feature_table(model)],
+            ).fetchall()
+            if kind and kind[0][0] == "BASE TABLE":  # created empty at registration
+                cur.execute(f"DROP TABLE {quote_ident(feature_table(model))}")
             cur.execute(features_view_sql(source, features))
     every = load_sources(cur)
     for kind in UNION_VIEWS:
@@ -580,16 +614,6 @@ def is_external(cur, model: str, kind: str) -> Source | None:
 # -- a window's rows, staged --------------------------------------------------------------
 
 STAGE_MARGIN = timedelta(days=1)  # more than any time-zone offset: the views cut exactly
-
-
-def raw_columns(source: Source, features: dict[str, str]) -> list[str]:
-    """The lake columns the source's typed view reads (those present in its files)."""
-    wanted = (
-        ["prediction_id", *features] if source.kind == "features" else list(COLUMNS[source.kind])
-    )
-    return list(dict.fromkeys(
-        source.lake_column(o) for o in wanted if source.lake_column(o) in source.schema
-    ))  # fmt: skip
 
 
 def raw_time_filter(source: Source, start: datetime, end: datetime) -> tuple[str, dict]:

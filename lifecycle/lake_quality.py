@@ -88,7 +88,7 @@ def _result(window, source, rows, flagged, columns, duplicates) -> CheckResult:
         check=CHECK,
         subject=f"{source.format} source",
         method="values parsed on read",
-        statistic=float(flagged),
+        statistic=share,  # the quality tier's statistic is the affected share of rows
         effect_size=share,
         threshold=SIGNIFICANT_SHARE,
         severity=severity,
@@ -96,6 +96,7 @@ def _result(window, source, rows, flagged, columns, duplicates) -> CheckResult:
         n_current=int(rows),
         details={
             "source": source.path,
+            "affected_rows": int(flagged),
             "unreadable": columns,
             "duplicate_ids": int(duplicates),
             "summary": (

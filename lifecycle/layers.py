@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -187,6 +187,9 @@ def resource_windows(
 # -- performance -------------------------------------------------------------------------------
 
 
+LABEL_CLOCK_SLACK = timedelta(days=7)
+
+
 def _labelled_relation(
     model: str,
     task: ModelTask,
@@ -211,6 +214,11 @@ def _labelled_relation(
     if as_of is not None:
         label_filter = "AND labeled_at <= ?"
         label_params.append(as_of)
+    if since is not None:
+        # a label comes after its prediction: labels older than the period (with a week's
+        # slack for clocks) cannot join it, and skipping them skips most of a lake's files
+        label_filter += " AND labeled_at >= ?"
+        label_params.append(since - LABEL_CLOCK_SLACK)
     label_sql, label_sql_params = predicted_label_sql("p", task)
     sql = f"""
         SELECT {bucket_sql(grain, "p.ts")} AS window_start, p.model_version, p.variant,
@@ -258,7 +266,7 @@ def _classification_counts(store: Store, relation: str, params: list, positive: 
     if positive is None:  # multiclass: per-class counts, macro-averaged in Python
         return store.query_df(
             f"""
-            WITH rel AS ({relation})
+            WITH rel AS MATERIALIZED ({relation})
             SELECT window_start, model_version, variant, predictions, labelled,
                    list(struct_pack(cls := cls, tp := tp, pred := pred, act := act)) AS classes
             FROM (
@@ -285,7 +293,7 @@ def _classification_counts(store: Store, relation: str, params: list, positive: 
     # a tied positive/negative pair as one half).
     return store.query_df(
         f"""
-        WITH rel AS ({relation}),
+        WITH rel AS MATERIALIZED ({relation}),
         lab AS (
             SELECT window_start, model_version, variant, score, predicted_label,
                    actual_label = ? AS y, predicted_label = ? AS y_hat
@@ -331,7 +339,7 @@ def _classification_counts(store: Store, relation: str, params: list, positive: 
 def _regression_sums(store: Store, relation: str, params: list) -> pd.DataFrame:
     return store.query_df(
         f"""
-        WITH rel AS ({relation})
+        WITH rel AS MATERIALIZED ({relation})
         SELECT window_start, model_version, variant, count(*) AS predictions,
                count(*) FILTER (WHERE has_label) AS labelled,
                count(*) FILTER (WHERE has_label AND score IS NOT NULL
@@ -904,12 +912,14 @@ def freshness(store: Store, model: str) -> dict[str, Any]:
                (SELECT max(labeled_at) FROM labels WHERE model_name = $m),
                (SELECT max(ts) FROM business_events WHERE model_name = $m),
                (SELECT max(ts) FROM infra_metrics WHERE model_name = $m),
-               (SELECT max(received_at) FROM ingest_batches WHERE model_name = $m)
+               (SELECT max(received_at) FROM ingest_batches WHERE model_name = $m),
+               (SELECT count(*) FROM external_sources WHERE model_name = $m)
         """,
         {"m": model},
     )[0]
     keys = ("last_prediction", "last_label", "last_business_event", "last_infra_metric")
-    return {**dict(zip(keys, row[:4], strict=True)), "last_received": row[4]}
+    return {**dict(zip(keys, row[:4], strict=True)), "last_received": row[4],
+            "read_in_place": bool(row[5])}  # fmt: skip
 
 
 # -- page context -------------------------------------------------------------------------------

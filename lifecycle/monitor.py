@@ -70,7 +70,6 @@ from lifecycle.drift.windows import (
     fingerprint,
     grain_label,
     labelled_relation,
-    list_windows,
     materialise,
     range_key,
     reference_range,
@@ -81,6 +80,8 @@ from lifecycle.drift.windows import (
     window_end,
     window_relation,
 )
+from lifecycle.engines import Engine
+from lifecycle.engines.duckdb_engine import DUCKDB
 from lifecycle.layers import ModelTask
 from lifecycle.monitoring_plan import MonitorError, monitoring_plan
 from lifecycle.progress import Reporter
@@ -156,6 +157,8 @@ class MonitorRun:
     pending: list[str] = field(default_factory=list)  # chunks not full yet: not judged
     removed: int = 0  # stored chunk results whose boundaries moved (late rows), deleted
     plan: str | None = None  # the model's declared windows, when they chose this grain
+    engine: str = "duckdb"  # what listed and read the windows (lifecycle.engines)
+    engine_note: str | None = None  # why another engine than the one asked for ran
 
     def summary(self) -> str:
         found = ", ".join(f"{n} {s}" for s, n in sorted(self.findings.items())) or "none"
@@ -170,6 +173,8 @@ class MonitorRun:
                 f"\n  no verdict (too little data) in {self.insufficient} result(s), e.g. "
                 f"{self.insufficient_example}"
             )
+        if self.engine_note:
+            text += f"\n  {self.engine_note}"
         text += "".join(f"\n  pending: {p}" for p in self.pending)
         if self.removed:
             text += f"\n  {self.removed} result row(s) of chunks whose boundaries moved removed"
@@ -196,6 +201,7 @@ def monitor_model(
     progress: Progress | None = None,
     workers: int = 1,
     newest: bool = False,
+    engine: Engine | None = None,
 ) -> MonitorRun:
     """Compute and store results for the model's windows whose inputs changed.
 
@@ -203,8 +209,10 @@ def monitor_model(
     sample and seed belongs to its window); `newest` computes the most recent first.
 
     `as_of` keeps only windows that ended by then (complete windows); `force` recomputes
-    every window. Chunk grains judge full chunks only (see windows.chunk_windows). Raises
-    KeyError for an unknown model, ValueError for bad arguments.
+    every window. Chunk grains judge full chunks only (see windows.chunk_windows). `engine`
+    lists and reads the windows (lifecycle.engines; DuckDB by default); a model that engine
+    does not read is monitored by the DuckDB engine, said in the run's `engine_note`.
+    Raises KeyError for an unknown model, ValueError for bad arguments.
     """
     check_grain(grain)
     if reference not in REFERENCE_KINDS:
@@ -216,7 +224,9 @@ def monitor_model(
         if catalog.model_info(cur, model) is None:
             known = ", ".join(catalog.model_names(cur)) or "none registered"
             raise KeyError(f"unknown model {model!r} (known: {known})")
-        todo = list_windows(
+        engine = _engine_for(cur, engine or DUCKDB, model, grain, reference, run)
+        engine.prepare(store, cur, model, grain)
+        todo = engine.windows(
             cur, model, grain, version=version, variant=variant, since=since, until=until
         )
         if chunk_size(grain):
@@ -230,11 +240,11 @@ def monitor_model(
         stored = _stored_fingerprints(cur, model, grain, reference)
         table_types = _feature_log_types(cur, model)
     todo = newest_first(todo) if newest else todo
-    if workers > 1 and len(todo) > 1:
+    if workers > 1 and len(todo) > 1 and engine is DUCKDB:  # a Spark session: one window at a time
         _in_parallel(store, todo, stored, force, reference, table_types, workers, run, progress)
     else:
         with store.cursor() as cur:
-            runner = _Runner(store, cur, reference, table_types)
+            runner = _Runner(store, cur, reference, table_types, engine)
             try:
                 for i, inputs in enumerate(todo, start=1):
                     did = _one_window(runner, inputs, stored, force, run)
@@ -285,7 +295,8 @@ def _in_parallel(store, todo, stored, force, reference, table_types, workers, ru
     def compute(inputs: WindowInputs) -> tuple[bool, list[ResultGroup], MonitorRun]:
         if not hasattr(local, "runner"):
             cursor = store.cursor()
-            local.runner = _Runner(store, cursor.__enter__(), reference, table_types, models)
+            local.runner = _Runner(store, cursor.__enter__(), reference, table_types,
+                                   models=models)  # fmt: skip
             local.runner.thread_limits = False  # set once for every thread, below
             with lock:
                 runners.append((local.runner, cursor))
@@ -329,6 +340,18 @@ def _merge(run: MonitorRun, part: MonitorRun) -> None:
         setattr(run, name, getattr(run, name) + getattr(part, name))
     run.findings.update(part.findings)
     run.insufficient_example = run.insufficient_example or part.insufficient_example
+
+
+def _engine_for(cur, engine: Engine, model: str, grain: str, reference: str, run) -> Engine:
+    """`engine` if it reads the model's logs (refusing a grain or reference it cannot
+    compute), else the DuckDB engine, with the reason in the run's note."""
+    reason = engine.unsupported(cur, model)
+    if reason is not None:
+        run.engine_note = f"monitored by the DuckDB engine, not {engine.name}: {reason}"
+        return DUCKDB
+    engine.check_run(grain, reference)
+    run.engine = engine.name
+    return engine
 
 
 def feature_drift_suite(
@@ -466,9 +489,11 @@ class _Runner:
     """Runs the checks of windows on one cursor, reusing per-version reference state."""
 
     def __init__(self, store: Store, cur, reference: str, table_types: dict[str, str],
-                 models: dict | None = None):  # fmt: skip
+                 engine=DUCKDB, models: dict | None = None):  # fmt: skip
         self.store, self.cur, self.reference = store, cur, reference
         self.table_types = table_types
+        self.engine = engine
+        self.presampled = False  # the engine staged a sample of the window: no second one
         self.contexts: dict[str, VersionContext] = {}
         # version -> fitted reference models; shared by the threads of a parallel run
         self.models: dict[str, reference_models.VersionModels] = {} if models is None else models
@@ -569,31 +594,27 @@ class _Runner:
         if not (data or labels):
             return False
         self.one_thread()
-        staged = self.stage(ctx, w)
-        try:
-            if data:
-                results = self.data_checks(ctx, inputs)
-                self._store(w, DATA_CHECKS, data_fp, results, run)
-                run.computed += 1
-            if labels:
-                results = self.label_checks(ctx, w)
-                self._store(w, LABEL_CHECKS, label_fp, results, run)
-                run.label_computed += 1
-        finally:
-            lake.unstage(self.cur, staged)
-        return True
-
-    def stage(self, ctx: VersionContext, w: Window) -> list[str]:
-        """A lake model's window rows (and its reference range's) staged on the cursor, so
-        the checks read a day of the lake, not all of it (lifecycle.lake.stage_window)."""
-        if not self._lake_sources(w.model):
-            return []
-        start = w.start
+        # the engine makes the window readable under the usual names (lifecycle.engines),
+        # from the start of the reference range when the reference is earlier traffic
+        since = w.start
         if self.reference != "spec":
             rng = reference_range(self.cur, self.reference, w, ctx.config.baseline)
-            start = min(start, rng[0]) if rng else start
-        features = {**catalog.logged_features(self.cur, w.model)}
-        return lake.stage_window(self.cur, w.model, start, w.end, ctx.task, features)
+            since = min(since, rng[0]) if rng else since
+        cap = ctx.config.sample_rows
+        with self.engine.staged(self.cur, inputs, cap, SAMPLE_SEED, since=since) as sampled:
+            self.presampled = sampled
+            try:
+                if data:
+                    results = self.data_checks(ctx, inputs)
+                    self._store(w, DATA_CHECKS, data_fp, results, run)
+                    run.computed += 1
+                if labels:
+                    results = self.label_checks(ctx, w)
+                    self._store(w, LABEL_CHECKS, label_fp, results, run)
+                    run.label_computed += 1
+            finally:
+                self.presampled = False
+        return True
 
     def _store(self, window, checks, fp, results: list[CheckResult], run: MonitorRun) -> None:
         """Queue one group's results; every STORE_EVERY groups they are written together."""
@@ -638,7 +659,7 @@ class _Runner:
             self.cur, CUR_TABLE, models, ctx.model_task, ctx.tolerance
         )
         profile = self.reference_profile(ctx, ref_table, ref_rel)
-        if Sampling(inputs.rows, config.sample_rows, SAMPLE_SEED).active:
+        if self._sampling(inputs.rows, config).active:
             cur_rel = window_relation(w, list(self.table_types))
         else:  # the whole window is in CUR_TABLE already: no second join with the logs
             cur_rel = Sql(f"SELECT * FROM {CUR_TABLE}")
@@ -673,7 +694,7 @@ class _Runner:
         """
         config = ctx.config
         cap = config.sample_rows
-        sampling = Sampling(rows, cap, SAMPLE_SEED)
+        sampling = self._sampling(rows, config)
         columns = ctx.feature_names + ([] if sampling.active else list(logged))
         materialise(self.cur, CUR_TABLE, window_relation(w, columns, sampling))
         ref_table, ref_rel, ref_rows = self.reference_sample(ctx, w)
@@ -692,6 +713,11 @@ class _Runner:
             ref_cache=self._ref_cache("features"),
         )
         return results, ref_table, ref_rel
+
+    def _sampling(self, rows: int, config: DriftConfig) -> Sampling:
+        """How the window's rows on the cursor are sampled: not again when the engine
+        staged a sample (rows and the `sampled` flag still report the whole window)."""
+        return Sampling(rows, None if self.presampled else config.sample_rows, SAMPLE_SEED)
 
     def reference_sample(self, ctx: VersionContext, w: Window):
         """(sample table, full relation, rows) of the reference; the spec's sample is cached."""
@@ -823,7 +849,8 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         return 2
     params = {"kind": "monitor", "error_exit": 2, "model": args.model, "grain": args.grain,
               "reference": args.reference, "version": args.version, "variant": args.variant,
-              "json": args.json, "force": args.force, "workers": args.workers}  # fmt: skip
+              "json": args.json, "force": args.force, "workers": args.workers,
+              "engine": args.engine, "spark_master": args.spark_master}  # fmt: skip
     for name in ("since", "until", "as_of"):
         value = getattr(args, name)
         params[name] = value.isoformat() if value else None
@@ -833,6 +860,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
 def serve_request(store, params: dict):
     """Monitor the requested models (here, with a progress line, or in the app's process)."""
     from lifecycle.commands import utc_time
+    from lifecycle.engines import EngineError, make_engine
     from lifecycle.requests import Outcome
 
     with store.cursor() as cur:
@@ -840,20 +868,27 @@ def serve_request(store, params: dict):
     times = {k: utc_time(params[k]) if params.get(k) else None for k in ("since", "until", "as_of")}
     runs = []
     reporter = Reporter() if params.get("here") else None
-    for model in models:
-        try:
-            runs += monitor_declared(
-                store, model, params.get("grain"), reference=params["reference"],
-                version=params.get("version"), variant=params.get("variant"),
-                force=params.get("force", False), **times,
-                workers=params.get("workers") or default_workers(),
-                progress=_progress_line(model, reporter) if reporter else None,
-            )  # fmt: skip
-        except (KeyError, ValueError, MonitorError) as exc:
-            return Outcome(2, stderr=f"error: {exc}")
-        finally:
-            if reporter:
-                reporter.close()  # end the terminal's progress line
+    try:  # one engine (one Spark session) for every model of the request
+        engine = make_engine(params.get("engine") or "duckdb", params.get("spark_master"))
+    except EngineError as exc:
+        return Outcome(2, stderr=f"error: {exc}")
+    try:
+        for model in models:
+            try:
+                runs += monitor_declared(
+                    store, model, params.get("grain"), reference=params["reference"],
+                    version=params.get("version"), variant=params.get("variant"),
+                    force=params.get("force", False), **times, engine=engine,
+                    workers=params.get("workers") or default_workers(),
+                    progress=_progress_line(model, reporter) if reporter else None,
+                )  # fmt: skip
+            except (KeyError, ValueError, MonitorError) as exc:
+                return Outcome(2, stderr=f"error: {exc}")
+            finally:
+                if reporter:
+                    reporter.close()  # end the terminal's progress line
+    finally:
+        engine.close()
     if params.get("json"):
         return Outcome(0, stdout=jsonout.dumps([r.to_dict() for r in runs]))
     lines, described = [], set()

@@ -174,7 +174,8 @@ class Store:
             raise StoreError(f"cannot open database {self.path}: {exc}") from exc
         self._con.execute("SET TimeZone = 'UTC'")
         self._write_lock = threading.RLock()
-        self._lake: dict[str, Any] = {}  # DuckDB variables the lake views read (lifecycle.lake)
+        self._lake_values: dict[str, Any] = {}  # the variable the lake views read (lifecycle.lake)
+        self._lake_stamp = 0  # changes with the lakes' files
         self._lake_read = 0.0  # time.monotonic() of the last refresh_lake
         try:
             self._migrate()
@@ -194,9 +195,8 @@ class Store:
         cur = self._con.cursor()
         try:
             cur.execute("SET TimeZone = 'UTC'")
-            for name, value in self._lake.items():  # names are lake.Source.variable's
-                if not name.endswith("__stamp"):
-                    cur.execute(f"SET VARIABLE {name} = $v", {"v": value})
+            if self._lake_values:  # what the lake views read (lifecycle.lake.bind)
+                cur.execute("SET VARIABLE lake = $v", {"v": self._lake_values})
             yield cur
         finally:
             cur.close()
@@ -211,7 +211,9 @@ class Store:
         if max_age is not None and now - self._lake_read < max_age:
             return
         with self.cursor() as cur:
-            self._lake = lake.bindings(cur, self.path)
+            found = lake.bindings(cur, self.path)
+        self._lake_stamp = sum(parts["stamp"] for parts in found.values())
+        self._lake_values = lake.variable_value(found)
         self._lake_read = now
 
     def write_lock(self) -> threading.RLock:
@@ -284,8 +286,7 @@ class Store:
         """A number that changes whenever logs are appended (ingested batches; a lake's
         files as of the last refresh_lake): the cache key of pages."""
         row = self.query_one("SELECT coalesce(max(batch_id), 0) FROM ingest_batches")
-        lake = sum(v for k, v in self._lake.items() if k.endswith("__stamp"))
-        return int(row[0]) + lake
+        return int(row[0]) + self._lake_stamp
 
     def close(self) -> None:
         """Close the connection and drop it (idempotent): a closed store holds no DuckDB

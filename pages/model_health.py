@@ -41,9 +41,10 @@ def _when(ts) -> str:
 st.markdown(
     f"**Freshness (UTC)** · last prediction **{_when(fresh['last_prediction'])}** · last label "
     f"**{_when(fresh['last_label'])}** · last business event "
-    f"**{_when(fresh['last_business_event'])}** · last batch received "
-    f"**{_when(fresh['last_received'])}**"
-)
+    f"**{_when(fresh['last_business_event'])}** · "
+    + ("logs **read in place from a lake** (see Data quality)" if fresh.get("read_in_place")
+       else f"last batch received **{_when(fresh['last_received'])}**")
+)  # fmt: skip
 st.page_link(
     "pages/drift.py",
     label=f"Investigate drift of {md(sel.model)} {md(sel.version)}",
@@ -113,8 +114,12 @@ with perf_tab:
         coverage + "Labels arrive late, so recent windows have few: a window's metrics need "
         f"at least {layers.MIN_LABELS} labels and show a 95% interval."
     )
-    delay = mon.layer("label_delay", dv, sel.model, version=sel.version, variant=sel.variant)
-    if delay["p90_hours"] is not None and predicted and labelled < 0.5 * predicted:
+    # how late labels come (a join over every labelled prediction): only when it explains
+    # a period that is mostly unlabelled
+    mostly_unlabelled = predicted and labelled < 0.5 * predicted
+    delay = (mon.layer("label_delay", dv, sel.model, version=sel.version, variant=sel.variant)
+             if mostly_unlabelled else {"p90_hours": None})  # fmt: skip
+    if delay["p90_hours"] is not None:
         lag = pd.Timedelta(hours=delay["p90_hours"]).ceil("D")
         st.info(
             f"Labels of {md(sel.model)} arrive a median of {delay['p50_hours'] / 24:.1f} days after "

@@ -139,6 +139,21 @@ def test_a_lake_kind_is_not_ingested_and_a_bad_declaration_is_refused(tmp_path):
     assert store.query_one("SELECT count(*) FROM model_versions")[0] == 1
 
 
+def test_a_second_version_keeps_reading_the_lake_and_adds_its_features(tmp_path):
+    store = lake_store(tmp_path, days=2)
+    spec = lake_spec(tmp_path, version="2.0")  # latency_ms is logged: v2 uses it as a feature
+    spec.write_text(spec.read_text().replace(
+        "[[kpis]]", '[[features]]\nname = "latency_ms"\ntype = "numeric"\n\n[[kpis]]', 1))  # fmt: skip
+    reference = pd.read_csv(spec.parent / "reference.csv")
+    reference.assign(latency_ms=20.0).to_csv(spec.parent / "reference.csv", index=False)
+    catalog.register_from_file(store, spec)
+    with store.cursor() as cur:
+        columns = [r[0] for r in cur.execute("DESCRIBE features__toy").fetchall()]
+    assert {"x", "color", "latency_ms"} <= set(columns)
+    assert store.query_one("SELECT count(*), count(latency_ms) FROM features__toy") == (600, 600)
+    assert monitor_model(store, "toy").computed == 2
+
+
 def test_ingested_and_lake_models_coexist_and_a_lost_lake_breaks_no_other(tmp_path):
     store = lake_store(tmp_path / "a", days=1)
     spec = write_toy_spec(tmp_path / "b")
@@ -169,6 +184,7 @@ def test_model_health_names_the_lake_and_checks_it_on_demand(tmp_path, monkeypat
                    variant="production", grain="day", **{"from": "2026-03-02", "to": "2026-03-03"})  # fmt: skip
     text = " ".join(m.value for m in at.markdown)
     assert "predictions**: parquet at" in text and str(tmp_path / "lake" / "labels") in text
+    assert "read in place from a lake" in text and "last batch received" not in text
     at.button(key="lake_status").click().run()
     assert not at.exception
     table = next(d.value for d in at.dataframe if "log" in d.value.columns)
@@ -181,10 +197,56 @@ def test_view_names_are_checked_before_they_reach_sql():
     from lifecycle import lake
 
     assert (
-        lake.variable("lake__toy__predictions__tz") == "getvariable('lake__toy__predictions__tz')"
+        lake.variable("lake__toy__predictions__tz")
+        == "getvariable('lake')['lake__toy__predictions']['tz']"
+    )
+    assert lake.variable("lake__toy__labels") == (
+        "getvariable('lake')['lake__toy__labels']['files']"
     )
     for bad in ("lake__toy__predictions'); DROP TABLE x; --", "other", "lake__Toy__labels"):
         with pytest.raises(ValueError):
             lake.variable(bad)
     with pytest.raises(ValueError):
         lake.model_literal("o'brien")
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "delta"])
+def test_the_manifest_reads_only_new_files_and_lists_what_the_logs_hold(tmp_path, fmt):
+    from lifecycle import lake_manifest
+    from lifecycle.drift.windows import list_windows
+
+    store = lake_store(tmp_path, days=3, fmt=fmt)
+    assert lake_manifest.refresh(store, "toy") == {"predictions": 3, "labels": 3}
+    assert lake_manifest.refresh(store, "toy") == {"predictions": 0, "labels": 0}
+    write_day(tmp_path, 3, fmt)
+    store.refresh_lake()
+    assert lake_manifest.refresh(store, "toy") == {"predictions": 1, "labels": 1}
+    for grain in ("hour", "day", "week", "month"):
+        with store.cursor() as cur:
+            assert lake_manifest.applies(cur, "toy", grain)
+            manifest = lake_manifest.windows(cur, "toy", grain)
+            logs = list_windows(cur, "toy", grain)
+        assert [(w.window, w.rows, w.feature_rows, w.labels) for w in manifest] == [
+            (w.window, w.rows, w.feature_rows, w.labels) for w in logs
+        ], grain
+    with store.cursor() as cur:
+        assert not lake_manifest.applies(cur, "toy", "chunk:100")  # chunks: the logs' order
+
+
+def test_a_rewritten_or_removed_file_is_read_again_or_forgotten(tmp_path):
+    from lifecycle import lake_manifest
+
+    store = lake_store(tmp_path, days=2)
+    monitor_model(store, "toy")
+    day1 = next((tmp_path / "lake" / "predictions").glob("date=2026-03-03/*.parquet"))
+    requests, _ = day_logs(1, rows=120)
+    requests.to_parquet(day1, index=False)  # the writer rewrote a file
+    run = monitor_model(store, "toy")
+    assert (run.computed, run.skipped) == (1, 1)
+    with store.cursor() as cur:
+        rows = {w.window.start.day: w.rows for w in lake_manifest.windows(cur, "toy", "day")}
+    assert rows == {2: 300, 3: 120}
+    shutil.rmtree(day1.parent)
+    monitor_model(store, "toy")
+    with store.cursor() as cur:
+        assert [w.rows for w in lake_manifest.windows(cur, "toy", "day")] == [300]
