@@ -136,25 +136,37 @@ def _stage(cur, source: lake.Source, paths: list[str], task: str, features: dict
     cur.execute(lake.view_sql(source, task, features, raw_rows=RAW, name=TYPED))
 
 
+# Files read per step: a first run over a whole lake stages a batch at a time (memory), and
+# each label batch scans the prediction ids once (so label batches are larger).
+PREDICTION_BATCH, LABEL_BATCH = 32, 256
+
+
+def _batches(paths: list[str], size: int):
+    for start in range(0, len(paths), size):
+        yield paths[start : start + size]
+
+
 def _read_predictions(cur, model, source, paths, task, features) -> None:
-    _stage(cur, source, paths, task, features)
-    cur.execute(
-        f"INSERT INTO lake_hours SELECT ?, 'predictions', _file, model_version, variant, "
-        f"date_trunc('hour', ts), count(*), max(batch_id) FROM {TYPED} "
-        "WHERE ts IS NOT NULL AND prediction_id IS NOT NULL GROUP BY ALL",
-        [model],
-    )
+    for batch in _batches(paths, PREDICTION_BATCH):
+        _stage(cur, source, batch, task, features)
+        cur.execute(
+            f"INSERT INTO lake_hours SELECT ?, 'predictions', _file, model_version, variant, "
+            f"date_trunc('hour', ts), count(*), max(batch_id) FROM {TYPED} "
+            "WHERE ts IS NOT NULL AND prediction_id IS NOT NULL GROUP BY ALL",
+            [model],
+        )
 
 
 def _read_labels(cur, model, source, paths, task, features) -> None:
-    _stage(cur, source, paths, task, features)
-    cur.execute(
-        f"INSERT INTO lake_hours SELECT ?, 'labels', l._file, p.model_version, p.variant, "
-        f"date_trunc('hour', p.ts), count(*), max(l.batch_id) FROM {TYPED} l "
-        "JOIN predictions p ON p.prediction_id = l.prediction_id AND p.model_name = ? "
-        "WHERE l.prediction_id IS NOT NULL AND l.labeled_at IS NOT NULL GROUP BY ALL",
-        [model, model],
-    )
+    for batch in _batches(paths, LABEL_BATCH):
+        _stage(cur, source, batch, task, features)
+        cur.execute(
+            f"INSERT INTO lake_hours SELECT ?, 'labels', l._file, p.model_version, p.variant, "
+            f"date_trunc('hour', p.ts), count(*), max(l.batch_id) FROM {TYPED} l "
+            "JOIN predictions p ON p.prediction_id = l.prediction_id AND p.model_name = ? "
+            "WHERE l.prediction_id IS NOT NULL AND l.labeled_at IS NOT NULL GROUP BY ALL",
+            [model, model],
+        )
 
 
 def windows(

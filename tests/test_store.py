@@ -267,3 +267,14 @@ def test_a_closed_store_says_so(tmp_path):
     store.close()  # idempotent
     with pytest.raises(StoreError, match="was closed"):
         store.query_one("SELECT 1")
+
+
+def test_duckdb_memory_is_capped_and_a_bad_cap_is_named(tmp_path, monkeypatch):
+    with Store(tmp_path / "a.duckdb") as s:
+        assert s.query_one("SELECT current_setting('memory_limit')")[0] == "1.3 GiB"  # 1.5GB
+    monkeypatch.setenv("LIFECYCLE_DUCKDB_MEMORY", "800MB")
+    with Store(tmp_path / "a.duckdb") as s:
+        assert s.query_one("SELECT current_setting('memory_limit')")[0] == "762.9 MiB"
+    monkeypatch.setenv("LIFECYCLE_DUCKDB_MEMORY", "lots")
+    with pytest.raises(StoreError, match="LIFECYCLE_DUCKDB_MEMORY='lots'"):
+        Store(tmp_path / "a.duckdb")
