@@ -24,7 +24,13 @@ import os
 from datetime import datetime
 
 from lifecycle import catalog, lake
-from lifecycle.drift.windows import Window, WindowInputs, bucket_sql, window_end
+from lifecycle.drift.windows import (
+    Window,
+    WindowInputs,
+    bucket_sql,
+    window_end,
+    window_filters,
+)
 from lifecycle.names import GRAINS
 from lifecycle.store import Store, feature_table, quote_ident
 
@@ -182,17 +188,7 @@ def windows(
     """The model's `grain` windows from the manifest, with list_windows' fingerprint
     numbers (a prediction's features are in its own row: feature rows = rows)."""
     bucket = bucket_sql(grain, "hour")
-    where, params = ["model_name = ?"], [model]
-    for column, value in (("model_version", version), ("variant", variant)):
-        if value is not None:
-            where.append(f"{column} = ?")
-            params.append(value)
-    if since is not None:
-        where.append(f"{bucket} >= ?")
-        params.append(since)
-    if until is not None:
-        where.append(f"{bucket} < ?")
-        params.append(until)
+    where, params = window_filters(model, bucket, version, variant, since, until)
     keep = " AND ".join(where)
     rows = cur.execute(
         f"""

@@ -16,10 +16,10 @@ from typing import Any
 from lifecycle.drift.results_model import CheckResult
 from lifecycle.drift.windows import Window, utc_time
 from lifecycle.lake import Source, files, load_sources
+from lifecycle.serving_state import SIGNIFICANT_SHARE, rows_severity
 from lifecycle.store import quote_ident
 
 CHECK = "source_read"
-SIGNIFICANT_SHARE, SIGNIFICANT_ROWS = 0.01, 100  # as serving_state: 1% or 100 rows
 RESPONSE = {
     "moderate": "investigate the writer of the lake (schema or serialisation change?)",
     "significant": "fix the lake's writer: many rows are unreadable (do not retrain on them)",
@@ -77,10 +77,7 @@ def _bad_columns(cur, query: str, params: dict) -> dict[str, int]:
 
 def _result(window, source, rows, flagged, columns, duplicates) -> CheckResult:
     share = flagged / rows
-    severity = "none"
-    if flagged:
-        big = share >= SIGNIFICANT_SHARE or flagged >= SIGNIFICANT_ROWS
-        severity = "significant" if big else "moderate"
+    severity = rows_severity(flagged, rows)
     parts = [f"{n:,} unreadable {name}" for name, n in columns.items()]
     if duplicates:
         parts.append(f"{duplicates:,} duplicate prediction id(s)")

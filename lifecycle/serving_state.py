@@ -33,6 +33,15 @@ RESPONSE = {
 }
 
 
+def rows_severity(bad: int, rows: int) -> str:
+    """Severity of `bad` rows out of `rows` that should not exist: any is moderate; 1% of
+    the window or 100 rows significant (also lifecycle.lake_quality's levels)."""
+    if not bad:
+        return "none"
+    big = bad / rows >= SIGNIFICANT_SHARE or bad >= SIGNIFICANT_ROWS
+    return "significant" if big else "moderate"
+
+
 def governed_since(cur, model: str):
     """When the model was first promoted through the registry (None: never): traffic logged
     before that predates its governance (historical logs loaded after registering) and is
@@ -76,10 +85,7 @@ def serving_state_check(cur, window: Window, since) -> CheckResult | None:
     if not rows:
         return None
     share = bad / rows if rows else 0.0
-    severity = "none"
-    if bad:
-        big = share >= SIGNIFICANT_SHARE or bad >= SIGNIFICANT_ROWS
-        severity = "significant" if big else "moderate"
+    severity = rows_severity(bad, rows)
     states = _states_in(cur, window)
     return CheckResult(
         check=CHECK,

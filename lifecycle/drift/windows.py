@@ -172,17 +172,7 @@ def list_windows(
             cur, model, grain, version=version, variant=variant, since=since, until=until
         )
     bucket = bucket_sql(grain, "p.ts")
-    where, params = ["p.model_name = ?"], [model]
-    for column, value in (("p.model_version", version), ("p.variant", variant)):
-        if value is not None:
-            where.append(f"{column} = ?")
-            params.append(value)
-    if since is not None:
-        where.append(f"{bucket} >= ?")
-        params.append(since)
-    if until is not None:
-        where.append(f"{bucket} < ?")
-        params.append(until)
+    where, params = window_filters(model, bucket, version, variant, since, until, alias="p.")
     ftable = quote_ident(feature_table(model))
     rows = cur.execute(
         f"SELECT p.model_version, p.variant, {bucket} AS w, count(*), "
@@ -205,6 +195,23 @@ def list_windows(
         )
         for v, var, w, n, nf, bp, bf, nl, bl in rows
     ]
+
+
+def window_filters(model: str, bucket: str, version, variant, since, until, alias: str = ""):
+    """WHERE clauses and their params picking a model's windows: version, variant, and the
+    window start (`bucket`, the SQL of a row's window start) in [since, until)."""
+    where, params = [f"{alias}model_name = ?"], [model]
+    for column, value in (("model_version", version), ("variant", variant)):
+        if value is not None:
+            where.append(f"{alias}{column} = ?")
+            params.append(value)
+    if since is not None:
+        where.append(f"{bucket} >= ?")
+        params.append(since)
+    if until is not None:
+        where.append(f"{bucket} < ?")
+        params.append(until)
+    return where, params
 
 
 def chunk_windows(
