@@ -86,4 +86,4 @@ def test_first_start_survives_a_closed_tab_and_a_restart(tmp_path):
             "SELECT to_state FROM audit_log WHERE action = ? ORDER BY audit_id",
             [first_start.ACTION],
         )
-        assert [s for (s,) in states] == ["pending", "complete"]
+        assert [s for (s,) in states] == ["pending", "checked", "complete"]
