@@ -24,13 +24,7 @@ import os
 from datetime import datetime
 
 from lifecycle import catalog, lake
-from lifecycle.drift.windows import (
-    Window,
-    WindowInputs,
-    bucket_sql,
-    window_end,
-    window_filters,
-)
+from lifecycle.drift.windows import WindowInputs, bucket_sql, calendar_inputs, window_filters
 from lifecycle.names import GRAINS
 from lifecycle.store import Store, feature_table, quote_ident
 
@@ -197,22 +191,12 @@ def windows(
                    max(batch_id) AS b
             FROM lake_hours WHERE {keep} GROUP BY ALL
         )
-        SELECT p.model_version, p.variant, p.w, p.n, p.b, coalesce(l.n, 0), coalesce(l.b, 0)
+        SELECT p.model_version, p.variant, p.w, p.n, p.n, p.b, p.b, coalesce(l.n, 0),
+               coalesce(l.b, 0)
         FROM hours p LEFT JOIN hours l ON l.kind = 'labels' AND l.model_version =
              p.model_version AND l.variant = p.variant AND l.w = p.w
         WHERE p.kind = 'predictions' ORDER BY 1, 2, 3
         """,
         params,
     ).fetchall()
-    return [
-        WindowInputs(
-            window=Window(model, v, var, grain, w, window_end(w, grain)),
-            rows=int(n),
-            feature_rows=int(n),
-            last_prediction_batch=int(b),
-            last_feature_batch=int(b),
-            labels=int(nl),
-            last_label_batch=int(bl),
-        )
-        for v, var, w, n, b, nl, bl in rows
-    ]
+    return calendar_inputs(model, grain, rows)  # feature rows and batch: the row's own

@@ -183,6 +183,13 @@ def list_windows(
         f"WHERE {' AND '.join(where)} GROUP BY ALL ORDER BY 1, 2, 3",
         params,
     ).fetchall()
+    return calendar_inputs(model, grain, rows)
+
+
+def calendar_inputs(model: str, grain: str, rows) -> list[WindowInputs]:
+    """WindowInputs of calendar windows from rows of (version, variant, window start,
+    rows, feature rows, newest prediction batch, newest feature batch, labels, newest
+    label batch): list_windows' query and the lake manifest's (lifecycle.lake_manifest)."""
     return [
         WindowInputs(
             window=Window(model, v, var, grain, w, window_end(w, grain)),
