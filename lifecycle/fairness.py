@@ -28,7 +28,7 @@ from typing import Any
 
 import pandas as pd
 
-from lifecycle import catalog, layers
+from lifecycle import catalog, lake_manifest, layers
 from lifecycle.drift.results_model import CheckResult
 from lifecycle.drift.windows import Window, bucket_sql, utc_time
 from lifecycle.store import Store, feature_column, feature_table, quote_ident
@@ -67,12 +67,14 @@ def group_rates(
         FROM predictions p
         JOIN {quote_ident(feature_table(model))} f ON f.prediction_id = p.prediction_id
         LEFT JOIN labels l ON l.prediction_id = p.prediction_id AND l.model_name = p.model_name
+             AND l.labeled_at >= ?
         WHERE p.model_name = ? AND (? IS NULL OR p.model_version = ?) AND p.variant = ?
           AND p.status = 'ok' AND p.ts >= ? AND p.ts < ?
         GROUP BY ALL ORDER BY 1, 2
     """
     args = [*window_params, *params, task.positive, task.positive, task.positive, *params,
-            task.positive, model, version, version, variant, utc_time(start), utc_time(end)]  # fmt: skip
+            task.positive, utc_time(start) - layers.LABEL_CLOCK_SLACK, model, version, version,
+            variant, utc_time(start), utc_time(end)]  # fmt: skip
     runner = store_or_cur.query_df if isinstance(store_or_cur, Store) else None
     if runner is not None:
         return runner(sql, args)
@@ -175,8 +177,9 @@ def fairness_over_time(
     start, end = _span(store, model, start, end)
     frames = []
     for attribute in attributes(spec):
-        rates = group_rates(store, model, task, attribute, version=version, variant=variant,
-                            start=start, end=end, grain=grain)  # fmt: skip
+        with lake_manifest.period(store, model, start, end):
+            rates = group_rates(store, model, task, attribute, version=version,
+                                variant=variant, start=start, end=end, grain=grain)  # fmt: skip
         frames.append(with_ratios(rates).assign(attribute=attribute))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
@@ -202,14 +205,16 @@ def segments_over_time(
                count(l.prediction_id) AS labelled, {quality} AS {"accuracy" if classifier else "mae"}
         FROM predictions p
         LEFT JOIN labels l ON l.prediction_id = p.prediction_id AND l.model_name = p.model_name
+             AND l.labeled_at >= ?
         WHERE p.model_name = ? AND (? IS NULL OR p.model_version = ?) AND p.variant = ?
           AND p.status = 'ok' AND p.ts >= ? AND p.ts < ?
         GROUP BY ALL ORDER BY 1, 2
     """
     args = [*([*params, task.positive] if task.positive else []),
-            *(params if classifier else []), model, version, version, variant,
-            utc_time(start), utc_time(end)]  # fmt: skip
-    return store.query_df(sql, args)
+            *(params if classifier else []), utc_time(start) - layers.LABEL_CLOCK_SLACK, model,
+            version, version, variant, utc_time(start), utc_time(end)]  # fmt: skip
+    with lake_manifest.period(store, model, start, end):
+        return store.query_df(sql, args)
 
 
 def _newest_spec(cur, model: str) -> dict:

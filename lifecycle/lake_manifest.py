@@ -19,16 +19,28 @@ the general query (lifecycle.drift.windows.list_windows), with the same numbers.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
-from datetime import datetime
+from collections.abc import Iterator
+from datetime import datetime, timedelta
 
 from lifecycle import catalog, lake
-from lifecycle.drift.windows import WindowInputs, bucket_sql, calendar_inputs, window_filters
+from lifecycle.drift.windows import (
+    WindowInputs,
+    bucket_sql,
+    calendar_inputs,
+    utc_time,
+    window_filters,
+)
 from lifecycle.names import GRAINS
 from lifecycle.store import Store, feature_table, quote_ident
 
 RAW, TYPED = "_manifest_raw", "_manifest_typed"
+
+# A label comes after its prediction: period queries skip labels stamped more than this
+# before the period (clock skew between systems), and so may the files they read.
+LABEL_CLOCK_SLACK = timedelta(days=7)
 
 
 def applies(cur, model: str, grain: str) -> bool:
@@ -78,25 +90,27 @@ def refresh(store: Store, model: str) -> dict[str, int]:
         task = catalog.model_info(cur, model)["task"]
         features = catalog.logged_features(cur, model)
         preds = sources["predictions"]
-        new_preds, changed = _sync_files(cur, model, "predictions", current_files(preds))
+        files = current_files(preds)
+        new_preds, changed = _sync_files(cur, model, "predictions", files)
         if changed:  # a prediction file rewritten or gone: labels may point elsewhere now
             cur.execute("DELETE FROM lake_hours WHERE model_name = ? AND kind = 'labels'", [model])
             cur.execute("DELETE FROM lake_files WHERE model_name = ? AND kind = 'labels'", [model])
         if new_preds:
-            _read_predictions(cur, model, preds, new_preds, task, features)
+            _read_predictions(cur, model, preds, new_preds, files, task, features)
         new_labels: list[str] = []
         if (labels := sources.get("labels")) is not None:
-            new_labels, _ = _sync_files(cur, model, "labels", current_files(labels))
+            files = current_files(labels)
+            new_labels, _ = _sync_files(cur, model, "labels", files)
             if new_labels:
-                _read_labels(cur, model, labels, new_labels, task, features)
+                _read_labels(cur, model, labels, new_labels, files, task, features)
         cur.execute(f"DROP VIEW IF EXISTS {TYPED}")
         cur.execute(f"DROP TABLE IF EXISTS {RAW}")
     return {"predictions": len(new_preds), "labels": len(new_labels)}
 
 
 def _sync_files(cur, model: str, kind: str, now: dict[str, tuple[int, int]]):
-    """Forget files gone or changed; record the new ones. Returns (paths to read, whether
-    any known file was changed or removed)."""
+    """Forget files gone or changed. Returns (paths to read: new or changed, whether any
+    known file was changed or removed); each is recorded once read (_record)."""
     known = {
         path: (size, mtime)
         for path, size, mtime in cur.execute(
@@ -111,13 +125,22 @@ def _sync_files(cur, model: str, kind: str, now: dict[str, tuple[int, int]]):
                 f"DELETE FROM {table} WHERE model_name = ? AND kind = ? AND list_contains(?, path)",
                 [model, kind, stale],
             )
-    new = sorted(p for p, state in now.items() if known.get(p) != state)
-    if new:
-        cur.execute(
-            "INSERT INTO lake_files SELECT ?, ?, unnest(?), unnest(?), unnest(?), now()",
-            [model, kind, new, [now[p][0] for p in new], [now[p][1] for p in new]],
-        )
-    return new, bool(stale)
+    return sorted(p for p, state in now.items() if known.get(p) != state), bool(stale)
+
+
+def _record(cur, model: str, kind: str, paths: list[str], now: dict, column: str) -> None:
+    """Record the staged files with their size, mtime and the range of `column` (a file
+    without a readable time stamp has none, and no period reads it)."""
+    cur.execute(
+        f"""
+        INSERT INTO lake_files
+        SELECT ?, ?, f.path, f.size, f.mtime_ns, now(), r.first_ts, r.last_ts
+        FROM (SELECT unnest(?) AS path, unnest(?) AS size, unnest(?) AS mtime_ns) f
+        LEFT JOIN (SELECT _file, min({column}) AS first_ts, max({column}) AS last_ts
+                   FROM {TYPED} GROUP BY _file) r ON r._file = f.path
+        """,
+        [model, kind, paths, [now[p][0] for p in paths], [now[p][1] for p in paths]],
+    )
 
 
 def _stage(cur, source: lake.Source, paths: list[str], task: str, features: dict) -> None:
@@ -146,9 +169,10 @@ def _batches(paths: list[str], size: int):
         yield paths[start : start + size]
 
 
-def _read_predictions(cur, model, source, paths, task, features) -> None:
+def _read_predictions(cur, model, source, paths, now, task, features) -> None:
     for batch in _batches(paths, PREDICTION_BATCH):
         _stage(cur, source, batch, task, features)
+        _record(cur, model, "predictions", batch, now, "ts")
         cur.execute(
             f"INSERT INTO lake_hours SELECT ?, 'predictions', _file, model_version, variant, "
             f"date_trunc('hour', ts), count(*), max(batch_id) FROM {TYPED} "
@@ -157,9 +181,10 @@ def _read_predictions(cur, model, source, paths, task, features) -> None:
         )
 
 
-def _read_labels(cur, model, source, paths, task, features) -> None:
+def _read_labels(cur, model, source, paths, now, task, features) -> None:
     for batch in _batches(paths, LABEL_BATCH):
         _stage(cur, source, batch, task, features)
+        _record(cur, model, "labels", batch, now, "labeled_at")
         cur.execute(
             f"INSERT INTO lake_hours SELECT ?, 'labels', l._file, p.model_version, p.variant, "
             f"date_trunc('hour', p.ts), count(*), max(l.batch_id) FROM {TYPED} l "
@@ -200,3 +225,104 @@ def windows(
         params,
     ).fetchall()
     return calendar_inputs(model, grain, rows)  # feature rows and batch: the row's own
+
+
+# -- reading a period, not the whole lake ---------------------------------------------------
+
+
+@contextlib.contextmanager
+def period(store: Store, model: str, since, until=None) -> Iterator[None]:
+    """Within the block, this thread's queries of `model`'s lake read only the files that
+    may hold its predictions in [since, until) and labels stamped from since - the clock
+    slack on: the files the manifest knows to fall wholly outside are left out, and new or
+    changed files are always read. Exact for queries that filter on those times (the period
+    functions of lifecycle.layers); without a manifest (never monitored) nothing changes."""
+    values = None
+    if since is not None:
+        since = utc_time(since)
+        spans = {"predictions": (since, until and utc_time(until)),
+                 "labels": (since - LABEL_CLOCK_SLACK, None)}  # fmt: skip
+        values = _narrowed(store, model, spans)
+    with store.narrow_lake(values) if values else contextlib.nullcontext():
+        yield
+
+
+@contextlib.contextmanager
+def newest(store: Store, model: str) -> Iterator[None]:
+    """Within the block, `model`'s lake reads only the files that may hold its newest
+    prediction and label: those whose last time stamp is the newest the manifest knows,
+    and new or changed files (freshness without a scan of the whole lake)."""
+    files = _known(store, model)
+    spans = {}
+    for kind, (_, current) in (files or {}).items():
+        lasts = [r[1] for r in (current or {}).values() if r is not None and r[1] is not None]
+        spans[kind] = (max(lasts), None) if lasts else (None, None)
+    values = _narrowed(store, model, spans, files) if files else None
+    with store.narrow_lake(values) if values else contextlib.nullcontext():
+        yield
+
+
+def _known(store: Store, model: str) -> dict | None:
+    """kind -> (source, {current path: (first_ts, last_ts) as the manifest read it, or None
+    when the file is new or changed since}) for the model's prediction and label sources,
+    and features -> (source, None) when they are read from the prediction files; None when
+    the manifest does not apply or is empty."""
+    with store.cursor() as cur:
+        if not applies(cur, model, "day"):
+            return None
+        sources = lake.external_kinds(cur, model)
+        rows = cur.execute(
+            "SELECT kind, path, size, mtime_ns, first_ts, last_ts FROM lake_files "
+            "WHERE model_name = ?",
+            [model],
+        ).fetchall()
+    if not rows:
+        return None
+    read = {
+        (kind, path): ((size, mtime), first, last) for kind, path, size, mtime, first, last in rows
+    }
+    out = {}
+    for kind in ("predictions", "labels"):
+        if (source := sources.get(kind)) is None:
+            continue
+        current = {}
+        for path, state in current_files(source).items():
+            known = read.get((kind, path))
+            current[path] = known[1:] if known and known[0] == state else None
+        out[kind] = (source, current)
+    if "features" in sources:  # applies(): the prediction files themselves
+        out["features"] = (sources["features"], None)
+    return out
+
+
+def _narrowed(store: Store, model: str, spans: dict, files: dict | None = None) -> dict | None:
+    """The lake binding with `model`'s prediction (and same-file feature) and label files
+    narrowed to those that may meet each kind's span (lo, hi)."""
+    files = files if files is not None else _known(store, model)
+    if not files:
+        return None
+    values = {name: dict(parts) for name, parts in store.lake_values.items()}
+    for kind, (source, current) in files.items():
+        if kind not in spans or source.variable not in values or not current:
+            continue
+        lo, hi = spans[kind]
+        keep = [path for path, known in sorted(current.items()) if _meets(known, lo, hi)]
+        # no file meets the span: one file keeps the view readable, and its rows are
+        # outside the span the query filters on
+        values[source.variable]["files"] = keep or [min(current)]
+    if "features" in files and "predictions" in files:
+        feature_source, prediction_source = files["features"][0], files["predictions"][0]
+        if feature_source.variable in values and prediction_source.variable in values:
+            values[feature_source.variable]["files"] = values[prediction_source.variable]["files"]
+    return values
+
+
+def _meets(known, lo, hi) -> bool:
+    """Whether a file may hold rows in [lo, hi): unknown files may; files without a time
+    stamp hold none."""
+    if known is None:
+        return True
+    first, last = known
+    if last is None:
+        return False
+    return (lo is None or last >= lo) and (hi is None or first < hi)

@@ -20,15 +20,16 @@ Metric definitions, intervals and minimum sample sizes are documented in docs/mo
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from lifecycle import catalog
+from lifecycle import catalog, lake_manifest
 from lifecycle.drift.windows import (
     bucket_sql,
     check_calendar_grain,
@@ -78,6 +79,18 @@ def _where(
     return " AND ".join(clauses), params
 
 
+def _lake_period(function):
+    """Run a period function (store, model, *, since, until, ...) reading only the lake
+    files its period may touch: a page's month of a lake, not its history."""
+
+    @functools.wraps(function)
+    def run(store: Store, model: str, *args, since=None, until=None, **kwargs):
+        with lake_manifest.period(store, model, since, until):
+            return function(store, model, *args, since=since, until=until, **kwargs)
+
+    return run
+
+
 @dataclass(frozen=True)
 class ModelTask:
     """A model's task and, for binary classifiers, its positive and negative class."""
@@ -115,6 +128,7 @@ def _window_end(frame: pd.DataFrame, grain: str) -> pd.DataFrame:
 # -- infrastructure ----------------------------------------------------------------------------
 
 
+@_lake_period
 def infra_windows(
     store: Store,
     model: str,
@@ -187,7 +201,7 @@ def resource_windows(
 # -- performance -------------------------------------------------------------------------------
 
 
-LABEL_CLOCK_SLACK = timedelta(days=7)
+LABEL_CLOCK_SLACK = lake_manifest.LABEL_CLOCK_SLACK  # labels stamped before their period
 
 
 def _labelled_relation(
@@ -458,6 +472,7 @@ def _metric_columns(task: str) -> list[str]:
     return [*CLASSIFICATION_METRICS, "accuracy_low", "accuracy_high", "roc_auc_low", "roc_auc_high"]
 
 
+@_lake_period
 def performance_windows(
     store: Store,
     model: str,
@@ -628,6 +643,7 @@ def live_estimate(
     }
 
 
+@_lake_period
 def confusion_matrix(
     store: Store,
     model: str,
@@ -663,6 +679,7 @@ def confusion_matrix(
     )
 
 
+@_lake_period
 def calibration_bins(
     store: Store,
     model: str,
@@ -714,6 +731,7 @@ def calibration_bins(
     return frame
 
 
+@_lake_period
 def residual_histogram(
     store: Store,
     model: str,
@@ -905,8 +923,17 @@ def quality_summary(
 
 
 def freshness(store: Store, model: str) -> dict[str, Any]:
-    """When each kind of log was last written (its newest time stamp) and last received."""
-    row = store.query_all(
+    """When each kind of log was last written (its newest time stamp) and last received
+    (a lake's newest files only: lake_manifest.newest)."""
+    with lake_manifest.newest(store, model):
+        row = _freshness_row(store, model)
+    keys = ("last_prediction", "last_label", "last_business_event", "last_infra_metric")
+    return {**dict(zip(keys, row[:4], strict=True)), "last_received": row[4],
+            "read_in_place": bool(row[5])}  # fmt: skip
+
+
+def _freshness_row(store: Store, model: str) -> tuple:
+    return store.query_all(
         """
         SELECT (SELECT max(ts) FROM predictions WHERE model_name = $m),
                (SELECT max(labeled_at) FROM labels WHERE model_name = $m),
@@ -917,9 +944,6 @@ def freshness(store: Store, model: str) -> dict[str, Any]:
         """,
         {"m": model},
     )[0]
-    keys = ("last_prediction", "last_label", "last_business_event", "last_infra_metric")
-    return {**dict(zip(keys, row[:4], strict=True)), "last_received": row[4],
-            "read_in_place": bool(row[5])}  # fmt: skip
 
 
 # -- page context -------------------------------------------------------------------------------
@@ -998,7 +1022,9 @@ def unmonitored_windows(
     if chunk_size(check_grain(grain)):
         return _unmonitored_chunks(store, model, grain, reference, since, until, version, variant)
     bucket = bucket_sql(grain)
-    where, params = _where(model, since=None, until=None, version=version, variant=variant)
+    # a window starting at or after `since` holds rows from `since` on: the ts bound lets
+    # the query (and a lake's manifest) skip the history before the period
+    where, params = _where(model, since=since, until=None, version=version, variant=variant)
     window_filter, window_params = "", []
     if since is not None:
         window_filter += f" AND {bucket} >= ?"
@@ -1006,7 +1032,14 @@ def unmonitored_windows(
     if until is not None:
         window_filter += f" AND {bucket} < ?"
         window_params.append(until)
-    row = store.query_all(
+    with lake_manifest.period(store, model, since):
+        row = _unmonitored_count(store, bucket, where, window_filter,
+                                 [*params, *window_params, model, grain, reference])  # fmt: skip
+    return int(row[0][0])
+
+
+def _unmonitored_count(store: Store, bucket: str, where: str, window_filter: str, params: list):
+    return store.query_all(
         f"""
         SELECT count(*) FROM (
             SELECT DISTINCT model_version, variant, {bucket} AS window_start FROM predictions
@@ -1019,9 +1052,8 @@ def unmonitored_windows(
               AND r.variant = w.variant AND r.window_start = w.window_start
         )
         """,
-        [*params, *window_params, model, grain, reference],
+        params,
     )
-    return int(row[0][0])
 
 
 def _unmonitored_chunks(store, model, grain, reference, since, until, version, variant) -> int:

@@ -179,6 +179,7 @@ class Store:
         self._lake_values: dict[str, Any] = {}  # the variable the lake views read (lifecycle.lake)
         self._lake_stamp = 0  # changes with the lakes' files
         self._lake_read = 0.0  # time.monotonic() of the last refresh_lake
+        self._narrowed = threading.local()  # this thread's narrower lake files (narrow_lake)
         try:
             self._migrate()
             self._renew_lake_views()
@@ -210,8 +211,9 @@ class Store:
         cur = self._con.cursor()
         try:
             cur.execute("SET TimeZone = 'UTC'")
-            if self._lake_values:  # what the lake views read (lifecycle.lake.bind)
-                cur.execute("SET VARIABLE lake = $v", {"v": self._lake_values})
+            values = getattr(self._narrowed, "values", None) or self._lake_values
+            if values:  # what the lake views read (lifecycle.lake.bind)
+                cur.execute("SET VARIABLE lake = $v", {"v": values})
             yield cur
         finally:
             cur.close()
@@ -241,6 +243,24 @@ class Store:
         self._lake_stamp = sum(parts["stamp"] for parts in found.values())
         self._lake_values = lake.variable_value(found)
         self._lake_read = now
+
+    @property
+    def lake_values(self) -> dict[str, Any]:
+        """What cursors bind for the lake views now: per source its files, time zone and
+        classes (lifecycle.lake.bindings)."""
+        return self._lake_values
+
+    @contextlib.contextmanager
+    def narrow_lake(self, values: dict[str, Any]) -> Iterator[None]:
+        """Within the block, cursors this thread opens bind `values` instead: the same
+        sources with fewer files (lifecycle.lake_manifest.period). Other threads are not
+        affected."""
+        before = getattr(self._narrowed, "values", None)
+        self._narrowed.values = values
+        try:
+            yield
+        finally:
+            self._narrowed.values = before
 
     def write_lock(self) -> threading.RLock:
         """Serialises this process's writers that validate before they write (ingestion)."""

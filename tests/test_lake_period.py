@@ -1,0 +1,100 @@
+"""A page's period reads only the lake files that may hold it (lifecycle.lake_manifest.period,
+.newest): the same numbers as reading the whole lake, fewer files, and files the manifest has
+not read yet (new or rewritten) are always read."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pandas as pd
+import pytest
+
+from lifecycle import fairness, lake_manifest, layers
+from tests.lake_data import DAY0, day_logs, write_day
+from tests.test_lake import lake_store, twin_store
+
+DAYS = 12
+SINCE, UNTIL = DAY0 + timedelta(days=9), DAY0 + timedelta(days=11)
+
+
+def period_calls(store):
+    """Every period function a page calls on a lake model, on days 9 and 10."""
+    args = {"since": SINCE, "until": UNTIL}
+    return {
+        "performance": lambda: layers.performance_windows(store, "toy", **args),
+        "hourly performance": lambda: layers.performance_windows(
+            store, "toy", grain="hour", **args
+        ),
+        "confusion": lambda: layers.confusion_matrix(store, "toy", **args),
+        "calibration": lambda: layers.calibration_bins(store, "toy", **args),
+        "infrastructure": lambda: layers.infra_windows(store, "toy", **args),
+        "unmonitored weeks": lambda: layers.unmonitored_windows(store, "toy", grain="week", **args),
+        "segments": lambda: fairness.segments_over_time(store, "toy", start=SINCE, end=UNTIL),
+        "freshness": lambda: layers.freshness(store, "toy"),
+    }
+
+
+def same(a, b, what: str) -> None:
+    if isinstance(a, pd.DataFrame):
+        pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-12, obj=what)
+    else:
+        assert a == b, what
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "delta"])
+def test_a_period_reads_its_files_only_and_gives_the_numbers_of_the_whole_lake(
+    tmp_path, fmt, monkeypatch
+):
+    store = lake_store(tmp_path / "lake", days=DAYS, fmt=fmt)
+    twin = twin_store(tmp_path / "twin", days=DAYS)
+    whole = {name: call() for name, call in period_calls(store).items()}  # no manifest yet
+    lake_manifest.refresh(store, "toy")
+    bound: list[dict] = []
+    narrow = store.narrow_lake
+    monkeypatch.setattr(store, "narrow_lake", lambda values: bound.append(values) or narrow(values))
+    narrowed = {name: call() for name, call in period_calls(store).items()}
+    for name in whole:
+        same(narrowed[name], whole[name], name)
+    # ... and the numbers of the same rows ingested
+    for name, call in period_calls(twin).items():
+        if name != "freshness":  # the twin has batches received, the lake none
+            same(call(), narrowed[name], f"{name} (ingested)")
+    assert int(narrowed["performance"]["predictions"].sum()) == 600
+    files = {name: len(parts["files"]) for name, parts in bound[0].items()}
+    assert files["lake__toy__predictions"] == files["lake__toy__features"] == 2  # days 9, 10
+    # labels stamped from a week before the period: days 1 to 11 (day 0's end spills into 1)
+    assert files["lake__toy__labels"] < DAYS
+    # freshness read the newest day's file only
+    (newest,) = bound[-1]["lake__toy__predictions"]["files"]
+    assert f"date={DAY0 + timedelta(days=DAYS - 1):%Y-%m-%d}" in newest
+
+
+def test_files_the_manifest_has_not_read_are_always_read(tmp_path):
+    store = lake_store(tmp_path, days=DAYS)
+    lake_manifest.refresh(store, "toy")
+    write_day(tmp_path, DAYS)  # a new day after the manifest's last read
+    store.refresh_lake()
+    newest = day_logs(DAYS)[0]["event_time"].max()
+    last = layers.freshness(store, "toy")["last_prediction"]
+    assert abs(pd.Timestamp(last) - newest) < pd.Timedelta(microseconds=1)
+    day10 = next((tmp_path / "lake" / "predictions").glob("date=2026-03-12/*.parquet"))
+    day_logs(10, rows=120)[0].to_parquet(day10, index=False)  # a writer rewrote a file
+    store.refresh_lake()
+    perf = layers.performance_windows(store, "toy", since=SINCE, until=SINCE + timedelta(days=4))
+    assert perf["predictions"].tolist() == [300, 120, 300, 300]
+    with store.cursor() as cur:  # the manifest itself still knows the old file until a run
+        rows = {w.window.start.day: w.rows for w in lake_manifest.windows(cur, "toy", "day")}
+    assert rows[12] == 300 and 14 not in rows
+
+
+def test_without_a_manifest_or_period_nothing_is_narrowed(tmp_path):
+    store = lake_store(tmp_path, days=2)
+    with lake_manifest.period(store, "toy", SINCE, UNTIL):
+        assert getattr(store._narrowed, "values", None) is None  # never monitored
+    lake_manifest.refresh(store, "toy")
+    with lake_manifest.period(store, "toy", None):
+        assert getattr(store._narrowed, "values", None) is None  # no period: the whole lake
+    with lake_manifest.period(store, "toy", SINCE, UNTIL):
+        files = store._narrowed.values["lake__toy__predictions"]["files"]
+        assert len(files) == 1  # no file meets days 9-10: one keeps the view readable
+        assert layers.performance_windows(store, "toy", since=SINCE, until=UNTIL).empty
