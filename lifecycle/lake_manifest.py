@@ -228,45 +228,109 @@ def windows(
 
 
 # -- reading a period, not the whole lake ---------------------------------------------------
+#
+# The lake views read the files bound in the cursor's `lake` variable. A query that filters on
+# time (a page's period) or asks only for the oldest and newest time stamps needs far fewer
+# files than the whole lake; the manifest knows each file's range (m018), so the binding can
+# leave out the files that cannot change the answer. Files the manifest has not read (new or
+# rewritten since the last monitoring run) are always bound, so answers are exact whenever
+# the query filters on the time it was narrowed by.
 
 
 @contextlib.contextmanager
 def period(store: Store, model: str, since, until=None) -> Iterator[None]:
     """Within the block, this thread's queries of `model`'s lake read only the files that
-    may hold its predictions in [since, until) and labels stamped from since - the clock
-    slack on: the files the manifest knows to fall wholly outside are left out, and new or
-    changed files are always read. Exact for queries that filter on those times (the period
-    functions of lifecycle.layers); without a manifest (never monitored) nothing changes."""
-    values = None
-    if since is not None:
-        since = utc_time(since)
-        spans = {"predictions": (since, until and utc_time(until)),
-                 "labels": (since - LABEL_CLOCK_SLACK, None)}  # fmt: skip
-        values = _narrowed(store, model, spans)
-    with store.narrow_lake(values) if values else contextlib.nullcontext():
+    may hold predictions in [since, until) and labels stamped from since - the clock slack
+    on. Exact for queries that filter on those times (the period functions of
+    lifecycle.layers); without a manifest (never monitored) or a period nothing changes."""
+    if since is None:
+        yield
+        return
+    since = utc_time(since)
+    until = until and utc_time(until)
+
+    def keep(kind: str, current: dict, _) -> list[str]:
+        lo, hi = (since, until) if kind == "predictions" else (since - LABEL_CLOCK_SLACK, None)
+        return [p for p, known in current.items() if _meets(known, lo, hi)]
+
+    with _narrow(store, [model], keep):
         yield
 
 
 @contextlib.contextmanager
-def newest(store: Store, model: str) -> Iterator[None]:
-    """Within the block, `model`'s lake reads only the files that may hold its newest
-    prediction and label: those whose last time stamp is the newest the manifest knows,
-    and new or changed files (freshness without a scan of the whole lake)."""
-    files = _known(store, model)
-    spans = {}
-    for kind, (_, current) in (files or {}).items():
-        lasts = [r[1] for r in (current or {}).values() if r is not None and r[1] is not None]
-        spans[kind] = (max(lasts), None) if lasts else (None, None)
-    values = _narrowed(store, model, spans, files) if files else None
+def edges(store: Store, models: list[str] | str | None = None) -> Iterator[None]:
+    """Within the block, the lakes of `models` (default: every model) read only the files
+    that may hold their oldest or newest time stamps: a prediction file holding the first
+    or last hour of a version and variant, a label file with the oldest or newest label, and
+    files not read yet. Exact for min() and max() of ts and labeled_at (freshness, the
+    span of a model's logs) without a scan of the whole lake."""
+    if models is None:
+        with store.cursor() as cur:
+            models = catalog.model_names(cur)
+    with _narrow(store, [models] if isinstance(models, str) else list(models), _edge_files):
+        yield
+
+
+def _edge_files(kind: str, current: dict, spans: list[tuple]) -> list[str]:
+    known = {p: r for p, r in current.items() if r is not None and r[1] is not None}
+    keep = {p for p, r in current.items() if r is None}  # not read yet
+    if known:
+        first = min(r[0] for r in known.values())
+        last = max(r[1] for r in known.values())
+        keep |= {p for p, r in known.items() if r[0] == first or r[1] == last}
+    # each version and variant's first and last hour, over the files in the lake now
+    edge: dict[tuple, list] = {}
+    for path, version, variant, lo, hi in spans:
+        if path in known:
+            e = edge.setdefault((version, variant), [lo, hi, set(), set()])
+            for i, value, better in ((0, lo, lo < e[0]), (1, hi, hi > e[1])):
+                if better:
+                    e[i], e[2 + i] = value, set()
+                if value == e[i]:
+                    e[2 + i].add(path)
+    for _, _, firsts, lasts in edge.values():
+        keep |= firsts | lasts
+    return sorted(keep)
+
+
+@contextlib.contextmanager
+def _narrow(store: Store, models: list[str], keep) -> Iterator[None]:
+    """Bind, for each lake model of `models`, only the files `keep(kind, current, spans)`
+    returns of its prediction and label files (features read from the prediction files
+    follow them): `current` maps each file now in the lake to its (first, last) time stamp
+    as read, or None when not read yet; `spans` lists (file, version, variant, first hour,
+    last hour) of the prediction files as read."""
+    values = None
+    for model in models:
+        files = _known(store, model)
+        if not files:
+            continue
+        values = values or {name: dict(parts) for name, parts in store.lake_values.items()}
+        for kind in ("predictions", "labels"):
+            if kind not in files:
+                continue
+            source, current, spans = files[kind]
+            if source.variable in values and current:
+                # no file meets: one file keeps the view readable (its rows are outside
+                # the times the query filters on)
+                kept = keep(kind, current, spans) or [min(current)]
+                values[source.variable]["files"] = kept
+        if "features" in files and "predictions" in files:
+            feature_source, prediction_source = files["features"][0], files["predictions"][0]
+            if feature_source.variable in values and prediction_source.variable in values:
+                values[feature_source.variable]["files"] = values[prediction_source.variable][
+                    "files"
+                ]
     with store.narrow_lake(values) if values else contextlib.nullcontext():
         yield
 
 
 def _known(store: Store, model: str) -> dict | None:
-    """kind -> (source, {current path: (first_ts, last_ts) as the manifest read it, or None
-    when the file is new or changed since}) for the model's prediction and label sources,
-    and features -> (source, None) when they are read from the prediction files; None when
-    the manifest does not apply or is empty."""
+    """kind -> (source, {file now in the lake: (first, last) time stamp as the manifest
+    read it, or None when new or changed since}, [(prediction file, version, variant,
+    first hour, last hour)]) for the model's prediction and label sources, and
+    features -> (source, None, None) when read from the prediction files; None when the
+    manifest does not apply or is empty."""
     with store.cursor() as cur:
         if not applies(cur, model, "day"):
             return None
@@ -276,11 +340,14 @@ def _known(store: Store, model: str) -> dict | None:
             "WHERE model_name = ?",
             [model],
         ).fetchall()
+        spans = cur.execute(
+            "SELECT path, model_version, variant, min(hour), max(hour) FROM lake_hours "
+            "WHERE model_name = ? AND kind = 'predictions' GROUP BY ALL",
+            [model],
+        ).fetchall()
     if not rows:
         return None
-    read = {
-        (kind, path): ((size, mtime), first, last) for kind, path, size, mtime, first, last in rows
-    }
+    read = {(k, path): ((size, mtime), first, last) for k, path, size, mtime, first, last in rows}
     out = {}
     for kind in ("predictions", "labels"):
         if (source := sources.get(kind)) is None:
@@ -289,32 +356,10 @@ def _known(store: Store, model: str) -> dict | None:
         for path, state in current_files(source).items():
             known = read.get((kind, path))
             current[path] = known[1:] if known and known[0] == state else None
-        out[kind] = (source, current)
+        out[kind] = (source, current, spans if kind == "predictions" else [])
     if "features" in sources:  # applies(): the prediction files themselves
-        out["features"] = (sources["features"], None)
+        out["features"] = (sources["features"], None, None)
     return out
-
-
-def _narrowed(store: Store, model: str, spans: dict, files: dict | None = None) -> dict | None:
-    """The lake binding with `model`'s prediction (and same-file feature) and label files
-    narrowed to those that may meet each kind's span (lo, hi)."""
-    files = files if files is not None else _known(store, model)
-    if not files:
-        return None
-    values = {name: dict(parts) for name, parts in store.lake_values.items()}
-    for kind, (source, current) in files.items():
-        if kind not in spans or source.variable not in values or not current:
-            continue
-        lo, hi = spans[kind]
-        keep = [path for path, known in sorted(current.items()) if _meets(known, lo, hi)]
-        # no file meets the span: one file keeps the view readable, and its rows are
-        # outside the span the query filters on
-        values[source.variable]["files"] = keep or [min(current)]
-    if "features" in files and "predictions" in files:
-        feature_source, prediction_source = files["features"][0], files["predictions"][0]
-        if feature_source.variable in values and prediction_source.variable in values:
-            values[feature_source.variable]["files"] = values[prediction_source.variable]["files"]
-    return values
 
 
 def _meets(known, lo, hi) -> bool:

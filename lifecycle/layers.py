@@ -924,8 +924,8 @@ def quality_summary(
 
 def freshness(store: Store, model: str) -> dict[str, Any]:
     """When each kind of log was last written (its newest time stamp) and last received
-    (a lake's newest files only: lake_manifest.newest)."""
-    with lake_manifest.newest(store, model):
+    (a lake's newest files only: lake_manifest.edges)."""
+    with lake_manifest.edges(store, model):
         row = _freshness_row(store, model)
     keys = ("last_prediction", "last_label", "last_business_event", "last_infra_metric")
     return {**dict(zip(keys, row[:4], strict=True)), "last_received": row[4],
@@ -970,6 +970,7 @@ def model_context(store: Store, model: str) -> dict[str, Any]:
         for version, _ in versions:
             for kpi in catalog.version_spec(cur, model, version).get("kpis", []):
                 kpis.setdefault(kpi["name"], kpi)
+    with lake_manifest.edges(store, model), store.cursor() as cur:  # a lake's edge files
         spans = cur.execute(
             "SELECT model_version, variant, min(ts), max(ts) FROM predictions "
             "WHERE model_name = ? GROUP BY ALL ORDER BY 1, 2",
@@ -1171,17 +1172,8 @@ def portfolio_health(
     ended in (since, until], so a weekly or monthly window counts once it is complete.
     """
     have_alerts = store.table_exists("alert_evaluations")
-    base = store.query_df(
-        """
-        SELECT m.name AS model, m.task, m.risk_tier,
-               (SELECT max(version) FROM model_versions v
-                WHERE v.model_name = m.name AND v.state = 'production') AS production_version,
-               (SELECT max(received_at) FROM ingest_batches b
-                WHERE b.model_name = m.name) AS last_received,
-               (SELECT max(ts) FROM predictions p WHERE p.model_name = m.name) AS last_prediction
-        FROM models m ORDER BY m.name
-        """
-    )
+    with lake_manifest.edges(store):  # last_prediction: the lakes' newest files
+        base = _portfolio_base(store)
     for layer in PORTFOLIO_LAYERS:
         base[layer] = "not evaluated"
     with store.cursor() as cur:
@@ -1234,6 +1226,20 @@ def portfolio_health(
 
 
 HEADLINE_METRIC = {"binary_classification": "roc_auc", "regression": "mae"}  # else accuracy
+
+
+def _portfolio_base(store: Store) -> pd.DataFrame:
+    return store.query_df(
+        """
+        SELECT m.name AS model, m.task, m.risk_tier,
+               (SELECT max(version) FROM model_versions v
+                WHERE v.model_name = m.name AND v.state = 'production') AS production_version,
+               (SELECT max(received_at) FROM ingest_batches b
+                WHERE b.model_name = m.name) AS last_received,
+               (SELECT max(ts) FROM predictions p WHERE p.model_name = m.name) AS last_prediction
+        FROM models m ORDER BY m.name
+        """
+    )
 
 
 def _add_estimates(store: Store, base: pd.DataFrame, since, until) -> None:

@@ -4,6 +4,7 @@ not read yet (new or rewritten) are always read."""
 
 from __future__ import annotations
 
+import shutil
 from datetime import timedelta
 
 import pandas as pd
@@ -64,8 +65,9 @@ def test_a_period_reads_its_files_only_and_gives_the_numbers_of_the_whole_lake(
     assert files["lake__toy__predictions"] == files["lake__toy__features"] == 2  # days 9, 10
     # labels stamped from a week before the period: days 1 to 11 (day 0's end spills into 1)
     assert files["lake__toy__labels"] < DAYS
-    # freshness read the newest day's file only
-    (newest,) = bound[-1]["lake__toy__predictions"]["files"]
+    # freshness read the oldest and newest day's files only
+    oldest, newest = bound[-1]["lake__toy__predictions"]["files"]
+    assert f"date={DAY0:%Y-%m-%d}" in oldest
     assert f"date={DAY0 + timedelta(days=DAYS - 1):%Y-%m-%d}" in newest
 
 
@@ -98,3 +100,34 @@ def test_without_a_manifest_or_period_nothing_is_narrowed(tmp_path):
         files = store._narrowed.values["lake__toy__predictions"]["files"]
         assert len(files) == 1  # no file meets days 9-10: one keeps the view readable
         assert layers.performance_windows(store, "toy", since=SINCE, until=UNTIL).empty
+
+
+def test_oldest_and_newest_time_stamps_read_the_edge_files_only(tmp_path, monkeypatch):
+    from lifecycle import portfolio
+
+    store = lake_store(tmp_path, days=DAYS)
+    lake_manifest.refresh(store, "toy")
+
+    def spans():
+        return {
+            "context": {k: v for k, v in layers.model_context(store, "toy").items()
+                        if k in ("first_ts", "last_ts", "version_spans")},  # fmt: skip
+            "first": portfolio.first_prediction_at(store),
+            "last": portfolio.last_prediction_at(store),
+            "freshness": layers.freshness(store, "toy"),
+            "portfolio": layers.portfolio_health(store)["last_prediction"].tolist(),
+        }
+
+    bound: list[dict] = []
+    narrow = store.narrow_lake
+    monkeypatch.setattr(store, "narrow_lake", lambda values: bound.append(values) or narrow(values))
+    edged = spans()
+    assert bound and all(len(v["lake__toy__predictions"]["files"]) <= 3 for v in bound)
+    with monkeypatch.context() as m:
+        m.setattr(lake_manifest, "_known", lambda *a: None)  # every file
+        assert spans() == edged
+    # the oldest day removed after the manifest read it: the next oldest is the answer
+    shutil.rmtree(next((tmp_path / "lake" / "predictions").glob("date=2026-03-02")))
+    store.refresh_lake()
+    first = portfolio.first_prediction_at(store)
+    assert abs(pd.Timestamp(first) - day_logs(1)[0]["event_time"].min()) < pd.Timedelta("1us")

@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import pandas as pd
 import streamlit as st
 
-from lifecycle import catalog, lake_quality, layers
+from lifecycle import catalog, lake_quality, layers, portfolio
 from lifecycle.drift import results as stored_results
 from lifecycle.drift.windows import chunk_size, grain_label
 from lifecycle.monitoring_plan import MonitoringConfigError, MonitoringPlan, monitoring_plan
@@ -510,6 +510,11 @@ PORTFOLIO_DAYS = (1, 7, 30)  # period choices; 7 by default
 
 
 @st.cache_data(show_spinner=False, ttl=300)
+def _last_prediction(data_key: int):
+    return portfolio.last_prediction_at(get_store())
+
+
+@st.cache_data(show_spinner=False, ttl=300)
 def _portfolio(data_key: int, alerts_key: tuple, since: datetime | None) -> pd.DataFrame:
     return layers.portfolio_health(get_store(), since=since)
 
@@ -528,7 +533,6 @@ def _alerts_key() -> tuple:
 def portfolio_section() -> None:
     """Health per model and layer over the last days, each row leading to its health page."""
     dv = data_version()
-    store = get_store()
     if not model_names(dv):
         return
     st.subheader("Model health")
@@ -536,7 +540,7 @@ def portfolio_section() -> None:
         "Period", PORTFOLIO_DAYS, default=7, key="portfolio_days",
         format_func=lambda d: f"last {d} day{'s' if d > 1 else ''}",
     ) or 7  # fmt: skip
-    last = store.query_all("SELECT max(ts) FROM predictions")[0][0]
+    last = _last_prediction(dv)
     since = None
     if last is not None:
         end = pd.Timestamp(last).floor("D") + pd.Timedelta(days=1)
