@@ -229,9 +229,10 @@ def _newest_spec(cur, model: str) -> dict:
 def _span(store: Store, model: str, start, end):
     if start is not None and end is not None:
         return start, end
-    first, last = store.query_one(
-        "SELECT min(ts), max(ts) FROM predictions WHERE model_name = ?", [model]
-    )
+    with lake_manifest.edges(store, model):
+        first, last = store.query_one(
+            "SELECT min(ts), max(ts) FROM predictions WHERE model_name = ?", [model]
+        )
     return (start or first or pd.Timestamp(0, tz="UTC")), (
         end
         or (last + pd.Timedelta(microseconds=1) if last is not None else pd.Timestamp.now("UTC"))

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from lifecycle import catalog, demo
+from lifecycle import catalog, demo, portfolio
 from lifecycle.audit import append_audit
 from lifecycle.store import Store
 
@@ -194,7 +194,7 @@ def recent_start(end: datetime | None, grain: str) -> datetime | None:
 def logs_end(store: Store) -> datetime | None:
     """The hour after the newest logged prediction (None: no predictions; the check then
     runs as of now)."""
-    newest = store.query_one("SELECT max(ts) FROM predictions")[0]
+    newest = portfolio.last_prediction_at(store)
     if newest is None:
         return None
     newest = newest.astimezone(UTC)

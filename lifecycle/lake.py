@@ -212,21 +212,28 @@ def files(source: Source) -> str | list[str] | None:
     return pattern if glob.glob(pattern, recursive=True) else None
 
 
-def stamp(value: str | list[str] | None) -> int:
-    """A number that changes when the source's files change (added, rewritten, removed):
-    pages key their caches on it (Store.data_version)."""
+def file_states(value: str | list[str] | None) -> dict[str, tuple[int, int]]:
+    """path -> (size, mtime_ns) of the files `value` (a glob or a list) names now."""
     if value is None:
-        return 0
+        return {}
     names = value if isinstance(value, list) else glob.glob(value, recursive=True)
-    state = []
+    out = {}
     for name in sorted(names):
         try:
             info = os.stat(name)
         except OSError:
             continue
-        state.append(f"{name}|{info.st_size}|{info.st_mtime_ns}")
-    digest = hashlib.sha256("\n".join(state).encode()).digest()
-    return int.from_bytes(digest[:6], "big")
+        out[name] = (info.st_size, info.st_mtime_ns)
+    return out
+
+
+def stamp(states: dict[str, tuple[int, int]]) -> int:
+    """A number that changes when the source's files change (added, rewritten, removed):
+    pages key their caches on it (Store.data_version)."""
+    if not states:
+        return 0
+    state = "\n".join(f"{name}|{size}|{mtime}" for name, (size, mtime) in sorted(states.items()))
+    return int.from_bytes(hashlib.sha256(state.encode()).digest()[:6], "big")
 
 
 def _delta_files(path: str) -> list[str] | None:
@@ -470,8 +477,8 @@ def external_kinds(cur, model: str) -> dict[str, Source]:
 
 def bindings(cur, db_path: Path | None) -> dict[str, dict[str, Any]]:
     """What every cursor binds for the lake views, per source: its files now (or an empty
-    file of its schema when it has none), time zone, boolean and positive classes, and a
-    stamp of its files (Store.data_version)."""
+    file of its schema when it has none), time zone, boolean and positive classes; and,
+    outside the variable, each file's size and mtime and a stamp of them (Store)."""
     out: dict[str, dict[str, Any]] = {}
     for source in load_sources(cur):
         try:
@@ -482,14 +489,18 @@ def bindings(cur, db_path: Path | None) -> dict[str, dict[str, Any]]:
             "files": value or _empty_file(cur, source, db_path),
             "tz": source.timezone,
             **_class_bindings(cur, source),
-            "stamp": stamp(value),
+            "states": (states := file_states(value)),
+            "stamp": stamp(states),
         }
     return out
 
 
 def variable_value(found: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """The value of the DuckDB variable `lake` from `bindings` (stamps are not SQL's)."""
-    return {name: {k: v for k, v in parts.items() if k != "stamp"} for name, parts in found.items()}
+    return {
+        name: {k: v for k, v in parts.items() if k not in ("stamp", "states")}
+        for name, parts in found.items()
+    }
 
 
 def bind(cur, found: dict[str, dict[str, Any]]) -> None:

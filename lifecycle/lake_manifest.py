@@ -20,8 +20,6 @@ the general query (lifecycle.drift.windows.list_windows), with the same numbers.
 from __future__ import annotations
 
 import contextlib
-import glob
-import os
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
@@ -68,18 +66,7 @@ def _stored_features(cur, model: str) -> bool:
 
 def current_files(source: lake.Source) -> dict[str, tuple[int, int]]:
     """path -> (size, mtime_ns) of the files the source reads now."""
-    found = lake.files(source)
-    if found is None:
-        return {}
-    names = found if isinstance(found, list) else glob.glob(found, recursive=True)
-    out = {}
-    for name in names:
-        try:
-            info = os.stat(name)
-        except OSError:
-            continue
-        out[name] = (info.st_size, info.st_mtime_ns)
-    return out
+    return lake.file_states(lake.files(source))
 
 
 def refresh(store: Store, model: str) -> dict[str, int]:
@@ -353,7 +340,8 @@ def _known(store: Store, model: str) -> dict | None:
         if (source := sources.get(kind)) is None:
             continue
         current = {}
-        for path, state in current_files(source).items():
+        states = store.lake_file_states(source.variable)  # as of the store's last look
+        for path, state in (states if states is not None else current_files(source)).items():
             known = read.get((kind, path))
             current[path] = known[1:] if known and known[0] == state else None
         out[kind] = (source, current, spans if kind == "predictions" else [])

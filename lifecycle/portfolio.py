@@ -7,6 +7,7 @@ from datetime import datetime
 import pandas as pd
 import plotly.graph_objects as go
 
+from lifecycle import lake_manifest
 from lifecycle.store import Store
 
 STATE_ORDER = (
@@ -104,9 +105,11 @@ def daily_predictions_figure(frame: pd.DataFrame) -> go.Figure:
 
 def first_prediction_at(store: Store) -> datetime | None:
     """Time stamp of the oldest logged prediction, or None when nothing is logged."""
-    return store.query_one("SELECT min(ts) FROM predictions")[0]
+    with lake_manifest.edges(store):  # a lake's oldest files, not all of them
+        return store.query_one("SELECT min(ts) FROM predictions")[0]
 
 
 def last_prediction_at(store: Store) -> datetime | None:
     """Time stamp of the newest logged prediction, or None when nothing is logged."""
-    return store.query_one("SELECT max(ts) FROM predictions")[0]
+    with lake_manifest.edges(store):
+        return store.query_one("SELECT max(ts) FROM predictions")[0]

@@ -179,6 +179,7 @@ class Store:
         self._lake_values: dict[str, Any] = {}  # the variable the lake views read (lifecycle.lake)
         self._lake_stamp = 0  # changes with the lakes' files
         self._lake_read = 0.0  # time.monotonic() of the last refresh_lake
+        self._lake_states: dict[str, dict] = {}  # per source: path -> (size, mtime_ns)
         self._narrowed = threading.local()  # this thread's narrower lake files (narrow_lake)
         try:
             self._migrate()
@@ -241,6 +242,7 @@ class Store:
         with self.cursor() as cur:
             found = lake.bindings(cur, self.path)
         self._lake_stamp = sum(parts["stamp"] for parts in found.values())
+        self._lake_states = {name: parts["states"] for name, parts in found.items()}
         self._lake_values = lake.variable_value(found)
         self._lake_read = now
 
@@ -249,6 +251,11 @@ class Store:
         """What cursors bind for the lake views now: per source its files, time zone and
         classes (lifecycle.lake.bindings)."""
         return self._lake_values
+
+    def lake_file_states(self, variable: str) -> dict[str, tuple[int, int]] | None:
+        """path -> (size, mtime_ns) of a lake source's files as of the last refresh_lake
+        (None for a source it does not know)."""
+        return self._lake_states.get(variable)
 
     @contextlib.contextmanager
     def narrow_lake(self, values: dict[str, Any]) -> Iterator[None]:

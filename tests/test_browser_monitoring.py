@@ -55,7 +55,8 @@ def test_investigation_path_and_deep_link(monitored_copy):
             _settle(page)
             assert "/model_health" in page.url and "model=credit_risk" in page.url
             assert "Model health" in _main_text(page)
-            assert page.locator(".js-plotly-plot").count() >= 6
+            # charts are drawn by the browser after the script ends: wait for the sixth
+            page.locator(".js-plotly-plot").nth(5).wait_for(state="attached", timeout=30_000)
             screenshot(page, "monitoring-2-model-health")
             page.get_by_role("tab", name="Performance").click()
             page.wait_for_timeout(1500)

@@ -122,7 +122,8 @@ def test_oldest_and_newest_time_stamps_read_the_edge_files_only(tmp_path, monkey
     narrow = store.narrow_lake
     monkeypatch.setattr(store, "narrow_lake", lambda values: bound.append(values) or narrow(values))
     edged = spans()
-    assert bound and all(len(v["lake__toy__predictions"]["files"]) <= 3 for v in bound)
+    assert len(bound) == 5  # each of the five read the edge files
+    assert all(len(v["lake__toy__predictions"]["files"]) <= 3 for v in bound)
     with monkeypatch.context() as m:
         m.setattr(lake_manifest, "_known", lambda *a: None)  # every file
         assert spans() == edged

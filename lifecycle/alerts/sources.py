@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
-from lifecycle import catalog
+from lifecycle import catalog, lake_manifest
 from lifecycle.alerts import rules
 from lifecycle.alerts.config import AlertConfig, model_configs
 from lifecycle.alerts.incremental import Changes, window_floor
@@ -134,10 +134,12 @@ def _first_windows(layers, store, model, grain, lower) -> dict[tuple[str, str], 
     """Where silent windows are filled from, per (version, variant), when reading from
     `lower`: `lower` itself for a version serving before it, so the windows read are the
     same as with the whole history."""
-    rows = store.query_all(
-        "SELECT model_version, variant, min(ts) FROM predictions WHERE model_name = ? GROUP BY ALL",
-        [model],
-    )
+    with lake_manifest.edges(store, model):  # a lake's oldest files only
+        rows = store.query_all(
+            "SELECT model_version, variant, min(ts) FROM predictions WHERE model_name = ? "
+            "GROUP BY ALL",
+            [model],
+        )
     return {(v, var): max(window_floor(first, grain), lower) for v, var, first in rows}
 
 
