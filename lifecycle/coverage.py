@@ -21,12 +21,12 @@ check): complete windows only. Everything is computed in one SQL query per call.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
 
-from lifecycle import catalog
+from lifecycle import catalog, lake_manifest
 from lifecycle.store import Store
 
 LAYERS = ("infrastructure", "performance", "business", "data_quality", "drift")
@@ -107,15 +107,13 @@ def evaluation_coverage(
             g_layers.append(layer)
             g_grains.append(grain)
     keys = "model, model_version, variant" if by_version else "model"
-    frame = store.query_df(
-        _SQL.format(keys=keys, version_key="model_version" if by_version else "'*'",
-                    variant_key="variant" if by_version else "'*'"),
-        {
+    # traffic is counted from a week before the period: a lake reads those files only
+    with lake_manifest.period(store, names, since and since - timedelta(days=7), until):
+        frame = _coverage_frame(store, keys, by_version, {
             "models": names, "g_models": g_models, "g_layers": g_layers,
             "g_grains": g_grains, "since": since, "until": until, "as_of": as_of,
             "version": version, "variant": variant,
-        },
-    )  # fmt: skip
+        })  # fmt: skip
     if frame.empty:
         return pd.DataFrame(columns=COLUMNS)
     frame["awaiting"] = _awaiting(store, frame, as_of)
@@ -127,6 +125,12 @@ def evaluation_coverage(
         key=lambda s: s.map(order) if s.name == "layer" else s,
     )
     return frame[COLUMNS].reset_index(drop=True)
+
+
+def _coverage_frame(store: Store, keys: str, by_version: bool, params: dict) -> pd.DataFrame:
+    sql = _SQL.format(keys=keys, version_key="model_version" if by_version else "'*'",
+                      variant_key="variant" if by_version else "'*'")  # fmt: skip
+    return store.query_df(sql, params)
 
 
 _SQL = """

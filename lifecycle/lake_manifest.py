@@ -23,12 +23,13 @@ import contextlib
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
+import pandas as pd
+
 from lifecycle import catalog, lake
 from lifecycle.drift.windows import (
     WindowInputs,
     bucket_sql,
     calendar_inputs,
-    utc_time,
     window_filters,
 )
 from lifecycle.names import GRAINS
@@ -225,22 +226,21 @@ def windows(
 
 
 @contextlib.contextmanager
-def period(store: Store, model: str, since, until=None) -> Iterator[None]:
-    """Within the block, this thread's queries of `model`'s lake read only the files that
-    may hold predictions in [since, until) and labels stamped from since - the clock slack
-    on. Exact for queries that filter on those times (the period functions of
+def period(store: Store, models: str | list[str], since, until=None) -> Iterator[None]:
+    """Within the block, this thread's queries of the lakes of `models` read only the files
+    that may hold predictions in [since, until) and labels stamped from since - the clock
+    slack on. Exact for queries that filter on those times (the period functions of
     lifecycle.layers); without a manifest (never monitored) or a period nothing changes."""
     if since is None:
         yield
         return
-    since = utc_time(since)
-    until = until and utc_time(until)
+    since, until = _utc(since), until and _utc(until)
 
     def keep(kind: str, current: dict, _) -> list[str]:
         lo, hi = (since, until) if kind == "predictions" else (since - LABEL_CLOCK_SLACK, None)
         return [p for p, known in current.items() if _meets(known, lo, hi)]
 
-    with _narrow(store, [model], keep):
+    with _narrow(store, [models] if isinstance(models, str) else list(models), keep):
         yield
 
 
@@ -348,6 +348,12 @@ def _known(store: Store, model: str) -> dict | None:
     if "features" in sources:  # applies(): the prediction files themselves
         out["features"] = (sources["features"], None, None)
     return out
+
+
+def _utc(when) -> datetime:
+    """A bound as an aware datetime (a naive one is UTC, as the database's session)."""
+    stamp = pd.Timestamp(when)
+    return (stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp).to_pydatetime()
 
 
 def _meets(known, lo, hi) -> bool:

@@ -841,6 +841,10 @@ def business_windows(
     """
     bucket = bucket_sql(check_calendar_grain(grain), "e.ts")
     where, params = _where(model, since=since, until=until, version=None, variant=None, alias="e")
+    if not store.query_one(f"SELECT count(*) FROM business_events e WHERE {where}", params)[0]:
+        # no event: no KPI row, and no join with every prediction of the logs
+        frame = pd.DataFrame(columns=[*KEYS, "kpi", "events", "value_mean", "mean_prediction"])
+        return _window_end(frame, grain)
     for column, value in (("p.model_version", version), ("p.variant", variant)):
         if value is not None:
             where += f" AND {column} = ?"
