@@ -286,13 +286,25 @@ def _narrow(store: Store, models: list[str], keep) -> Iterator[None]:
     returns of its prediction and label files (features read from the prediction files
     follow them): `current` maps each file now in the lake to its (first, last) time stamp
     as read, or None when not read yet; `spans` lists (file, version, variant, first hour,
-    last hour) of the prediction files as read."""
-    values = None
+    last hour) of the prediction files as read.
+
+    Every other model's lake binds one file: the log views are a UNION ALL of every lake,
+    and DuckDB reads each branch even when the query keeps one model's rows, so a query
+    of one model would otherwise read the others' whole lakes (the queries run in these
+    blocks all filter on the model)."""
+    if not store.lake_values:
+        yield
+        return
+    values = {name: dict(parts) for name, parts in store.lake_values.items()}
+    with store.cursor() as cur:
+        others = [s.variable for s in lake.load_sources(cur) if s.model not in models]
+    for variable in others:
+        if variable in values and (states := store.lake_file_states(variable)):
+            values[variable]["files"] = [min(states)]
     for model in models:
         files = _known(store, model)
         if not files:
             continue
-        values = values or {name: dict(parts) for name, parts in store.lake_values.items()}
         for kind in ("predictions", "labels"):
             if kind not in files:
                 continue
@@ -308,7 +320,7 @@ def _narrow(store: Store, models: list[str], keep) -> Iterator[None]:
                 values[feature_source.variable]["files"] = values[prediction_source.variable][
                     "files"
                 ]
-    with store.narrow_lake(values) if values else contextlib.nullcontext():
+    with store.narrow_lake(values):
         yield
 
 

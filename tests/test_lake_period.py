@@ -4,6 +4,7 @@ not read yet (new or rewritten) are always read."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from datetime import timedelta
 
@@ -91,8 +92,9 @@ def test_files_the_manifest_has_not_read_are_always_read(tmp_path):
 
 def test_without_a_manifest_or_period_nothing_is_narrowed(tmp_path):
     store = lake_store(tmp_path, days=2)
-    with lake_manifest.period(store, "toy", SINCE, UNTIL):
-        assert getattr(store._narrowed, "values", None) is None  # never monitored
+    with lake_manifest.period(store, "toy", SINCE, UNTIL):  # never monitored: every file
+        bound = store._narrowed.values["lake__toy__predictions"]["files"]
+        assert bound == store.lake_values["lake__toy__predictions"]["files"]
     lake_manifest.refresh(store, "toy")
     with lake_manifest.period(store, "toy", None):
         assert getattr(store._narrowed, "values", None) is None  # no period: the whole lake
@@ -110,8 +112,11 @@ def test_oldest_and_newest_time_stamps_read_the_edge_files_only(tmp_path, monkey
 
     def spans():
         return {
-            "context": {k: v for k, v in layers.model_context(store, "toy").items()
-                        if k in ("first_ts", "last_ts", "version_spans")},  # fmt: skip
+            "context": {
+                k: v
+                for k, v in layers.model_context(store, "toy").items()
+                if k in ("first_ts", "last_ts", "version_spans")
+            },
             "first": portfolio.first_prediction_at(store),
             "last": portfolio.last_prediction_at(store),
             "freshness": layers.freshness(store, "toy"),
@@ -132,3 +137,28 @@ def test_oldest_and_newest_time_stamps_read_the_edge_files_only(tmp_path, monkey
     store.refresh_lake()
     first = portfolio.first_prediction_at(store)
     assert abs(pd.Timestamp(first) - day_logs(1)[0]["event_time"].min()) < pd.Timedelta("1us")
+
+
+def test_a_query_of_one_lake_model_reads_one_file_of_the_others(tmp_path, monkeypatch):
+    from lifecycle import catalog
+
+    store = lake_store(tmp_path, days=DAYS)
+    spec = tmp_path / "spec" / "other.toml"  # a second model reading the same lake
+    spec.write_text((tmp_path / "spec" / "toy-1.0.toml").read_text().replace(
+        'name = "toy"', 'name = "other"', 1))  # fmt: skip
+    catalog.register_from_file(store, spec)
+    narrow = store.narrow_lake
+    with monkeypatch.context() as m:  # every lake read whole
+        m.setattr(store, "narrow_lake", lambda values: contextlib.nullcontext())
+        whole = {name: call() for name, call in period_calls(store).items()}
+    bound: list[dict] = []
+    monkeypatch.setattr(store, "narrow_lake", lambda values: bound.append(values) or narrow(values))
+    narrowed = {name: call() for name, call in period_calls(store).items()}  # no manifest
+    for name in whole:
+        same(narrowed[name], whole[name], name)
+    assert len(bound) == len(whole)
+    for values in bound:
+        assert len(values["lake__other__predictions"]["files"]) == 1
+        assert len(values["lake__other__labels"]["files"]) == 1
+        # never monitored: toy's own lake is bound whole
+        assert values["lake__toy__predictions"] == store.lake_values["lake__toy__predictions"]
