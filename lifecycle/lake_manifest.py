@@ -258,6 +258,33 @@ def edges(store: Store, models: list[str] | str | None = None) -> Iterator[None]
         yield
 
 
+@contextlib.contextmanager
+def tallied(store: Store, models: list[str] | None = None) -> Iterator[list[str]]:
+    """Within the block, the lake views leave out each lake's prediction files whose rows
+    the manifest has counted (read and unchanged since), keeping one when all are (a view
+    needs a file); yields the paths left out. A count of predictions is then exact as the
+    count over the views plus lake_hours' rows of those paths (same rows: the views and
+    the manifest both keep rows with an id and a time stamp): history at the cost of the
+    files not read yet."""
+    if models is None:
+        with store.cursor() as cur:
+            models = catalog.model_names(cur)
+    counted: list[str] = []
+
+    def keep(kind: str, current: dict, _) -> list[str]:
+        if kind != "predictions":
+            return list(current)
+        unread = [p for p, known in current.items() if known is None]
+        read = sorted(p for p, known in current.items() if known is not None)
+        if not unread and read:
+            unread, read = read[:1], read[1:]
+        counted.extend(read)
+        return unread
+
+    with _narrow(store, models, keep):
+        yield counted
+
+
 def _edge_files(kind: str, current: dict, spans: list[tuple]) -> list[str]:
     known = {p: r for p, r in current.items() if r is not None and r[1] is not None}
     keep = {p for p, r in current.items() if r is None}  # not read yet

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pandas as pd
 import plotly.graph_objects as go
 
-from lifecycle import lake_manifest
+from lifecycle import catalog, lake_manifest
 from lifecycle.store import Store
 
 STATE_ORDER = (
@@ -26,7 +26,33 @@ STATE_ORDER = (
 
 def model_summary(store: Store) -> pd.DataFrame:
     """One row per model: metadata, production version, every version's state, traffic and
-    the times its logs were last written and last received."""
+    the times its logs were last written and last received. A lake reads its newest files
+    for the times and its last week's files for the traffic (lifecycle.lake_manifest)."""
+    with lake_manifest.edges(store):
+        frame = _summary(store)
+    last = frame["last_prediction_at"].max() if len(frame) else None
+    served = {} if last is None or pd.isna(last) else _served_since(store, last - WEEK)
+    frame.insert(7, "predictions_7d", frame["model"].map(served).fillna(0).astype("int64"))
+    return frame
+
+
+WEEK = timedelta(days=7)
+
+
+def _served_since(store: Store, since) -> dict[str, int]:
+    """Requests served (production and canary, not shadow) per model from `since` on."""
+    with store.cursor() as cur:
+        models = catalog.model_names(cur)
+    with lake_manifest.period(store, models, since):
+        rows = store.query_all(
+            "SELECT model_name, count(*) FROM predictions WHERE variant <> 'shadow' "
+            "AND ts >= ? GROUP BY ALL",
+            [since],
+        )
+    return dict(rows)
+
+
+def _summary(store: Store) -> pd.DataFrame:
     return store.query_df(
         """
         WITH versions AS (
@@ -38,12 +64,7 @@ def model_summary(store: Store) -> pd.DataFrame:
             FROM model_versions GROUP BY model_name
         ),
         traffic AS (
-            SELECT model_name,
-                   max(ts) AS last_prediction_at,
-                   count(*) FILTER (WHERE variant <> 'shadow' AND ts >=
-                                    (SELECT max(ts) FROM predictions) - INTERVAL 7 DAY)
-                       AS predictions_7d
-            FROM predictions GROUP BY model_name
+            SELECT model_name, max(ts) AS last_prediction_at FROM predictions GROUP BY model_name
         ),
         labels_in AS (
             SELECT model_name, max(labeled_at) AS last_label_at FROM labels GROUP BY model_name
@@ -54,9 +75,7 @@ def model_summary(store: Store) -> pd.DataFrame:
         )
         SELECT m.name AS model, m.task, m.risk_tier, m.owner,
                coalesce(d.production_version, v.production_version) AS production_version,
-               v.versions, v.version_count,
-               coalesce(t.predictions_7d, 0) AS predictions_7d,
-               t.last_prediction_at, l.last_label_at, b.last_received_at
+               v.versions, v.version_count, t.last_prediction_at, l.last_label_at, b.last_received_at
         FROM models m
         LEFT JOIN deployments d ON d.model_name = m.name
         LEFT JOIN versions v ON v.model_name = m.name
@@ -69,17 +88,24 @@ def model_summary(store: Store) -> pd.DataFrame:
     )
 
 
-def daily_predictions(store: Store, since: datetime | None = None) -> pd.DataFrame:
-    """Predictions per UTC day, model and variant (counted in DuckDB)."""
-    return store.query_df(
-        """
-        SELECT date_trunc('day', ts) AS day, model_name AS model, variant, count(*) AS predictions
-        FROM predictions
-        WHERE ? IS NULL OR ts >= ?
-        GROUP BY ALL ORDER BY day, model, variant
-        """,
-        [since, since],
-    )
+def daily_predictions(store: Store) -> pd.DataFrame:
+    """Predictions per UTC day, model and variant over the whole history (counted in DuckDB;
+    a lake's files already read come from the manifest's rows per hour)."""
+    with lake_manifest.tallied(store) as counted:
+        return store.query_df(
+            """
+            SELECT day, model, variant, sum(n)::BIGINT AS predictions FROM (
+                SELECT date_trunc('day', ts) AS day, model_name AS model, variant, count(*) AS n
+                FROM predictions GROUP BY ALL
+                UNION ALL
+                SELECT date_trunc('day', hour), model_name, variant, sum(rows)
+                FROM lake_hours WHERE kind = 'predictions' AND list_contains(?, path)
+                GROUP BY ALL
+            )
+            GROUP BY ALL ORDER BY day, model, variant
+            """,
+            [counted],
+        )
 
 
 def daily_predictions_figure(frame: pd.DataFrame) -> go.Figure:

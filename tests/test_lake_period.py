@@ -162,3 +162,26 @@ def test_a_query_of_one_lake_model_reads_one_file_of_the_others(tmp_path, monkey
         assert len(values["lake__other__labels"]["files"]) == 1
         # never monitored: toy's own lake is bound whole
         assert values["lake__toy__predictions"] == store.lake_values["lake__toy__predictions"]
+
+
+def test_the_overview_counts_history_from_the_manifest_and_the_files_not_read(tmp_path):
+    from lifecycle import portfolio
+
+    store = lake_store(tmp_path / "lake", days=DAYS)
+    twin = twin_store(tmp_path / "twin", days=DAYS + 1)
+    lake_manifest.refresh(store, "toy")
+    write_day(tmp_path / "lake", DAYS)  # read by no monitoring run yet
+    store.refresh_lake()
+    columns = ["model", "predictions_7d", "last_prediction_at", "last_label_at"]
+    for _ in range(2):  # with a file not read, then with every file read
+        daily = portfolio.daily_predictions(store)
+        pd.testing.assert_frame_equal(daily, portfolio.daily_predictions(twin))
+        assert daily["predictions"].sum() == 300 * (DAYS + 1)
+        mine, theirs = (portfolio.model_summary(s)[columns] for s in (store, twin))
+        for column in columns[2:]:  # Parquet keeps nanoseconds, ingest microseconds
+            mine[column], theirs[column] = (
+                mine[column].dt.floor("ms"),
+                theirs[column].dt.floor("ms"),
+            )
+        pd.testing.assert_frame_equal(mine, theirs)
+        lake_manifest.refresh(store, "toy")
