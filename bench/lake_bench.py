@@ -11,7 +11,8 @@ can be run separately and the table printed with --table):
             wall, CPU, peak RSS; the database's stored rows before/after (no log copied)
   append    one new day (`lake_gen.py --append-day`), then the incremental monitoring run
   pages     every page's cold (first run in a fresh app process) and warm server time, and
-            each app process's peak RSS (Streamlit's AppTest, as bench/page_bench.py)
+            each app process's peak RSS (Streamlit's AppTest, as bench/page_bench.py); "app
+            start" is the fresh process's first run, which renders the Overview cold
 
 Every heavy step runs in its own process under /usr/bin/time -v (one at a time), and the
 load average is noted before and after each.
@@ -211,7 +212,7 @@ def phase_pages(args) -> dict:
         result = json.loads(lines[-1])
         result["warm_median_s"] = statistics.median(result["warm_s"])
         out[name] = result
-        print(f"{name:<36} cold {result['cold_s']:6.2f}s  warm median "
+        print(f"{name:<36} app start {result['app_first_s']:5.2f}s  cold {result['cold_s']:6.2f}s  warm median "
               f"{result['warm_median_s']:5.2f}s  worst {max(result['warm_s']):5.2f}s  "
               f"rss {result['peak_rss_mb']} MB {result['problems'] or ''}", file=sys.stderr,
               flush=True)  # fmt: skip

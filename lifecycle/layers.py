@@ -916,8 +916,11 @@ def quality_summary(
     ]
     if frame.empty:
         return pd.DataFrame(columns=columns)
+    # serving_state's statistic is the count of mismatched requests (alert evidence reads
+    # it); its share of the window's requests is its effect size
+    counted = frame["check_name"].eq("serving_state")
     frame = frame.assign(
-        rate=frame["statistic"],
+        rate=frame["effect_size"].where(counted, frame["statistic"]),
         examples=[d.get("examples") or [] for d in frame["details"]],
     )
     return frame[columns].reset_index(drop=True)

@@ -67,8 +67,8 @@ def _last_check() -> dict | None:
 
 def _last_check_text(run: dict | None, setting_up: bool) -> str:
     if run is None and setting_up:
-        return ("Last check: never - the first-start setup runs the first one once every "
-                "model is monitored.")  # fmt: skip
+        return ("Last check: never - the first-start setup runs the first one once the last "
+                "7 days of every model are monitored (older history follows).")  # fmt: skip
     if run is None:
         return "Last check: never - run one to evaluate the alert rules on the stored windows."
     return (
@@ -149,7 +149,7 @@ if flash := st.session_state.pop(FLASH, None):
 
 # -- the last check, and running one -----------------------------------------------------------
 last = _last_check()
-setting_up = setup_running()  # its first check comes when every model is monitored
+setting_up = setup_running()  # its first check comes once the last 7 days are monitored
 cols = st.columns([3, 1])
 cols[0].caption(_last_check_text(last, setting_up))
 if cols[1].button("Run check now", key="run_check", disabled=not can_manage or setting_up,

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from lifecycle import registry
+from lifecycle import layers, registry
 from lifecycle.alerts import lifecycle as lc
 from lifecycle.alerts.check import run_check
 from lifecycle.alerts.routing import NO_ROUTING
@@ -75,6 +75,10 @@ def test_traffic_the_registry_does_not_allow_is_flagged_per_window(store, tmp_pa
     assert "50 of 50 canary request(s) came while 2.0 was not in canary" in details["summary"]
     assert by_key[("2.0", "shadow", 5)].severity == "significant"
     assert by_key[("2.0", "shadow", 7)].severity == "none"
+    # the Data quality table shows the share of requests, not the count
+    quality = layers.quality_summary(store, "toy", version="2.0", variant="canary")
+    row = quality[quality["check_name"] == "serving_state"].iloc[0]
+    assert row["rate"] == 1.0 and row["n_current"] == 50
     # the check turns the findings into data-quality alerts
     report = run_check(store, as_of=T0 + 5 * DAY, monitor=False, routing=NO_ROUTING)
     alerts = lc.list_alerts(store, model="toy")
