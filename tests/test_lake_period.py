@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from lifecycle import fairness, lake_manifest, layers
+from lifecycle.drift.results import feature_distribution
 from tests.lake_data import DAY0, day_logs, write_day
 from tests.test_lake import lake_store, twin_store
 
@@ -32,12 +33,22 @@ def period_calls(store):
         "infrastructure": lambda: layers.infra_windows(store, "toy", **args),
         "unmonitored weeks": lambda: layers.unmonitored_windows(store, "toy", grain="week", **args),
         "segments": lambda: fairness.segments_over_time(store, "toy", start=SINCE, end=UNTIL),
+        "distribution": lambda: distribution(store),
         "freshness": lambda: layers.freshness(store, "toy"),
     }
 
 
+def distribution(store) -> tuple:
+    """The Drift page's histogram of a feature in day 9's window, with its counts."""
+    frame = feature_distribution(store, "toy", "1.0", "production", "day", SINCE, "x")
+    return frame, frame.attrs
+
+
 def same(a, b, what: str) -> None:
-    if isinstance(a, pd.DataFrame):
+    if isinstance(a, tuple):
+        same(a[0], b[0], what)
+        assert a[1] == b[1], what
+    elif isinstance(a, pd.DataFrame):
         pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-12, obj=what)
     else:
         assert a == b, what

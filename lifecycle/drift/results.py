@@ -6,13 +6,14 @@ full window (histogram bins or category counts), so an overlay chart never loads
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import datetime
 
 import numpy as np
 import pandas as pd
 
-from lifecycle import catalog
+from lifecycle import catalog, lake_manifest
 from lifecycle.drift.config import drift_config
 from lifecycle.drift.results_model import CHECKS
 from lifecycle.drift.windows import (
@@ -22,6 +23,7 @@ from lifecycle.drift.windows import (
     list_windows,
     reference_relation,
     window_at,
+    window_end,
     window_ends,
     window_relation,
 )
@@ -168,7 +170,11 @@ def feature_distribution(
     """
     kind, config = _feature_kind(store, model, version, feature)
     features = [] if feature in PREDICTION_SUBJECTS else [feature]
-    with store.cursor() as cur:
+    # a calendar window compared with the spec's reference reads the window's lake files
+    # only; other references read other times of the logs (lifecycle.lake_manifest)
+    narrow = reference == "spec" and not chunk_size(check_grain(grain))
+    with (lake_manifest.period(store, model, window_start, window_end(window_start, grain))
+          if narrow else contextlib.nullcontext()), store.cursor() as cur:  # fmt: skip
         window = window_at(cur, model, version, variant, grain, window_start)
         if window is None:
             raise KeyError(f"no {grain} window of {model} {version} {variant} at {window_start}")
