@@ -422,6 +422,13 @@ def model_literal(model: str) -> str:
     return f"'{model}'"
 
 
+# a lake's prediction belongs to a window only with an id, a version and a variant (and a
+# time stamp): rows without are left out of the views and counted as unusable
+PREDICTION_KEY = (
+    "prediction_id IS NOT NULL AND model_version IS NOT NULL AND variant IS NOT NULL AND "
+)
+
+
 def union_view_sql(kind: str, sources: list[Source], temp: bool = False) -> str:
     """CREATE VIEW predictions/labels/business_events: stored rows and every lake's
     (`temp`: a TEMP view of the given lake sources only, which shadows the database's on
@@ -429,8 +436,8 @@ def union_view_sql(kind: str, sources: list[Source], temp: bool = False) -> str:
     cols = UNION_COLUMNS[kind]
     col_list = ", ".join(cols)
     parts = [] if temp else [f"SELECT {col_list} FROM {UNION_VIEWS[kind]}"]
-    key = {"predictions": "prediction_id IS NOT NULL AND ", "labels": "prediction_id IS "
-           "NOT NULL AND labeled_at IS NOT NULL AND ", "business": ""}[kind]  # fmt: skip
+    key = {"predictions": PREDICTION_KEY, "labels": "prediction_id IS NOT NULL AND labeled_at "
+           "IS NOT NULL AND ", "business": ""}[kind]  # fmt: skip
     when = {"predictions": "ts", "labels": "labeled_at", "business": "ts"}[kind]
     for s in sources:
         select = ", ".join(
@@ -611,11 +618,13 @@ def rebuild_views(cur, *, task: str, features: dict[str, str], model: str) -> No
 
 def stale_views(cur) -> bool:
     """Whether lake views were written by an earlier release (they read other variables
-    than the `lake` struct this one binds): Store rebuilds them on open."""
+    than the `lake` struct this one binds, or keep predictions without a version): Store
+    rebuilds them on open."""
     return bool(
         cur.execute(
-            "SELECT count(*) FROM duckdb_views() WHERE NOT internal AND starts_with(view_name, "
-            "'lake__') AND NOT contains(sql, ?)",
+            "SELECT count(*) FROM duckdb_views() WHERE NOT internal AND ((starts_with("
+            "view_name, 'lake__') AND NOT contains(sql, ?)) OR (view_name = 'predictions' "
+            "AND contains(sql, 'lake__') AND NOT contains(sql, 'model_version IS NOT NULL')))",
             [variable("lake__x__predictions").split("[")[0]],
         ).fetchall()[0][0]
     )

@@ -164,7 +164,7 @@ def _read_predictions(cur, model, source, paths, now, task, features) -> None:
         cur.execute(
             f"INSERT INTO lake_hours SELECT ?, 'predictions', _file, model_version, variant, "
             f"date_trunc('hour', ts), count(*), max(batch_id) FROM {TYPED} "
-            "WHERE ts IS NOT NULL AND prediction_id IS NOT NULL GROUP BY ALL",
+            f"WHERE {lake.PREDICTION_KEY} ts IS NOT NULL GROUP BY ALL",
             [model],
         )
 

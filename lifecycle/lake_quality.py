@@ -113,7 +113,7 @@ class SourceStatus:
     path: str
     files: int
     rows: int
-    unusable_rows: int  # no id or timestamp: in no window
+    unusable_rows: int  # no id, version, variant or time stamp: in no window
     unreadable: dict[str, int]
     problem: str | None = None
 
@@ -131,7 +131,8 @@ def source_status(cur, model: str | None = None) -> list[SourceStatus]:
             out.append(SourceStatus(s.model, s.kind, s.format, s.path, 0, 0, 0, {},
                                     "no files: the source is empty or unreachable"))  # fmt: skip
             continue
-        key = {"predictions": "ts IS NULL OR prediction_id IS NULL",
+        key = {"predictions": "ts IS NULL OR prediction_id IS NULL OR model_version IS NULL "
+                              "OR variant IS NULL",
                "labels": "labeled_at IS NULL OR prediction_id IS NULL",
                "business": "ts IS NULL OR kpi IS NULL OR value IS NULL",
                "features": "prediction_id IS NULL"}[s.kind]  # fmt: skip

@@ -125,6 +125,20 @@ def test_bad_rows_in_the_lake_are_reported_not_fatal(tmp_path):
     assert rows == 5  # kept as missing values, like a logged NULL
 
 
+def test_rows_without_a_version_are_in_no_window_and_counted_not_fatal(tmp_path):
+    store = lake_store(tmp_path, days=1)
+    requests, _ = day_logs(1)
+    requests.loc[:2, "model_version"] = None  # a serving layer that lost the version
+    write_frame(tmp_path / "lake" / "predictions", requests, "2026-03-03", "parquet")
+    run = monitor_model(store, "toy")  # the manifest lists windows without them
+    assert (run.windows, run.computed) == (2, 2)
+    counts = store.query_df("SELECT model_version, count(*) AS n FROM predictions GROUP BY ALL")
+    assert counts.to_dict("records") == [{"model_version": "1.0", "n": 597}]
+    with store.cursor() as cur:
+        status = {s.kind: s for s in lake_quality.source_status(cur)}
+    assert status["predictions"].unusable_rows == 3
+
+
 def test_a_lake_kind_is_not_ingested_and_a_bad_declaration_is_refused(tmp_path):
     store = lake_store(tmp_path, days=1)
     with pytest.raises(IngestError, match="read in place"):
@@ -277,3 +291,20 @@ def test_views_written_by_an_earlier_release_are_rebuilt_on_open(tmp_path):
             from lifecycle import lake
 
             assert not lake.stale_views(cur)
+    # a union view of the release before versionless rows were left out: rebuilt too
+    with Store(path) as older, older.transaction() as cur:  # its cursors bind the lake
+        sql = cur.execute("SELECT sql FROM duckdb_views() WHERE view_name = 'predictions'")
+        sql = sql.fetchall()[0][0]  # as DuckDB normalised it
+        older_sql = sql.replace("(model_version IS NOT NULL) AND (variant IS NOT NULL) AND ", "")
+        assert "model_version IS NOT NULL" not in older_sql
+        cur.execute(older_sql.replace("CREATE VIEW", "CREATE OR REPLACE VIEW"))
+    with Store(path) as reopened, reopened.cursor() as cur:
+        from lifecycle import lake
+
+        assert not lake.stale_views(cur)
+        assert (
+            "model_version IS NOT NULL"
+            in cur.execute(
+                "SELECT sql FROM duckdb_views() WHERE view_name = 'predictions'"
+            ).fetchall()[0][0]
+        )

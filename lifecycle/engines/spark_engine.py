@@ -263,8 +263,12 @@ class SparkEngine:
         for part in parts[1:]:
             out = out.unionByName(part)
         out = out.where(F.col("pid").isNotNull())
-        if kind == "predictions":
-            out = out.where(F.col("ts").isNotNull())
+        if kind == "predictions":  # lake.PREDICTION_KEY
+            out = out.where(
+                F.col("ts").isNotNull()
+                & F.col("version").isNotNull()
+                & F.col("variant").isNotNull()
+            )
         if kind == "labels":
             out = out.where(F.col("labeled_at").isNotNull())
         return out
