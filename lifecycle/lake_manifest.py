@@ -341,12 +341,10 @@ def _narrow(store: Store, models: list[str], keep) -> Iterator[None]:
                 # the times the query filters on)
                 kept = keep(kind, current, spans) or [min(current)]
                 values[source.variable]["files"] = kept
-        if "features" in files and "predictions" in files:
-            feature_source, prediction_source = files["features"][0], files["predictions"][0]
-            if feature_source.variable in values and prediction_source.variable in values:
-                values[feature_source.variable]["files"] = values[prediction_source.variable][
-                    "files"
-                ]
+        if "features" in files and "predictions" in files:  # the same files
+            features, predictions = files["features"][0].variable, files["predictions"][0].variable
+            if features in values and predictions in values:
+                values[features]["files"] = values[predictions]["files"]
     with store.narrow_lake(values):
         yield
 
