@@ -86,8 +86,10 @@ def add_monitor_parser(subparsers) -> None:
         "--workers",
         type=_workers,
         default=None,
-        help="windows computed at once, in threads (default 1, or $LIFECYCLE_MONITOR_WORKERS; "
-        "results do not depend on it; README says when threads pay)",
+        help="windows computed at once: N threads for the queries and N worker processes for "
+        "the statistics (default: 2 on a machine with 2+ cores, or "
+        "$LIFECYCLE_MONITOR_WORKERS; 1 runs everything in this process; results do not "
+        "depend on it)",
     )
     p.add_argument("--json", action="store_true", help="print the run summaries as JSON")
     p.add_argument(

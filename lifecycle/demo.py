@@ -18,6 +18,8 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -519,18 +521,21 @@ def build_demo(
             threadpool_limits(limits=1),
             Store(partial) as store,
             tempfile.TemporaryDirectory() as folder,
+            _generators(len(_models())) as pool,
         ):
             models = _models()
-            for index, model in enumerate(models):
-                rngs = (
-                    np.random.default_rng([seed, index]),
-                    np.random.default_rng([seed, index, 1]),
-                )
-
-                def step(fraction, message, index=index):
-                    report((index + fraction) / len(models), message)
-
-                total += _build_model(store, model, rngs, line, Path(folder), step)
+            # every model trained and served at once (no database needed), each registered
+            # and ingested here in build order as soon as it is ready
+            served = [pool.submit(_fit_and_serve, i, seed, line, Path(folder))
+                      for i in range(len(models))]  # fmt: skip
+            for index, (model, future) in enumerate(zip(models, served, strict=True)):
+                report(index / len(models), f"{model.name}: training "
+                       f"{len(model.versions) + bool(model.pending)} versions and serving "
+                       f"{line.days} days of traffic")  # fmt: skip
+                specs, logs = future.result()
+                report((index + 0.6) / len(models),
+                       f"{model.name}: ingesting {len(logs['predictions']):,} predictions")  # fmt: skip
+                total += _register_and_ingest(store, model, specs, logs)
             report(0.99, "recording the lifecycle history")
             seed_lifecycle(store, line)
             if finish is not None:
@@ -543,19 +548,52 @@ def build_demo(
     return DemoSummary(target, line.start, line.end, total, time.monotonic() - began)
 
 
-def _build_model(store, model: DemoModel, rngs, line: Timeline, folder: Path, step) -> int:
-    """`rngs`: the generator of everything the demo had before it had a canary and versions
-    awaiting review, and one for those, so the older rows stay exactly as they were."""
-    rng, extra_rng = rngs
-    step(0.0, f"{model.name}: training {len(model.versions) + bool(model.pending)} versions")
-    fitted = _train_and_register(store, model, model.versions, rng, line, folder)
-    if model.pending:
-        registrant = Actor(model.pending[3], frozenset({"deployer"}))
-        _train_and_register(store, model, [model.pending[:3]], extra_rng, line, folder,
-                            actor=registrant)  # fmt: skip
-    step(0.35, f"{model.name}: serving {line.days} days of traffic")
-    logs = _serve(model, fitted, rng, line, extra_rng)
-    step(0.6, f"{model.name}: ingesting {len(logs['predictions']):,} predictions")
+@contextmanager
+def _generators(models: int):
+    """Worker processes that train and serve the models side by side (one per core, at most
+    one per model); on a single core, everything runs here."""
+    workers = min(models, os.cpu_count() or 1)
+    if workers < 2:
+        yield _InPlace()
+        return
+    from lifecycle.drift import offload
+
+    with offload.process_pool(workers) as pool:
+        yield pool
+
+
+class _InPlace:
+    """The pool interface, computing each task when it is submitted."""
+
+    def submit(self, fn, *args) -> Future:
+        future: Future = Future()
+        future.set_result(fn(*args))
+        return future
+
+
+def _fit_and_serve(index: int, seed: int, line: Timeline, folder: Path):
+    """One model's versions trained (specs with their reference files in `folder`) and its
+    traffic served; no database. `seed` and the model's index seed two generators: one for
+    everything the demo had before it had a canary and versions awaiting review, one for
+    those, so the older rows stay exactly as they were."""
+    model = _models()[index]
+    rng, extra_rng = np.random.default_rng([seed, index]), np.random.default_rng([seed, index, 1])
+    with threadpool_limits(limits=1):
+        specs, fitted = _train(model, model.versions, rng, line, folder)
+        if model.pending:
+            pending, _ = _train(model, [model.pending[:3]], extra_rng, line, folder)
+            specs += [(version, text, model.pending[3]) for version, text, _ in pending]
+        logs = _serve(model, fitted, rng, line, extra_rng)
+    return specs, logs
+
+
+def _register_and_ingest(store, model: DemoModel, specs, logs: dict) -> int:
+    """Register the versions ([(version, spec text, registrant or None for the owner)]) and
+    ingest the served logs through the normal path; returns the number of predictions."""
+    for version, text, registrant in specs:
+        actor = Actor(registrant, frozenset({"deployer"})) if registrant else None
+        spec = parse_spec(text, source=f"demo {model.name} {version}")
+        catalog.register(store, spec, actor=actor)
     for kind in ("predictions", "features", "labels", "business", "infra"):
         frame = logs.get(kind)
         if frame is not None and len(frame):
@@ -563,11 +601,11 @@ def _build_model(store, model: DemoModel, rngs, line: Timeline, folder: Path, st
     return len(logs["predictions"])
 
 
-def _train_and_register(store, model, versions, rng, line, folder, actor=None) -> dict:
-    """Fit, validate and register `versions` [(version, factory, note)]; `actor` registers
-    them (None: the spec's owner)."""
+def _train(model, versions, rng, line, folder) -> tuple[list[tuple[str, str, None]], dict]:
+    """Fit and validate `versions` [(version, factory, note)]: their spec texts (reference
+    data written to `folder`) and fitted pipelines."""
     features, target = GENERATORS[model.name]
-    fitted = {}
+    specs, fitted = [], {}
     for version, factory, note in versions:
         n = TRAIN_ROWS + REFERENCE_ROWS
         x = features(rng, n, np.zeros(n), line)
@@ -590,9 +628,8 @@ def _train_and_register(store, model, versions, rng, line, folder, actor=None) -
         fingerprint = hashlib.sha256(pd.util.hash_pandas_object(train_x).values.tobytes())
         spec_text = _spec_toml(model, version, note, estimator, metrics, ref_path)
         spec_text = spec_text.replace("@FINGERPRINT@", "sha256:" + fingerprint.hexdigest())
-        spec = parse_spec(spec_text, source=f"demo {model.name} {version}")
-        catalog.register(store, spec, actor=actor)
-    return fitted
+        specs.append((version, spec_text, None))
+    return specs, fitted
 
 
 def _predict(model: DemoModel, pipeline, x: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
@@ -901,9 +938,10 @@ def _labels(model, rng, predictions: pd.DataFrame, actual: np.ndarray, line: Tim
             "actual": actual[arrives]
             if model.task == "regression"
             else actual[arrives].astype(str),
-            "labeled_at": labeled_at[arrives].to_numpy(),
+            # the UTC series as it is (to_numpy() would build a Timestamp object per row)
+            "labeled_at": labeled_at[arrives].reset_index(drop=True),
         }
-    ).assign(labeled_at=lambda f: pd.to_datetime(f["labeled_at"], utc=True))
+    )
 
 
 def _business(model, rng, served: pd.DataFrame, y: np.ndarray, line: Timeline):
@@ -918,7 +956,7 @@ def _business(model, rng, served: pd.DataFrame, y: np.ndarray, line: Timeline):
         frame = pd.DataFrame(
             {
                 "prediction_id": served["prediction_id"][offered].to_numpy(),
-                "ts": ts.to_numpy(),
+                "ts": ts.reset_index(drop=True),
                 "kpi": "conversion",
                 "value": accepted.astype(float),
             }
@@ -929,14 +967,13 @@ def _business(model, rng, served: pd.DataFrame, y: np.ndarray, line: Timeline):
         frame = pd.DataFrame(
             {
                 "prediction_id": served["prediction_id"][ok].to_numpy(),
-                "ts": ts.to_numpy(),
+                "ts": ts.reset_index(drop=True),
                 "kpi": "on_time_delivery",
                 "value": (y[ok] <= promised).astype(float),
             }
         )
     else:
         return None
-    frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
     return frame[frame["ts"] < end].reset_index(drop=True)
 
 

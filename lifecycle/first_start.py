@@ -128,6 +128,14 @@ def run_setup(
     else:
         done = []
     store = open_store(path)
+    from lifecycle.drift import offload
+    from lifecycle.monitor import default_workers
+
+    with offload.kept_pool(default_workers()):  # worker processes started once
+        return _monitor_and_check(store, build, report, done)
+
+
+def _monitor_and_check(store: Store, build: bool, report: Report, done: list[str]) -> str:
     with store.cursor() as cur:
         models = catalog.model_names(cur)
     steps = len(models) + (3 if build else 2)

@@ -31,6 +31,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -48,6 +49,7 @@ from lifecycle import (
     serving_state,
 )
 from lifecycle.alerts.config import alert_config
+from lifecycle.drift import offload
 from lifecycle.drift.config import DriftConfig, drift_config
 from lifecycle.drift.engine import (
     ENGINE_VERSION,
@@ -205,8 +207,9 @@ def monitor_model(
 ) -> MonitorRun:
     """Compute and store results for the model's windows whose inputs changed.
 
-    `workers` > 1 computes windows in that many threads (results are the same: every
-    sample and seed belongs to its window); `newest` computes the most recent first.
+    `workers` > 1 computes windows in that many threads, their statistics in as many worker
+    processes (results are the same: every sample and seed belongs to its window);
+    `newest` computes the most recent first.
 
     `as_of` keeps only windows that ended by then (complete windows); `force` recomputes
     every window. Chunk grains judge full chunks only (see windows.chunk_windows). `engine`
@@ -257,15 +260,18 @@ def monitor_model(
 
 
 def default_workers() -> int:
-    """Threads a monitoring run uses unless told ($LIFECYCLE_MONITOR_WORKERS, else 1).
+    """Workers of a monitoring run unless told: $LIFECYCLE_MONITOR_WORKERS, else 2 on a
+    machine with two or more cores, else 1.
 
-    One, measured: on this project's 2-core machine, 20 toy windows took 5.6-7.2 s on one
-    thread and 8.7-8.9 s on two (twice the CPU), and six 10k-row windows of the 10M lake
-    bench 11.0 s against 12.1 s. The statistics between DuckDB queries hold the GIL, so two
-    threads mostly wait on each other; `--workers` is there for machines with cores to
-    spare and windows large enough that DuckDB's share dominates."""
+    Measured on this project's 2-core machine (bench/README.md, "Parallel windows"): threads
+    alone did not pay (the statistics hold the GIL: 20 toy windows 5.6-7.2 s on one thread,
+    8.7-8.9 s on two), worker processes for the statistics do (11 day windows of the 10M
+    lake 31-34 s on one worker, 21 s on two; the first start's last week 31 s -> 23 s).
+    More than the cores rarely pays: the queries use every core already."""
     text = os.environ.get("LIFECYCLE_MONITOR_WORKERS", "").strip()
-    return max(1, min(64, int(text))) if text.isdigit() else 1
+    if text.isdigit():
+        return max(1, min(64, int(text)))
+    return 2 if (os.cpu_count() or 1) >= 2 else 1
 
 
 def newest_first(todo: list[WindowInputs]) -> list[WindowInputs]:
@@ -276,6 +282,12 @@ def newest_first(todo: list[WindowInputs]) -> list[WindowInputs]:
 def _one_window(runner: _Runner, inputs: WindowInputs, stored, force, run: MonitorRun) -> bool:
     try:
         did = runner.window(inputs, stored, force, run)
+    except BrokenProcessPool as exc:
+        raise MonitorError(
+            "a worker process of the parallel run died or could not start (out of memory, "
+            'or a script starting a parallel run without `if __name__ == "__main__":`); '
+            f"results of earlier windows are kept: {exc}"
+        ) from exc
     except (KeyError, ValueError, duckdb.Error) as exc:
         w = inputs.window
         raise MonitorError(
@@ -289,10 +301,10 @@ def _one_window(runner: _Runner, inputs: WindowInputs, stored, force, run: Monit
 
 def _in_parallel(store, todo, stored, force, reference, table_types, workers, run, progress):
     """Windows computed by `workers` threads, each with its own cursor (its own temp tables)
-    and reference state; results written by this thread in the windows' order, STORE_EVERY
-    windows per transaction, so a failure keeps every window before it. Threads, not
-    processes: DuckDB lets one process hold the file, and the heavy parts (DuckDB, numpy,
-    scikit-learn) release the GIL."""
+    and reference state, sending their pure statistics to `workers` processes
+    (lifecycle.drift.offload: DuckDB lets one process hold the file, so the queries stay
+    here); results written by this thread in the windows' order, STORE_EVERY windows per
+    transaction, so a failure keeps every window before it."""
     local = threading.local()
     runners: list[tuple[_Runner, Any]] = []
     models: dict = {}
@@ -307,7 +319,8 @@ def _in_parallel(store, todo, stored, force, reference, table_types, workers, ru
             with lock:
                 runners.append((local.runner, cursor))
         part = MonitorRun(run.model, run.grain, run.reference)
-        did = _one_window(local.runner, inputs, stored, force, part)
+        with offload.using(processes):
+            did = _one_window(local.runner, inputs, stored, force, part)
         groups, local.runner.pending = local.runner.pending, []
         return did, groups, part
 
@@ -316,7 +329,10 @@ def _in_parallel(store, todo, stored, force, reference, table_types, workers, ru
     limits = threadpool_limits(limits=1)
     done = 0
     try:
-        with ThreadPoolExecutor(workers, thread_name_prefix="monitor") as pool:
+        with (
+            offload.process_pool(workers) as processes,
+            ThreadPoolExecutor(workers, thread_name_prefix="monitor") as pool,
+        ):
             for start in range(0, len(todo), STORE_EVERY):
                 chunk = todo[start : start + STORE_EVERY]
                 futures = [pool.submit(compute, inputs) for inputs in chunk]
@@ -780,7 +796,7 @@ class _Runner:
         cur = sample_rows(
             self.cur, CUR_TABLE, names, config.multivariate_sample, seed, HAS_FEATURES
         )
-        return domain_classifier(ref, cur, config.features, config, seed)
+        return offload.call(domain_classifier, ref, cur, config.features, config, seed)
 
     def _rows_with_features(self, table: str) -> int:
         """Rows of a sample table that have a feature record (the spec reference's: once)."""
@@ -808,9 +824,10 @@ class _Runner:
             start, end = rng if rng else (w.start, w.start)
             ref_rel = labelled_relation(w.model, w.version, w.variant, start, end, names)
             ref = self._labelled_sample(ref_rel, config.label_sample, seed)
+        features, task = config.features, ctx.task
         return [
-            concept.performance_drift(ref, current, ctx.task, config, seed),
-            concept.surrogate_check(current, config.features, ctx.task, config, seed),
+            offload.call(concept.performance_drift, ref, current, task, config, seed),
+            offload.call(concept.surrogate_check, current, features, task, config, seed),
         ]
 
     def _spec_labelled_sample(self, w: Window, names: list[str], limit: int, seed: int):
@@ -878,21 +895,23 @@ def serve_request(store, params: dict):
         engine = make_engine(params.get("engine") or "duckdb", params.get("spark_master"))
     except EngineError as exc:
         return Outcome(2, stderr=f"error: {exc}")
+    workers = params.get("workers") or default_workers()
     try:
-        for model in models:
-            try:
-                runs += monitor_declared(
-                    store, model, params.get("grain"), reference=params["reference"],
-                    version=params.get("version"), variant=params.get("variant"),
-                    force=params.get("force", False), **times, engine=engine,
-                    workers=params.get("workers") or default_workers(),
-                    progress=_progress_line(model, reporter) if reporter else None,
-                )  # fmt: skip
-            except (KeyError, ValueError, MonitorError) as exc:
-                return Outcome(2, stderr=f"error: {exc}")
-            finally:
-                if reporter:
-                    reporter.close()  # end the terminal's progress line
+        with offload.kept_pool(workers):  # one set of worker processes for the request
+            for model in models:
+                try:
+                    runs += monitor_declared(
+                        store, model, params.get("grain"), reference=params["reference"],
+                        version=params.get("version"), variant=params.get("variant"),
+                        force=params.get("force", False), **times, engine=engine,
+                        workers=workers,
+                        progress=_progress_line(model, reporter) if reporter else None,
+                    )  # fmt: skip
+                except (KeyError, ValueError, MonitorError) as exc:
+                    return Outcome(2, stderr=f"error: {exc}")
+                finally:
+                    if reporter:
+                        reporter.close()  # end the terminal's progress line
     finally:
         engine.close()
     if params.get("json"):

@@ -198,10 +198,16 @@ def test_forced_recompute_gives_the_same_numbers(shop):
     pd.testing.assert_frame_equal(before, after)
 
 
-def test_windows_in_parallel_give_the_same_numbers_in_any_order(shop):
+def test_windows_in_parallel_give_the_same_numbers_in_any_order(shop, monkeypatch):
     store, _ = shop
     cols = "* EXCLUDE (computed_at)"
     before = store.query_df(f"SELECT {cols} FROM monitor_results ORDER BY ALL")
+    from lifecycle.drift import offload
+
+    sent, call = [], offload.call
+    monkeypatch.setattr(
+        offload, "call", lambda fn, *a: sent.append(offload.active()) or call(fn, *a)
+    )
     seen = []
     run = monitor_model(store, "shop", force=True, workers=3, newest=True,
                         progress=lambda done, total, w, did: seen.append((done, w.start)))  # fmt: skip
@@ -211,6 +217,8 @@ def test_windows_in_parallel_give_the_same_numbers_in_any_order(shop):
     after = store.query_df(f"SELECT {cols} FROM monitor_results ORDER BY ALL")
     pd.testing.assert_frame_equal(before, after)
     assert sum(run.findings.values()) > 0  # the shifted day's findings are counted
+    # the classifiers and label checks of every window ran in the worker processes
+    assert len(sent) >= 9 and all(sent)
 
 
 def test_a_failing_window_in_parallel_keeps_the_others(shop, monkeypatch):
