@@ -147,18 +147,29 @@ def _stage(cur, source: lake.Source, paths: list[str], task: str, features: dict
     cur.execute(lake.view_sql(source, task, features, raw_rows=RAW, name=TYPED))
 
 
-# Files read per step: a first run over a whole lake stages a batch at a time (memory), and
-# each label batch scans the prediction ids once (so label batches are larger).
-PREDICTION_BATCH, LABEL_BATCH = 32, 256
+# Bytes of Parquet read per step: a first run over a whole lake stages a batch at a time, so
+# its temp table stays small whatever the files' size (8 days of a 100M lake's predictions,
+# 68 of a 10M lake's). Each label batch scans the prediction ids once, so label batches are
+# larger. At most MAX_BATCH_FILES files a step.
+PREDICTION_BATCH_BYTES, LABEL_BATCH_BYTES, MAX_BATCH_FILES = 32 << 20, 128 << 20, 256
 
 
-def _batches(paths: list[str], size: int):
-    for start in range(0, len(paths), size):
-        yield paths[start : start + size]
+def _batches(paths: list[str], now: dict[str, tuple[int, int]], max_bytes: int):
+    """`paths` in consecutive batches of at most `max_bytes` (`now`: path -> (size, mtime);
+    a file larger than that is a batch of its own)."""
+    batch, size = [], 0
+    for path in paths:
+        if batch and (size + now[path][0] > max_bytes or len(batch) == MAX_BATCH_FILES):
+            yield batch
+            batch, size = [], 0
+        batch.append(path)
+        size += now[path][0]
+    if batch:
+        yield batch
 
 
 def _read_predictions(cur, model, source, paths, now, task, features) -> None:
-    for batch in _batches(paths, PREDICTION_BATCH):
+    for batch in _batches(paths, now, PREDICTION_BATCH_BYTES):
         _stage(cur, source, batch, task, features)
         _record(cur, model, "predictions", batch, now, "ts")
         cur.execute(
@@ -170,7 +181,7 @@ def _read_predictions(cur, model, source, paths, now, task, features) -> None:
 
 
 def _read_labels(cur, model, source, paths, now, task, features) -> None:
-    for batch in _batches(paths, LABEL_BATCH):
+    for batch in _batches(paths, now, LABEL_BATCH_BYTES):
         _stage(cur, source, batch, task, features)
         _record(cur, model, "labels", batch, now, "labeled_at")
         cur.execute(

@@ -271,7 +271,7 @@ def test_a_closed_store_says_so(tmp_path):
 
 def test_duckdb_memory_is_capped_and_a_bad_cap_is_named(tmp_path, monkeypatch):
     with Store(tmp_path / "a.duckdb") as s:
-        assert s.query_one("SELECT current_setting('memory_limit')")[0] == "1.3 GiB"  # 1.5GB
+        assert s.query_one("SELECT current_setting('memory_limit')")[0] == "953.6 MiB"  # 1GB
     monkeypatch.setenv("LIFECYCLE_DUCKDB_MEMORY", "800MB")
     with Store(tmp_path / "a.duckdb") as s:
         assert s.query_one("SELECT current_setting('memory_limit')")[0] == "762.9 MiB"
