@@ -28,6 +28,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -48,8 +49,14 @@ def timed(cmd: list[str], **kwargs) -> dict:
     began = time.perf_counter()
     # stderr (the command's progress lines, then time's report) goes to a file one can tail
     with open(PROGRESS, "w+") as progress:
-        done = subprocess.run(["/usr/bin/time", "-v", *cmd], stdout=subprocess.PIPE,
-                              stderr=progress, text=True, cwd=ROOT, **kwargs)  # fmt: skip
+        child = subprocess.Popen(["/usr/bin/time", "-v", *cmd], stdout=subprocess.PIPE,
+                                 stderr=progress, text=True, cwd=ROOT, **kwargs)  # fmt: skip
+        tree = TreeMemory(child.pid)
+        tree.start()
+        out, _ = child.communicate()
+        tree.stop = True
+        tree.join()
+        done = subprocess.CompletedProcess(cmd, child.returncode, out)
         progress.seek(0)
         err = progress.read()
     wall = time.perf_counter() - began
@@ -64,11 +71,51 @@ def timed(cmd: list[str], **kwargs) -> dict:
         "wall_s": round(wall, 2),
         "cpu_s": round(field("User time (seconds)") + field("System time (seconds)"), 2),
         "peak_rss_mb": round(field("Maximum resident set size (kbytes)") / 1024),
+        # the command with its worker processes (time -v reports the largest one only)
+        "peak_tree_rss_mb": round(tree.peak / 2**20),
         "load_before": before,
         "load_after": loadavg(),
         "stdout": done.stdout,
         "stderr_tail": err.split("\tCommand being timed")[0][-2000:],
     }
+
+
+class TreeMemory(threading.Thread):
+    """Samples, every 0.5 s, the summed RSS of a process and its descendants (/proc)."""
+
+    def __init__(self, pid: int):
+        super().__init__(daemon=True)
+        self.pid, self.peak, self.stop = pid, 0, False
+
+    def run(self) -> None:
+        while not self.stop:
+            self.peak = max(self.peak, sum(_rss(p) for p in _descendants(self.pid)))
+            time.sleep(0.5)
+
+
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        found.append(todo.pop())
+        todo += children.get(found[-1], [])
+    return found
+
+
+def _rss(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
 
 
 def db_rows(db: Path) -> dict[str, int]:
@@ -121,7 +168,9 @@ def phase_register(args) -> dict:
 def _monitor(args) -> dict:
     before = log_rows(db_rows(args.db))
     since = ["--since", args.since] if args.since else []
-    run = timed([PYTHON, "-m", "lifecycle", "monitor", "--db", str(args.db), "--json", *since])
+    workers = ["--workers", str(args.workers)] if args.workers else []
+    run = timed([PYTHON, "-m", "lifecycle", "monitor", "--db", str(args.db), "--json", *since,
+                 *workers])  # fmt: skip
     summaries = json.loads(run.pop("stdout"))
     after = log_rows(db_rows(args.db))
     runs = summaries if isinstance(summaries, list) else summaries.get("runs", [summaries])
@@ -233,6 +282,7 @@ def main() -> int:
     parser.add_argument("--tag", help="names the database and results file of this run")
     parser.add_argument("--since", help="monitor only windows from this date on (both runs)")
     parser.add_argument("--runs", type=int, default=3, help="warm runs per page (default 3)")
+    parser.add_argument("--workers", type=int, help="monitor's --workers (default: its own)")
     args = parser.parse_args()
     args.lake = args.lake.resolve()
     name = args.lake.name + (f"-{args.tag}" if args.tag else "")

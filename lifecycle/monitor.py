@@ -263,7 +263,7 @@ def default_workers() -> int:
     """Workers of a monitoring run unless told: $LIFECYCLE_MONITOR_WORKERS, else 2 on a
     machine with two or more cores, else 1.
 
-    Measured on this project's 2-core machine (bench/README.md, "Parallel windows"): threads
+    Measured on this project's 2-core machine (bench/README.md, "Worker processes"): threads
     alone did not pay (the statistics hold the GIL: 20 toy windows 5.6-7.2 s on one thread,
     8.7-8.9 s on two), worker processes for the statistics do (11 day windows of the 10M
     lake 31-34 s on one worker, 21 s on two; the first start's last week 31 s -> 23 s).
@@ -283,10 +283,12 @@ def _one_window(runner: _Runner, inputs: WindowInputs, stored, force, run: Monit
     try:
         did = runner.window(inputs, stored, force, run)
     except BrokenProcessPool as exc:
+        w = inputs.window
         raise MonitorError(
-            "a worker process of the parallel run died or could not start (out of memory, "
-            'or a script starting a parallel run without `if __name__ == "__main__":`); '
-            f"results of earlier windows are kept: {exc}"
+            f"monitoring {w.model} {w.version} {w.variant} {w.grain} window "
+            f"{w.start:%Y-%m-%d %H:%M}: a worker process died or could not start (out of "
+            'memory, or a script starting a parallel run without `if __name__ == "__main__":`'
+            f"); results of earlier windows are kept: {exc}"
         ) from exc
     except (KeyError, ValueError, duckdb.Error) as exc:
         w = inputs.window

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -241,6 +242,23 @@ def test_a_failing_window_in_parallel_keeps_the_others(shop, monkeypatch):
     assert [d for (d,) in kept] == [DAY0.day, DAY0.day + 1]  # the windows before it
     run = monitor_model(store, "shop")  # a retry computes only what is missing
     assert (run.computed, run.skipped) == (1, 2)
+
+
+def test_a_worker_process_that_dies_stops_the_run_with_a_clear_error(shop, monkeypatch):
+    store, _ = shop
+    from lifecycle.drift import offload
+
+    call = offload.call
+
+    def die_in_the_worker(fn, *args):
+        return call(os._exit, 1) if offload.active() else fn(*args)
+
+    monkeypatch.setattr(offload, "call", die_in_the_worker)
+    with pytest.raises(MonitorError, match="a worker process died or could not start"):
+        monitor_model(store, "shop", force=True, workers=2)
+    monkeypatch.undo()
+    run = monitor_model(store, "shop", force=True, workers=2)  # new workers, same results
+    assert run.computed == 3
 
 
 def test_new_day_recomputes_only_its_window(tmp_path):
