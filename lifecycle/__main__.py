@@ -2,5 +2,5 @@ import sys
 
 from lifecycle.cli import main
 
-if __name__ == "__main__":  # not when a worker process (lifecycle.drift.offload) starts
+if __name__ == "__main__":
     sys.exit(main())

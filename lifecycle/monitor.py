@@ -287,8 +287,7 @@ def _one_window(runner: _Runner, inputs: WindowInputs, stored, force, run: Monit
         raise MonitorError(
             f"monitoring {w.model} {w.version} {w.variant} {w.grain} window "
             f"{w.start:%Y-%m-%d %H:%M}: a worker process died or could not start (out of "
-            'memory, or a script starting a parallel run without `if __name__ == "__main__":`'
-            f"); results of earlier windows are kept: {exc}"
+            f"memory?); results of earlier windows are kept: {exc}"
         ) from exc
     except (KeyError, ValueError, duckdb.Error) as exc:
         w = inputs.window

@@ -59,3 +59,31 @@ def test_exact_ks_in_a_worker_equals_scipy(pool):
     assert method == "exact"
     assert d == pytest.approx(expected.statistic, abs=1e-12)
     assert p == pytest.approx(expected.pvalue, rel=1e-9)
+
+
+def test_workers_never_run_the_main_module_again(tmp_path, monkeypatch):
+    """In the app `__main__` is Streamlit's module of app.py: a spawned child that re-ran it
+    would start the app (and its first-start build) a second time. Plain spawn does re-run
+    it (the premise, checked first); the workers do not."""
+    import multiprocessing
+    import sys
+    import types
+    from concurrent.futures import ProcessPoolExecutor
+
+    marker = tmp_path / "ran"
+    script = tmp_path / "app_like.py"
+    script.write_text(f"open({str(marker)!r}, 'a').write('ran\\n')\n")
+    fake_main = types.ModuleType("__main__")
+    fake_main.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", fake_main)
+
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(1, mp_context=spawn) as plain:
+        assert plain.submit(math.comb, 4, 2).result() == 6
+    assert marker.read_text() == "ran\n"  # plain spawn ran the "app" in its child
+    marker.unlink()
+
+    with offload.process_pool(2) as pool, offload.using(pool):
+        assert offload.call(math.comb, 4, 2) == 6
+        assert offload.call(os.getpid) != os.getpid()
+    assert not marker.exists()

@@ -16,12 +16,15 @@ in place, which is what a run with one worker does.
 
 from __future__ import annotations
 
-import multiprocessing
+import io
+import os
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
+from multiprocessing import context, popen_spawn_posix, spawn, util
+from multiprocessing.context import reduction, set_spawning_popen
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -111,12 +114,69 @@ class _LazyPool:
 
 
 def _start_pool(workers: int) -> ProcessPoolExecutor:
-    """Processes started fresh ("spawn": forking a process that runs DuckDB threads is
-    unsafe), each limited to one BLAS/OpenMP thread like the run's own threads. Like any
-    spawned worker, each imports the main module again: a script that starts a parallel
-    run needs the usual `if __name__ == "__main__":` guard."""
-    context = multiprocessing.get_context("spawn")
-    return ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker)
+    """Processes started fresh (spawned: forking a process that runs DuckDB threads is
+    unsafe), each limited to one BLAS/OpenMP thread like the run's own threads, and without
+    this process's main module (see _WorkerPopen)."""
+    return ProcessPoolExecutor(workers, mp_context=_CONTEXT, initializer=_start_worker)
+
+
+class _WorkerPopen(popen_spawn_posix.Popen):
+    """multiprocessing's spawn, except that the child does not run this process's main
+    module again. A spawned child normally re-imports `__main__` (as `__mp_main__`) so that
+    functions defined there can be unpickled; ours are all in lifecycle modules. In the app
+    `__main__` is Streamlit's module of the running page, app.py: a child running it would
+    start the app again (its first-start build deleted the parent's half-built database in
+    a test), and a script without `if __name__ == "__main__":` would run twice.
+
+    The body is CPython 3.11's popen_spawn_posix.Popen._launch with the two main-module
+    entries left out of the preparation data (tests/test_offload.py checks it)."""
+
+    def _launch(self, process_obj):
+        from multiprocessing import resource_tracker
+
+        tracker_fd = resource_tracker.getfd()
+        self._fds.append(tracker_fd)
+        prep_data = spawn.get_preparation_data(process_obj._name)
+        prep_data.pop("init_main_from_path", None)
+        prep_data.pop("init_main_from_name", None)
+        fp = io.BytesIO()
+        set_spawning_popen(self)
+        try:
+            reduction.dump(prep_data, fp)
+            reduction.dump(process_obj, fp)
+        finally:
+            set_spawning_popen(None)
+        parent_r = child_w = child_r = parent_w = None
+        try:
+            parent_r, child_w = os.pipe()
+            child_r, parent_w = os.pipe()
+            cmd = spawn.get_command_line(tracker_fd=tracker_fd, pipe_handle=child_r)
+            self._fds.extend([child_r, child_w])
+            self.pid = util.spawnv_passfds(spawn.get_executable(), cmd, self._fds)
+            self.sentinel = parent_r
+            with open(parent_w, "wb", closefd=False) as f:
+                f.write(fp.getbuffer())
+        finally:
+            to_close = [fd for fd in (parent_r, parent_w) if fd is not None]
+            self.finalizer = util.Finalize(self, util.close_fds, to_close)
+            for fd in (child_r, child_w):
+                if fd is not None:
+                    os.close(fd)
+
+
+class _WorkerProcess(context.SpawnProcess):
+    _start_method = "spawn"
+
+    @staticmethod
+    def _Popen(process_obj):
+        return _WorkerPopen(process_obj)
+
+
+class _WorkerContext(context.SpawnContext):
+    Process = _WorkerProcess
+
+
+_CONTEXT = _WorkerContext()
 
 
 def _start_worker() -> None:
