@@ -323,3 +323,30 @@ def test_kpi_drop_while_accuracy_holds_from_day_15(con):
 def test_demo_database_opens_with_the_current_schema(demo_db):
     with Store(demo_db, read_only=True) as store:
         assert store.data_version() >= 14
+
+
+def test_models_built_in_worker_processes_equal_a_build_in_one_process(tmp_path, monkeypatch):
+    """The demo trains and serves its models in worker processes side by side; the logs,
+    references and specs are exactly those of a build that does everything in one process
+    (each model's generators are its own, whatever runs first)."""
+    import os
+
+    from lifecycle.demo import build_demo
+
+    end = datetime(2026, 11, 1, tzinfo=UTC)
+    build_demo(tmp_path / "workers.duckdb", days=7, end=end)
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)  # one core: everything in this process
+    build_demo(tmp_path / "here.duckdb", days=7, end=end)
+    a = duckdb.connect(str(tmp_path / "workers.duckdb"), read_only=True)
+    b = duckdb.connect(str(tmp_path / "here.duckdb"), read_only=True)
+    tables = [t for (t,) in a.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE' AND "
+        "(table_name LIKE 'logged_%' OR table_name LIKE 'features__%' OR table_name LIKE "
+        "'reference__%' OR table_name = 'infra_metrics') ORDER BY 1").fetchall()]  # fmt: skip
+    assert len(tables) == 10
+    for table in tables:
+        query = f'SELECT * FROM "{table}" ORDER BY ALL'
+        assert a.execute(query).fetchall() == b.execute(query).fetchall(), table
+    # the specs differ only in where the build kept each reference file meanwhile
+    specs = "SELECT model_name, version, regexp_replace(spec_toml, 'reference = \"[^\"]*\"', '') FROM model_versions ORDER BY ALL"
+    assert a.execute(specs).fetchall() == b.execute(specs).fetchall()
