@@ -96,6 +96,8 @@ class TreeMemory(threading.Thread):
 def _descendants(pid: int) -> list[int]:
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():  # /proc/self, /proc/meminfo, ...
+            continue
         try:
             parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
         except (OSError, ValueError, IndexError):
