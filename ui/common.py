@@ -19,9 +19,9 @@ from ui.text import md
 LAKE_REFRESH_SECONDS = 30.0  # how old a lake's file list may be when a page runs (docs/lake.md)
 # measured once (README, "Two commands"); shown beside the elapsed time, not as a promise
 SETUP_ESTIMATE = (
-    "on a 2-core machine shared with other work, pages had verdicts after 1.5 to 5 minutes "
-    "and the whole history after 5 to 11 (measured twice); the step and elapsed time above "
-    "are what to go by."
+    "on an idle 2-core machine pages had verdicts after about 50 s and the whole history "
+    "after about 3 minutes (measured twice); shared with other work it takes longer. The "
+    "step and elapsed time above are what to go by."
 )
 
 
